@@ -1,0 +1,140 @@
+"""HTTP plumbing every response goes through: request ids, security headers, metrics, access log, last-resort 500."""
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterable
+
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.errors import problem_response
+from core.logging import bind_request_id, unbind_request_id
+from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+logger = logging.getLogger("ti.http")
+
+# An incoming X-Request-ID is kept only if it is short and plain, so it cannot smuggle anything into logs or headers.
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+BASE_SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    # JSON needs nothing from the page it is in; HTML routes set their own policy.
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    # Personal data must not sit in shared caches; cacheable routes (the public catalogue) say so themselves.
+    (b"cache-control", b"no-store"),
+)
+HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised from `receive` while a route reads its body; FastAPI re-raises HTTPExceptions to the handlers."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body exceeds {limit} bytes.")
+
+
+class RequestContextMiddleware:
+    """Pure ASGI (no BaseHTTPMiddleware) so it costs microseconds on the hot path."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, hsts: bool = False, access_log: bool = True) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.defaults: tuple[tuple[bytes, bytes], ...] = BASE_SECURITY_HEADERS + ((HSTS,) if hsts else ())
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_request_id(scope["headers"]) or uuid.uuid4().hex
+        token = bind_request_id(request_id)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+        defaults = self.defaults
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.extend(item for item in defaults if item[0] not in present)
+                message["headers"] = headers
+            await send(message)
+
+        limit = self.max_body_bytes
+        received = 0
+
+        async def receive_with_limit() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        try:
+            declared = _content_length(scope["headers"])
+            if declared is not None and declared > limit:
+                # Refuse before reading a byte of it.
+                await _problem(413, "payload-too-large", "Request body too large", BodyTooLarge(limit).detail)(
+                    scope, receive, send_with_headers
+                )
+            else:
+                await self.app(scope, receive_with_limit, send_with_headers)
+        except Exception:
+            logger.exception("unhandled error", extra={"path": scope.get("path")})
+            if not response_started:
+                # No stack trace and no exception text in the body: only the request id to quote to support.
+                detail = "An unexpected error occurred; quote the request id when reporting it."
+                await _problem(500, "internal-error", "Internal server error", detail, scope.get("path"))(
+                    scope, receive, send_with_headers
+                )
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "<unmatched>"
+            method = scope["method"]
+            HTTP_REQUESTS.labels(method, template, str(status)).inc()
+            HTTP_LATENCY.labels(method, template).observe(elapsed)
+            if self.access_log:
+                logger.info(
+                    "request",
+                    extra={
+                        "method": method,
+                        "route": template,
+                        "path": scope.get("path"),
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                        "client": (scope.get("client") or ("-",))[0],
+                    },
+                )
+            unbind_request_id(token)
+
+
+def _problem(status: int, code: str, title: str, detail: str, instance: str | None = None) -> ASGIApp:
+    return problem_response(status=status, code=code, title=title, detail=detail, instance=instance)
+
+
+def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
+def _incoming_request_id(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    for name, value in headers:
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            return candidate if _REQUEST_ID.match(candidate) else None
+    return None

@@ -1,0 +1,64 @@
+"""The OpenAPI document: readable operation ids and problem+json for every documented error."""
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from pydantic.json_schema import models_json_schema
+
+from core.errors import PROBLEM_JSON, FieldError, Problem, problems
+
+
+def operation_id(route: APIRoute) -> str:
+    """`{tag}-{name}`, e.g. `health-readyz`: stable, readable names for generated clients."""
+    tag = route.tags[0] if route.tags else "default"
+    return f"{tag}-{route.name}"
+
+
+def _problem_components() -> dict[str, Any]:
+    _, schema = models_json_schema(
+        [(Problem, "serialization"), (FieldError, "serialization")],
+        ref_template="#/components/schemas/{model}",
+    )
+    return schema["$defs"]
+
+
+def _document_transport_errors(operation: dict[str, Any]) -> None:
+    """Replace FastAPI's default 422 schema with ours, and document what the framework itself may answer."""
+    responses = operation.setdefault("responses", {})
+    if "422" in responses:
+        responses["422"] = problems(422)[422]
+    body = operation.get("requestBody", {}).get("content", {})
+    if any(media.endswith("json") for media in body):
+        responses.setdefault("400", problems(400)[400])
+        responses.setdefault("413", problems(413)[413])
+        responses.setdefault("422", problems(422)[422])
+
+
+def install_openapi(app: FastAPI, *, description: str) -> None:
+    def build() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=description,
+            routes=app.routes,
+            tags=app.openapi_tags,
+        )
+        components = schema.setdefault("components", {})
+        schemas = components.setdefault("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        schemas.update(_problem_components())
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                _document_transport_errors(operation)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = build  # type: ignore[method-assign]
+
+
+__all__ = ["PROBLEM_JSON", "install_openapi", "operation_id"]

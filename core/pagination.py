@@ -1,0 +1,88 @@
+"""Keyset (cursor) pagination: stable under concurrent inserts, and as fast on page 10,000 as on page 1."""
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel, Field
+from sqlalchemy import Select, tuple_
+from sqlalchemy.sql.elements import ColumnElement
+
+from core.errors import ValidationFailed, field_error
+
+T = TypeVar("T")
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Page size, 1-{MAX_LIMIT} (default {DEFAULT_LIMIT}).")]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=512, description="Opaque cursor from the previous page's `next_cursor`."),
+]
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` to get the next page; null at the end.")
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    plain = [v.isoformat() if isinstance(v, datetime) else str(v) if isinstance(v, uuid.UUID) else v for v in values]
+    raw = json.dumps(plain, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str, columns: Sequence[ColumnElement[Any]]) -> tuple[Any, ...]:
+    """The cursor's values converted to the columns' Python types; a bad cursor is a 422, never a 500."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = json.loads(raw)
+        if not isinstance(values, list) or len(values) != len(columns):
+            raise ValueError("wrong arity")
+        return tuple(_convert(value, column) for value, column in zip(values, columns, strict=True))
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ValidationFailed(
+            "The cursor is not valid; start again without one.",
+            errors=[field_error("cursor", "not a cursor issued by this list", location="query")],
+        ) from exc
+
+
+def _convert(value: Any, column: ColumnElement[Any]) -> Any:
+    python_type = column.type.python_type
+    if python_type is datetime:
+        return datetime.fromisoformat(value)
+    if python_type is uuid.UUID:
+        return uuid.UUID(value)
+    if not isinstance(value, python_type):
+        raise TypeError(f"expected {python_type.__name__}")
+    return value
+
+
+def keyset(
+    stmt: Select[Any],
+    *,
+    order_by: Sequence[ColumnElement[Any]],
+    cursor: str | None,
+    limit: int,
+    descending: bool = False,
+) -> Select[Any]:
+    """`stmt` restricted to the rows after `cursor`, ordered by `order_by` (unique as a whole), one extra row."""
+    if cursor:
+        after = decode_cursor(cursor, order_by)
+        key = tuple_(*order_by)
+        stmt = stmt.where(key < tuple_(*after) if descending else key > tuple_(*after))
+    ordering = [column.desc() if descending else column.asc() for column in order_by]
+    return stmt.order_by(*ordering).limit(limit + 1)
+
+
+def page_of(rows: Sequence[T], *, limit: int, key: Callable[[T], Sequence[Any]]) -> tuple[list[T], str | None]:
+    """Split the `limit + 1` rows from `keyset` into the page and the cursor for the next one."""
+    items = list(rows[:limit])
+    next_cursor = encode_cursor(key(items[-1])) if len(rows) > limit and items else None
+    return items, next_cursor

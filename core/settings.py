@@ -1,0 +1,62 @@
+"""One Settings object for the whole process, read from `TI_*` environment variables (and `.env`)."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TI_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    # Demo mode seeds the demo people, clients and content listed in the README; never on in production.
+    demo: bool = False
+
+    database_url: str = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'talent-island.db'}"
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_connect_timeout: float = Field(default=5.0, gt=0)
+    db_echo: bool = False
+    # Shared state (rate limits, revocation list) lives in Redis when set, in process memory otherwise.
+    redis_url: str | None = None
+
+    public_base_url: str = "http://127.0.0.1:8000"
+    cors_origins: Annotated[list[str], NoDecode] = []
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+    # When set, /metrics requires `Authorization: Bearer <token>` (scrapers outside the private network).
+    metrics_token: str | None = None
+
+    log_level: str = "INFO"
+    log_json: bool = True
+    access_log: bool = True
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = Field(default=1, ge=1)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

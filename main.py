@@ -1,0 +1,192 @@
+"""Talent Island citizen services: the application factory and the command line.
+
+python main.py serve      migrate (outside production), seed (demo mode) and serve with uvicorn
+python main.py migrate    upgrade the database to the newest migration
+python main.py seed       add reference data, and demo data when TI_DEMO=true (idempotent)
+python main.py openapi    write openapi/openapi.json (--check: fail if it differs from the app)
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from core import health
+from core.db import Database
+from core.docs import docs_router
+from core.errors import install_error_handlers
+from core.http import RequestContextMiddleware
+from core.logging import configure_logging
+from core.openapi import install_openapi, operation_id
+from core.settings import PROJECT_ROOT, Settings, get_settings
+
+OPENAPI_PATH = PROJECT_ROOT / "openapi" / "openapi.json"
+
+DESCRIPTION = """\
+Backend of the Talent Island (Jiangmen) digital-government pilot: the bilingual service catalogue, permit
+applications, talent registration, its own OAuth2 / OpenID Connect authorization server, and the adapter to the
+government cloud.
+
+Errors are RFC 9457 `application/problem+json`. Lists are keyset pages (`limit`, `cursor` -> `next_cursor`).
+"""
+
+TAGS = [
+    {"name": "health", "description": "Liveness, readiness and metrics."},
+]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the ASGI application; every process (server worker, test) calls this once."""
+    settings = settings or get_settings()
+    configure_logging(level=settings.log_level, json_lines=settings.log_json)
+    database = Database(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await database.dispose()
+
+    app = FastAPI(
+        title="Talent Island citizen services",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_tags=TAGS,
+        generate_unique_id_function=operation_id,
+    )
+    app.state.settings = settings
+    app.state.db = database
+
+    install_error_handlers(app)
+    install_openapi(app, description=DESCRIPTION)
+    if settings.cors_origins:
+        # Bearer tokens, not cookies, authorize the API, so credentials are never allowed cross-origin.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key"],
+            expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
+            allow_credentials=False,
+            max_age=600,
+        )
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        hsts=settings.is_production,
+        access_log=settings.access_log,
+    )
+
+    app.include_router(health.router)
+    app.include_router(docs_router(app))
+    return app
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Command line
+
+
+def _migrate(settings: Settings) -> None:
+    from core.migrate import upgrade
+
+    if settings.is_sqlite:
+        Path(settings.database_url.split("///", 1)[-1]).parent.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+
+
+def _seed(settings: Settings) -> list[str]:
+    import services.models  # noqa: F401
+    from services.seed import seed
+
+    async def run() -> list[str]:
+        database = Database(settings)
+        try:
+            return await seed(database, settings)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(run())
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    if not settings.is_production and not args.no_migrate:
+        _migrate(settings)
+        _seed(settings)
+    workers = args.workers or settings.workers
+    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Each worker writes its metrics here so one scrape sees every process.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ti-metrics-")
+    configure_logging(level=settings.log_level, json_lines=settings.log_json)
+    uvicorn.run(
+        "main:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=workers,
+        proxy_headers=True,
+        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        access_log=False,
+        log_config=None,
+    )
+
+
+def export_openapi(app: FastAPI) -> str:
+    """The spec as committed: sorted keys, two-space indent, UTF-8, trailing newline."""
+    return json.dumps(app.openapi(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _openapi(settings: Settings, args: argparse.Namespace) -> int:
+    text = export_openapi(create_app(settings))
+    if args.check:
+        current = OPENAPI_PATH.read_text(encoding="utf-8") if OPENAPI_PATH.exists() else ""
+        if current != text:
+            print("openapi/openapi.json differs from the app: run `python main.py openapi`", file=sys.stderr)
+            return 1
+        return 0
+    OPENAPI_PATH.parent.mkdir(exist_ok=True)
+    OPENAPI_PATH.write_text(text, encoding="utf-8")
+    print(f"wrote {OPENAPI_PATH.relative_to(PROJECT_ROOT)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="main.py", description="Talent Island citizen services")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="migrate, seed (demo mode) and serve")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.add_argument("--no-migrate", action="store_true", help="skip migrate and seed (they run as a release step)")
+    commands.add_parser("migrate", help="upgrade the database to head")
+    commands.add_parser("seed", help="add reference data, and demo data in demo mode")
+    openapi = commands.add_parser("openapi", help="write openapi/openapi.json")
+    openapi.add_argument("--check", action="store_true", help="fail if the committed spec differs from the app")
+    args = parser.parse_args(argv)
+
+    settings = get_settings()
+    if args.command == "serve":
+        _serve(settings, args)
+    elif args.command == "migrate":
+        _migrate(settings)
+        print("database at head")
+    elif args.command == "seed":
+        ran = _seed(settings)
+        print(f"seeded: {', '.join(ran) or 'nothing to seed'}")
+    elif args.command == "openapi":
+        return _openapi(settings, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

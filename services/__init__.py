@@ -1,0 +1,1 @@
+"""The business domains: catalogue, permits, talent, credentials, notifications, partners, cloud."""

@@ -1,0 +1,1 @@
+"""Imports every table module, so `core.models.metadata` is complete for Alembic and the tests."""

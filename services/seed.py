@@ -1,0 +1,44 @@
+"""Seed data: reference data always, demo data (people, clients, content) only in demo mode.
+
+Every seeder is idempotent: it looks rows up by their natural key and only adds what is missing, so running
+`python main.py seed` twice changes nothing. Domains append their seeder to SEEDERS in dependency order.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core.db import Database
+from core.settings import Settings
+
+logger = logging.getLogger("ti.seed")
+
+
+@dataclass(frozen=True)
+class Seeder:
+    name: str
+    run: Callable[..., Awaitable[None]]  # async def run(*, session, settings) -> None
+    demo_only: bool = False
+
+
+SEEDERS: list[Seeder] = []
+
+
+async def seed(database: Database, settings: Settings) -> list[str]:
+    """Run every applicable seeder in one transaction; returns the names that ran."""
+    ran = []
+    async with database.transaction() as session:
+        for seeder in SEEDERS:
+            if seeder.demo_only and not settings.demo:
+                continue
+            await _run(seeder, session, settings)
+            ran.append(seeder.name)
+    return ran
+
+
+async def _run(seeder: Seeder, session: AsyncSession, settings: Settings) -> None:
+    logger.info("seeding", extra={"seeder": seeder.name})
+    await seeder.run(session=session, settings=settings)
+    await session.flush()

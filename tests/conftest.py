@@ -1,0 +1,101 @@
+"""Fixtures: one migrated, seeded database per backend per run; each test starts from the seeded state.
+
+The suite runs on SQLite always and on PostgreSQL too when TEST_DATABASE_URL is set: every database-backed test is
+parametrized by backend, so one `pytest` run covers both (the summary prints the count per backend).
+"""
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+import services.models  # noqa: F401
+from core.db import Database
+from core.migrate import upgrade
+from core.settings import Settings
+from main import create_app
+from services.seed import seed
+from tests.databases import BACKENDS, fresh_database, restore_snapshot, take_snapshot
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"databases under test: {', '.join(BACKENDS)}"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    counts: dict[str, dict[str, int]] = {}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if getattr(report, "when", "call") not in ("call", "setup") or (
+                outcome == "passed" and report.when != "call"
+            ):
+                continue
+            backend = next((b for b in BACKENDS if f"[{b}" in report.nodeid or f"-{b}" in report.nodeid), "no-db")
+            counts.setdefault(backend, {}).setdefault(outcome, 0)
+            counts[backend][outcome] += 1
+    terminalreporter.section("results per database")
+    for backend in [*BACKENDS, "no-db"]:
+        if backend in counts:
+            summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts[backend].items()))
+            terminalreporter.write_line(f"{backend}: {summary}")
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with fresh_database(request.param, tmp_path_factory.mktemp(request.param)) as url:
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def backend(database_url: str) -> str:
+    return "sqlite" if database_url.startswith("sqlite") else "postgresql"
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        env="test",
+        demo=True,
+        database_url=database_url,
+        log_level="WARNING",
+        access_log=False,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    database: Database = application.state.db
+    await seed(database, settings)
+    application.state.test_snapshot = await take_snapshot(database)
+    yield application
+    await database.dispose()
+
+
+@pytest.fixture
+async def db(app: FastAPI) -> Database:
+    """The app's database, reset to the seeded state for this test."""
+    database: Database = app.state.db
+    await restore_snapshot(database, app.state.test_snapshot)
+    return database
+
+
+def asgi_client(application: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(application, raise_app_exceptions=False), base_url="http://testserver"
+    )
+
+
+@pytest.fixture
+async def client(app: FastAPI, db: Database) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(app) as http:
+        yield http
+
+
+@pytest.fixture
+def project_root() -> Path:
+    return Path(__file__).resolve().parent.parent

@@ -1,0 +1,114 @@
+"""Every failure mode answers RFC 9457 problem+json with the right status, and never leaks internals."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.errors import Conflict, ValidationFailed, field_error
+from core.settings import Settings
+from main import create_app
+from tests.conftest import asgi_client
+from tests.helpers import assert_problem
+
+
+class Item(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=20)
+    count: int = Field(ge=0)
+
+
+@pytest.fixture(scope="module")
+def probe_app() -> FastAPI:
+    """The real app plus routes that fail on purpose (no database is touched)."""
+    app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:", log_level="CRITICAL", _env_file=None))
+
+    @app.post("/_probe/items", tags=["probe"])
+    async def create_item(item: Item) -> Item:
+        return item
+
+    @app.get("/_probe/boom", tags=["probe"])
+    async def boom() -> None:
+        raise RuntimeError("database password=hunter2 leaked in a message")
+
+    @app.get("/_probe/conflict", tags=["probe"])
+    async def conflict() -> None:
+        raise Conflict("The application was changed by someone else.")
+
+    @app.get("/_probe/invalid", tags=["probe"])
+    async def invalid() -> None:
+        raise ValidationFailed("bad form", errors=[field_error("form.0.code", "duplicate code", code="duplicate")])
+
+    return app
+
+
+@pytest.fixture
+async def probe(probe_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(probe_app) as http:
+        yield http
+
+
+async def test_unknown_route_is_a_404_problem(probe: httpx.AsyncClient) -> None:
+    body = assert_problem(await probe.get("/no/such/route"), 404, "not-found")
+    assert body["instance"] == "/no/such/route"
+
+
+async def test_wrong_method_is_a_405_problem_with_allow(probe: httpx.AsyncClient) -> None:
+    response = await probe.delete("/healthz")
+    assert_problem(response, 405, "method-not-allowed")
+    assert "GET" in response.headers["allow"]
+
+
+async def test_malformed_json_is_a_400_problem(probe: httpx.AsyncClient) -> None:
+    response = await probe.post(
+        "/_probe/items", content=b'{"name": "x", "count": ', headers={"content-type": "application/json"}
+    )
+    body = assert_problem(response, 400, "malformed-body")
+    assert "JSON" in body["title"]
+
+
+async def test_invalid_fields_are_a_422_problem_naming_each_field(probe: httpx.AsyncClient) -> None:
+    response = await probe.post("/_probe/items", json={"name": "", "count": -1, "owner_id": "me"})
+    body = assert_problem(response, 422, "validation-failed")
+    fields = {(error["field"], error["code"]) for error in body["errors"]}
+    assert fields == {
+        ("name", "string_too_short"),
+        ("count", "greater_than_equal"),
+        ("owner_id", "extra_forbidden"),
+    }
+    assert all(error["location"] == "body" for error in body["errors"])
+
+
+async def test_oversized_body_is_a_413_problem(probe: httpx.AsyncClient) -> None:
+    huge = b'{"name": "' + b"x" * 2_000_000 + b'", "count": 1}'
+    response = await probe.post("/_probe/items", content=huge, headers={"content-type": "application/json"})
+    assert_problem(response, 413, "payload-too-large")
+
+
+async def test_unhandled_error_is_a_500_problem_without_internals(probe: httpx.AsyncClient) -> None:
+    response = await probe.get("/_probe/boom")
+    body = assert_problem(response, 500, "internal-error")
+    assert "hunter2" not in response.text
+    assert "Traceback" not in response.text
+    assert "RuntimeError" not in response.text
+    assert "request id" in body["detail"]
+    # The safety net still adds the security headers.
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_domain_errors_carry_their_status_code_and_field_errors(probe: httpx.AsyncClient) -> None:
+    body = assert_problem(await probe.get("/_probe/conflict"), 409, "conflict")
+    assert body["detail"] == "The application was changed by someone else."
+    body = assert_problem(await probe.get("/_probe/invalid"), 422, "validation-failed")
+    assert body["errors"] == [
+        {"location": "body", "field": "form.0.code", "detail": "duplicate code", "code": "duplicate"}
+    ]
+
+
+async def test_docs_assets_refuse_path_traversal(probe: httpx.AsyncClient) -> None:
+    assert_problem(await probe.get("/docs/assets/..%2F..%2Fpyproject.toml"), 404)
+    response = await probe.get("/docs/assets/swagger-ui.css")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/css")

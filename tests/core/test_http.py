@@ -1,0 +1,129 @@
+"""Request ids, security headers, CORS, metrics and the structured access log."""
+
+import io
+import json
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from core.logging import JsonFormatter
+from core.settings import Settings
+from main import create_app
+from tests.conftest import asgi_client
+from tests.helpers import assert_problem
+
+
+def _app(**overrides: object):
+    options = {"database_url": "sqlite+aiosqlite:///:memory:", "log_level": "WARNING", **overrides}
+    return create_app(Settings(_env_file=None, **options))
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(_app(cors_origins="https://app.talent-island.example")) as client:
+        yield client
+
+
+async def test_request_id_is_generated_and_echoed(http: httpx.AsyncClient) -> None:
+    generated = (await http.get("/healthz")).headers["x-request-id"]
+    assert len(generated) == 32
+    assert (await http.get("/healthz")).headers["x-request-id"] != generated
+    echoed = await http.get("/healthz", headers={"X-Request-ID": "partner-abc.123"})
+    assert echoed.headers["x-request-id"] == "partner-abc.123"
+
+
+async def test_hostile_request_id_is_replaced(http: httpx.AsyncClient) -> None:
+    response = await http.get("/healthz", headers={"X-Request-ID": "x" * 65})
+    assert response.headers["x-request-id"] != "x" * 65
+    response = await http.get("/healthz", headers={"X-Request-ID": "a b;c"})
+    assert response.headers["x-request-id"] != "a b;c"
+
+
+async def test_security_headers_on_every_response(http: httpx.AsyncClient) -> None:
+    for response in (await http.get("/healthz"), await http.get("/missing")):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert response.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+        assert response.headers["cache-control"] == "no-store"
+    assert "strict-transport-security" not in response.headers
+
+
+async def test_hsts_in_production() -> None:
+    async with asgi_client(_app(env="production")) as client:
+        response = await client.get("/healthz")
+    assert response.headers["strict-transport-security"].startswith("max-age=")
+
+
+async def test_docs_page_gets_its_own_csp_and_renders(http: httpx.AsyncClient) -> None:
+    response = await http.get("/docs")
+    assert response.status_code == 200
+    assert "/docs/assets/swagger-ui-bundle.js" in response.text
+    assert "'self'" in response.headers["content-security-policy"]
+    assert "cdn" not in response.text.lower()
+
+
+async def test_cors_allows_the_configured_origin_without_credentials(http: httpx.AsyncClient) -> None:
+    allowed = await http.get("/healthz", headers={"Origin": "https://app.talent-island.example"})
+    assert allowed.headers["access-control-allow-origin"] == "https://app.talent-island.example"
+    assert "access-control-allow-credentials" not in allowed.headers
+    assert "x-request-id" in allowed.headers["access-control-expose-headers"].lower()
+    foreign = await http.get("/healthz", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in foreign.headers
+    preflight = await http.options(
+        "/healthz", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
+    )
+    assert preflight.status_code == 400
+    assert "access-control-allow-origin" not in preflight.headers
+
+
+async def test_readyz_is_503_when_the_database_is_unreachable() -> None:
+    app = _app(database_url="postgresql://postgres@127.0.0.1:1/nowhere", db_connect_timeout=1)
+    async with asgi_client(app) as client:
+        body = assert_problem(await client.get("/readyz"), 503, "service-unavailable")
+        assert "database" in body["detail"]
+        # The process stays up and keeps answering.
+        assert (await client.get("/healthz")).json() == {"status": "ok"}
+    await app.state.db.dispose()
+
+
+async def test_metrics_count_requests_by_route_template(http: httpx.AsyncClient) -> None:
+    await http.get("/docs/assets/favicon-32x32.png")
+    text = (await http.get("/metrics")).text
+    assert 'route="/docs/assets/{name}",status="200"' in text
+    assert 'http_request_duration_seconds_bucket{le="0.005",method="GET",route="/docs/assets/{name}"}' in text
+    assert "favicon-32x32" not in text
+
+
+async def test_metrics_token_when_configured() -> None:
+    async with asgi_client(_app(metrics_token="scrape-secret")) as client:
+        assert_problem(await client.get("/metrics"), 401, "unauthorized")
+        assert_problem(await client.get("/metrics", headers={"Authorization": "Bearer wrong"}), 401)
+        ok = await client.get("/metrics", headers={"Authorization": "Bearer scrape-secret"})
+        assert ok.status_code == 200
+        assert "http_requests_total" in ok.text
+
+
+async def test_access_log_is_json_with_request_id_and_escapes_crlf() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("ti.http")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        async with asgi_client(_app()) as client:
+            await client.get("/missing%0d%0aforged: yes", headers={"X-Request-ID": "trace-42"})
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1, lines
+    entry = json.loads(lines[0])
+    assert entry["msg"] == "request"
+    assert entry["request_id"] == "trace-42"
+    assert entry["status"] == 404
+    assert entry["route"] == "<unmatched>"
+    assert entry["path"] == "/missing\r\nforged: yes"
