@@ -20,6 +20,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from core import health
+from core.audit.router import router as audit_router
+from core.audit.sequencer import AuditSequencer
 from core.db import Database
 from core.docs import docs_router
 from core.errors import install_error_handlers
@@ -40,6 +42,7 @@ Errors are RFC 9457 `application/problem+json`. Lists are keyset pages (`limit`,
 
 TAGS = [
     {"name": "health", "description": "Liveness, readiness and metrics."},
+    {"name": "audit", "description": "The hash-chained audit trail, its verification and signed checkpoints."},
 ]
 
 
@@ -49,9 +52,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(level=settings.log_level, json_lines=settings.log_json)
     database = Database(settings)
 
+    # On PostgreSQL audit entries are chained in the background; SQLite chains them inside each write transaction.
+    sequencer = None if database.is_sqlite or not settings.audit_sequencer else AuditSequencer(database)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if sequencer:
+            sequencer.start()
         yield
+        if sequencer:
+            await sequencer.stop()
         await database.dispose()
 
     app = FastAPI(
@@ -87,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     app.include_router(health.router)
+    app.include_router(audit_router)
     app.include_router(docs_router(app))
     return app
 

@@ -93,6 +93,40 @@ def _ms(value: str) -> float:
     return float(number) * _UNITS[unit]
 
 
+# Counts every response by status in each wrk thread and prints the totals (wrk's own counter lumps 3xx with 2xx).
+STATUS_COUNTER = """
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) statuses = {} end
+function response(status, headers, body) statuses[status] = (statuses[status] or 0) + 1 end
+function done(summary, latency, requests)
+  local total = {}
+  for _, thread in ipairs(threads) do
+    for code, n in pairs(thread:get("statuses")) do total[code] = (total[code] or 0) + n end
+  end
+  for code, n in pairs(total) do io.write(string.format("status %d %d\\n", code, n)) end
+end
+"""
+
+
+def uvicorn_command(port: int, workers: int) -> list[str]:
+    """The same server stack for the baseline and the app: uvicorn (uvloop, httptools), N workers, no access log."""
+    return [
+        PYTHON,
+        "-m",
+        "uvicorn",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+
+
 def run_wrk(wrk: str, base: str, scenario: Scenario, *, duration: int, connections: int, threads: int) -> Result:
     lua_lines = [f'wrk.method = "{scenario.method}"']
     for name, value in scenario.headers.items():
@@ -101,6 +135,7 @@ def run_wrk(wrk: str, base: str, scenario: Scenario, *, duration: int, connectio
         lua_lines.append(f"wrk.body = {json.dumps(scenario.body)}")
     if scenario.lua:
         lua_lines.append(scenario.lua)
+    lua_lines.append(STATUS_COUNTER)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write("\n".join(lua_lines) + "\n")
     try:
@@ -125,7 +160,10 @@ def run_wrk(wrk: str, base: str, scenario: Scenario, *, duration: int, connectio
     p50 = _ms(re.search(r"\s50%\s+(\S+)", output).group(1))
     p99 = _ms(re.search(r"\s99%\s+(\S+)", output).group(1))
     requests = int(re.search(r"(\d+) requests in", output).group(1))
-    non_2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", output)) else 0
+    statuses = {int(code): int(n) for code, n in re.findall(r"^status (\d+) (\d+)$", output, re.MULTILINE)}
+    non_2xx = sum(n for code, n in statuses.items() if not 200 <= code < 300)
+    if non_2xx:
+        print(f"  {scenario.name}: statuses {dict(sorted(statuses.items()))}", flush=True)
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
     return Result(scenario.name, rps, p50, p99, requests, non_2xx, errors)
 
@@ -169,21 +207,7 @@ def main() -> None:
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("TI_")}
 
     port = free_port()
-    uvicorn = [
-        PYTHON,
-        "-m",
-        "uvicorn",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(args.workers),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    with server([*uvicorn, "bench.baseline:app"], port, "/", base_env) as base:
+    with server([*uvicorn_command(port, args.workers), "bench.baseline:app"], port, "/", base_env) as base:
         baseline = run_wrk(wrk, base, Scenario("bare baseline", "/"), **load)
 
     results = []
@@ -198,23 +222,17 @@ def main() -> None:
         }
         subprocess.run([PYTHON, "main.py", "migrate"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
         subprocess.run([PYTHON, "main.py", "seed"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
-        port = free_port()
-        command = [
-            PYTHON,
-            "main.py",
-            "serve",
-            "--no-migrate",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-        ]
-        with server(command, port, "/healthz", env) as base:
-            for scenario in chosen:
-                if scenario.setup:
-                    with httpx.Client(base_url=base, timeout=30) as http:
-                        scenario.setup(scenario, http)
-                results.append(run_wrk(wrk, base, scenario, **load))
+        metrics_dir = tempfile.mkdtemp(prefix="ti-bench-metrics-")
+        env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        for target in dict.fromkeys(scenario.app for scenario in chosen):
+            port = free_port()
+            with server([*uvicorn_command(port, args.workers), "--factory", target], port, "/healthz", env) as base:
+                for scenario in (s for s in chosen if s.app == target):
+                    if scenario.setup:
+                        with httpx.Client(base_url=base, timeout=30) as http:
+                            scenario.setup(scenario, http)
+                    results.append(run_wrk(wrk, base, scenario, **load))
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
     title = (
         f"{args.db}, {args.workers} uvicorn workers, wrk -t{args.threads} -c{args.connections} "

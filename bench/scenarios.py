@@ -18,10 +18,19 @@ class Scenario:
     # Called with an httpx client on the running server before the load starts; may fill headers / lua.
     setup: Callable[["Scenario", httpx.Client], None] | None = None
     expect_status: int = 200
+    # The ASGI app factory served for this scenario.
+    app: str = "main:create_app"
 
+
+KERNEL_APP = "bench.kernel_app:create_bench_app"
+NOTE = '{"text": "a note of ordinary length for a benchmark write"}'
+JSON = {"Content-Type": "application/json"}
 
 SCENARIOS: list[Scenario] = [
     Scenario("healthz", "/healthz"),
     # A database round trip on every request (SELECT 1 through the pooled async engine).
     Scenario("readyz (db read)", "/readyz"),
+    # The audit chain's cost: one insert per request, then the same insert plus its hash-chained audit entry.
+    Scenario("write", "/bench/notes", "POST", JSON, NOTE, app=KERNEL_APP, expect_status=201),
+    Scenario("write + audit entry", "/bench/audited-notes", "POST", JSON, NOTE, app=KERNEL_APP, expect_status=201),
 ]

@@ -5,16 +5,21 @@ Services only `flush()`. Worker tasks and CLI commands use `Database.transaction
 """
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core.audit.chain import POLICY_KEY, AuditPolicy
+from core.audit.signing import CheckpointSigner, key_id_of, public_key_from_raw
 from core.settings import Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -63,6 +68,44 @@ def tune_sqlite(sync_engine: Any, *, begin: str) -> None:
         connection.exec_driver_sql(begin)
 
 
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def ping_when_idle(sync_engine: Any) -> None:
+    """Pre-ping, but only connections that sat idle in the pool for a while.
+
+    SQLAlchemy's `pool_pre_ping` pings on every checkout, and on asyncpg a ping is three round trips (BEGIN, `;`,
+    ROLLBACK): on a one-row read that is most of the request. A connection checked in a moment ago is alive; one that
+    idled may have been cut by a restart or a firewall, so it is pinged and, if dead, replaced before use. A connection
+    that dies mid-use is still caught by SQLAlchemy's disconnect handling, which invalidates the pool.
+    """
+
+    @event.listens_for(sync_engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(sync_engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            sync_engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError("connection failed its ping") from exc
+
+
+def audit_policy(settings: Settings) -> AuditPolicy:
+    signer = CheckpointSigner.from_file(settings.audit_key_file, create=not settings.is_production)
+    retired = [public_key_from_raw(raw) for raw in settings.audit_retired_public_keys]
+    return AuditPolicy(
+        signer=signer,
+        checkpoint_every=settings.audit_checkpoint_every,
+        checkpoint_interval=timedelta(minutes=settings.audit_checkpoint_minutes),
+        trusted_keys={signer.key_id: signer.public_key} | {key_id_of(key): key for key in retired},
+    )
+
+
 class Database:
     """The engines of one process: on SQLite a reader and a writer engine, on PostgreSQL one pooled engine."""
 
@@ -80,12 +123,19 @@ class Database:
                 echo=settings.db_echo,
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_max_overflow,
-                pool_pre_ping=True,
                 connect_args={"timeout": settings.db_connect_timeout},
             )
+            ping_when_idle(self.engine.sync_engine)
             self.write_engine = self.engine
-        self._readers = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
-        self._writers = async_sessionmaker(self.write_engine, class_=AsyncSession, expire_on_commit=False)
+        self.audit_policy = audit_policy(settings)
+        # Every session carries the audit policy, so the commit-time chain append can sign checkpoints.
+        self.session_info = {POLICY_KEY: self.audit_policy}
+        self._readers = async_sessionmaker(
+            self.engine, class_=AsyncSession, expire_on_commit=False, info=self.session_info
+        )
+        self._writers = async_sessionmaker(
+            self.write_engine, class_=AsyncSession, expire_on_commit=False, info=self.session_info
+        )
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:

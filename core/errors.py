@@ -4,6 +4,7 @@ Domain exceptions subclass `AppError` (or one of its status classes below) and s
 `urn:talent-island:problem:<code>`. FastAPI's own 404 / 405 / 413 / 422 go through the same renderer.
 """
 
+import logging
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -12,9 +13,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.logging import current_request_id
+from core.context import current_request_id
+
+logger = logging.getLogger("ti.errors")
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:talent-island:problem:"
@@ -221,9 +226,33 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _stale_write(request: Request, exc: Exception) -> JSONResponse:
+    return problem_response(
+        status=412,
+        code=PreconditionFailed.code,
+        title=PreconditionFailed.title,
+        detail="Someone else changed this resource while your request ran; read it again and retry.",
+        instance=request.url.path,
+    )
+
+
+async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    # A constraint caught a race the service checks could not (two creates of one unique thing). No SQL in the body.
+    logger.warning("integrity error", extra={"error": type(getattr(exc, "orig", exc)).__name__})
+    return problem_response(
+        status=409,
+        code=Conflict.code,
+        title=Conflict.title,
+        detail="The change conflicts with data that already exists.",
+        instance=request.url.path,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the problem+json renderers (unhandled exceptions are answered by the request middleware)."""
     app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(StaleDataError, _stale_write)
+    app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
 

@@ -3,27 +3,13 @@
 import json
 import logging
 import sys
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+from core.context import current_request_id
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is logged as a field.
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
-
-
-def current_request_id() -> str | None:
-    return _request_id.get()
-
-
-def bind_request_id(request_id: str | None) -> Any:
-    """Set the request id for this task; returns a token for `unbind_request_id`."""
-    return _request_id.set(request_id)
-
-
-def unbind_request_id(token: Any) -> None:
-    _request_id.reset(token)
 
 
 class JsonFormatter(logging.Formatter):

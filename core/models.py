@@ -5,6 +5,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+from sqlalchemy.orm import declared_attr
 from sqlmodel import Field, SQLModel
 
 # Deterministic constraint names, so migrations can drop and alter them on every backend (SQLite batch mode needs it).
@@ -40,3 +41,17 @@ class IdMixin(SQLModel):
 class TimestampMixin(SQLModel):
     created_at: datetime = Field(default_factory=utcnow, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, nullable=False, sa_column_kwargs={"onupdate": utcnow})
+
+
+class VersionMixin(SQLModel):
+    """Optimistic locking: every UPDATE says `WHERE version = <the version read>` and bumps it.
+
+    A concurrent writer that read the same version updates no row; SQLAlchemy raises StaleDataError, which the API
+    answers with 412. The version is also the resource's ETag.
+    """
+
+    version: int = Field(default=1, nullable=False)
+
+    @declared_attr  # type: ignore[misc]
+    def __mapper_args__(cls) -> dict[str, object]:
+        return {"version_id_col": cls.__table__.c.version}

@@ -25,6 +25,18 @@ class Settings(BaseSettings):
     # Shared state (rate limits, revocation list) lives in Redis when set, in process memory otherwise.
     redis_url: str | None = None
 
+    # The Ed25519 key that signs audit checkpoints: a file outside the database (created on first use outside
+    # production).
+    audit_key_file: Path = PROJECT_ROOT / "var" / "keys" / "audit-ed25519.pem"
+    # Retired checkpoint keys (base64url raw Ed25519 public keys) whose old checkpoints must still verify.
+    audit_retired_public_keys: Annotated[list[str], NoDecode] = []
+    audit_checkpoint_every: int = Field(default=1000, ge=1)
+    audit_checkpoint_minutes: int = Field(default=60, ge=1)
+    # Chain audit entries from a background task in this process (PostgreSQL; see core/audit/chain.py).
+    audit_sequencer: bool = True
+    # TEMPORARY (until identity lands): bearer token for the auditor API.
+    audit_bootstrap_token: str | None = None
+
     public_base_url: str = "http://127.0.0.1:8000"
     cors_origins: Annotated[list[str], NoDecode] = []
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
@@ -40,7 +52,7 @@ class Settings(BaseSettings):
     port: int = 8000
     workers: int = Field(default=1, ge=1)
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "audit_retired_public_keys", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):

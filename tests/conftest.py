@@ -4,6 +4,8 @@ The suite runs on SQLite always and on PostgreSQL too when TEST_DATABASE_URL is 
 parametrized by backend, so one `pytest` run covers both (the summary prints the count per backend).
 """
 
+import os
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -11,13 +13,17 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-import services.models  # noqa: F401
-from core.db import Database
-from core.migrate import upgrade
-from core.settings import Settings
-from main import create_app
-from services.seed import seed
-from tests.databases import BACKENDS, fresh_database, restore_snapshot, take_snapshot
+# Keys the app would create under var/ go to a throwaway folder instead (every Settings() in the suite reads these).
+_KEYS = Path(tempfile.mkdtemp(prefix="ti-test-keys-"))
+os.environ["TI_AUDIT_KEY_FILE"] = str(_KEYS / "audit-ed25519.pem")
+
+import services.models  # noqa: E402, F401
+from core.db import Database  # noqa: E402
+from core.migrate import upgrade  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from main import create_app  # noqa: E402
+from services.seed import seed  # noqa: E402
+from tests.databases import BACKENDS, fresh_database, restore_snapshot, take_snapshot  # noqa: E402
 
 
 def pytest_report_header(config: pytest.Config) -> str:

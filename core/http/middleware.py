@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.context import Actor, bind_actor, bind_request_id, unbind_actor, unbind_request_id
 from core.errors import problem_response
-from core.logging import bind_request_id, unbind_request_id
 from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 logger = logging.getLogger("ti.http")
@@ -53,6 +53,7 @@ class RequestContextMiddleware:
             return
         request_id = _incoming_request_id(scope["headers"]) or uuid.uuid4().hex
         token = bind_request_id(request_id)
+        actor_token = bind_actor(Actor(address=(scope.get("client") or (None,))[0]))
         started = time.perf_counter()
         status = 500
         response_started = False
@@ -118,6 +119,7 @@ class RequestContextMiddleware:
                         "client": (scope.get("client") or ("-",))[0],
                     },
                 )
+            unbind_actor(actor_token)
             unbind_request_id(token)
 
 

@@ -1,0 +1,29 @@
+"""Hash-chained, append-only audit log: `record()` in the caller's transaction, `verify()` to check it."""
+
+from core.audit.chain import (
+    AuditPolicy,
+    VerifyReport,
+    canonical_json,
+    chain_hash,
+    chain_pending,
+    checkpoint_now,
+    record,
+    verify,
+)
+from core.audit.models import AuditCheckpoint, AuditEvent, AuditHead
+from core.audit.signing import CheckpointSigner
+
+__all__ = [
+    "AuditCheckpoint",
+    "AuditEvent",
+    "AuditHead",
+    "AuditPolicy",
+    "CheckpointSigner",
+    "VerifyReport",
+    "canonical_json",
+    "chain_hash",
+    "chain_pending",
+    "checkpoint_now",
+    "record",
+    "verify",
+]

@@ -1,0 +1,132 @@
+"""The auditor's API: browse the trail, verify the chain, export the signed checkpoints."""
+
+import secrets
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from core.audit import repository
+from core.audit.chain import POLICY_KEY, AuditPolicy, chain_pending, checkpoint_message, verify
+from core.audit.signing import public_jwk
+from core.db import DatabaseDep, SessionDep
+from core.errors import Unauthorized, problems
+from core.pagination import Cursor, Limit, Page
+
+
+def temporary_auditor_guard(request: Request) -> None:
+    """TEMPORARY until the identity issue lands: a static bearer token from TI_AUDIT_BOOTSTRAP_TOKEN.
+
+    The identity issue replaces this with the real guard (role `auditor`, scope `audit:read`).
+    """
+    expected = request.app.state.settings.audit_bootstrap_token
+    supplied = request.headers.get("authorization", "").removeprefix("Bearer ")
+    if not expected or not secrets.compare_digest(supplied.encode(), expected.encode()):
+        raise Unauthorized("An auditor's token is required.", headers={"WWW-Authenticate": "Bearer"})
+
+
+router = APIRouter(
+    prefix="/api/v1/audit",
+    tags=["audit"],
+    dependencies=[Depends(temporary_auditor_guard)],
+    responses=problems(401, 403),
+)
+
+
+class AuditEventRead(BaseModel):
+    seq: int
+    occurred_at: datetime
+    subject: str | None
+    client_id: str | None
+    address: str | None
+    request_id: str | None
+    action: str
+    object_type: str | None
+    object_id: str | None
+    outcome: str
+    detail: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class VerifyRead(BaseModel):
+    ok: bool
+    checked: int = Field(description="entries walked")
+    head_seq: int
+    checkpoints_checked: int
+    pending: int = Field(description="committed entries not chained yet (the sequencer chains them within a second)")
+    broken_at: int | None = Field(description="sequence number of the first broken link")
+    reason: str | None
+    last_good_checkpoint: int | None = Field(description="the last checkpoint the chain still matched")
+
+
+class CheckpointRead(BaseModel):
+    seq: int
+    hash: str
+    created_at: datetime
+    key_id: str
+    signature: str = Field(description="Ed25519 over `message`, base64url")
+    message: str = Field(description="the signed bytes: canonical JSON of seq, hash, created_at and key_id")
+
+
+class CheckpointExport(Page[CheckpointRead]):
+    keys: list[dict[str, str]] = Field(description="public keys (JWK, OKP/Ed25519) that verify the signatures")
+
+
+@router.get("/events", response_model=Page[AuditEventRead], responses=problems(422))
+async def list_events(
+    session: SessionDep,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    action: Annotated[str | None, Query(max_length=100)] = None,
+    action_prefix: Annotated[str | None, Query(max_length=100, description="e.g. `auth.`")] = None,
+    object_type: Annotated[str | None, Query(max_length=60)] = None,
+    object_id: Annotated[str | None, Query(max_length=100)] = None,
+    subject: Annotated[str | None, Query(max_length=200)] = None,
+    outcome: Annotated[str | None, Query(max_length=20)] = None,
+    occurred_after: datetime | None = None,
+    occurred_before: datetime | None = None,
+) -> Page[AuditEventRead]:
+    items, next_cursor = await repository.list_events(
+        session,
+        action=action,
+        action_prefix=action_prefix,
+        object_type=object_type,
+        object_id=object_id,
+        subject=subject,
+        outcome=outcome,
+        occurred_after=occurred_after,
+        occurred_before=occurred_before,
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page(items=[AuditEventRead.model_validate(dict(row)) for row in items], next_cursor=next_cursor)
+
+
+@router.get("/verify", response_model=VerifyRead)
+async def verify_chain(session: SessionDep, database: DatabaseDep) -> VerifyRead:
+    # Chain what has committed so far, so the report covers every entry written before this request.
+    async with database.transaction() as chaining:
+        await chain_pending(chaining, limit=1_000_000)
+    report = await verify(session)
+    return VerifyRead.model_validate(report, from_attributes=True)
+
+
+@router.get("/checkpoints", response_model=CheckpointExport, responses=problems(422))
+async def list_checkpoints(session: SessionDep, limit: Limit = 20, cursor: Cursor = None) -> CheckpointExport:
+    items, next_cursor = await repository.list_checkpoints(session, limit=limit, cursor=cursor)
+    policy: AuditPolicy = session.info.get(POLICY_KEY) or AuditPolicy()
+    return CheckpointExport(
+        items=[
+            CheckpointRead(
+                **row,
+                message=checkpoint_message(
+                    seq=row["seq"], hash_=row["hash"], created_at=row["created_at"], key_id=row["key_id"]
+                ).decode(),
+            )
+            for row in items
+        ],
+        next_cursor=next_cursor,
+        keys=[public_jwk(key) for key in policy.trusted_keys.values()],
+    )

@@ -1,0 +1,78 @@
+"""Transactional outbox: `emit()` writes an event in the caller's transaction, so an event exists if and only if the
+change that caused it committed. The worker (a later issue) delivers what is here; nothing is sent from a request.
+
+Event names come from one catalogue: each domain declares its events with `define_event()` at import time, and
+`emit()` refuses a name that was never declared.
+"""
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+from sqlmodel import Field, SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core.audit.models import JsonType
+from core.context import current_request_id
+from core.models import new_id, utcnow
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){2,4}$")
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    version: int
+    description: str
+
+
+CATALOGUE: dict[str, EventType] = {}
+
+
+def define_event(name: str, *, description: str, version: int = 1) -> EventType:
+    """Declare an event name (`domain.entity.happened`) and its schema version; declaring it again is a no-op."""
+    if not _NAME.match(name):
+        raise ValueError(f"event name {name!r} is not dotted lowercase like 'permit.application.submitted'")
+    event_type = EventType(name=name, version=version, description=description)
+    existing = CATALOGUE.setdefault(name, event_type)
+    if existing.version != version:
+        raise ValueError(f"event {name} is already declared with version {existing.version}")
+    return existing
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    subject: str = field(metadata={"doc": "what the event is about, e.g. permit.application:<id>"})
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+class OutboxEvent(SQLModel, table=True):
+    __tablename__ = "outbox_event"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    name: str = Field(max_length=100, index=True)
+    version: int
+    subject: str = Field(max_length=200)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JsonType)
+    occurred_at: datetime = Field(default_factory=utcnow)
+    request_id: str | None = Field(default=None, max_length=64)
+
+
+def emit(session: AsyncSession, event: Event) -> OutboxEvent:
+    """Add the event to the caller's transaction (no flush, no I/O)."""
+    event_type = CATALOGUE.get(event.name)
+    if event_type is None:
+        raise KeyError(f"event {event.name!r} is not in the catalogue; declare it with define_event()")
+    row = OutboxEvent(
+        name=event.name,
+        version=event_type.version,
+        subject=event.subject,
+        payload=to_jsonable_python(event.payload),
+        request_id=current_request_id(),
+    )
+    session.add(row)
+    return row

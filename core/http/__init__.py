@@ -1,0 +1,18 @@
+"""HTTP plumbing: the request middleware, conditional requests (ETag / If-Match), Idempotency-Key, the route class."""
+
+from core.http.conditional import IfMatch, check_if_match, etag, set_etag
+from core.http.idempotency import IdempotencyClaim, IdempotencyRecord, idempotency
+from core.http.middleware import RequestContextMiddleware
+from core.http.routing import ApiRoute
+
+__all__ = [
+    "ApiRoute",
+    "IdempotencyClaim",
+    "IdempotencyRecord",
+    "IfMatch",
+    "RequestContextMiddleware",
+    "check_if_match",
+    "etag",
+    "idempotency",
+    "set_etag",
+]

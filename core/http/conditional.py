@@ -1,0 +1,44 @@
+"""Optimistic concurrency over HTTP: a resource's ETag is its version; writes send it back in If-Match."""
+
+from typing import Annotated
+
+from fastapi import Header, Response
+
+from core.errors import PreconditionFailed, PreconditionRequired
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        max_length=200,
+        description="The ETag of the version you read; the write is refused with 412 if the resource changed since.",
+    ),
+]
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def set_etag(response: Response, version: int) -> None:
+    response.headers["ETag"] = etag(version)
+
+
+def check_if_match(if_match: str | None, current_version: int, *, required: bool = True) -> None:
+    """412 when If-Match names another version; 428 when it is missing and the route requires it.
+
+    Strong comparison (RFC 9110 13.1.1): weak tags never match, `*` matches any existing version.
+    """
+    if if_match is None:
+        if required:
+            raise PreconditionRequired(
+                "Send If-Match with the ETag of the version you read.", headers={"ETag": etag(current_version)}
+            )
+        return
+    candidates = [tag.strip() for tag in if_match.split(",")]
+    if "*" in candidates or etag(current_version) in candidates:
+        return
+    raise PreconditionFailed(
+        f"The resource is now at version {current_version}; read it again and reapply your change.",
+        headers={"ETag": etag(current_version)},
+    )

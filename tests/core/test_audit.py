@@ -1,0 +1,405 @@
+"""The audit trail: gapless under concurrency, atomic with the change, and every kind of tampering is located."""
+
+import asyncio
+import base64
+import hashlib
+import itertools
+import json
+import unicodedata
+from datetime import UTC, datetime
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+
+from core import audit
+from core.audit.chain import GENESIS_HASH, chain_hash, entry_body, hashed_message
+from core.audit.models import AuditCheckpoint, AuditEvent, AuditHead
+from core.audit.sequencer import AuditSequencer
+from core.context import Actor
+from core.db import Database
+from core.events import Event, OutboxEvent, define_event, emit
+from core.models import new_id
+from core.settings import Settings
+from tests.helpers import assert_problem
+
+TAMPER = define_event("test.audit.tampered", description="a test event")
+
+
+async def chain(database: Database) -> int:
+    """One sequencer pass (PostgreSQL chains in the background; SQLite already chained at commit)."""
+    async with database.transaction() as session:
+        return await audit.chain_pending(session)
+
+
+async def append(database: Database, n: int, *, prefix: str = "test.entry") -> None:
+    for i in range(n):
+        async with database.transaction() as session:
+            audit.record(session, action=prefix, object_type="thing", object_id=i, detail={"i": i})
+        await chain(database)
+
+
+async def verify(database: Database) -> audit.VerifyReport:
+    async with database.transaction(write=False) as session:
+        return await audit.verify(session)
+
+
+async def tamper(database: Database, *statements: str, **params: object) -> None:
+    """Run raw SQL as a database superuser would, past the append-only triggers."""
+    async with database.write_engine.begin() as connection:
+        if not database.is_sqlite:
+            await connection.execute(text("SET LOCAL session_replication_role = replica"))
+        for statement in statements:
+            await connection.execute(text(statement), params)
+
+
+async def rows(database: Database) -> list[dict]:
+    """The chained entries in order."""
+    table = AuditEvent.__table__
+    async with database.engine.connect() as connection:
+        result = await connection.execute(select(table).where(table.c.seq.is_not(None)).order_by(table.c.seq))
+        return [dict(row) for row in result.mappings()]
+
+
+async def chain_with_checkpoints(database: Database) -> None:
+    """30 entries, signed checkpoints at 10, 20 and 30 (plus the automatic one at 1)."""
+    for _ in range(3):
+        await append(database, 10)
+        async with database.transaction() as session:
+            await audit.checkpoint_now(session)
+
+
+async def test_entries_chain_and_verify(db: Database) -> None:
+    await append(db, 5)
+    entries = await rows(db)
+    assert [entry["seq"] for entry in entries] == [1, 2, 3, 4, 5]
+    assert entries[0]["prev_hash"] == GENESIS_HASH
+    for before, after in itertools.pairwise(entries):
+        assert after["prev_hash"] == before["hash"]
+        assert after["hash"] == chain_hash(before["hash"], after["seq"], entry_body(after))
+    report = await verify(db)
+    assert report.ok
+    assert (report.checked, report.head_seq) == (5, 5)
+
+
+async def test_entry_records_who_what_when(db: Database) -> None:
+    async with db.transaction() as session:
+        audit.record(
+            session,
+            action="permit.application.approved",
+            object_type="application",
+            object_id="A-1",
+            outcome="success",
+            detail={"reason": "complete", "password": "hunter2", "nested": {"refresh_token": "r"}},
+            actor=Actor(subject="officer-7", client_id="officer-console", address="10.1.2.3"),
+        )
+    await chain(db)
+    (entry,) = await rows(db)
+    assert entry["subject"] == "officer-7"
+    assert entry["client_id"] == "officer-console"
+    assert entry["address"] == "10.1.2.3"
+    assert (entry["action"], entry["object_type"], entry["object_id"]) == (
+        "permit.application.approved",
+        "application",
+        "A-1",
+    )
+    assert entry["occurred_at"].tzinfo is not None
+    # No secrets in the trail, whatever the caller passed.
+    assert entry["detail"] == {
+        "reason": "complete",
+        "password": "[redacted]",
+        "nested": {"refresh_token": "[redacted]"},
+    }
+
+
+def _entry(**overrides: object) -> dict:
+    return {
+        "occurred_at": datetime(2026, 11, 24, 8, 0, tzinfo=UTC),
+        "subject": "s",
+        "client_id": None,
+        "address": None,
+        "request_id": None,
+        "action": "x",
+        "object_type": None,
+        "object_id": None,
+        "outcome": "success",
+        "detail": {},
+        **overrides,
+    }
+
+
+def test_canonical_form_ignores_key_order_and_unicode_form() -> None:
+    composed = unicodedata.normalize("NFC", "Zoë 张三")
+    decomposed = unicodedata.normalize("NFD", "Zoë 张三")
+    assert composed != decomposed
+    first = _entry(detail={"name": composed, "a": 1, "b": [1, 2]})
+    second = dict(reversed(_entry(detail={"b": [1, 2], "a": 1, "name": decomposed}).items()))
+    assert audit.canonical_json(first) == audit.canonical_json(second)
+    assert entry_body(first) == entry_body(second)
+    assert chain_hash(GENESIS_HASH, 1, entry_body(first)) == chain_hash(GENESIS_HASH, 1, entry_body(second))
+    assert chain_hash(GENESIS_HASH, 1, entry_body(first)) != chain_hash(GENESIS_HASH, 2, entry_body(first))
+
+
+def test_hashed_bytes_are_the_canonical_json_of_entry_and_seq() -> None:
+    entry = _entry(detail={"名称": "人才岛", "n": 3})
+    body = entry_body(entry)
+    assert hashed_message(42, body) == audit.canonical_json({"entry": json.loads(body), "seq": 42})
+    assert hashlib.sha256(bytes(32) + hashed_message(1, body)).hexdigest() == chain_hash(GENESIS_HASH, 1, body)
+
+
+async def test_rolled_back_transaction_leaves_no_entry_and_no_event(db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as session:
+            audit.record(session, action="test.entry")
+            emit(session, Event(TAMPER.name, subject="thing:1", payload={"x": 1}))
+            await session.flush()
+            raise RuntimeError("the change failed")
+    assert await rows(db) == []
+    async with db.engine.connect() as connection:
+        assert (await connection.execute(select(func.count()).select_from(OutboxEvent.__table__))).scalar() == 0
+        head = (await connection.execute(select(AuditHead.__table__))).mappings().one()
+    assert (head["seq"], head["hash"]) == (0, GENESIS_HASH)
+    # And the next transaction starts cleanly from the genesis.
+    await append(db, 1)
+    assert [entry["seq"] for entry in await rows(db)] == [1]
+
+
+async def test_entries_are_written_with_the_change_then_chained(db: Database, backend: str) -> None:
+    async with db.transaction() as session:
+        audit.record(session, action="test.entry")
+    report = await verify(db)
+    assert report.ok
+    if backend == "postgresql":
+        # Written (it committed with its change), waiting for the sequencer.
+        assert (report.pending, report.head_seq) == (1, 0)
+        assert await chain(db) == 1
+    else:
+        # SQLite chains inside the write transaction.
+        assert (report.pending, report.head_seq) == (0, 1)
+        assert await chain(db) == 0
+    report = await verify(db)
+    assert (report.ok, report.pending, report.head_seq, report.checked) == (True, 0, 1, 1)
+
+
+async def test_sequencer_task_chains_in_the_background(db: Database) -> None:
+    sequencer = AuditSequencer(db, idle_seconds=0.02)
+    sequencer.start()
+    try:
+        for i in range(5):
+            async with db.transaction() as session:
+                audit.record(session, action="test.background", object_id=i)
+        for _ in range(100):
+            if (await verify(db)).head_seq == 5:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await sequencer.stop()
+    report = await verify(db)
+    assert (report.ok, report.head_seq, report.pending) == (True, 5, 0)
+
+
+async def test_hundred_concurrent_appends_leave_no_fork_and_no_gap(db: Database) -> None:
+    async def one(i: int) -> None:
+        async with db.transaction() as session:
+            audit.record(session, action="test.concurrent", object_id=i)
+            if i % 3 == 0:
+                audit.record(session, action="test.concurrent.second", object_id=i)
+        if i % 10 == 0:
+            await chain(db)  # sequencers racing the writers and each other
+
+    await asyncio.gather(*(one(i) for i in range(100)), *(chain(db) for _ in range(5)))
+    await chain(db)
+    entries = await rows(db)
+    assert [entry["seq"] for entry in entries] == list(range(1, 135))
+    assert len({entry["prev_hash"] for entry in entries}) == 134  # no two entries claim the same predecessor
+    assert sorted(int(entry["object_id"]) for entry in entries if entry["action"] == "test.concurrent") == list(
+        range(100)
+    )
+    assert (await verify(db)).ok
+
+
+async def test_checkpoints_every_n_entries(settings: Settings, db: Database) -> None:
+    frequent = Database(settings.model_copy(update={"audit_checkpoint_every": 5}))  # chains after each append
+    try:
+        await append(frequent, 12)
+        async with frequent.engine.connect() as connection:
+            seqs = (await connection.execute(select(AuditCheckpoint.__table__.c.seq))).scalars().all()
+    finally:
+        await frequent.dispose()
+    # The first append has no checkpoint to measure from; then one every 5 entries.
+    assert sorted(seqs) == [1, 6, 11]
+
+
+async def test_changed_byte_is_located(db: Database) -> None:
+    await chain_with_checkpoints(db)
+    await tamper(db, "UPDATE audit_event SET object_id = '99' WHERE seq = 5")
+    report = await verify(db)
+    assert (report.ok, report.broken_at) == (False, 5)
+    assert "content was changed" in report.reason
+
+
+async def test_deleted_row_is_located(db: Database) -> None:
+    await chain_with_checkpoints(db)
+    await tamper(db, "DELETE FROM audit_event WHERE seq = 7")
+    report = await verify(db)
+    assert (report.ok, report.broken_at) == (False, 7)
+    assert "missing" in report.reason
+
+
+async def test_swapped_rows_are_located(db: Database) -> None:
+    await chain_with_checkpoints(db)
+    await tamper(
+        db,
+        "UPDATE audit_event SET seq = -1 WHERE seq = 12",
+        "UPDATE audit_event SET seq = 12 WHERE seq = 13",
+        "UPDATE audit_event SET seq = 13 WHERE seq = -1",
+    )
+    report = await verify(db)
+    assert (report.ok, report.broken_at) == (False, 12)
+    assert "does not link" in report.reason
+
+
+async def _insert_forged(db: Database, *, at: int, rewrite_tail: bool) -> None:
+    """Shift entries >= `at` up by one and insert a forged entry with a valid hash at `at`."""
+    entries = await rows(db)
+    before = entries[at - 2]
+    forged = {
+        **before,
+        "id": new_id(),
+        "seq": at,
+        "action": "forged.grant",
+        "detail": {"role": "admin"},
+        "prev_hash": before["hash"],
+    }
+    forged["hash"] = chain_hash(before["hash"], at, entry_body(forged))
+    shifted = [{**entry, "seq": entry["seq"] + 1} for entry in entries[at - 1 :]]
+    if rewrite_tail:
+        # A careful forger recomputes every later hash so the chain links again.
+        prev = forged["hash"]
+        for entry in shifted:
+            entry["prev_hash"] = prev
+            entry["hash"] = prev = chain_hash(prev, entry["seq"], entry_body(entry))
+    async with db.write_engine.begin() as connection:
+        if not db.is_sqlite:
+            await connection.execute(text("SET LOCAL session_replication_role = replica"))
+        table = AuditEvent.__table__
+        await connection.execute(table.delete().where(table.c.seq >= at))
+        await connection.execute(table.insert(), [forged, *shifted])
+        last = shifted[-1]
+        await connection.execute(AuditHead.__table__.update().values(seq=last["seq"], hash=last["hash"]))
+
+
+async def test_inserted_forged_row_is_located(db: Database) -> None:
+    await chain_with_checkpoints(db)
+    await _insert_forged(db, at=15, rewrite_tail=False)
+    report = await verify(db)
+    assert (report.ok, report.broken_at) == (False, 16)
+    assert "does not link" in report.reason
+
+
+async def test_forged_row_with_rewritten_tail_is_caught_by_the_next_checkpoint(db: Database) -> None:
+    await chain_with_checkpoints(db)
+    await _insert_forged(db, at=15, rewrite_tail=True)
+    report = await verify(db)
+    assert (report.ok, report.broken_at, report.last_good_checkpoint) == (False, 20, 10)
+    assert "rewritten after checkpoint 10" in report.reason
+
+
+async def test_truncated_tail_is_caught_against_the_last_checkpoint(db: Database) -> None:
+    await chain_with_checkpoints(db)
+    entries = await rows(db)
+    await tamper(
+        db,
+        "DELETE FROM audit_event WHERE seq > 25",
+        "UPDATE audit_head SET seq = 25, hash = :hash",
+        hash=entries[24]["hash"],
+    )
+    report = await verify(db)
+    assert (report.ok, report.broken_at) == (False, 26)
+    assert "checkpoint 30 signed them" in report.reason
+
+
+async def test_forged_checkpoint_is_refused(db: Database) -> None:
+    await chain_with_checkpoints(db)
+    await tamper(db, "UPDATE audit_checkpoint SET hash = :fake WHERE seq = 20", fake="f" * 64)
+    report = await verify(db)
+    assert (report.ok, report.broken_at) == (False, 20)
+    assert "not signed by a trusted audit key" in report.reason
+
+
+async def test_trail_refuses_update_and_delete_on_postgresql(db: Database, backend: str) -> None:
+    await append(db, 2)
+    statements = ["UPDATE audit_event SET action = 'x'", "DELETE FROM audit_event", "TRUNCATE audit_event"]
+    if backend == "postgresql":
+        for statement in statements:
+            with pytest.raises(DBAPIError, match="append-only"):
+                async with db.write_engine.begin() as connection:
+                    await connection.execute(text(statement))
+        assert (await verify(db)).ok
+    else:
+        # The embedded SQLite file has no trigger; the chain still exposes the change.
+        async with db.write_engine.begin() as connection:
+            await connection.execute(text(statements[0]))
+        assert (await verify(db)).broken_at == 1
+
+
+AUDITOR = {"Authorization": "Bearer audit-bootstrap"}
+
+
+@pytest.fixture
+def auditor_token(app):
+    app.state.settings.audit_bootstrap_token = "audit-bootstrap"
+    yield
+    app.state.settings.audit_bootstrap_token = None
+
+
+async def test_audit_api_requires_the_auditor(client, auditor_token) -> None:
+    assert_problem(await client.get("/api/v1/audit/events"), 401, "unauthorized")
+    assert_problem(await client.get("/api/v1/audit/verify", headers={"Authorization": "Bearer nope"}), 401)
+
+
+async def test_audit_api_lists_filters_and_pages(client, db: Database, auditor_token) -> None:
+    await append(db, 7, prefix="auth.login.succeeded")
+    await append(db, 3, prefix="catalogue.service.published")
+    page = (await client.get("/api/v1/audit/events", params={"limit": 4}, headers=AUDITOR)).json()
+    assert [item["seq"] for item in page["items"]] == [10, 9, 8, 7]
+    rest = (
+        await client.get("/api/v1/audit/events", params={"limit": 4, "cursor": page["next_cursor"]}, headers=AUDITOR)
+    ).json()
+    assert [item["seq"] for item in rest["items"]] == [6, 5, 4, 3]
+    logins = (
+        await client.get("/api/v1/audit/events", params={"action_prefix": "auth.", "limit": 100}, headers=AUDITOR)
+    ).json()
+    assert {item["action"] for item in logins["items"]} == {"auth.login.succeeded"}
+    assert len(logins["items"]) == 7
+    assert logins["next_cursor"] is None
+    one = (await client.get("/api/v1/audit/events", params={"object_id": "2"}, headers=AUDITOR)).json()
+    assert {item["seq"] for item in one["items"]} == {3, 10}
+    assert_problem(await client.get("/api/v1/audit/events", params={"limit": 1000}, headers=AUDITOR), 422)
+
+
+async def test_audit_api_verifies_and_reports_tampering(client, db: Database, auditor_token) -> None:
+    await chain_with_checkpoints(db)
+    good = (await client.get("/api/v1/audit/verify", headers=AUDITOR)).json()
+    assert good["ok"] is True
+    assert good["checked"] == 30
+    assert good["checkpoints_checked"] == 4
+    await tamper(db, "UPDATE audit_event SET outcome = 'failure' WHERE seq = 3")
+    bad = (await client.get("/api/v1/audit/verify", headers=AUDITOR)).json()
+    assert (bad["ok"], bad["broken_at"]) == (False, 3)
+
+
+async def test_exported_checkpoints_verify_with_the_published_key_alone(client, db: Database, auditor_token) -> None:
+    await chain_with_checkpoints(db)
+    export = (await client.get("/api/v1/audit/checkpoints", headers=AUDITOR)).json()
+    keys = {
+        key["kid"]: Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(key["x"] + "=="))
+        for key in export["keys"]
+    }
+    assert [item["seq"] for item in export["items"]] == [1, 10, 20, 30]
+    entries = await rows(db)
+    for item in export["items"]:
+        signature = base64.urlsafe_b64decode(item["signature"] + "==")
+        keys[item["key_id"]].verify(signature, item["message"].encode())  # raises if invalid
+        assert item["hash"] == entries[item["seq"] - 1]["hash"]
