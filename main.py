@@ -19,8 +19,13 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from auth import endpoints as oauth_endpoints
+from auth.guards import require
+from auth.identity import Identity
+from auth.router import accounts as accounts_router
+from auth.router import admin as admin_router
 from core import health
-from core.audit.router import router as audit_router
+from core.audit.router import build_router as build_audit_router
 from core.audit.sequencer import AuditSequencer
 from core.db import Database
 from core.docs import docs_router
@@ -42,6 +47,13 @@ Errors are RFC 9457 `application/problem+json`. Lists are keyset pages (`limit`,
 
 TAGS = [
     {"name": "health", "description": "Liveness, readiness and metrics."},
+    {
+        "name": "oauth2",
+        "description": "OAuth 2.0 / OpenID Connect authorization server (code + PKCE S256, client "
+        "credentials, refresh rotation, revocation, introspection, discovery, logout).",
+    },
+    {"name": "accounts", "description": "Citizen sign-up and the signed-in person's own account."},
+    {"name": "admin", "description": "Accounts and OAuth clients, for administrators."},
     {"name": "audit", "description": "The hash-chained audit trail, its verification and signed checkpoints."},
 ]
 
@@ -51,17 +63,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(level=settings.log_level, json_lines=settings.log_json)
     database = Database(settings)
+    identity = Identity(settings, database)
+    if not settings.is_production:
+        # Authlib refuses plain-http requests unless told otherwise; production sits behind TLS.
+        os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
 
     # On PostgreSQL audit entries are chained in the background; SQLite chains them inside each write transaction.
     sequencer = None if database.is_sqlite or not settings.audit_sequencer else AuditSequencer(database)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await identity.ready()  # signing keys exist before the first request
         if sequencer:
             sequencer.start()
         yield
         if sequencer:
             await sequencer.stop()
+        await identity.close()
         await database.dispose()
 
     app = FastAPI(
@@ -75,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = database
+    app.state.identity = identity
 
     install_error_handlers(app)
     install_openapi(app, description=DESCRIPTION)
@@ -97,8 +116,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     app.include_router(health.router)
-    app.include_router(audit_router)
-    app.include_router(docs_router(app))
+    app.include_router(oauth_endpoints.router)
+    app.include_router(accounts_router)
+    app.include_router(admin_router)
+    app.include_router(build_audit_router(require(scopes={"audit:read"}, roles={"auditor"})))
+    swagger_login = {"clientId": "swagger-ui", "usePkceWithAuthorizationCodeGrant": True, "scopes": "openid profile"}
+    app.include_router(docs_router(app, init_oauth=swagger_login))
     return app
 
 
@@ -152,6 +175,41 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     )
 
 
+def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
+    import getpass
+
+    from auth.schemas import StaffCreate
+    from auth.service import create_staff
+
+    password = os.environ.get("TI_ADMIN_PASSWORD") or getpass.getpass("Password for the new administrator: ")
+    data = StaffCreate(username=args.username, name=args.name, password=password, roles=["admin"])
+
+    async def run() -> str:
+        database = Database(settings)
+        try:
+            async with database.transaction() as session:
+                account = await create_staff(session=session, identity=Identity(settings, database), data=data)
+                return str(account.id)
+        finally:
+            await database.dispose()
+
+    print(f"created administrator {args.username} ({asyncio.run(run())})")
+    return 0
+
+
+def _rotate_keys(settings: Settings, args: argparse.Namespace) -> int:
+    database = Database(settings)
+    identity = Identity(settings, database)
+    try:
+        with database.sync_engine.begin() as connection:
+            identity.keyring.load(connection)
+            for purpose in args.purpose or ["access", "id", "credential"]:
+                print(f"{purpose}: new key {identity.keyring.rotate(connection, purpose)}")
+    finally:
+        database.sync_engine.dispose()
+    return 0
+
+
 def export_openapi(app: FastAPI) -> str:
     """The spec as committed: sorted keys, two-space indent, UTF-8, trailing newline."""
     return json.dumps(app.openapi(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -183,6 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("seed", help="add reference data, and demo data in demo mode")
     openapi = commands.add_parser("openapi", help="write openapi/openapi.json")
     openapi.add_argument("--check", action="store_true", help="fail if the committed spec differs from the app")
+    create_admin = commands.add_parser("create-admin", help="create the first administrator")
+    create_admin.add_argument("--username", required=True)
+    create_admin.add_argument("--name", required=True)
+    rotate = commands.add_parser("rotate-keys", help="new signing keys (old ones stay published)")
+    rotate.add_argument("--purpose", action="append", choices=["access", "id", "credential"])
     args = parser.parse_args(argv)
 
     settings = get_settings()
@@ -196,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seeded: {', '.join(ran) or 'nothing to seed'}")
     elif args.command == "openapi":
         return _openapi(settings, args)
+    elif args.command == "create-admin":
+        return _create_admin(settings, args)
+    elif args.command == "rotate-keys":
+        return _rotate_keys(settings, args)
     return 0
 
 

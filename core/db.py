@@ -6,16 +6,18 @@ Services only `flush()`. Worker tasks and CLI commands use `Database.transaction
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import event, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.audit.chain import POLICY_KEY, AuditPolicy
@@ -130,6 +132,21 @@ class Database:
         self.audit_policy = audit_policy(settings)
         # Every session carries the audit policy, so the commit-time chain append can sign checkpoints.
         self.session_info = {POLICY_KEY: self.audit_policy}
+        # Authlib's server is synchronous: its endpoints run in the threadpool on sessions of this engine.
+        self.sync_engine = create_engine(
+            sync_url(settings.database_url),
+            echo=settings.db_echo,
+            **(
+                {} if self.is_sqlite else {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
+            ),
+        )
+        if self.is_sqlite:
+            tune_sqlite(self.sync_engine, begin="BEGIN IMMEDIATE")
+        else:
+            ping_when_idle(self.sync_engine)
+        self._sync_sessions = sessionmaker(
+            self.sync_engine, class_=Session, expire_on_commit=False, info=self.session_info
+        )
         self._readers = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False, info=self.session_info
         )
@@ -148,6 +165,17 @@ class Database:
                 await session.rollback()
                 raise
 
+    @contextmanager
+    def sync_transaction(self) -> Iterator[Session]:
+        """The synchronous twin of `transaction()`, for code running in a worker thread."""
+        with self._sync_sessions() as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
     async def ping(self, *, within_seconds: float = 2.0) -> bool:
         """Whether the database answers a trivial query in time."""
         try:
@@ -158,6 +186,7 @@ class Database:
         return True
 
     async def dispose(self) -> None:
+        self.sync_engine.dispose()
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()

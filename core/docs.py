@@ -21,7 +21,7 @@ _DOCS_CSP = (
 )
 
 
-def docs_router(app: FastAPI, *, init_oauth: dict[str, str] | None = None) -> APIRouter:
+def docs_router(app: FastAPI, *, init_oauth: dict[str, object] | None = None) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     @router.get("/docs")

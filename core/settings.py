@@ -34,10 +34,29 @@ class Settings(BaseSettings):
     audit_checkpoint_minutes: int = Field(default=60, ge=1)
     # Chain audit entries from a background task in this process (PostgreSQL; see core/audit/chain.py).
     audit_sequencer: bool = True
-    # TEMPORARY (until identity lands): bearer token for the auditor API.
-    audit_bootstrap_token: str | None = None
 
+    # AES-GCM and lookup-hash keys for personal data at rest (a file outside the database).
+    data_key_file: Path = PROJECT_ROOT / "var" / "keys" / "data.key"
+
+    # The externally visible origin: the OAuth issuer, and the base of every absolute link we hand out.
     public_base_url: str = "http://127.0.0.1:8000"
+
+    # OAuth2 / OIDC lifetimes, in seconds.
+    access_token_ttl: int = Field(default=600, ge=60, le=3600)
+    id_token_ttl: int = Field(default=600, ge=60)
+    authorization_code_ttl: int = Field(default=60, ge=10, le=60)
+    refresh_token_idle_ttl: int = Field(default=7 * 86400, ge=300)
+    refresh_token_absolute_ttl: int = Field(default=30 * 86400, ge=300)
+    login_session_ttl: int = Field(default=12 * 3600, ge=300)
+    signing_key_rotation_days: int = Field(default=90, ge=1)
+
+    # Rate limits: (requests, window seconds). Brute-force limits are deliberately low.
+    login_failures_per_account: tuple[int, int] = (5, 900)
+    login_attempts_per_address: tuple[int, int] = (30, 900)
+    token_requests_per_client: tuple[int, int] = (600, 60)
+    token_requests_per_address: tuple[int, int] = (600, 60)
+    api_requests_per_caller: tuple[int, int] = (1200, 60)
+    signups_per_address: tuple[int, int] = (10, 3600)
     cors_origins: Annotated[list[str], NoDecode] = []
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
@@ -58,6 +77,15 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    @property
+    def issuer(self) -> str:
+        return self.public_base_url.rstrip("/")
+
+    @property
+    def api_audience(self) -> str:
+        """The `aud` of access tokens for this API (RFC 9068 resource indicator)."""
+        return f"{self.issuer}/api"
 
     @property
     def is_sqlite(self) -> bool:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from auth.seed import seed_demo_identities
 from core.db import Database
 from core.settings import Settings
 
@@ -23,7 +24,9 @@ class Seeder:
     demo_only: bool = False
 
 
-SEEDERS: list[Seeder] = []
+SEEDERS: list[Seeder] = [
+    Seeder("demo identities", seed_demo_identities, demo_only=True),
+]
 
 
 async def seed(database: Database, settings: Settings) -> list[str]:

@@ -16,8 +16,10 @@ from fastapi import FastAPI
 # Keys the app would create under var/ go to a throwaway folder instead (every Settings() in the suite reads these).
 _KEYS = Path(tempfile.mkdtemp(prefix="ti-test-keys-"))
 os.environ["TI_AUDIT_KEY_FILE"] = str(_KEYS / "audit-ed25519.pem")
+os.environ["TI_DATA_KEY_FILE"] = str(_KEYS / "data.key")
 
 import services.models  # noqa: E402, F401
+from core.audit import chain_pending  # noqa: E402
 from core.db import Database  # noqa: E402
 from core.migrate import upgrade  # noqa: E402
 from core.settings import Settings  # noqa: E402
@@ -77,6 +79,8 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     database: Database = application.state.db
     await seed(database, settings)
+    async with database.transaction() as session:
+        await chain_pending(session)  # the seed's audit entries, chained alike on both backends
     application.state.test_snapshot = await take_snapshot(database)
     yield application
     await database.dispose()

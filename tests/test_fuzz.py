@@ -29,9 +29,8 @@ CHECKS = [
 
 # The operations come from the spec of an app built without a database; each case then runs against the app of the
 # backend under test.
-schema = schemathesis.openapi.from_asgi(
-    "/openapi.json",
-    create_app(Settings(database_url="sqlite+aiosqlite:///:memory:", log_level="WARNING", _env_file=None)),
+schema = schemathesis.openapi.from_dict(
+    create_app(Settings(database_url="sqlite+aiosqlite:///:memory:", log_level="WARNING", _env_file=None)).openapi()
 )
 
 

@@ -1,37 +1,30 @@
 """The auditor's API: browse the trail, verify the chain, export the signed checkpoints."""
 
-import secrets
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from core.audit import repository
 from core.audit.chain import POLICY_KEY, AuditPolicy, chain_pending, checkpoint_message, verify
 from core.audit.signing import public_jwk
 from core.db import DatabaseDep, SessionDep
-from core.errors import Unauthorized, problems
+from core.errors import problems
 from core.pagination import Cursor, Limit, Page
 
 
-def temporary_auditor_guard(request: Request) -> None:
-    """TEMPORARY until the identity issue lands: a static bearer token from TI_AUDIT_BOOTSTRAP_TOKEN.
-
-    The identity issue replaces this with the real guard (role `auditor`, scope `audit:read`).
-    """
-    expected = request.app.state.settings.audit_bootstrap_token
-    supplied = request.headers.get("authorization", "").removeprefix("Bearer ")
-    if not expected or not secrets.compare_digest(supplied.encode(), expected.encode()):
-        raise Unauthorized("An auditor's token is required.", headers={"WWW-Authenticate": "Bearer"})
+def build_router(auditor: Callable[..., Any]) -> APIRouter:
+    """The auditor API, guarded by `auditor` (the identity layer's scope + role check; core cannot import it)."""
+    guarded = APIRouter(
+        prefix="/api/v1/audit", tags=["audit"], dependencies=[Depends(auditor)], responses=problems(401, 403)
+    )
+    guarded.include_router(router)
+    return guarded
 
 
-router = APIRouter(
-    prefix="/api/v1/audit",
-    tags=["audit"],
-    dependencies=[Depends(temporary_auditor_guard)],
-    responses=problems(401, 403),
-)
+router = APIRouter()
 
 
 class AuditEventRead(BaseModel):

@@ -23,6 +23,7 @@ from core.events import Event, OutboxEvent, define_event, emit
 from core.models import new_id
 from core.settings import Settings
 from tests.helpers import assert_problem
+from tests.oauth import bearer, token_for
 
 TAMPER = define_event("test.audit.tampered", description="a test event")
 
@@ -54,6 +55,12 @@ async def tamper(database: Database, *statements: str, **params: object) -> None
             await connection.execute(text(statement), params)
 
 
+async def head(database: Database) -> int:
+    """The sequence number of the newest chained entry (the seed writes some before every test)."""
+    async with database.engine.connect() as connection:
+        return (await connection.execute(select(AuditHead.__table__.c.seq))).scalar_one()
+
+
 async def rows(database: Database) -> list[dict]:
     """The chained entries in order."""
     table = AuditEvent.__table__
@@ -62,25 +69,28 @@ async def rows(database: Database) -> list[dict]:
         return [dict(row) for row in result.mappings()]
 
 
-async def chain_with_checkpoints(database: Database) -> None:
-    """30 entries, signed checkpoints at 10, 20 and 30 (plus the automatic one at 1)."""
+async def chain_with_checkpoints(database: Database) -> int:
+    """30 entries after the current head `base`, signed checkpoints at base + 10, 20 and 30; returns `base`."""
+    base = await head(database)
     for _ in range(3):
         await append(database, 10)
         async with database.transaction() as session:
             await audit.checkpoint_now(session)
+    return base
 
 
 async def test_entries_chain_and_verify(db: Database) -> None:
+    base = await head(db)
     await append(db, 5)
     entries = await rows(db)
-    assert [entry["seq"] for entry in entries] == [1, 2, 3, 4, 5]
+    assert [entry["seq"] for entry in entries] == list(range(1, base + 6))
     assert entries[0]["prev_hash"] == GENESIS_HASH
     for before, after in itertools.pairwise(entries):
         assert after["prev_hash"] == before["hash"]
         assert after["hash"] == chain_hash(before["hash"], after["seq"], entry_body(after))
     report = await verify(db)
     assert report.ok
-    assert (report.checked, report.head_seq) == (5, 5)
+    assert (report.checked, report.head_seq) == (base + 5, base + 5)
 
 
 async def test_entry_records_who_what_when(db: Database) -> None:
@@ -95,7 +105,7 @@ async def test_entry_records_who_what_when(db: Database) -> None:
             actor=Actor(subject="officer-7", client_id="officer-console", address="10.1.2.3"),
         )
     await chain(db)
-    (entry,) = await rows(db)
+    entry = (await rows(db))[-1]
     assert entry["subject"] == "officer-7"
     assert entry["client_id"] == "officer-console"
     assert entry["address"] == "10.1.2.3"
@@ -149,40 +159,47 @@ def test_hashed_bytes_are_the_canonical_json_of_entry_and_seq() -> None:
 
 
 async def test_rolled_back_transaction_leaves_no_entry_and_no_event(db: Database) -> None:
+    base = await head(db)
+    before = await rows(db)
     with pytest.raises(RuntimeError):
         async with db.transaction() as session:
             audit.record(session, action="test.entry")
             emit(session, Event(TAMPER.name, subject="thing:1", payload={"x": 1}))
             await session.flush()
             raise RuntimeError("the change failed")
-    assert await rows(db) == []
+    assert await rows(db) == before
     async with db.engine.connect() as connection:
-        assert (await connection.execute(select(func.count()).select_from(OutboxEvent.__table__))).scalar() == 0
-        head = (await connection.execute(select(AuditHead.__table__))).mappings().one()
-    assert (head["seq"], head["hash"]) == (0, GENESIS_HASH)
-    # And the next transaction starts cleanly from the genesis.
+        events = select(func.count()).select_from(OutboxEvent.__table__).where(OutboxEvent.name == TAMPER.name)
+        assert (await connection.execute(events)).scalar() == 0
+        pending = select(func.count()).select_from(AuditEvent.__table__).where(AuditEvent.__table__.c.seq.is_(None))
+        assert (await connection.execute(pending)).scalar() == 0
+    assert await head(db) == base
+    # And the next transaction continues the chain without a gap.
     await append(db, 1)
-    assert [entry["seq"] for entry in await rows(db)] == [1]
+    assert (await rows(db))[-1]["seq"] == base + 1
+    assert (await verify(db)).ok
 
 
 async def test_entries_are_written_with_the_change_then_chained(db: Database, backend: str) -> None:
+    base = await head(db)
     async with db.transaction() as session:
         audit.record(session, action="test.entry")
     report = await verify(db)
     assert report.ok
     if backend == "postgresql":
         # Written (it committed with its change), waiting for the sequencer.
-        assert (report.pending, report.head_seq) == (1, 0)
+        assert (report.pending, report.head_seq) == (1, base)
         assert await chain(db) == 1
     else:
         # SQLite chains inside the write transaction.
-        assert (report.pending, report.head_seq) == (0, 1)
+        assert (report.pending, report.head_seq) == (0, base + 1)
         assert await chain(db) == 0
     report = await verify(db)
-    assert (report.ok, report.pending, report.head_seq, report.checked) == (True, 0, 1, 1)
+    assert (report.ok, report.pending, report.head_seq, report.checked) == (True, 0, base + 1, base + 1)
 
 
 async def test_sequencer_task_chains_in_the_background(db: Database) -> None:
+    base = await head(db)
     sequencer = AuditSequencer(db, idle_seconds=0.02)
     sequencer.start()
     try:
@@ -190,13 +207,13 @@ async def test_sequencer_task_chains_in_the_background(db: Database) -> None:
             async with db.transaction() as session:
                 audit.record(session, action="test.background", object_id=i)
         for _ in range(100):
-            if (await verify(db)).head_seq == 5:
+            if (await verify(db)).head_seq == base + 5:
                 break
             await asyncio.sleep(0.02)
     finally:
         await sequencer.stop()
     report = await verify(db)
-    assert (report.ok, report.head_seq, report.pending) == (True, 5, 0)
+    assert (report.ok, report.head_seq, report.pending) == (True, base + 5, 0)
 
 
 async def test_hundred_concurrent_appends_leave_no_fork_and_no_gap(db: Database) -> None:
@@ -208,11 +225,12 @@ async def test_hundred_concurrent_appends_leave_no_fork_and_no_gap(db: Database)
         if i % 10 == 0:
             await chain(db)  # sequencers racing the writers and each other
 
+    base = await head(db)
     await asyncio.gather(*(one(i) for i in range(100)), *(chain(db) for _ in range(5)))
     await chain(db)
     entries = await rows(db)
-    assert [entry["seq"] for entry in entries] == list(range(1, 135))
-    assert len({entry["prev_hash"] for entry in entries}) == 134  # no two entries claim the same predecessor
+    assert [entry["seq"] for entry in entries] == list(range(1, base + 135))
+    assert len({entry["prev_hash"] for entry in entries}) == base + 134  # no two entries share a predecessor
     assert sorted(int(entry["object_id"]) for entry in entries if entry["action"] == "test.concurrent") == list(
         range(100)
     )
@@ -221,42 +239,45 @@ async def test_hundred_concurrent_appends_leave_no_fork_and_no_gap(db: Database)
 
 async def test_checkpoints_every_n_entries(settings: Settings, db: Database) -> None:
     frequent = Database(settings.model_copy(update={"audit_checkpoint_every": 5}))  # chains after each append
+    base = await head(db)
     try:
         await append(frequent, 12)
         async with frequent.engine.connect() as connection:
             seqs = (await connection.execute(select(AuditCheckpoint.__table__.c.seq))).scalars().all()
     finally:
         await frequent.dispose()
-    # The first append has no checkpoint to measure from; then one every 5 entries.
-    assert sorted(seqs) == [1, 6, 11]
+    # The seed's entries were checkpointed at `base`; then one every 5 entries.
+    assert sorted(seqs) == [base, base + 5, base + 10]
 
 
 async def test_changed_byte_is_located(db: Database) -> None:
-    await chain_with_checkpoints(db)
-    await tamper(db, "UPDATE audit_event SET object_id = '99' WHERE seq = 5")
+    base = await chain_with_checkpoints(db)
+    await tamper(db, "UPDATE audit_event SET object_id = '99' WHERE seq = :seq", seq=base + 5)
     report = await verify(db)
-    assert (report.ok, report.broken_at) == (False, 5)
+    assert (report.ok, report.broken_at) == (False, base + 5)
     assert "content was changed" in report.reason
 
 
 async def test_deleted_row_is_located(db: Database) -> None:
-    await chain_with_checkpoints(db)
-    await tamper(db, "DELETE FROM audit_event WHERE seq = 7")
+    base = await chain_with_checkpoints(db)
+    await tamper(db, "DELETE FROM audit_event WHERE seq = :seq", seq=base + 7)
     report = await verify(db)
-    assert (report.ok, report.broken_at) == (False, 7)
+    assert (report.ok, report.broken_at) == (False, base + 7)
     assert "missing" in report.reason
 
 
 async def test_swapped_rows_are_located(db: Database) -> None:
-    await chain_with_checkpoints(db)
+    base = await chain_with_checkpoints(db)
     await tamper(
         db,
-        "UPDATE audit_event SET seq = -1 WHERE seq = 12",
-        "UPDATE audit_event SET seq = 12 WHERE seq = 13",
-        "UPDATE audit_event SET seq = 13 WHERE seq = -1",
+        "UPDATE audit_event SET seq = -1 WHERE seq = :a",
+        "UPDATE audit_event SET seq = :a WHERE seq = :b",
+        "UPDATE audit_event SET seq = :b WHERE seq = -1",
+        a=base + 12,
+        b=base + 13,
     )
     report = await verify(db)
-    assert (report.ok, report.broken_at) == (False, 12)
+    assert (report.ok, report.broken_at) == (False, base + 12)
     assert "does not link" in report.reason
 
 
@@ -291,40 +312,41 @@ async def _insert_forged(db: Database, *, at: int, rewrite_tail: bool) -> None:
 
 
 async def test_inserted_forged_row_is_located(db: Database) -> None:
-    await chain_with_checkpoints(db)
-    await _insert_forged(db, at=15, rewrite_tail=False)
+    base = await chain_with_checkpoints(db)
+    await _insert_forged(db, at=base + 15, rewrite_tail=False)
     report = await verify(db)
-    assert (report.ok, report.broken_at) == (False, 16)
+    assert (report.ok, report.broken_at) == (False, base + 16)
     assert "does not link" in report.reason
 
 
 async def test_forged_row_with_rewritten_tail_is_caught_by_the_next_checkpoint(db: Database) -> None:
-    await chain_with_checkpoints(db)
-    await _insert_forged(db, at=15, rewrite_tail=True)
+    base = await chain_with_checkpoints(db)
+    await _insert_forged(db, at=base + 15, rewrite_tail=True)
     report = await verify(db)
-    assert (report.ok, report.broken_at, report.last_good_checkpoint) == (False, 20, 10)
-    assert "rewritten after checkpoint 10" in report.reason
+    assert (report.ok, report.broken_at, report.last_good_checkpoint) == (False, base + 20, base + 10)
+    assert f"rewritten after checkpoint {base + 10}" in report.reason
 
 
 async def test_truncated_tail_is_caught_against_the_last_checkpoint(db: Database) -> None:
-    await chain_with_checkpoints(db)
+    base = await chain_with_checkpoints(db)
     entries = await rows(db)
     await tamper(
         db,
-        "DELETE FROM audit_event WHERE seq > 25",
-        "UPDATE audit_head SET seq = 25, hash = :hash",
-        hash=entries[24]["hash"],
+        "DELETE FROM audit_event WHERE seq > :keep",
+        "UPDATE audit_head SET seq = :keep, hash = :hash",
+        keep=base + 25,
+        hash=entries[base + 24]["hash"],
     )
     report = await verify(db)
-    assert (report.ok, report.broken_at) == (False, 26)
-    assert "checkpoint 30 signed them" in report.reason
+    assert (report.ok, report.broken_at) == (False, base + 26)
+    assert f"checkpoint {base + 30} signed them" in report.reason
 
 
 async def test_forged_checkpoint_is_refused(db: Database) -> None:
-    await chain_with_checkpoints(db)
-    await tamper(db, "UPDATE audit_checkpoint SET hash = :fake WHERE seq = 20", fake="f" * 64)
+    base = await chain_with_checkpoints(db)
+    await tamper(db, "UPDATE audit_checkpoint SET hash = :fake WHERE seq = :seq", fake="f" * 64, seq=base + 20)
     report = await verify(db)
-    assert (report.ok, report.broken_at) == (False, 20)
+    assert (report.ok, report.broken_at) == (False, base + 20)
     assert "not signed by a trusted audit key" in report.reason
 
 
@@ -344,30 +366,32 @@ async def test_trail_refuses_update_and_delete_on_postgresql(db: Database, backe
         assert (await verify(db)).broken_at == 1
 
 
-AUDITOR = {"Authorization": "Bearer audit-bootstrap"}
-
-
 @pytest.fixture
-def auditor_token(app):
-    app.state.settings.audit_bootstrap_token = "audit-bootstrap"
-    yield
-    app.state.settings.audit_bootstrap_token = None
+async def auditor(app) -> dict[str, str]:
+    return bearer(await token_for(app, "auditor", "audit:read"))
 
 
-async def test_audit_api_requires_the_auditor(client, auditor_token) -> None:
+async def test_audit_api_requires_the_auditor(client, app) -> None:
     assert_problem(await client.get("/api/v1/audit/events"), 401, "unauthorized")
     assert_problem(await client.get("/api/v1/audit/verify", headers={"Authorization": "Bearer nope"}), 401)
+    # The right role without the scope, and the scope without the role, are both refused.
+    officer = await token_for(app, "officer.market", "audit:read")
+    assert_problem(await client.get("/api/v1/audit/events", headers=bearer(officer)), 403, "forbidden")
+    no_scope = await token_for(app, "auditor", "openid")
+    assert_problem(await client.get("/api/v1/audit/events", headers=bearer(no_scope)), 403, "insufficient-scope")
 
 
-async def test_audit_api_lists_filters_and_pages(client, db: Database, auditor_token) -> None:
+async def test_audit_api_lists_filters_and_pages(client, db: Database, auditor) -> None:
+    AUDITOR = auditor
+    base = await head(db)
     await append(db, 7, prefix="auth.login.succeeded")
     await append(db, 3, prefix="catalogue.service.published")
     page = (await client.get("/api/v1/audit/events", params={"limit": 4}, headers=AUDITOR)).json()
-    assert [item["seq"] for item in page["items"]] == [10, 9, 8, 7]
+    assert [item["seq"] for item in page["items"]] == [base + 10, base + 9, base + 8, base + 7]
     rest = (
         await client.get("/api/v1/audit/events", params={"limit": 4, "cursor": page["next_cursor"]}, headers=AUDITOR)
     ).json()
-    assert [item["seq"] for item in rest["items"]] == [6, 5, 4, 3]
+    assert [item["seq"] for item in rest["items"]] == [base + 6, base + 5, base + 4, base + 3]
     logins = (
         await client.get("/api/v1/audit/events", params={"action_prefix": "auth.", "limit": 100}, headers=AUDITOR)
     ).json()
@@ -375,29 +399,29 @@ async def test_audit_api_lists_filters_and_pages(client, db: Database, auditor_t
     assert len(logins["items"]) == 7
     assert logins["next_cursor"] is None
     one = (await client.get("/api/v1/audit/events", params={"object_id": "2"}, headers=AUDITOR)).json()
-    assert {item["seq"] for item in one["items"]} == {3, 10}
+    assert {item["seq"] for item in one["items"]} == {base + 3, base + 10}
     assert_problem(await client.get("/api/v1/audit/events", params={"limit": 1000}, headers=AUDITOR), 422)
 
 
-async def test_audit_api_verifies_and_reports_tampering(client, db: Database, auditor_token) -> None:
-    await chain_with_checkpoints(db)
-    good = (await client.get("/api/v1/audit/verify", headers=AUDITOR)).json()
+async def test_audit_api_verifies_and_reports_tampering(client, db: Database, auditor) -> None:
+    base = await chain_with_checkpoints(db)
+    good = (await client.get("/api/v1/audit/verify", headers=auditor)).json()
     assert good["ok"] is True
-    assert good["checked"] == 30
+    assert good["checked"] == base + 30
     assert good["checkpoints_checked"] == 4
-    await tamper(db, "UPDATE audit_event SET outcome = 'failure' WHERE seq = 3")
-    bad = (await client.get("/api/v1/audit/verify", headers=AUDITOR)).json()
-    assert (bad["ok"], bad["broken_at"]) == (False, 3)
+    await tamper(db, "UPDATE audit_event SET outcome = 'failure' WHERE seq = :seq", seq=base + 3)
+    bad = (await client.get("/api/v1/audit/verify", headers=auditor)).json()
+    assert (bad["ok"], bad["broken_at"]) == (False, base + 3)
 
 
-async def test_exported_checkpoints_verify_with_the_published_key_alone(client, db: Database, auditor_token) -> None:
-    await chain_with_checkpoints(db)
-    export = (await client.get("/api/v1/audit/checkpoints", headers=AUDITOR)).json()
+async def test_exported_checkpoints_verify_with_the_published_key_alone(client, db: Database, auditor) -> None:
+    base = await chain_with_checkpoints(db)
+    export = (await client.get("/api/v1/audit/checkpoints", headers=auditor)).json()
     keys = {
         key["kid"]: Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(key["x"] + "=="))
         for key in export["keys"]
     }
-    assert [item["seq"] for item in export["items"]] == [1, 10, 20, 30]
+    assert [item["seq"] for item in export["items"]] == [base, base + 10, base + 20, base + 30]
     entries = await rows(db)
     for item in export["items"]:
         signature = base64.urlsafe_b64decode(item["signature"] + "==")

@@ -1,0 +1,41 @@
+"""Errors of the identity domain (problem+json through core.errors)."""
+
+from core.errors import Conflict, NotFound, ValidationFailed, field_error
+
+
+class AccountNotFound(NotFound):
+    code, title = "account-not-found", "No such account"
+
+
+class ClientNotFound(NotFound):
+    code, title = "client-not-found", "No such client"
+
+
+class PhoneTaken(Conflict):
+    code, title = "phone-taken", "An account with this phone number exists"
+
+
+class UsernameTaken(Conflict):
+    code, title = "username-taken", "This username is taken"
+
+
+class ClientIdTaken(Conflict):
+    code, title = "client-id-taken", "This client_id is taken"
+
+
+class WeakPassword(ValidationFailed):
+    code, title = "weak-password", "The password is too easy to guess"
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(
+            "Choose another password: " + "; ".join(problems) + ".",
+            errors=[field_error("password", problem, code="weak_password") for problem in problems],
+        )
+
+
+class InvalidClient(ValidationFailed):
+    code, title = "invalid-client-registration", "The client registration is not valid"
+
+
+class InvalidAccountChange(ValidationFailed):
+    code, title = "invalid-account-change", "This change cannot be made to the account"

@@ -1,0 +1,92 @@
+"""The identity machinery of one process: keys, token service, revocation list, rate limiter, client cache, ciphers.
+
+Built once per app (`app.state.identity`); everything here is either immutable or refreshed from the database, so N
+processes behave as one.
+"""
+
+import hashlib
+import hmac
+import secrets
+
+from fastapi import Request
+from sqlalchemy import Connection
+
+from auth.clients import ClientCache
+from auth.keys import KeyRing
+from auth.tokens import RevocationList, Tokens, TokenSettings
+from core.crypto import FieldCipher
+from core.db import Database
+from core.ratelimit import RateLimiter, create_rate_limiter
+from core.settings import Settings
+
+
+class Identity:
+    def __init__(self, settings: Settings, database: Database) -> None:
+        self.settings = settings
+        self.database = database
+        self.cipher = FieldCipher.from_file(settings.data_key_file, create=not settings.is_production)
+        self.keyring = KeyRing(
+            self.cipher,
+            rotation_days=settings.signing_key_rotation_days,
+            token_lifetime=max(settings.access_token_ttl, settings.id_token_ttl),
+        )
+        self.tokens = Tokens(
+            TokenSettings(
+                issuer=settings.issuer,
+                audience=settings.api_audience,
+                access_ttl=settings.access_token_ttl,
+                id_ttl=settings.id_token_ttl,
+            ),
+            self.keyring,
+        )
+        self.revocations = RevocationList()
+        self.limiter: RateLimiter = create_rate_limiter(settings.redis_url)
+        self.clients = ClientCache()
+        # Derived, not stored: the CSRF key is a function of the data key file.
+        self._csrf_key = hmac.new(self.cipher.lookup_hash("csrf").encode(), b"csrf", hashlib.sha256).digest()
+
+    # -- keeping in step with the database ------------------------------------------------------------------------
+
+    async def ready(self) -> None:
+        """Reload keys (every minute, or after an unknown kid) and the revocation list (every second) if stale."""
+        if self.keyring.stale():
+            async with self.database.transaction() as session:
+                connection = await session.connection()
+                await connection.run_sync(self.keyring.load)
+        if self.revocations.stale():
+            async with self.database.transaction(write=False) as session:
+                await self.revocations.refresh(session)
+
+    def ready_sync(self, connection: Connection) -> None:
+        """The same from a worker thread (the Authlib endpoints), on the caller's connection."""
+        if self.keyring.stale():
+            self.keyring.load(connection)
+        if self.revocations.stale():
+            self.revocations.refresh_sync(connection)
+
+    # -- CSRF (double submit: a random cookie and a form field that is its HMAC) -----------------------------------
+
+    def new_csrf_cookie(self) -> str:
+        return secrets.token_urlsafe(32)
+
+    def csrf_token(self, cookie: str) -> str:
+        return hmac.new(self._csrf_key, cookie.encode(), hashlib.sha256).hexdigest()
+
+    def check_csrf(self, cookie: str | None, token: str | None) -> bool:
+        return bool(cookie and token) and hmac.compare_digest(self.csrf_token(cookie or ""), token or "")
+
+    async def close(self) -> None:
+        close = getattr(self.limiter, "close", None)
+        if close:
+            await close()
+
+
+def get_identity(request: Request) -> Identity:
+    return request.app.state.identity
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+__all__ = ["Identity", "client_address", "get_identity"]

@@ -1,0 +1,193 @@
+"""Accounts, the caller's own profile, and the administrators' account and client registry."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from auth import service
+from auth.guards import Admin, Person
+from auth.identity import Identity, client_address, get_identity
+from auth.schemas import (
+    AccountRead,
+    AccountUpdate,
+    CitizenSignUp,
+    ClientCreate,
+    ClientRead,
+    ClientUpdate,
+    ClientWithSecret,
+    Me,
+    MeUpdate,
+    StaffCreate,
+)
+from core.db import SessionDep
+from core.errors import problems
+from core.http import ApiRoute, IdempotencyClaim, IfMatch, idempotency, set_etag
+from core.pagination import Cursor, Limit, Page
+from core.ratelimit import enforce
+
+IdentityDep = Annotated[Identity, Depends(get_identity)]
+
+
+def _anonymous_owner(request: Request) -> str:
+    return f"address:{client_address(request)}"
+
+
+def _admin_owner(principal: Admin) -> str:
+    return f"account:{principal.subject}"
+
+
+SignUpKey = Annotated[IdempotencyClaim | None, Depends(idempotency(_anonymous_owner))]
+AdminKey = Annotated[IdempotencyClaim | None, Depends(idempotency(_admin_owner))]
+
+accounts = APIRouter(prefix="/api/v1", tags=["accounts"], route_class=ApiRoute)
+admin = APIRouter(prefix="/api/v1/admin", tags=["admin"], route_class=ApiRoute, responses=problems(401, 403))
+
+
+@accounts.post("/accounts", status_code=201, response_model=Me, responses=problems(409, 422, 429))
+async def sign_up(
+    data: CitizenSignUp, request: Request, session: SessionDep, identity: IdentityDep, _key: SignUpKey
+) -> Me:
+    """A citizen creates their own account (unverified until the real-name identity check)."""
+    limit, window = identity.settings.signups_per_address
+    await enforce(identity.limiter, f"signup:{client_address(request)}", limit=limit, window=window, what="sign-ups")
+    return await service.sign_up_citizen(session=session, identity=identity, data=data)
+
+
+@accounts.get("/me", response_model=Me, responses=problems(401, 403, 404))
+async def read_me(principal: Person, session: SessionDep, identity: IdentityDep, response: Response) -> Me:
+    """The signed-in person's own account, phone number in full."""
+    me, version = await service.me(session=session, identity=identity, principal=principal)
+    set_etag(response, version)
+    return me
+
+
+@accounts.patch("/me", response_model=Me, responses=problems(401, 403, 404, 412, 422, 428))
+async def update_me(
+    data: MeUpdate,
+    principal: Person,
+    session: SessionDep,
+    identity: IdentityDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Me:
+    """Change your display name or preferred language (send If-Match)."""
+    me = await service.update_me(session=session, identity=identity, principal=principal, data=data, if_match=if_match)
+    set_etag(response, me.version)
+    return me
+
+
+@admin.get("/accounts", response_model=Page[AccountRead], responses=problems(422))
+async def list_accounts(
+    _: Admin,
+    session: SessionDep,
+    identity: IdentityDep,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    kind: Annotated[str | None, Query(pattern="^(citizen|staff)$")] = None,
+    department: Annotated[str | None, Query(max_length=40)] = None,
+    role: Annotated[str | None, Query(max_length=40)] = None,
+    status: Annotated[str | None, Query(pattern="^(unverified|active|disabled)$")] = None,
+) -> Page[AccountRead]:
+    items, next_cursor = await service.list_accounts(
+        session=session,
+        identity=identity,
+        limit=limit,
+        cursor=cursor,
+        kind=kind,
+        department=department,
+        role=role,
+        status=status,
+    )
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@admin.post("/accounts", status_code=201, response_model=AccountRead, responses=problems(409, 422))
+async def create_account(
+    data: StaffCreate, _: Admin, session: SessionDep, identity: IdentityDep, response: Response, _key: AdminKey
+) -> AccountRead:
+    """Create a staff account with a department and roles."""
+    account = await service.create_staff(session=session, identity=identity, data=data)
+    set_etag(response, account.version)
+    response.headers["Location"] = f"/api/v1/admin/accounts/{account.id}"
+    return account
+
+
+@admin.get("/accounts/{account_id}", response_model=AccountRead, responses=problems(404, 422))
+async def read_account(
+    account_id: uuid.UUID, _: Admin, session: SessionDep, identity: IdentityDep, response: Response
+) -> AccountRead:
+    account = await service.get_account(session=session, identity=identity, account_id=account_id)
+    set_etag(response, account.version)
+    return account
+
+
+@admin.patch("/accounts/{account_id}", response_model=AccountRead, responses=problems(404, 412, 422, 428))
+async def update_account(
+    account_id: uuid.UUID,
+    data: AccountUpdate,
+    _: Admin,
+    session: SessionDep,
+    identity: IdentityDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> AccountRead:
+    """Change roles, department, name or status; removing access revokes the account's tokens everywhere."""
+    account = await service.update_account(
+        session=session, identity=identity, account_id=account_id, data=data, if_match=if_match
+    )
+    set_etag(response, account.version)
+    return account
+
+
+@admin.get("/clients", response_model=Page[ClientRead], responses=problems(422))
+async def list_clients(_: Admin, session: SessionDep, limit: Limit = 20, cursor: Cursor = None) -> Page[ClientRead]:
+    items, next_cursor = await service.list_clients(session=session, limit=limit, cursor=cursor)
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@admin.post("/clients", status_code=201, response_model=ClientWithSecret, responses=problems(409, 422))
+async def register_client(
+    data: ClientCreate, _: Admin, session: SessionDep, response: Response, _key: AdminKey
+) -> ClientWithSecret:
+    """Register a client; its secret, if it has one, is in this response only."""
+    client = await service.register_client(session=session, data=data)
+    set_etag(response, client.version)
+    response.headers["Location"] = f"/api/v1/admin/clients/{client.client_id}"
+    return client
+
+
+@admin.get("/clients/{client_id}", response_model=ClientRead, responses=problems(404))
+async def read_client(client_id: str, _: Admin, session: SessionDep, response: Response) -> ClientRead:
+    client = await service.get_client(session=session, client_id=client_id)
+    set_etag(response, client.version)
+    return ClientRead.model_validate(client, from_attributes=True)
+
+
+@admin.patch("/clients/{client_id}", response_model=ClientRead, responses=problems(404, 412, 422, 428))
+async def update_client(
+    client_id: str,
+    data: ClientUpdate,
+    _: Admin,
+    session: SessionDep,
+    identity: IdentityDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ClientRead:
+    client = await service.update_client(
+        session=session, identity=identity, client_id=client_id, data=data, if_match=if_match
+    )
+    set_etag(response, client.version)
+    return client
+
+
+@admin.post("/clients/{client_id}/secret", response_model=ClientWithSecret, responses=problems(404, 412, 422, 428))
+async def rotate_secret(
+    client_id: str, _: Admin, session: SessionDep, identity: IdentityDep, response: Response, if_match: IfMatch = None
+) -> ClientWithSecret:
+    """A new secret, shown once; the old one stops working."""
+    client = await service.rotate_client_secret(
+        session=session, identity=identity, client_id=client_id, if_match=if_match
+    )
+    set_etag(response, client.version)
+    return client

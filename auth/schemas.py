@@ -1,0 +1,238 @@
+"""API shapes of the identity domain. Request schemas forbid unknown fields (no mass assignment)."""
+
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from auth.scopes import SCOPES, STAFF_ROLES
+
+Language = Literal["zh-CN", "en"]
+MobilePhone = Annotated[str, Field(pattern=r"^1[3-9]\d{9}$", description="A mainland China mobile number, 11 digits")]
+Password = Annotated[str, Field(min_length=1, max_length=128, description="At least 10 characters, not a common one")]
+Username = Annotated[str, Field(pattern=r"^[a-z][a-z0-9._-]{2,63}$")]
+DepartmentCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,39}$")]
+StaffRole = Literal["officer", "supervisor", "talent_officer", "catalogue_editor", "publisher", "auditor", "admin"]
+GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
+AuthMethod = Literal["none", "client_secret_basic", "client_secret_post", "private_key_jwt"]
+ClientId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{2,99}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- accounts -------------------------------------------------------------------------------------------------------
+
+
+class CitizenSignUp(Strict):
+    phone: MobilePhone
+    password: Password
+    name: str = Field(min_length=1, max_length=100)
+    preferred_language: Language = "zh-CN"
+
+
+class StaffCreate(Strict):
+    username: Username
+    name: str = Field(min_length=1, max_length=100)
+    password: Password
+    department: DepartmentCode | None = None
+    roles: list[StaffRole] = Field(min_length=1, max_length=len(STAFF_ROLES))
+    preferred_language: Language = "zh-CN"
+
+
+class AccountUpdate(Strict):
+    """What an administrator may change. Everything else (phone, password hash, kind) is the owner's or the system's."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    department: DepartmentCode | None = None
+    roles: list[StaffRole] | None = Field(default=None, max_length=len(STAFF_ROLES))
+    status: Literal["active", "disabled"] | None = None
+
+
+class MeUpdate(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    preferred_language: Language | None = None
+
+
+class Me(BaseModel):
+    id: uuid.UUID
+    kind: str
+    name: str
+    username: str | None
+    phone: str | None = Field(description="Shown in full to its owner only")
+    status: str
+    department: str | None
+    roles: list[str]
+    preferred_language: str
+    created_at: datetime
+    updated_at: datetime
+    last_login_at: datetime | None
+    version: int
+
+
+class AccountRead(BaseModel):
+    """An account as an administrator sees it: personal data masked."""
+
+    id: uuid.UUID
+    kind: str
+    name: str
+    username: str | None
+    phone_masked: str | None
+    status: str
+    department: str | None
+    roles: list[str]
+    preferred_language: str
+    created_at: datetime
+    updated_at: datetime
+    last_login_at: datetime | None
+    version: int
+
+
+# -- clients --------------------------------------------------------------------------------------------------------
+
+
+_LOOPBACK = {"127.0.0.1", "[::1]", "localhost"}
+_PRIVATE_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+$")
+
+
+def check_redirect_uri(uri: str) -> str:
+    """Registered redirect URIs: https, loopback http for native and development apps (RFC 8252), or a reverse-domain
+    private scheme; no fragment, no credentials, no wildcard."""
+    parts = urlsplit(uri)
+    if "*" in uri or parts.fragment or "#" in uri or parts.username or parts.password or "@" in parts.netloc:
+        raise ValueError(f"{uri!r}: no wildcards, fragments or credentials")
+    if parts.scheme == "https" and parts.hostname:
+        return uri
+    if parts.scheme == "http" and parts.netloc.rsplit(":", 1)[0] in _LOOPBACK:
+        return uri
+    if _PRIVATE_SCHEME.match(parts.scheme) and not parts.netloc:
+        return uri
+    raise ValueError(f"{uri!r}: use https, http on a loopback address, or a reverse-domain private scheme")
+
+
+class ClientFields(Strict):
+    name_zh: str = Field(min_length=1, max_length=200)
+    name_en: str = Field(min_length=1, max_length=200)
+    redirect_uris: list[str] = Field(default_factory=list, max_length=20)
+    post_logout_redirect_uris: list[str] = Field(default_factory=list, max_length=20)
+    grant_types: list[GrantType] = Field(min_length=1)
+    scopes: list[str] = Field(min_length=1, max_length=len(SCOPES))
+    jwks: dict[str, Any] | None = Field(default=None, description="Public keys for private_key_jwt (no private parts)")
+    skip_consent: bool = False
+    can_introspect: bool = False
+
+    @field_validator("redirect_uris", "post_logout_redirect_uris")
+    @classmethod
+    def _uris(cls, uris: list[str]) -> list[str]:
+        return [check_redirect_uri(uri) for uri in uris]
+
+    @field_validator("scopes")
+    @classmethod
+    def _known_scopes(cls, scopes: list[str]) -> list[str]:
+        unknown = sorted(set(scopes) - set(SCOPES))
+        if unknown:
+            raise ValueError(f"unknown scopes: {', '.join(unknown)}")
+        return sorted(set(scopes))
+
+    @field_validator("jwks")
+    @classmethod
+    def _public_keys_only(cls, jwks: dict[str, Any] | None) -> dict[str, Any] | None:
+        if jwks is None:
+            return None
+        keys = jwks.get("keys")
+        if not isinstance(keys, list) or not keys or len(keys) > 10:
+            raise ValueError("a JWK set with 1-10 keys is required")
+        for key in keys:
+            if not isinstance(key, dict) or key.get("kty") not in ("RSA", "EC", "OKP"):
+                raise ValueError("keys must be RSA, EC or OKP")
+            if {"d", "p", "q", "dp", "dq", "qi", "k"} & set(key):
+                raise ValueError("register public keys only: the set contains private key material")
+        return jwks
+
+
+class ClientCreate(ClientFields):
+    client_id: ClientId | None = Field(default=None, description="Generated when omitted")
+    kind: Literal["public", "confidential"]
+    token_endpoint_auth_method: AuthMethod
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ClientCreate":
+        check_client_consistency(
+            self.kind, self.token_endpoint_auth_method, self.grant_types, self.scopes, self.redirect_uris, self.jwks
+        )
+        return self
+
+
+class ClientUpdate(Strict):
+    name_zh: str | None = Field(default=None, min_length=1, max_length=200)
+    name_en: str | None = Field(default=None, min_length=1, max_length=200)
+    redirect_uris: list[str] | None = Field(default=None, max_length=20)
+    post_logout_redirect_uris: list[str] | None = Field(default=None, max_length=20)
+    scopes: list[str] | None = Field(default=None, max_length=len(SCOPES))
+    jwks: dict[str, Any] | None = None
+    skip_consent: bool | None = None
+    can_introspect: bool | None = None
+    status: Literal["active", "disabled"] | None = None
+
+    @field_validator("redirect_uris", "post_logout_redirect_uris")
+    @classmethod
+    def _uris(cls, uris: list[str] | None) -> list[str] | None:
+        return None if uris is None else [check_redirect_uri(uri) for uri in uris]
+
+    @field_validator("scopes")
+    @classmethod
+    def _known_scopes(cls, scopes: list[str] | None) -> list[str] | None:
+        return None if scopes is None else ClientFields._known_scopes(scopes)
+
+    @field_validator("jwks")
+    @classmethod
+    def _public_keys_only(cls, jwks: dict[str, Any] | None) -> dict[str, Any] | None:
+        return ClientFields._public_keys_only(jwks)
+
+
+def check_client_consistency(
+    kind: str, method: str, grants: list[str], scopes: list[str], redirect_uris: list[str], jwks: dict[str, Any] | None
+) -> None:
+    if kind == "public":
+        if method != "none":
+            raise ValueError("a public client authenticates with `none` (it cannot keep a secret)")
+        if "client_credentials" in grants:
+            raise ValueError("a public client cannot use client_credentials")
+    elif method == "none":
+        raise ValueError("a confidential client must authenticate (client_secret_basic, _post or private_key_jwt)")
+    if method == "private_key_jwt" and not jwks:
+        raise ValueError("private_key_jwt needs the client's public keys in `jwks`")
+    if "authorization_code" in grants and not redirect_uris:
+        raise ValueError("authorization_code needs at least one redirect URI")
+    if "refresh_token" in grants and "authorization_code" not in grants:
+        raise ValueError("refresh_token only comes with authorization_code")
+    client_only = {name for name in scopes if SCOPES[name].client_only}
+    if client_only and "client_credentials" not in grants:
+        raise ValueError(f"{', '.join(sorted(client_only))} can only be granted through client_credentials")
+
+
+class ClientRead(BaseModel):
+    client_id: str
+    name_zh: str
+    name_en: str
+    kind: str
+    token_endpoint_auth_method: str
+    redirect_uris: list[str]
+    post_logout_redirect_uris: list[str]
+    grant_types: list[str]
+    scopes: list[str]
+    jwks: dict[str, Any] | None
+    skip_consent: bool
+    can_introspect: bool
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class ClientWithSecret(ClientRead):
+    client_secret: str | None = Field(description="Shown this once; only its SHA-256 is stored")

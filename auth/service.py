@@ -1,0 +1,365 @@
+"""The rules of accounts and clients. Every change is audited and announced in the outbox, in the caller's transaction;
+every change that narrows what someone may do revokes their live tokens in every process within a second."""
+
+import secrets
+import uuid
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from auth import repository
+from auth.exceptions import (
+    AccountNotFound,
+    ClientIdTaken,
+    ClientNotFound,
+    InvalidAccountChange,
+    InvalidClient,
+    PhoneTaken,
+    UsernameTaken,
+    WeakPassword,
+)
+from auth.guards import Principal
+from auth.identity import Identity
+from auth.models import Account, OAuthClient
+from auth.policy import hash_password, password_problems
+from auth.schemas import (
+    AccountRead,
+    AccountUpdate,
+    CitizenSignUp,
+    ClientCreate,
+    ClientRead,
+    ClientUpdate,
+    ClientWithSecret,
+    Me,
+    MeUpdate,
+    StaffCreate,
+    check_client_consistency,
+)
+from auth.tokens import revocation
+from core import audit
+from core.crypto import mask_phone, secret_digest
+from core.events import Event, define_event, emit
+from core.http import check_if_match
+
+ACCOUNT_CREATED = define_event("identity.account.created", description="An account was created")
+ACCOUNT_UPDATED = define_event("identity.account.updated", description="An administrator changed an account")
+CLIENT_REGISTERED = define_event("identity.client.registered", description="An OAuth client was registered")
+CLIENT_UPDATED = define_event("identity.client.updated", description="An OAuth client was changed")
+
+
+def _check_password(password: str, *identifiers: str | None) -> None:
+    problems = password_problems(password, identifiers=tuple(i for i in identifiers if i))
+    if problems:
+        raise WeakPassword(problems)
+
+
+async def _revoke(session: AsyncSession, identity: Identity, kind: str, value: str) -> None:
+    await session.execute(
+        revocation(session.bind.dialect.name, kind, value, lifetime=identity.settings.access_token_ttl)
+    )
+
+
+# -- accounts -------------------------------------------------------------------------------------------------------
+
+
+async def sign_up_citizen(*, session: AsyncSession, identity: Identity, data: CitizenSignUp) -> Me:
+    """Create a citizen's own account; it stays `unverified` until a real-name identity check."""
+    _check_password(data.password, data.phone, data.name)
+    phone_hash = identity.cipher.lookup_hash(data.phone, context="phone")
+    if await repository.phone_taken(session, phone_hash):
+        raise PhoneTaken("An account with this phone number already exists; sign in instead.")
+    account = Account(
+        kind="citizen",
+        phone_hash=phone_hash,
+        phone_encrypted=identity.cipher.encrypt(data.phone, context="phone"),
+        name=data.name,
+        password_hash=hash_password(data.password),
+        status="unverified",
+        preferred_language=data.preferred_language,
+    )
+    session.add(account)
+    await session.flush()
+    await repository.set_roles(session, account.id, {"citizen"})
+    audit.record(
+        session,
+        action="identity.account.created",
+        object_type="account",
+        object_id=account.id,
+        detail={"kind": "citizen"},
+    )
+    emit(session, Event(ACCOUNT_CREATED.name, subject=f"account:{account.id}", payload={"kind": "citizen"}))
+    return me_of(account, {"citizen"}, identity)
+
+
+async def create_staff(*, session: AsyncSession, identity: Identity, data: StaffCreate) -> AccountRead:
+    """An administrator creates an officer, supervisor, editor, publisher, auditor or administrator."""
+    _check_password(data.password, data.username, data.name)
+    if await repository.username_taken(session, data.username):
+        raise UsernameTaken(f"The username {data.username} is taken.")
+    account = Account(
+        kind="staff",
+        username=data.username,
+        name=data.name,
+        password_hash=hash_password(data.password),
+        status="active",
+        department=data.department,
+        preferred_language=data.preferred_language,
+    )
+    session.add(account)
+    await session.flush()
+    await repository.set_roles(session, account.id, set(data.roles))
+    audit.record(
+        session,
+        action="identity.account.created",
+        object_type="account",
+        object_id=account.id,
+        detail={"kind": "staff", "roles": sorted(data.roles), "department": data.department},
+    )
+    emit(session, Event(ACCOUNT_CREATED.name, subject=f"account:{account.id}", payload={"kind": "staff"}))
+    return admin_view(account, set(data.roles), identity)
+
+
+async def update_account(
+    *, session: AsyncSession, identity: Identity, account_id: uuid.UUID, data: AccountUpdate, if_match: str | None
+) -> AccountRead:
+    """Change name, department, roles or status; narrowing access revokes the account's live tokens."""
+    account = await repository.account(session, account_id)
+    if account is None:
+        raise AccountNotFound()
+    check_if_match(if_match, account.version)
+    roles = await repository.roles(session, account.id)
+    changes: dict[str, Any] = {}
+    if data.name is not None and data.name != account.name:
+        account.name = changes["name"] = data.name
+    if "department" in data.model_fields_set and data.department != account.department:
+        account.department = changes["department"] = data.department
+    if data.roles is not None and set(data.roles) != roles - {"citizen"}:
+        if account.kind == "citizen":
+            raise InvalidAccountChange("Citizens hold the citizen role only; create a staff account instead.")
+        changes["roles"] = sorted(data.roles)
+        removed = roles - set(data.roles)
+        roles = set(data.roles)
+        await repository.set_roles(session, account.id, roles)
+        if removed:
+            changes["roles_removed"] = sorted(removed)
+    if data.status is not None and data.status != account.status:
+        if data.status == "active" and account.kind == "citizen" and account.status == "unverified":
+            raise InvalidAccountChange("A citizen account becomes active through the identity check, not by hand.")
+        account.status = changes["status"] = data.status
+    if not changes:
+        return admin_view(account, roles, identity)
+    session.add(account)
+    await session.flush()
+    if "roles_removed" in changes or "department" in changes or changes.get("status") == "disabled":
+        await _cut_off(session=session, identity=identity, account_id=account.id)
+    audit.record(
+        session,
+        action="identity.account.updated",
+        object_type="account",
+        object_id=account.id,
+        detail={key: value for key, value in changes.items() if key != "name"} | {"fields": sorted(changes)},
+    )
+    emit(session, Event(ACCOUNT_UPDATED.name, subject=f"account:{account.id}", payload={"fields": sorted(changes)}))
+    return admin_view(account, roles, identity)
+
+
+async def _cut_off(*, session: AsyncSession, identity: Identity, account_id: uuid.UUID) -> None:
+    """End every sign-in of the account: sessions, refresh tokens and (via the revocation list) access tokens."""
+    await repository.end_account_sessions(session, account_id)
+    await repository.revoke_account_refresh_tokens(session, account_id)
+    await _revoke(session, identity, "subject", str(account_id))
+
+
+async def rehash_password(*, session: AsyncSession, account_id: uuid.UUID, password: str) -> None:
+    """Upgrade a hash made with older parameters, on the one occasion the password is known: a successful login."""
+    account = await repository.account(session, account_id)
+    if account is not None:
+        account.password_hash = hash_password(password)
+        session.add(account)
+
+
+async def me(*, session: AsyncSession, identity: Identity, principal: Principal) -> tuple[Me, int]:
+    """The caller's own account, in full."""
+    account = await repository.account(session, principal.account_id)
+    if account is None:
+        raise AccountNotFound()
+    return me_of(account, await repository.roles(session, account.id), identity), account.version
+
+
+async def update_me(
+    *, session: AsyncSession, identity: Identity, principal: Principal, data: MeUpdate, if_match: str | None
+) -> Me:
+    """The owner changes their display name or preferred language."""
+    account = await repository.account(session, principal.account_id)
+    if account is None:
+        raise AccountNotFound()
+    check_if_match(if_match, account.version)
+    fields = data.model_dump(exclude_none=True)
+    for name, value in fields.items():
+        setattr(account, name, value)
+    if fields:
+        session.add(account)
+        await session.flush()
+        audit.record(
+            session,
+            action="identity.account.updated",
+            object_type="account",
+            object_id=account.id,
+            detail={"fields": sorted(fields)},
+        )
+    return me_of(account, await repository.roles(session, account.id), identity)
+
+
+async def get_account(*, session: AsyncSession, identity: Identity, account_id: uuid.UUID) -> AccountRead:
+    account = await repository.account(session, account_id)
+    if account is None:
+        raise AccountNotFound()
+    return admin_view(account, await repository.roles(session, account.id), identity)
+
+
+async def list_accounts(
+    *, session: AsyncSession, identity: Identity, limit: int, cursor: str | None, **filters: Any
+) -> tuple[list[AccountRead], str | None]:
+    """Accounts for administrators, with their roles, personal data masked."""
+    rows, next_cursor = await repository.list_accounts(session, limit=limit, cursor=cursor, **filters)
+    roles = await repository.roles_of(session, [row.id for row in rows])
+    return [admin_view(row, roles[row.id], identity) for row in rows], next_cursor
+
+
+def me_of(account: Account, roles: set[str], identity: Identity) -> Me:
+    phone = identity.cipher.decrypt(account.phone_encrypted, context="phone") if account.phone_encrypted else None
+    return Me(**_common(account, roles), phone=phone)
+
+
+def admin_view(account: Account, roles: set[str], identity: Identity) -> AccountRead:
+    phone = identity.cipher.decrypt(account.phone_encrypted, context="phone") if account.phone_encrypted else None
+    return AccountRead(**_common(account, roles), phone_masked=mask_phone(phone) if phone else None)
+
+
+def _common(account: Account, roles: set[str]) -> dict[str, Any]:
+    return {
+        "id": account.id,
+        "kind": account.kind,
+        "name": account.name,
+        "username": account.username,
+        "status": account.status,
+        "department": account.department,
+        "roles": sorted(roles),
+        "preferred_language": account.preferred_language,
+        "created_at": account.created_at,
+        "updated_at": account.updated_at,
+        "last_login_at": account.last_login_at,
+        "version": account.version,
+    }
+
+
+# -- clients --------------------------------------------------------------------------------------------------------
+
+
+def new_client_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+async def register_client(*, session: AsyncSession, data: ClientCreate) -> ClientWithSecret:
+    """Register a client; a confidential client using a secret gets it in this response only."""
+    client_id = data.client_id or f"client-{secrets.token_hex(8)}"
+    if await repository.client(session, client_id) is not None:
+        raise ClientIdTaken(f"The client_id {client_id} is taken.")
+    secret = new_client_secret() if data.token_endpoint_auth_method.startswith("client_secret") else None
+    client = OAuthClient(
+        client_id=client_id,
+        secret_hash=secret_digest(secret) if secret else None,
+        **data.model_dump(exclude={"client_id"}),
+    )
+    session.add(client)
+    await session.flush()
+    audit.record(
+        session,
+        action="identity.client.registered",
+        object_type="oauth_client",
+        object_id=client_id,
+        detail={"kind": data.kind, "grants": data.grant_types, "scopes": data.scopes},
+    )
+    emit(session, Event(CLIENT_REGISTERED.name, subject=f"oauth_client:{client_id}", payload={"kind": data.kind}))
+    return ClientWithSecret(
+        **ClientRead.model_validate(client, from_attributes=True).model_dump(), client_secret=secret
+    )
+
+
+async def update_client(
+    *, session: AsyncSession, identity: Identity, client_id: str, data: ClientUpdate, if_match: str | None
+) -> ClientRead:
+    """Change a client; every process drops its cached copy within a second; disabling also revokes its tokens."""
+    client = await repository.client(session, client_id)
+    if client is None:
+        raise ClientNotFound()
+    check_if_match(if_match, client.version)
+    fields = data.model_dump(exclude_unset=True)
+    for name, value in fields.items():
+        setattr(client, name, value)
+    try:
+        check_client_consistency(
+            client.kind,
+            client.token_endpoint_auth_method,
+            client.grant_types,
+            client.scopes,
+            client.redirect_uris,
+            client.jwks,
+        )
+    except ValueError as error:
+        raise InvalidClient(str(error)) from error
+    session.add(client)
+    await session.flush()
+    await _revoke(session, identity, "client", client_id)
+    if fields.get("status") == "disabled":
+        # Client-credentials tokens have the client as subject; people's tokens through it are cut off by family.
+        await _revoke(session, identity, "subject", client_id)
+    audit.record(
+        session,
+        action="identity.client.updated",
+        object_type="oauth_client",
+        object_id=client_id,
+        detail={"fields": sorted(fields)},
+    )
+    emit(session, Event(CLIENT_UPDATED.name, subject=f"oauth_client:{client_id}", payload={"fields": sorted(fields)}))
+    return ClientRead.model_validate(client, from_attributes=True)
+
+
+async def rotate_client_secret(
+    *, session: AsyncSession, identity: Identity, client_id: str, if_match: str | None
+) -> ClientWithSecret:
+    """Issue a new secret (shown once); the old one stops working in every process within a second."""
+    client = await repository.client(session, client_id)
+    if client is None:
+        raise ClientNotFound()
+    check_if_match(if_match, client.version)
+    if not client.token_endpoint_auth_method.startswith("client_secret"):
+        raise InvalidClient(f"This client authenticates with {client.token_endpoint_auth_method}, not a secret.")
+    secret = new_client_secret()
+    client.secret_hash = secret_digest(secret)
+    session.add(client)
+    await session.flush()
+    await _revoke(session, identity, "client", client_id)
+    audit.record(session, action="identity.client.secret_rotated", object_type="oauth_client", object_id=client_id)
+    return ClientWithSecret(
+        **ClientRead.model_validate(client, from_attributes=True).model_dump(), client_secret=secret
+    )
+
+
+async def list_clients(*, session: AsyncSession, limit: int, cursor: str | None) -> tuple[list[ClientRead], str | None]:
+    """Registered clients, secrets never included."""
+    rows, next_cursor = await repository.list_clients(session, limit=limit, cursor=cursor)
+    return [ClientRead.model_validate(row, from_attributes=True) for row in rows], next_cursor
+
+
+async def get_client(*, session: AsyncSession, client_id: str) -> OAuthClient:
+    client = await repository.client(session, client_id)
+    if client is None:
+        raise ClientNotFound()
+    return client
+
+
+def _with_secret(client: OAuthClient, secret: str | None) -> ClientWithSecret:
+    return ClientWithSecret(
+        **ClientRead.model_validate(client, from_attributes=True).model_dump(), client_secret=secret
+    )

@@ -1,0 +1,280 @@
+"""Issuing and verifying JWTs (RFC 9068 access tokens, OIDC ID tokens) and the revocation list every process keeps.
+
+Verification is local (no database): the signature against the key ring, then `typ`, `alg`, `iss`, `aud`, `exp`, `nbf`.
+Verified tokens are cached until they expire, so a client reusing its token costs one dictionary lookup; revocation is
+checked on every request against the in-memory list, which is reloaded at most once a second.
+"""
+
+import base64
+import hashlib
+import json
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth.keys import ALGORITHMS, KeyRing
+from auth.models import TokenRevocation
+from core.models import new_id, utcnow
+
+ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+LEEWAY = 30  # seconds of clock skew tolerated on exp / nbf
+_revocations = TokenRevocation.__table__
+
+
+class TokenError(Exception):
+    """The token is not acceptable; the message says why (it goes into `error_description`)."""
+
+
+def _b64url_json(segment: str) -> dict[str, Any]:
+    value = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    if not isinstance(value, dict):
+        raise ValueError("not an object")
+    return value
+
+
+def unverified_header(token: str) -> dict[str, Any]:
+    try:
+        return _b64url_json(token.split(".", 1)[0])
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise TokenError("the token is not a JWT") from exc
+
+
+def at_hash(access_token: str) -> str:
+    """OIDC `at_hash`: the left half of the SHA-256 of the access token, base64url (RS256 / ES256 both use SHA-256)."""
+    digest = hashlib.sha256(access_token.encode()).digest()
+    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    issuer: str
+    audience: str
+    access_ttl: int
+    id_ttl: int
+
+
+class Tokens:
+    def __init__(self, settings: TokenSettings, keyring: KeyRing, *, cache_size: int = 20_000) -> None:
+        self.settings = settings
+        self.keyring = keyring
+        self._verified: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    # -- issuing --------------------------------------------------------------------------------------------------
+
+    def access_token(
+        self,
+        *,
+        subject: str,
+        client_id: str,
+        scope: str,
+        roles: Iterable[str] = (),
+        department: str | None = None,
+        auth_time: datetime | None = None,
+        session_id: uuid.UUID | None = None,
+        family_id: uuid.UUID | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.settings.issuer,
+            "sub": subject,
+            "aud": self.settings.audience,
+            "client_id": client_id,
+            "iat": now,
+            "nbf": now,
+            "exp": now + self.settings.access_ttl,
+            "jti": uuid.uuid4().hex,
+            "scope": scope,
+        }
+        if roles:
+            claims["roles"] = sorted(roles)
+        if department:
+            claims["dept"] = department
+        if auth_time is not None:
+            claims["auth_time"] = int(auth_time.timestamp())
+        if session_id is not None:
+            claims["sid"] = str(session_id)
+        if family_id is not None:
+            claims["fid"] = str(family_id)
+        key = self.keyring.signing_key("access")
+        header = {"alg": key.alg, "kid": key.kid, "typ": "at+jwt"}
+        return jwt.encode(header, claims, key.key, algorithms=[key.alg]), claims
+
+    def id_token(
+        self,
+        *,
+        subject: str,
+        client_id: str,
+        auth_time: datetime,
+        nonce: str | None,
+        session_id: uuid.UUID | None,
+        access_token: str | None,
+        extra: dict[str, Any] | None = None,
+    ) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.settings.issuer,
+            "sub": subject,
+            "aud": client_id,
+            "azp": client_id,
+            "iat": now,
+            "exp": now + self.settings.id_ttl,
+            "auth_time": int(auth_time.timestamp()),
+            "amr": ["pwd"],
+            **(extra or {}),
+        }
+        if nonce:
+            claims["nonce"] = nonce
+        if session_id is not None:
+            claims["sid"] = str(session_id)
+        if access_token:
+            claims["at_hash"] = at_hash(access_token)
+        key = self.keyring.signing_key("id")
+        return jwt.encode({"alg": key.alg, "kid": key.kid, "typ": "JWT"}, claims, key.key, algorithms=[key.alg])
+
+    # -- verifying ------------------------------------------------------------------------------------------------
+
+    def verify_access_token(self, token: str) -> dict[str, Any]:
+        """The claims of a valid access token; TokenError otherwise. Revocation is the caller's second check."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            if cached["exp"] + LEEWAY > time.time():
+                return cached
+            self._drop(token)
+        header = unverified_header(token)
+        if str(header.get("typ", "")).lower() not in ACCESS_TOKEN_TYPES:
+            raise TokenError("not an access token (typ must be at+jwt)")
+        claims = self._verify_signature(token, header, purpose="access")
+        now = time.time()
+        if claims.get("iss") != self.settings.issuer:
+            raise TokenError("wrong issuer")
+        audience = claims.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        if self.settings.audience not in audiences:
+            raise TokenError("wrong audience")
+        if not isinstance(claims.get("exp"), int | float) or claims["exp"] + LEEWAY <= now:
+            raise TokenError("the token has expired")
+        if isinstance(claims.get("nbf"), int | float) and claims["nbf"] - LEEWAY > now:
+            raise TokenError("the token is not valid yet")
+        if not isinstance(claims.get("iat"), int | float) or not claims.get("jti") or not claims.get("sub"):
+            raise TokenError("the token lacks required claims")
+        self._remember(token, claims)
+        return claims
+
+    def verify_id_token(self, token: str, *, allow_expired: bool = False) -> dict[str, Any]:
+        """An ID token this server issued (logout's `id_token_hint` may be expired)."""
+        claims = self._verify_signature(token, unverified_header(token), purpose="id")
+        if claims.get("iss") != self.settings.issuer:
+            raise TokenError("wrong issuer")
+        if not allow_expired and claims.get("exp", 0) + LEEWAY <= time.time():
+            raise TokenError("the token has expired")
+        return claims
+
+    def _verify_signature(self, token: str, header: dict[str, Any], *, purpose: str) -> dict[str, Any]:
+        # Only the one algorithm we sign with is accepted: no "none", no HS256 keyed with a public key.
+        expected = ALGORITHMS[purpose]
+        if header.get("alg") != expected:
+            raise TokenError(f"unexpected algorithm {header.get('alg')!r}")
+        kid = header.get("kid")
+        key = self.keyring.verification_key(kid, purpose) if isinstance(kid, str) else None
+        if key is None:
+            self.keyring.forget()
+            raise TokenError("unknown signing key")
+        try:
+            return dict(jwt.decode(token, key.key, algorithms=[expected]).claims)
+        except (JoseError, ValueError) as exc:
+            raise TokenError("bad signature") from exc
+
+    def _remember(self, token: str, claims: dict[str, Any]) -> None:
+        with self._lock:
+            self._verified[token] = claims
+            if len(self._verified) > self._cache_size:
+                self._verified.popitem(last=False)
+
+    def _drop(self, token: str) -> None:
+        with self._lock:
+            self._verified.pop(token, None)
+
+
+class RevocationList:
+    """What this process refuses, reloaded whole from `token_revocation` at most once per `refresh_seconds`.
+
+    The table only holds entries younger than the longest access-token lifetime, so a full reload stays small and
+    cannot miss an entry that committed out of order.
+    """
+
+    def __init__(self, *, refresh_seconds: float = 1.0) -> None:
+        self.refresh_seconds = refresh_seconds
+        self._entries: dict[str, dict[str, float]] = {}
+        self._loaded_at = 0.0
+        self._refreshing = threading.Lock()
+
+    def stale(self) -> bool:
+        return time.monotonic() - self._loaded_at >= self.refresh_seconds
+
+    def is_revoked(self, claims: dict[str, Any]) -> bool:
+        entries = self._entries
+        if not entries:
+            return False
+        if claims.get("jti") in entries.get("jti", ()):
+            return True
+        issued = claims.get("iat", 0)
+        for kind, claim in (("family", "fid"), ("session", "sid"), ("subject", "sub")):
+            revoked_at = entries.get(kind, {}).get(claims.get(claim))  # type: ignore[arg-type]
+            if revoked_at is not None and issued <= revoked_at:
+                return True
+        return False
+
+    def client_changed_since(self, client_id: str, moment: float) -> bool:
+        changed = self._entries.get("client", {}).get(client_id)
+        return changed is not None and changed >= moment
+
+    def _apply(self, rows: Iterable[Any]) -> None:
+        entries: dict[str, dict[str, float]] = {}
+        for row in rows:
+            entries.setdefault(row.kind, {})[row.value] = row.revoked_at.timestamp()
+        self._entries = entries
+        self._loaded_at = time.monotonic()
+
+    def refresh_sync(self, connection: Connection) -> None:
+        if not self._refreshing.acquire(blocking=False):
+            return  # another thread is reloading; the current list is at most a second old
+        try:
+            self._apply(connection.execute(_live_query()).all())
+        finally:
+            self._refreshing.release()
+
+    async def refresh(self, session: AsyncSession) -> None:
+        if not self._refreshing.acquire(blocking=False):
+            return
+        try:
+            self._apply((await session.execute(_live_query())).all())
+        finally:
+            self._refreshing.release()
+
+
+def _live_query() -> Any:
+    return select(_revocations.c.kind, _revocations.c.value, _revocations.c.revoked_at).where(
+        _revocations.c.expires_at > utcnow()
+    )
+
+
+def revocation(dialect: str, kind: str, value: str, *, lifetime: int) -> Any:
+    """The statement adding (or renewing) a revocation entry; it must outlive the tokens it stops."""
+    now = utcnow()
+    expires = now + timedelta(seconds=lifetime + LEEWAY)
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(_revocations).values(id=new_id(), kind=kind, value=value, revoked_at=now, expires_at=expires)
+    return stmt.on_conflict_do_update(index_elements=["kind", "value"], set_={"revoked_at": now, "expires_at": expires})
