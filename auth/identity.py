@@ -64,6 +64,15 @@ class Identity:
         if self.revocations.stale():
             self.revocations.refresh_sync(connection)
 
+    def forget_cached_state(self) -> None:
+        """Drop everything cached from the database: after it was restored (from a backup, or by a test)."""
+        self.clients = ClientCache()
+        self.revocations = RevocationList(refresh_seconds=self.revocations.refresh_seconds)
+        self.tokens.forget_verified()
+        self.keyring.forget()
+        if not self.settings.redis_url:
+            self.limiter = create_rate_limiter(None)
+
     # -- CSRF (double submit: a random cookie and a form field that is its HMAC) -----------------------------------
 
     def new_csrf_cookie(self) -> str:

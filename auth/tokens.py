@@ -197,6 +197,10 @@ class Tokens:
         except (JoseError, ValueError) as exc:
             raise TokenError("bad signature") from exc
 
+    def forget_verified(self) -> None:
+        with self._lock:
+            self._verified.clear()
+
     def _remember(self, token: str, claims: dict[str, Any]) -> None:
         with self._lock:
             self._verified[token] = claims

@@ -79,6 +79,7 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     database: Database = application.state.db
     await seed(database, settings)
+    await application.state.identity.ready()  # the signing keys are part of the seeded state
     async with database.transaction() as session:
         await chain_pending(session)  # the seed's audit entries, chained alike on both backends
     application.state.test_snapshot = await take_snapshot(database)
@@ -91,6 +92,7 @@ async def db(app: FastAPI) -> Database:
     """The app's database, reset to the seeded state for this test."""
     database: Database = app.state.db
     await restore_snapshot(database, app.state.test_snapshot)
+    app.state.identity.forget_cached_state()
     return database
 
 

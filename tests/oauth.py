@@ -108,9 +108,13 @@ async def exchange(
     return await http.post("/oauth2/token", data={**data, "client_id": client_id})
 
 
-async def sign_in(http: httpx.AsyncClient, login: str, scope: str, app: dict[str, str] = CONSOLE) -> dict:
+async def sign_in(
+    http: httpx.AsyncClient, login: str, scope: str, app: dict[str, str] = CONSOLE, password: str = DEMO_PASSWORD
+) -> dict:
     """The whole flow, returning the token response."""
-    code = await authorize(http, login=login, client_id=app["client_id"], redirect_uri=app["redirect_uri"], scope=scope)
+    code = await authorize(
+        http, login=login, client_id=app["client_id"], redirect_uri=app["redirect_uri"], scope=scope, password=password
+    )
     response = await exchange(http, code, client_id=app["client_id"], secret=app.get("secret"))
     assert response.status_code == 200, response.text
     return response.json()

@@ -27,8 +27,8 @@ async def list_events(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[Any], str | None]:
-    """Newest first."""
-    stmt = select(_event)
+    """Chained entries, newest first (an entry joins the trail once the sequencer has chained it)."""
+    stmt = select(_event).where(_event.c.seq.is_not(None))
     for column, value in (
         (_event.c.action, action),
         (_event.c.object_type, object_type),

@@ -1,0 +1,279 @@
+"""Citizen sign-up, the caller's own account, and the administrators' account and client registry."""
+
+import time
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from auth.models import Account, OAuthClient
+from core.crypto import secret_digest
+from tests.helpers import assert_problem
+from tests.oauth import WEB, bearer, client_token, sign_in, token_for
+
+SIGN_UP = {"phone": "13912345678", "password": "Harbour-lights-over-Jiang", "name": "林小雨 Lin Xiaoyu"}
+
+
+# -- sign-up and /me ------------------------------------------------------------------------------------------------
+
+
+async def test_citizen_signs_up_unverified_and_signs_in(client, db) -> None:
+    response = await client.post("/api/v1/accounts", json=SIGN_UP)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["status"] == "unverified"
+    assert body["roles"] == ["citizen"]
+    assert body["phone"] == "13912345678"
+    assert "password" not in str(body).lower()
+    # Stored encrypted and found by its keyed hash, never in clear.
+    async with db.engine.connect() as connection:
+        row = await connection.execute(select(Account.__table__).where(Account.__table__.c.id == uuid.UUID(body["id"])))
+        stored = row.mappings().one()
+    assert "13912345678" not in str(stored["phone_encrypted"])
+    assert stored["password_hash"].startswith("$argon2id$v=19$m=7168,t=5,p=1$")
+    tokens = await sign_in(client, "13912345678", "openid profile permits:apply", app=WEB, password=SIGN_UP["password"])
+    me = await client.get("/api/v1/me", headers=bearer(tokens["access_token"]))
+    assert me.json()["name"] == "林小雨 Lin Xiaoyu"
+    assert me.json()["status"] == "unverified"
+
+
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        ("short1!", "at least 10"),
+        ("password2026", "attackers try first"),
+        ("abcdefghijk", "sequence"),
+        ("lin-13912345678", "phone number"),
+    ],
+)
+async def test_weak_passwords_are_refused_with_the_reason(client, password: str, reason: str) -> None:
+    response = await client.post("/api/v1/accounts", json={**SIGN_UP, "password": password})
+    body = assert_problem(response, 422, "weak-password")
+    assert body["errors"][0]["field"] == "password"
+    assert any(reason in error["detail"] for error in body["errors"])
+
+
+async def test_duplicate_phone_is_409(client) -> None:
+    assert (await client.post("/api/v1/accounts", json=SIGN_UP)).status_code == 201
+    assert_problem(await client.post("/api/v1/accounts", json=SIGN_UP), 409, "phone-taken")
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"status": "active"},
+        {"roles": ["admin"]},
+        {"department": "market"},
+        {"id": "00000000-0000-0000-0000-000000000000"},
+    ],
+)
+async def test_sign_up_refuses_mass_assignment(client, db, field: dict) -> None:
+    body = assert_problem(await client.post("/api/v1/accounts", json={**SIGN_UP, **field}), 422, "validation-failed")
+    assert body["errors"][0]["code"] == "extra_forbidden"
+    async with db.engine.connect() as connection:
+        assert (
+            await connection.execute(select(Account.__table__.c.id).where(Account.__table__.c.name == SIGN_UP["name"]))
+        ).first() is None
+
+
+@pytest.mark.parametrize("phone", ["12345", "23800000001", "1380000000a", "+8613800000001"])
+async def test_sign_up_validates_the_phone_number(client, phone: str) -> None:
+    body = assert_problem(await client.post("/api/v1/accounts", json={**SIGN_UP, "phone": phone}), 422)
+    assert body["errors"][0]["field"] == "phone"
+
+
+async def test_sign_up_is_idempotent_with_a_key(client, db) -> None:
+    headers = {"Idempotency-Key": "signup-1"}
+    first = await client.post("/api/v1/accounts", json=SIGN_UP, headers=headers)
+    retry = await client.post("/api/v1/accounts", json=SIGN_UP, headers=headers)
+    assert (first.status_code, retry.status_code) == (201, 201)
+    assert retry.json()["id"] == first.json()["id"]
+    assert retry.headers["idempotent-replayed"] == "true"
+
+
+async def test_me_requires_a_person(client, app) -> None:
+    assert_problem(await client.get("/api/v1/me"), 401, "unauthorized")
+    partner = await client_token(app, "demo-partner", "partner:read")
+    assert_problem(await client.get("/api/v1/me", headers=bearer(partner)), 403, "forbidden")
+
+
+async def test_me_shows_the_owner_their_data_and_updates_with_if_match(client, app) -> None:
+    headers = bearer(await token_for(app, "13800000001", "openid profile"))
+    me = await client.get("/api/v1/me", headers=headers)
+    assert me.status_code == 200
+    assert me.json()["phone"] == "13800000001"
+    etag = me.headers["etag"]
+    assert_problem(await client.patch("/api/v1/me", json={"preferred_language": "en"}, headers=headers), 428)
+    updated = await client.patch("/api/v1/me", json={"preferred_language": "en"}, headers={**headers, "If-Match": etag})
+    assert updated.status_code == 200
+    assert updated.json()["preferred_language"] == "en"
+    stale = await client.patch("/api/v1/me", json={"name": "x"}, headers={**headers, "If-Match": etag})
+    assert_problem(stale, 412)
+    assert_problem(
+        await client.patch(
+            "/api/v1/me", json={"status": "active"}, headers={**headers, "If-Match": updated.headers["etag"]}
+        ),
+        422,
+    )
+
+
+# -- administrators -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def admin(app) -> dict[str, str]:
+    return bearer(await token_for(app, "admin", "admin"))
+
+
+STAFF = {
+    "username": "officer.tax",
+    "name": "钱芳 Qian Fang",
+    "password": "Ledger-and-lantern-41",
+    "department": "tax",
+    "roles": ["officer"],
+}
+
+
+@pytest.mark.parametrize("login", ["13800000001", "officer.market", "auditor"])
+async def test_admin_routes_refuse_everyone_else(client, app, login: str) -> None:
+    headers = bearer(await token_for(app, login, "admin openid"))
+    assert_problem(await client.get("/api/v1/admin/accounts", headers=headers), 403)
+    assert_problem(await client.post("/api/v1/admin/accounts", json=STAFF, headers=headers), 403)
+    assert_problem(await client.get("/api/v1/admin/clients", headers=headers), 403)
+
+
+async def test_admin_creates_lists_and_reads_staff(client, admin) -> None:
+    created = await client.post("/api/v1/admin/accounts", json=STAFF, headers=admin)
+    assert created.status_code == 201, created.text
+    account = created.json()
+    assert (account["status"], account["department"], account["roles"]) == ("active", "tax", ["officer"])
+    assert created.headers["location"] == f"/api/v1/admin/accounts/{account['id']}"
+    listed = (await client.get("/api/v1/admin/accounts", params={"department": "tax"}, headers=admin)).json()
+    assert [item["username"] for item in listed["items"]] == ["officer.tax"]
+    citizens = (
+        await client.get("/api/v1/admin/accounts", params={"kind": "citizen", "limit": 100}, headers=admin)
+    ).json()
+    # Personal data is masked for administrators.
+    assert {item["phone_masked"] for item in citizens["items"]} >= {"138****0001"}
+    assert all("phone" not in item for item in citizens["items"])
+    assert_problem(await client.post("/api/v1/admin/accounts", json=STAFF, headers=admin), 409, "username-taken")
+
+
+async def test_removing_a_role_or_disabling_cuts_off_live_tokens(client, app, admin) -> None:
+    tokens = await sign_in(client, "officer.market", "openid permits:process")
+    accounts = (
+        await client.get("/api/v1/admin/accounts", params={"role": "officer", "department": "market"}, headers=admin)
+    ).json()["items"]
+    target = accounts[0]
+    etag = (await client.get(f"/api/v1/admin/accounts/{target['id']}", headers=admin)).headers["etag"]
+    changed = await client.patch(
+        f"/api/v1/admin/accounts/{target['id']}", json={"status": "disabled"}, headers={**admin, "If-Match": etag}
+    )
+    assert changed.status_code == 200
+    assert changed.json()["status"] == "disabled"
+    deadline = time.monotonic() + 2.5
+    while (await client.get("/api/v1/me", headers=bearer(tokens["access_token"]))).status_code != 401:
+        assert time.monotonic() < deadline, "a disabled account's token still works after 2 seconds"
+    refreshed = await client.post(
+        "/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        auth=("officer-console", "officer-console-secret"),
+    )
+    assert refreshed.json()["error"] == "invalid_grant"
+
+
+async def test_admin_cannot_assign_unknown_roles_or_activate_unverified_citizens(client, admin) -> None:
+    body = assert_problem(
+        await client.post("/api/v1/admin/accounts", json={**STAFF, "roles": ["root"]}, headers=admin), 422
+    )
+    assert body["errors"][0]["field"] == "roles.0"
+    citizen = (await client.post("/api/v1/accounts", json=SIGN_UP)).json()
+    response = await client.patch(
+        f"/api/v1/admin/accounts/{citizen['id']}", json={"status": "active"}, headers={**admin, "If-Match": '"1"'}
+    )
+    assert_problem(response, 422, "invalid-account-change")
+
+
+# -- clients --------------------------------------------------------------------------------------------------------
+
+
+PARTNER = {
+    "client_id": "city-bank",
+    "name_zh": "城市银行",
+    "name_en": "City Bank",
+    "kind": "confidential",
+    "token_endpoint_auth_method": "client_secret_basic",
+    "grant_types": ["client_credentials"],
+    "scopes": ["partner:read"],
+}
+
+
+async def test_client_secret_is_shown_once_and_stored_hashed(client, db, admin) -> None:
+    created = await client.post("/api/v1/admin/clients", json=PARTNER, headers=admin)
+    assert created.status_code == 201, created.text
+    secret = created.json()["client_secret"]
+    assert len(secret) >= 40
+    async with db.engine.connect() as connection:
+        stored = (
+            await connection.execute(
+                select(OAuthClient.__table__.c.secret_hash).where(OAuthClient.__table__.c.client_id == "city-bank")
+            )
+        ).scalar_one()
+    assert stored == secret_digest(secret)
+    read = (await client.get("/api/v1/admin/clients/city-bank", headers=admin)).json()
+    assert "client_secret" not in read
+    assert "secret_hash" not in read
+    token = await client.post("/oauth2/token", data={"grant_type": "client_credentials"}, auth=("city-bank", secret))
+    assert token.status_code == 200
+
+
+async def test_rotating_the_secret_retires_the_old_one(client, admin) -> None:
+    created = (await client.post("/api/v1/admin/clients", json=PARTNER, headers=admin)).json()
+    old = created["client_secret"]
+    assert (
+        await client.post("/oauth2/token", data={"grant_type": "client_credentials"}, auth=("city-bank", old))
+    ).status_code == 200
+    rotated = await client.post("/api/v1/admin/clients/city-bank/secret", headers={**admin, "If-Match": '"1"'})
+    new = rotated.json()["client_secret"]
+    assert new != old
+    deadline = time.monotonic() + 2.5
+    while (
+        await client.post("/oauth2/token", data={"grant_type": "client_credentials"}, auth=("city-bank", old))
+    ).status_code != 401:
+        assert time.monotonic() < deadline
+    assert (
+        await client.post("/oauth2/token", data={"grant_type": "client_credentials"}, auth=("city-bank", new))
+    ).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"redirect_uris": ["http://evil.example/cb"]}, "redirect_uris"),
+        ({"redirect_uris": ["https://app.example/cb#frag"]}, "redirect_uris"),
+        ({"redirect_uris": ["https://*.example/cb"]}, "redirect_uris"),
+        ({"redirect_uris": ["https://user@app.example/cb"]}, "redirect_uris"),
+        ({"scopes": ["everything"]}, "scopes"),
+        ({"kind": "public"}, "body"),
+        ({"token_endpoint_auth_method": "private_key_jwt"}, "body"),
+        ({"jwks": {"keys": [{"kty": "RSA", "n": "x", "e": "AQAB", "d": "secret"}]}}, "jwks"),
+    ],
+)
+async def test_client_registration_is_validated(client, admin, change: dict, field: str) -> None:
+    body = assert_problem(await client.post("/api/v1/admin/clients", json={**PARTNER, **change}, headers=admin), 422)
+    assert body["errors"][0]["field"].startswith(field) or field == "body"
+
+
+async def test_disabling_a_client_stops_it(client, admin) -> None:
+    created = (await client.post("/api/v1/admin/clients", json=PARTNER, headers=admin)).json()
+    disabled = await client.patch(
+        "/api/v1/admin/clients/city-bank", json={"status": "disabled"}, headers={**admin, "If-Match": '"1"'}
+    )
+    assert disabled.status_code == 200
+    deadline = time.monotonic() + 2.5
+    while (
+        await client.post(
+            "/oauth2/token", data={"grant_type": "client_credentials"}, auth=("city-bank", created["client_secret"])
+        )
+    ).status_code != 401:
+        assert time.monotonic() < deadline

@@ -1,0 +1,186 @@
+"""The sign-in and sign-out pages: CSRF, throttling, cookies, the audit trail, RP-initiated logout."""
+
+import re
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from sqlalchemy import select
+
+from core.audit import chain_pending
+from core.audit.models import AuditEvent
+from core.settings import Settings
+from main import create_app
+from tests.conftest import asgi_client
+from tests.oauth import WEB, bearer, csrf_of, sign_in
+
+PASSWORD = "TalentIsland-2026!"
+
+
+async def _login(client, identifier: str, password: str, **extra):
+    page = await client.get("/oauth2/login")
+    form = {"identifier": identifier, "password": password, "csrf_token": csrf_of(page), "return_to": "", **extra}
+    return await client.post("/oauth2/login", data=form)
+
+
+async def _actions(db) -> list[tuple[str, str, str | None]]:
+    async with db.transaction() as session:
+        await chain_pending(session)
+    async with db.engine.connect() as connection:
+        table = AuditEvent.__table__
+        rows = await connection.execute(
+            select(table.c.action, table.c.outcome, table.c.object_id)
+            .where(table.c.seq.is_not(None))
+            .order_by(table.c.seq)
+        )
+        return [tuple(row) for row in rows]
+
+
+async def test_successful_login_sets_a_safe_session_cookie_and_is_audited(client, db) -> None:
+    response = await _login(client, "13800000001", PASSWORD)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/oauth2/login/done")
+    cookie = next(
+        value
+        for name, value in response.headers.multi_items()
+        if name == "set-cookie" and value.startswith("ti_session=")
+    )
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie
+    assert "Path=/oauth2" in cookie
+    assert "Secure" not in cookie  # plain http in tests; see the production test below
+    assert ("auth.login.succeeded", "success") in [(a, o) for a, o, _ in await _actions(db)]
+
+
+async def test_session_cookie_is_secure_in_production(settings: Settings, db) -> None:
+    app = create_app(settings.model_copy(update={"env": "production"}))
+    transport = httpx.ASGITransport(app, raise_app_exceptions=False)
+    try:
+        # Secure cookies only travel over https, so this client speaks https to the app.
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as http:
+            response = await _login(http, "13800000001", PASSWORD)
+        cookie = next(
+            value
+            for name, value in response.headers.multi_items()
+            if name == "set-cookie" and value.startswith("ti_session=")
+        )
+        assert "Secure" in cookie
+    finally:
+        await app.state.db.dispose()
+
+
+async def test_wrong_password_and_unknown_account_look_the_same_and_are_audited(client, db) -> None:
+    wrong = await _login(client, "13800000001", "not the password")
+    unknown = await _login(client, "13899999999", "not the password")
+    for response in (wrong, unknown):
+        assert response.status_code == 401
+        assert "ti_session" not in response.headers.get("set-cookie", "")
+    assert "13899999999" in unknown.text  # the identifier is kept in the form, nothing else is said
+    failures = [(a, o) for a, o, _ in await _actions(db) if a == "auth.login.failed"]
+    assert failures == [("auth.login.failed", "failure")] * 2
+
+
+async def test_login_without_a_valid_csrf_token_is_refused(client) -> None:
+    await client.get("/oauth2/login")
+    response = await client.post(
+        "/oauth2/login",
+        data={"identifier": "13800000001", "password": PASSWORD, "csrf_token": "forged", "return_to": ""},
+    )
+    assert response.status_code == 400
+    assert "ti_session" not in response.headers.get("set-cookie", "")
+
+
+async def test_repeated_failures_lock_the_account_with_retry_after(client, db) -> None:
+    for _ in range(5):
+        assert (await _login(client, "officer.market", "wrong password here")).status_code == 401
+    locked = await _login(client, "officer.market", PASSWORD)  # even the right password, for now
+    assert locked.status_code == 429
+    assert int(locked.headers["retry-after"]) > 0
+    assert ("auth.login.throttled", "denied") in [(a, o) for a, o, _ in await _actions(db)]
+    # Another account from the same address is not locked.
+    assert (await _login(client, "officer.housing", PASSWORD)).status_code == 303
+
+
+async def test_too_many_attempts_from_one_address_are_throttled(settings: Settings, db) -> None:
+    app = create_app(settings.model_copy(update={"login_attempts_per_address": (3, 60)}))
+    try:
+        async with asgi_client(app) as http:
+            statuses = [(await _login(http, f"1380000000{i}", "wrong password")).status_code for i in range(4)]
+        assert statuses == [401, 401, 401, 429]
+    finally:
+        await app.state.db.dispose()
+
+
+async def test_return_to_is_never_an_open_redirect(client) -> None:
+    for target in ("https://evil.example/", "//evil.example/oauth2/authorize?x", "/oauth2/authorize?/\\evil"):
+        response = await _login(client, "13800000002", PASSWORD, return_to=target)
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/oauth2/login/done")
+
+
+async def test_pages_work_in_both_languages_and_carry_a_strict_csp(client) -> None:
+    chinese = await client.get("/oauth2/login")
+    english = await client.get("/oauth2/login", headers={"Accept-Language": "en-GB,en;q=0.9"})
+    assert "手机号码或用户名" in chinese.text
+    assert "Phone number or username" in english.text
+    assert (await client.get("/oauth2/login?ui_locales=en")).text.count("Sign in") >= 2
+    csp = english.headers["content-security-policy"]
+    assert "script-src" not in csp
+    assert "default-src 'none'" in csp
+    assert 'name="viewport"' in english.text
+
+
+async def test_rp_initiated_logout_with_id_token_hint(client) -> None:
+    tokens = await sign_in(client, "13800000001", "openid profile", app=WEB)
+    assert (await client.get("/api/v1/me", headers=bearer(tokens["access_token"]))).status_code == 200
+    response = await client.get(
+        "/oauth2/logout",
+        params={
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": "http://127.0.0.1:8765/",
+            "state": "bye",
+        },
+    )
+    assert response.status_code == 302
+    assert parse_qs(urlsplit(response.headers["location"]).query) == {"state": ["bye"]}
+    # The session and everything issued in it are gone.
+    deadline = time.monotonic() + 2.5
+    while (await client.get("/api/v1/me", headers=bearer(tokens["access_token"]))).status_code != 401:
+        assert time.monotonic() < deadline
+    refreshed = await client.post(
+        "/oauth2/token",
+        data={"grant_type": "refresh_token", "client_id": "demo-web", "refresh_token": tokens["refresh_token"]},
+    )
+    assert refreshed.json()["error"] == "invalid_grant"
+    page = await client.get(
+        "/oauth2/authorize",
+        params={
+            "response_type": "code",
+            "client_id": "demo-web",
+            "redirect_uri": WEB["redirect_uri"],
+            "scope": "openid",
+            "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "code_challenge_method": "S256",
+        },
+    )
+    assert 'name="password"' in page.text
+
+
+async def test_logout_without_a_hint_asks_first(client) -> None:
+    await sign_in(client, "13800000001", "openid", app=WEB)
+    page = await client.get("/oauth2/logout")
+    assert page.status_code == 200
+    assert 'value="logout"' in page.text
+    done = await client.post("/oauth2/logout", data={"decision": "logout", "csrf_token": csrf_of(page)})
+    assert done.status_code == 200
+    assert re.search("退出登录|signed out", done.text)
+
+
+async def test_logout_refuses_an_unregistered_post_logout_redirect(client) -> None:
+    tokens = await sign_in(client, "13800000001", "openid", app=WEB)
+    response = await client.get(
+        "/oauth2/logout",
+        params={"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "https://evil.example/"},
+    )
+    assert response.status_code == 400
+    assert "location" not in response.headers
