@@ -198,15 +198,21 @@ def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _rotate_keys(settings: Settings, args: argparse.Namespace) -> int:
-    database = Database(settings)
-    identity = Identity(settings, database)
-    try:
-        with database.sync_engine.begin() as connection:
-            identity.keyring.load(connection)
-            for purpose in args.purpose or ["access", "id", "credential"]:
-                print(f"{purpose}: new key {identity.keyring.rotate(connection, purpose)}")
-    finally:
-        database.sync_engine.dispose()
+    def rotate(connection: object, keyring: object, purposes: list[str]) -> list[str]:
+        keyring.load(connection)  # type: ignore[attr-defined]
+        return [f"{p}: new key {keyring.rotate(connection, p)}" for p in purposes]  # type: ignore[attr-defined]
+
+    async def run() -> list[str]:
+        database = Database(settings)
+        identity = Identity(settings, database)
+        try:
+            async with database.write_engine.begin() as connection:
+                purposes = args.purpose or ["access", "id", "credential"]
+                return await connection.run_sync(rotate, identity.keyring, purposes)
+        finally:
+            await database.dispose()
+
+    print("\n".join(asyncio.run(run())))
     return 0
 
 

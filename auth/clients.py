@@ -81,28 +81,35 @@ class RegisteredClient(ClientMixin):
         return grant_type in self.grant_types
 
 
-class ClientCache:
-    """Client lookups for the token endpoint, kept `ttl` seconds; a change to a client (announced through the
-    revocation feed as kind `client`) evicts it in every process within a second."""
+SETTLE = 2.0
 
-    def __init__(self, *, ttl: float = 30.0) -> None:
+
+class FeedCache:
+    """Values loaded from the database, kept `ttl` seconds per process. A change announced on the revocation feed
+    under this cache's `kind` evicts the entry in every process within a second (immediately in the writer's)."""
+
+    def __init__(self, kind: str, *, ttl: float = 30.0, size: int = 10_000) -> None:
+        self.kind = kind
         self.ttl = ttl
-        self._entries: dict[str, tuple[float, float, RegisteredClient | None]] = {}
+        self.size = size
+        self._entries: dict[str, tuple[float, float, Any]] = {}
 
-    def get(self, client_id: str, *, changed_since: Any) -> tuple[bool, RegisteredClient | None]:
-        entry = self._entries.get(client_id)
+    def get(self, key: str, *, changed_since: Any) -> tuple[bool, Any]:
+        entry = self._entries.get(key)
         if entry is None:
             return False, None
-        loaded_monotonic, loaded_wall, client = entry
-        if time.monotonic() - loaded_monotonic > self.ttl or changed_since(client_id, loaded_wall):
-            self._entries.pop(client_id, None)
+        loaded_monotonic, loaded_wall, value = entry
+        # A change notice is stamped before its transaction commits: an entry loaded in that moment may hold the old
+        # value, so it counts as stale too (at worst one extra read in the seconds after a change).
+        if time.monotonic() - loaded_monotonic > self.ttl or changed_since(self.kind, key, loaded_wall - SETTLE):
+            self._entries.pop(key, None)
             return False, None
-        return True, client
+        return True, value
 
-    def put(self, client_id: str, client: RegisteredClient | None) -> None:
-        if len(self._entries) > 10_000:
+    def put(self, key: str, value: Any) -> None:
+        if len(self._entries) >= self.size:
             self._entries.clear()
-        self._entries[client_id] = (time.monotonic(), time.time(), client)
+        self._entries[key] = (time.monotonic(), time.time(), value)
 
-    def evict(self, client_id: str) -> None:
-        self._entries.pop(client_id, None)
+    def evict(self, key: str) -> None:
+        self._entries.pop(key, None)

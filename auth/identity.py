@@ -9,10 +9,10 @@ import hmac
 import secrets
 
 from fastapi import Request
-from sqlalchemy import Connection
 
-from auth.clients import ClientCache
+from auth.clients import FeedCache
 from auth.keys import KeyRing
+from auth.policy import HashingGate
 from auth.tokens import RevocationList, Tokens, TokenSettings
 from core.crypto import FieldCipher
 from core.db import Database
@@ -41,7 +41,10 @@ class Identity:
         )
         self.revocations = RevocationList()
         self.limiter: RateLimiter = create_rate_limiter(settings.redis_url)
-        self.clients = ClientCache()
+        self.passwords = HashingGate(settings.password_hash_slots)
+        self.clients = FeedCache("client")
+        # The signed-in person's own account view (GET /api/v1/me), evicted when the account changes.
+        self.accounts = FeedCache("account")
         # Derived, not stored: the CSRF key is a function of the data key file.
         self._csrf_key = hmac.new(self.cipher.lookup_hash("csrf").encode(), b"csrf", hashlib.sha256).digest()
 
@@ -57,16 +60,10 @@ class Identity:
             async with self.database.transaction(write=False) as session:
                 await self.revocations.refresh(session)
 
-    def ready_sync(self, connection: Connection) -> None:
-        """The same from a worker thread (the Authlib endpoints), on the caller's connection."""
-        if self.keyring.stale():
-            self.keyring.load(connection)
-        if self.revocations.stale():
-            self.revocations.refresh_sync(connection)
-
     def forget_cached_state(self) -> None:
         """Drop everything cached from the database: after it was restored (from a backup, or by a test)."""
-        self.clients = ClientCache()
+        self.clients = FeedCache("client")
+        self.accounts = FeedCache("account")
         self.revocations = RevocationList(refresh_seconds=self.revocations.refresh_seconds)
         self.tokens.forget_verified()
         self.keyring.forget()
@@ -90,7 +87,8 @@ class Identity:
             await close()
 
 
-def get_identity(request: Request) -> Identity:
+async def get_identity(request: Request) -> Identity:
+    """async: FastAPI runs a sync dependency in the threadpool, a needless thread hop per request."""
     return request.app.state.identity
 
 

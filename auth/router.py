@@ -29,11 +29,11 @@ from core.ratelimit import enforce
 IdentityDep = Annotated[Identity, Depends(get_identity)]
 
 
-def _anonymous_owner(request: Request) -> str:
+async def _anonymous_owner(request: Request) -> str:
     return f"address:{client_address(request)}"
 
 
-def _admin_owner(principal: Admin) -> str:
+async def _admin_owner(principal: Admin) -> str:
     return f"account:{principal.subject}"
 
 
@@ -57,8 +57,8 @@ async def sign_up(
 @accounts.get("/me", response_model=Me, responses=problems(401, 403, 404))
 async def read_me(principal: Person, session: SessionDep, identity: IdentityDep, response: Response) -> Me:
     """The signed-in person's own account, phone number in full."""
-    me, version = await service.me(session=session, identity=identity, principal=principal)
-    set_etag(response, version)
+    me = await service.me(session=session, identity=identity, principal=principal)
+    set_etag(response, me.version)
     return me
 
 

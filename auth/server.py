@@ -72,7 +72,7 @@ class AuthorizationServer(AuthlibServer):
 
     def query_client(self, client_id: str) -> RegisteredClient | None:
         identity = self.ctx.identity
-        hit, cached = identity.clients.get(client_id, changed_since=identity.revocations.client_changed_since)
+        hit, cached = identity.clients.get(client_id, changed_since=identity.revocations.changed_since)
         if hit:
             return cached
         row = repository.active_client_sync(self.ctx.session, client_id)

@@ -54,9 +54,13 @@ def _check_password(password: str, *identifiers: str | None) -> None:
 
 
 async def _revoke(session: AsyncSession, identity: Identity, kind: str, value: str) -> None:
+    """Add a revocation (or, for kinds `client` and `account`, a change notice) to the feed every process reads."""
     await session.execute(
         revocation(session.bind.dialect.name, kind, value, lifetime=identity.settings.access_token_ttl)
     )
+    cache = {"client": identity.clients, "account": identity.accounts}.get(kind)
+    if cache is not None:
+        cache.evict(value)
 
 
 # -- accounts -------------------------------------------------------------------------------------------------------
@@ -152,6 +156,7 @@ async def update_account(
     await session.flush()
     if "roles_removed" in changes or "department" in changes or changes.get("status") == "disabled":
         await _cut_off(session=session, identity=identity, account_id=account.id)
+    await _revoke(session, identity, "account", str(account.id))
     audit.record(
         session,
         action="identity.account.updated",
@@ -178,12 +183,17 @@ async def rehash_password(*, session: AsyncSession, account_id: uuid.UUID, passw
         session.add(account)
 
 
-async def me(*, session: AsyncSession, identity: Identity, principal: Principal) -> tuple[Me, int]:
-    """The caller's own account, in full."""
+async def me(*, session: AsyncSession, identity: Identity, principal: Principal) -> Me:
+    """The caller's own account, in full; served from the per-process account cache (see FeedCache)."""
+    hit, cached = identity.accounts.get(principal.subject, changed_since=identity.revocations.changed_since)
+    if hit:
+        return cached
     account = await repository.account(session, principal.account_id)
     if account is None:
         raise AccountNotFound()
-    return me_of(account, await repository.roles(session, account.id), identity), account.version
+    view = me_of(account, await repository.roles(session, account.id), identity)
+    identity.accounts.put(principal.subject, view)
+    return view
 
 
 async def update_me(

@@ -17,9 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc import jwt
 from joserfc.errors import JoseError
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,6 +51,30 @@ def unverified_header(token: str) -> dict[str, Any]:
         return _b64url_json(token.split(".", 1)[0])
     except (ValueError, UnicodeDecodeError) as exc:
         raise TokenError("the token is not a JWT") from exc
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def sign_compact(header: dict[str, Any], claims: dict[str, Any], key: Any) -> str:
+    """A JWS in compact serialization (RFC 7515) for ES256 or RS256, signed with `cryptography` directly.
+
+    Signing is on the hot path of every token; joserfc's generic machinery cost more than the signature itself. Every
+    token is verified with joserfc (here and in the tests), which checks this encoding independently.
+    """
+    signing_input = (
+        f"{_b64url(json.dumps(header, separators=(',', ':')).encode())}."
+        f"{_b64url(json.dumps(claims, separators=(',', ':')).encode())}"
+    )
+    if header["alg"] == "ES256":
+        r, s = decode_dss_signature(key.private_key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")  # JWS wants r || s, not DER
+    elif header["alg"] == "RS256":
+        signature = key.private_key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    else:
+        raise ValueError(f"we do not sign with {header['alg']}")
+    return f"{signing_input}.{_b64url(signature)}"
 
 
 def at_hash(access_token: str) -> str:
@@ -109,8 +136,7 @@ class Tokens:
         if family_id is not None:
             claims["fid"] = str(family_id)
         key = self.keyring.signing_key("access")
-        header = {"alg": key.alg, "kid": key.kid, "typ": "at+jwt"}
-        return jwt.encode(header, claims, key.key, algorithms=[key.alg]), claims
+        return sign_compact({"alg": key.alg, "kid": key.kid, "typ": "at+jwt"}, claims, key.key), claims
 
     def id_token(
         self,
@@ -142,7 +168,7 @@ class Tokens:
         if access_token:
             claims["at_hash"] = at_hash(access_token)
         key = self.keyring.signing_key("id")
-        return jwt.encode({"alg": key.alg, "kid": key.kid, "typ": "JWT"}, claims, key.key, algorithms=[key.alg])
+        return sign_compact({"alg": key.alg, "kid": key.kid, "typ": "JWT"}, claims, key.key)
 
     # -- verifying ------------------------------------------------------------------------------------------------
 
@@ -215,6 +241,9 @@ class Tokens:
 class RevocationList:
     """What this process refuses, reloaded whole from `token_revocation` at most once per `refresh_seconds`.
 
+    The same feed carries change notices (kinds `client` and `account`): caches of those drop an entry announced as
+    changed after they loaded it, so every process sees a change within a second.
+
     The table only holds entries younger than the longest access-token lifetime, so a full reload stays small and
     cannot miss an entry that committed out of order.
     """
@@ -241,8 +270,9 @@ class RevocationList:
                 return True
         return False
 
-    def client_changed_since(self, client_id: str, moment: float) -> bool:
-        changed = self._entries.get("client", {}).get(client_id)
+    def changed_since(self, kind: str, key: str, moment: float) -> bool:
+        """Whether a `kind` entry (`client`, `account`) announced a change to `key` at or after `moment`."""
+        changed = self._entries.get(kind, {}).get(key)
         return changed is not None and changed >= moment
 
     def _apply(self, rows: Iterable[Any]) -> None:
@@ -252,17 +282,9 @@ class RevocationList:
         self._entries = entries
         self._loaded_at = time.monotonic()
 
-    def refresh_sync(self, connection: Connection) -> None:
-        if not self._refreshing.acquire(blocking=False):
-            return  # another thread is reloading; the current list is at most a second old
-        try:
-            self._apply(connection.execute(_live_query()).all())
-        finally:
-            self._refreshing.release()
-
     async def refresh(self, session: AsyncSession) -> None:
         if not self._refreshing.acquire(blocking=False):
-            return
+            return  # another request is reloading; the current list is at most a second old
         try:
             self._apply((await session.execute(_live_query())).all())
         finally:

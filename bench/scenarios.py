@@ -1,9 +1,16 @@
 """Named scenarios. Each issue adds its own; `setup` runs once against the live server (to get a token, ids...)."""
 
+import base64
+import hashlib
+import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
+
+DEMO_PASSWORD = "TalentIsland-2026!"
 
 
 @dataclass
@@ -22,6 +29,60 @@ class Scenario:
     app: str = "main:create_app"
 
 
+def _csrf(page: httpx.Response) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+
+
+def login_form(scenario: "Scenario", http: httpx.Client) -> None:
+    """A CSRF cookie and its token, then the same valid login posted over and over."""
+    page = http.get("/oauth2/login")
+    scenario.headers["Cookie"] = f"ti_csrf={http.cookies['ti_csrf']}"
+    scenario.body = urlencode(
+        {"identifier": "officer.market", "password": DEMO_PASSWORD, "csrf_token": _csrf(page), "return_to": ""}
+    )
+
+
+def person_token(scenario: "Scenario", http: httpx.Client) -> None:
+    """Sign in as the demo citizen through the real pages (code + PKCE) and use the access token."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    redirect = "http://127.0.0.1:8765/callback"
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": "demo-web",
+            "redirect_uri": redirect,
+            "scope": "openid profile",
+            "state": "bench",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+    )
+    page = http.get(f"/oauth2/authorize?{query}")
+    form = {
+        "identifier": "13800000001",
+        "password": DEMO_PASSWORD,
+        "csrf_token": _csrf(page),
+        "return_to": f"/oauth2/authorize?{query}",
+    }
+    consent = http.post("/oauth2/login", data=form, follow_redirects=True)
+    answer = http.post(f"/oauth2/authorize?{query}", data={"decision": "allow", "csrf_token": _csrf(consent)})
+    code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+    tokens = http.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": "demo-web",
+            "redirect_uri": redirect,
+            "code_verifier": verifier,
+        },
+    ).json()
+    scenario.headers["Authorization"] = f"Bearer {tokens['access_token']}"
+
+
+PARTNER_BASIC = "Basic " + base64.b64encode(b"demo-partner:demo-partner-secret").decode()
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 KERNEL_APP = "bench.kernel_app:create_bench_app"
 NOTE = '{"text": "a note of ordinary length for a benchmark write"}'
 JSON = {"Content-Type": "application/json"}
@@ -33,4 +94,15 @@ SCENARIOS: list[Scenario] = [
     # The audit chain's cost: one insert per request, then the same insert plus its hash-chained audit entry.
     Scenario("write", "/bench/notes", "POST", JSON, NOTE, app=KERNEL_APP, expect_status=201),
     Scenario("write + audit entry", "/bench/audited-notes", "POST", JSON, NOTE, app=KERNEL_APP, expect_status=201),
+    # Identity: a partner's token (client auth, JWT signing, audit entry), a password login (argon2id, session row,
+    # audit entry), and an authenticated read of the caller's own account.
+    Scenario(
+        "client_credentials token",
+        "/oauth2/token",
+        "POST",
+        {**FORM, "Authorization": PARTNER_BASIC},
+        "grant_type=client_credentials&scope=partner%3Aread",
+    ),
+    Scenario("password login", "/oauth2/login", "POST", dict(FORM), setup=login_form, expect_status=303),
+    Scenario("GET /api/v1/me", "/api/v1/me", setup=person_token),
 ]

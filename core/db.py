@@ -6,18 +6,16 @@ Services only `flush()`. Worker tasks and CLI commands use `Database.transaction
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import sessionmaker
-from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.audit.chain import POLICY_KEY, AuditPolicy
@@ -129,24 +127,12 @@ class Database:
             )
             ping_when_idle(self.engine.sync_engine)
             self.write_engine = self.engine
+            # Reads run in autocommit: at READ COMMITTED every statement takes its own snapshot anyway, so a
+            # read-only BEGIN ... COMMIT buys no consistency and costs two round trips per request. Same pool.
+            self.engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
         self.audit_policy = audit_policy(settings)
         # Every session carries the audit policy, so the commit-time chain append can sign checkpoints.
         self.session_info = {POLICY_KEY: self.audit_policy}
-        # Authlib's server is synchronous: its endpoints run in the threadpool on sessions of this engine.
-        self.sync_engine = create_engine(
-            sync_url(settings.database_url),
-            echo=settings.db_echo,
-            **(
-                {} if self.is_sqlite else {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
-            ),
-        )
-        if self.is_sqlite:
-            tune_sqlite(self.sync_engine, begin="BEGIN IMMEDIATE")
-        else:
-            ping_when_idle(self.sync_engine)
-        self._sync_sessions = sessionmaker(
-            self.sync_engine, class_=Session, expire_on_commit=False, info=self.session_info
-        )
         self._readers = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False, info=self.session_info
         )
@@ -155,25 +141,20 @@ class Database:
         )
 
     @asynccontextmanager
-    async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
-        """One unit of work: commit if the block succeeds, roll back if it raises."""
-        async with (self._writers if write else self._readers)() as session:
+    async def transaction(self, *, write: bool = True, single_statement: bool = False) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commit if the block succeeds, roll back if it raises.
+
+        `single_statement=True` declares that the block writes with one statement at most (say, one audit entry).
+        One statement is atomic by itself, so on PostgreSQL it runs in autocommit and skips the BEGIN and COMMIT
+        round trips; on SQLite it is an ordinary write transaction.
+        """
+        autocommit = single_statement and not self.is_sqlite
+        async with (self._writers if write and not autocommit else self._readers)() as session:
             try:
                 yield session
                 await session.commit()
             except BaseException:
                 await session.rollback()
-                raise
-
-    @contextmanager
-    def sync_transaction(self) -> Iterator[Session]:
-        """The synchronous twin of `transaction()`, for code running in a worker thread."""
-        with self._sync_sessions() as session:
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
                 raise
 
     async def ping(self, *, within_seconds: float = 2.0) -> bool:
@@ -186,22 +167,21 @@ class Database:
         return True
 
     async def dispose(self) -> None:
-        self.sync_engine.dispose()
-        await self.engine.dispose()
-        if self.write_engine is not self.engine:
-            await self.write_engine.dispose()
+        for engine in self.engines:
+            await engine.dispose()
 
     @property
     def engines(self) -> tuple[AsyncEngine, ...]:
-        return (self.engine,) if self.write_engine is self.engine else (self.engine, self.write_engine)
+        return (self.engine,) if self.write_engine.pool is self.engine.pool else (self.engine, self.write_engine)
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     return request.app.state.db
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's session; safe methods read without taking SQLite's write lock."""
+    """The request's session. Safe methods (GET, HEAD) get a read session: it never takes SQLite's write lock, and on
+    PostgreSQL it runs in autocommit, so a GET route must not write through it (use `Database.transaction()`)."""
     database: Database = request.app.state.db
     async with database.transaction(write=request.method not in SAFE_METHODS) as session:
         yield session

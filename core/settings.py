@@ -18,8 +18,10 @@ class Settings(BaseSettings):
     demo: bool = False
 
     database_url: str = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'talent-island.db'}"
-    db_pool_size: int = Field(default=10, ge=1)
-    db_max_overflow: int = Field(default=10, ge=0)
+    # Connections are kept, not churned: an overflow connection is opened and closed again under load, and a new
+    # PostgreSQL connection costs a backend fork. Size the pool for the concurrency one process really has.
+    db_pool_size: int = Field(default=20, ge=1)
+    db_max_overflow: int = Field(default=0, ge=0)
     db_connect_timeout: float = Field(default=5.0, gt=0)
     db_echo: bool = False
     # Shared state (rate limits, revocation list) lives in Redis when set, in process memory otherwise.
@@ -49,6 +51,9 @@ class Settings(BaseSettings):
     refresh_token_absolute_ttl: int = Field(default=30 * 86400, ge=300)
     login_session_ttl: int = Field(default=12 * 3600, ge=300)
     signing_key_rotation_days: int = Field(default=90, ge=1)
+
+    # Password hashes computed at once per process (argon2id is memory-hard; more in parallel than cores is slower).
+    password_hash_slots: int = Field(default=1, ge=1)
 
     # Rate limits: (requests, window seconds). Brute-force limits are deliberately low.
     login_failures_per_account: tuple[int, int] = (5, 900)

@@ -102,7 +102,7 @@ async def test_repeated_failures_lock_the_account_with_retry_after(client, db) -
 
 
 async def test_too_many_attempts_from_one_address_are_throttled(settings: Settings, db) -> None:
-    app = create_app(settings.model_copy(update={"login_attempts_per_address": (3, 60)}))
+    app = create_app(settings.model_copy(update={"login_attempts_per_address": (3, 3600)}))
     try:
         async with asgi_client(app) as http:
             statuses = [(await _login(http, f"1380000000{i}", "wrong password")).status_code for i in range(4)]
