@@ -34,6 +34,8 @@ from core.http import RequestContextMiddleware
 from core.logging import configure_logging
 from core.openapi import install_openapi, operation_id
 from core.settings import PROJECT_ROOT, Settings, get_settings
+from services.catalogue.router import open311 as open311_router
+from services.catalogue.router import router as catalogue_router
 
 OPENAPI_PATH = PROJECT_ROOT / "openapi" / "openapi.json"
 
@@ -55,6 +57,12 @@ TAGS = [
     {"name": "accounts", "description": "Citizen sign-up and the signed-in person's own account."},
     {"name": "admin", "description": "Accounts and OAuth clients, for administrators."},
     {"name": "audit", "description": "The hash-chained audit trail, its verification and signed checkpoints."},
+    {
+        "name": "catalogue",
+        "description": "Departments and bilingual public services (CPSV-AP / HSDS names): public "
+        "reads and search, editors' drafts, publishers' lifecycle.",
+    },
+    {"name": "open311", "description": "The catalogue as Open311 GeoReport v2 services and service definitions."},
 ]
 
 
@@ -120,6 +128,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(accounts_router)
     app.include_router(admin_router)
     app.include_router(build_audit_router(require(scopes={"audit:read"}, roles={"auditor"})))
+    app.include_router(catalogue_router)
+    app.include_router(open311_router)
     swagger_login = {"clientId": "swagger-ui", "usePkceWithAuthorizationCodeGrant": True, "scopes": "openid profile"}
     app.include_router(docs_router(app, init_oauth=swagger_login))
     return app

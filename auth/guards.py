@@ -166,8 +166,19 @@ def require(
     return dependency
 
 
+async def optional_principal(
+    request: Request, authorization: Annotated[str | None, Security(oauth2_scheme)]
+) -> Principal | None:
+    """For public routes that show more to some callers: None without a token, the caller with a valid one, 401 with
+    a bad one (a broken token is never silently treated as anonymous)."""
+    if not authorization:
+        return None
+    return await authenticate(request, authorization)
+
+
 # The callers the API knows, as typed dependencies (DESIGN convention 6).
 Authenticated = Annotated[Principal, Depends(require())]
 Person = Annotated[Principal, Depends(require(people_only=True))]
 Auditor = Annotated[Principal, Depends(require(scopes={"audit:read"}, roles={"auditor"}))]
 Admin = Annotated[Principal, Depends(require(scopes={"admin"}, roles={"admin"}, people_only=True))]
+MaybeSignedIn = Annotated[Principal | None, Depends(optional_principal)]

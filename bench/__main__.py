@@ -240,6 +240,8 @@ def main() -> None:
             port = free_port()
             with server([*uvicorn_command(port, args.workers), "--factory", target], port, "/healthz", env) as base:
                 for scenario in (s for s in chosen if s.app == target):
+                    if scenario.prepare:
+                        scenario.prepare(url)
                     if scenario.setup:
                         with httpx.Client(base_url=base, timeout=30) as http:
                             scenario.setup(scenario, http)

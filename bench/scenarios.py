@@ -6,7 +6,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import httpx
 
@@ -27,6 +27,8 @@ class Scenario:
     expect_status: int = 200
     # The ASGI app factory served for this scenario.
     app: str = "main:create_app"
+    # Run against the bench database (its URL) before the load starts: grow data, say.
+    prepare: Callable[[str], None] | None = None
 
 
 def _csrf(page: httpx.Response) -> str:
@@ -81,6 +83,41 @@ def person_token(scenario: "Scenario", http: httpx.Client) -> None:
     scenario.headers["Authorization"] = f"Bearer {tokens['access_token']}"
 
 
+def catalogue_size(total: int) -> Callable[[str], None]:
+    def prepare(database_url: str) -> None:
+        from bench.catalogue_data import grow
+
+        grow(database_url, total)
+
+    return prepare
+
+
+# Searches a citizen would type, each matching the same few real services whatever the catalogue's size.
+SEARCHES = [
+    "营业执照",
+    "食品经营",
+    "户外广告",
+    "施工许可",
+    "工作许可",
+    "居留许可",
+    "住房补贴",
+    "创业资助",
+    "人才子女",
+    "business licence",
+    "work permit",
+    "residence permit",
+    "food business",
+    "outdoor advertising",
+]
+SEARCH_LUA = (
+    "local queries = {" + ", ".join(f'"{quote(q)}"' for q in SEARCHES) + "}\n"
+    "local n = 0\n"
+    "request = function()\n"
+    "  n = n + 1\n"
+    '  return wrk.format("GET", "/api/v1/catalogue/services?q=" .. queries[(n % #queries) + 1])\n'
+    "end"
+)
+
 PARTNER_BASIC = "Basic " + base64.b64encode(b"demo-partner:demo-partner-secret").decode()
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 KERNEL_APP = "bench.kernel_app:create_bench_app"
@@ -105,4 +142,10 @@ SCENARIOS: list[Scenario] = [
     ),
     Scenario("password login", "/oauth2/login", "POST", dict(FORM), setup=login_form, expect_status=303),
     Scenario("GET /api/v1/me", "/api/v1/me", setup=person_token),
+    # The catalogue at 100 and at 100,000 services: the anonymous list (cached per process) and search (never
+    # cached: the index does the work).
+    Scenario("catalogue list @100", "/api/v1/catalogue/services?limit=20", prepare=catalogue_size(100)),
+    Scenario("catalogue search @100", "/api/v1/catalogue/services", lua=SEARCH_LUA),
+    Scenario("catalogue list @100k", "/api/v1/catalogue/services?limit=20", prepare=catalogue_size(100_000)),
+    Scenario("catalogue search @100k", "/api/v1/catalogue/services", lua=SEARCH_LUA),
 ]

@@ -45,12 +45,17 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Objects the migrations create by hand (search indexes, triggers' helper tables) are not model drift."""
-    info = getattr(obj, "info", {}) or {}
-    if info.get("managed_by_migration"):
-        return False
-    return not (type_ == "table" and reflected and compare_to is None and name and name.endswith(_FTS_SUFFIXES))
+    """Objects the migrations create by hand (full-text indexes and their columns and tables) are not model drift."""
+    if reflected and compare_to is None and name:
+        if type_ == "table" and name.endswith(_FTS_SUFFIXES):
+            return False
+        if type_ in ("column", "index") and name in _HAND_MADE:
+            return False
+    return True
 
+
+# Created by hand in the migrations (a generated tsvector column and its GIN index on PostgreSQL).
+_HAND_MADE = frozenset({"search_vector", "ix_catalogue_service_search"})
 
 # SQLite FTS5 keeps shadow tables next to every virtual table.
 _FTS_SUFFIXES = ("_fts", "_fts_data", "_fts_idx", "_fts_content", "_fts_docsize", "_fts_config")

@@ -55,3 +55,14 @@ class VersionMixin(SQLModel):
     @declared_attr  # type: ignore[misc]
     def __mapper_args__(cls) -> dict[str, object]:
         return {"version_id_col": cls.__table__.c.version}
+
+
+class RevisionMixin(SQLModel):
+    """The same optimistic locking as VersionMixin, for tables where `version` means something else (a catalogue
+    service's version number): the lock and the ETag are the `revision`."""
+
+    revision: int = Field(default=1, nullable=False)
+
+    @declared_attr  # type: ignore[misc]
+    def __mapper_args__(cls) -> dict[str, object]:
+        return {"version_id_col": cls.__table__.c.revision}

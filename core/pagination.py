@@ -86,3 +86,27 @@ def page_of(rows: Sequence[T], *, limit: int, key: Callable[[T], Sequence[Any]])
     items = list(rows[:limit])
     next_cursor = encode_cursor(key(items[-1])) if len(rows) > limit and items else None
     return items, next_cursor
+
+
+MAX_OFFSET = 1000
+
+
+def encode_offset(offset: int) -> str:
+    """For ranked results (search), which have no stable key to page by: the cursor is the rank offset."""
+    return encode_cursor([offset])
+
+
+def decode_offset(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        (offset,) = json.loads(raw)
+        if not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
+            raise ValueError("offset out of range")
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ValidationFailed(
+            "The cursor is not valid; start again without one.",
+            errors=[field_error("cursor", "not a cursor issued by this list", location="query")],
+        ) from exc
+    return offset

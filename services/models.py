@@ -1,5 +1,11 @@
-"""Imports every table module, so `core.models.metadata` is complete for Alembic and the tests."""
+"""Imports every table module, so `core.models.metadata` is complete for Alembic and the tests.
 
+Each import is only for its side effect (registering tables), hence the per-line noqa: without it a lint autofix
+would remove them and Alembic would see tables vanish.
+"""
+
+import auth.models  # noqa: F401
 import core.audit.models
 import core.events
 import core.http.idempotency  # noqa: F401
+import services.catalogue.models  # noqa: F401

@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from auth.seed import seed_demo_identities
 from core.db import Database
 from core.settings import Settings
+from services.catalogue.seed import seed_catalogue
 
 logger = logging.getLogger("ti.seed")
 
@@ -26,6 +27,7 @@ class Seeder:
 
 SEEDERS: list[Seeder] = [
     Seeder("demo identities", seed_demo_identities, demo_only=True),
+    Seeder("demo catalogue", seed_catalogue, demo_only=True),
 ]
 
 

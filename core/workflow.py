@@ -1,0 +1,95 @@
+"""Table-driven state machines (DESIGN 4): one table per lifecycle says which action moves which state where, who may
+take it and what must hold first. The same table answers `allowed_actions` for a caller, lists the actions for the
+OpenAPI enum and names the outbox events.
+
+The table is data; who the caller is and what they own is the domain's business, passed in as `permitted`.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import Conflict, NotFound
+
+
+class TransitionNotAllowed(Conflict):
+    code, title = "transition-not-allowed", "This action is not possible in the current state"
+
+
+class UnknownAction(NotFound):
+    code, title = "unknown-action", "No such action"
+
+
+@dataclass(frozen=True)
+class Transition:
+    action: str
+    sources: frozenset[str]
+    target: str
+    # Who may take it: every scope in `scopes` and one of `roles` (empty: no role needed). `actor` tells the domain
+    # which kind of caller this is for: "staff", "owner" (the applicant / the object's owner) or "system".
+    scopes: frozenset[str] = frozenset()
+    roles: frozenset[str] = frozenset()
+    actor: str = "staff"
+    needs_reason: bool = False
+    description: str = ""
+
+
+@dataclass
+class Workflow:
+    name: str  # e.g. "catalogue.service": events are named f"{name}.{past tense}"
+    states: tuple[str, ...]
+    transitions: tuple[Transition, ...]
+    events: dict[str, str] = field(default_factory=dict)  # action -> past tense, e.g. publish -> published
+
+    def __post_init__(self) -> None:
+        for transition in self.transitions:
+            unknown = (transition.sources | {transition.target}) - set(self.states)
+            if unknown:
+                raise ValueError(f"{self.name}.{transition.action}: unknown states {sorted(unknown)}")
+        self._by_action: dict[str, list[Transition]] = {}
+        for transition in self.transitions:
+            self._by_action.setdefault(transition.action, []).append(transition)
+
+    @property
+    def actions(self) -> list[str]:
+        return sorted(self._by_action)
+
+    def event_name(self, action: str) -> str:
+        return f"{self.name}.{self.events.get(action, action)}"
+
+    def find(self, state: str, action: str) -> Transition:
+        """The transition `action` takes from `state`; 404 for an unknown action, 409 if not from this state."""
+        candidates = self._by_action.get(action)
+        if not candidates:
+            raise UnknownAction(f"{self.name} has no action {action!r}; actions: {', '.join(self.actions)}.")
+        for transition in candidates:
+            if state in transition.sources:
+                return transition
+        raise TransitionNotAllowed(f"Cannot {action} a {self.name.rsplit('.', 1)[-1]} that is {state}.")
+
+    def allowed(self, state: str, permitted: Callable[[Transition], bool]) -> list[str]:
+        """Actions the caller may take now: possible from `state` and `permitted` for them."""
+        return sorted({t.action for t in self.transitions if state in t.sources and permitted(t)})
+
+    def from_state(self, state: str) -> Iterable[Transition]:
+        return (t for t in self.transitions if state in t.sources)
+
+
+def describe(workflow: Workflow) -> dict[str, Any]:
+    """The table itself, for documentation endpoints and tests."""
+    return {
+        "name": workflow.name,
+        "states": list(workflow.states),
+        "transitions": [
+            {
+                "action": t.action,
+                "from": sorted(t.sources),
+                "to": t.target,
+                "roles": sorted(t.roles),
+                "scopes": sorted(t.scopes),
+                "actor": t.actor,
+                "event": workflow.event_name(t.action),
+            }
+            for t in workflow.transitions
+        ],
+    }

@@ -1,0 +1,1 @@
+"""The service catalogue: departments and bilingual public services, versioned, searchable, published by departments."""

@@ -1,0 +1,88 @@
+"""Who may do what in the catalogue, the public response cache, and the language of a response."""
+
+import hashlib
+import time
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+
+from auth.guards import Principal, require
+from auth.i18n import language_from_header
+from auth.identity import client_address
+from core.ratelimit import enforce
+from services.catalogue.render import BOTH
+
+Editor = Annotated[Principal, Depends(require(scopes={"catalogue:write"}, roles={"catalogue_editor"}))]
+Publisher = Annotated[Principal, Depends(require(scopes={"catalogue:publish"}, roles={"publisher"}))]
+
+LangParam = Annotated[
+    str | None,
+    Query(pattern="^(zh-CN|en|all)$", description="zh-CN or en for one language, all for both; else Accept-Language"),
+]
+
+
+async def public_caller(request: Request) -> None:
+    """Anonymous reads are limited per address (the catalogue is public, not unlimited)."""
+    identity = request.app.state.identity
+    limit, window = identity.settings.api_requests_per_caller
+    await enforce(
+        identity.limiter,
+        f"api:addr:{client_address(request)}",
+        limit=limit,
+        window=window,
+        what="requests from this address",
+    )
+
+
+PublicCaller = Depends(public_caller)
+
+
+def pick_language(request: Request, lang: str | None) -> str:
+    if lang in ("zh-CN", "en", BOTH):
+        return lang
+    return language_from_header(request.headers.get("accept-language", ""))
+
+
+class PublicCache:
+    """Rendered public responses, kept a few seconds per process.
+
+    The catalogue changes rarely and is read all the time. A write in this process clears the cache at once; other
+    processes serve a published change after at most `ttl` seconds, well within the max-age clients are told.
+    """
+
+    def __init__(self, ttl: float = 5.0, size: int = 5000) -> None:
+        self.ttl, self.size = ttl, size
+        self._entries: dict[str, tuple[float, bytes, str, str]] = {}
+
+    def get(self, key: str) -> tuple[bytes, str, str] | None:
+        entry = self._entries.get(key)
+        if entry is None or time.monotonic() - entry[0] > self.ttl:
+            return None
+        return entry[1], entry[2], entry[3]
+
+    def put(self, key: str, body: bytes, media_type: str, language: str) -> str:
+        if len(self._entries) >= self.size:
+            self._entries.clear()
+        self._entries[key] = (time.monotonic(), body, media_type, language)
+        return etag_of(body)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+def etag_of(body: bytes) -> str:
+    return f'W/"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
+
+
+def get_cache(request: Request) -> PublicCache:
+    cache = getattr(request.app.state, "catalogue_cache", None)
+    if cache is None:
+        cache = request.app.state.catalogue_cache = PublicCache()
+    return cache
+
+
+async def cache_dependency(request: Request) -> PublicCache:
+    return get_cache(request)
+
+
+Cache = Annotated[PublicCache, Depends(cache_dependency)]

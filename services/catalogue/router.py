@@ -1,0 +1,494 @@
+"""The catalogue API: public reads (no token), the editors' drafts, the publishers' lifecycle actions, and the
+Open311 and CPSV-AP renderings partners map onto."""
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from auth.guards import Admin, MaybeSignedIn
+from core.db import SessionDep
+from core.errors import problems
+from core.http import ApiRoute, IfMatch, set_etag
+from core.pagination import MAX_OFFSET, Cursor, Limit, Page, decode_offset, encode_offset
+from core.settings import Settings
+from services.catalogue import render, repository, service
+from services.catalogue.dependencies import (
+    Cache,
+    Editor,
+    LangParam,
+    PublicCache,
+    PublicCaller,
+    Publisher,
+    etag_of,
+    pick_language,
+)
+from services.catalogue.exceptions import ServiceNotFound
+from services.catalogue.schemas import (
+    Audience,
+    DepartmentRead,
+    Kind,
+    ServiceCreate,
+    ServiceRead,
+    ServiceSummary,
+    ServiceUpdate,
+    Status,
+)
+from services.catalogue.schemas import Department as DepartmentIn
+from services.catalogue.search import query_terms
+from services.catalogue.workflow import SERVICE_LIFECYCLE
+
+router = APIRouter(prefix="/api/v1/catalogue", tags=["catalogue"], route_class=ApiRoute)
+open311 = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=ApiRoute)
+
+CodePath = Annotated[str, Path(pattern=r"^[a-z][a-z0-9-]{1,62}$")]
+VersionPath = Annotated[int, Path(ge=1, le=100_000)]
+CACHE_CONTROL = "public, max-age=30"
+
+
+async def _public(
+    request: Request,
+    cache: PublicCache | None,
+    language: str,
+    build: Callable[[], Awaitable[Any]],
+    *,
+    media_type: str = "application/json",
+) -> Response:
+    """A public response with an ETag and 304 on If-None-Match, served from the per-process cache when given one."""
+    query = "&".join(f"{k}={v}" for k, v in sorted(request.query_params.multi_items()) if k != "lang")
+    key = f"{request.url.path}?{query}|{language}"
+    hit = cache.get(key) if cache is not None else None
+    if hit is None:
+        body = json.dumps(await build(), ensure_ascii=False, separators=(",", ":")).encode()
+        if cache is not None:
+            cache.put(key, body, media_type, language)
+    else:
+        body = hit[0]
+    etag = etag_of(body)
+    headers = {
+        "ETag": etag,
+        "Cache-Control": CACHE_CONTROL,
+        "Vary": "Accept-Language",
+        "Content-Language": "zh-CN, en" if language == render.BOTH else language,
+    }
+    candidates = [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]
+    if etag in candidates or etag.removeprefix("W/") in candidates:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media_type, headers=headers)
+
+
+def _service_response(row: Any, language: str, principal: Any, response: Response) -> dict[str, Any]:
+    set_etag(response, row.revision)
+    return render.service(row, language, allowed_actions=service.allowed_actions(principal, row))
+
+
+# -- public reads ---------------------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/departments",
+    response_model=list[DepartmentRead],
+    dependencies=[PublicCaller],
+    responses=problems(422, 429),
+    summary="Departments (competent authorities)",
+)
+async def list_departments(request: Request, session: SessionDep, cache: Cache, lang: LangParam = None) -> Response:
+    language = pick_language(request, lang)
+
+    async def build() -> Any:
+        return [render.department(row, language) for row in await repository.departments(session)]
+
+    return await _public(request, cache, language, build)
+
+
+@router.get(
+    "/departments/{code}", response_model=DepartmentRead, dependencies=[PublicCaller], responses=problems(404, 422, 429)
+)
+async def read_department(
+    code: Annotated[str, Path(pattern=r"^[a-z][a-z0-9-]{1,39}$")],
+    request: Request,
+    session: SessionDep,
+    cache: Cache,
+    lang: LangParam = None,
+) -> Response:
+    language = pick_language(request, lang)
+
+    async def build() -> Any:
+        return render.department(await service.get_department(session=session, code=code), language)
+
+    return await _public(request, cache, language, build)
+
+
+@router.get(
+    "/services",
+    response_model=Page[ServiceSummary],
+    dependencies=[PublicCaller],
+    responses=problems(422, 429),
+    summary="List or search the catalogue",
+)
+async def list_services(
+    request: Request,
+    session: SessionDep,
+    cache: Cache,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, description="search, in Chinese or English")] = None,
+    department: Annotated[str | None, Query(max_length=40)] = None,
+    category: Annotated[str | None, Query(max_length=63)] = None,
+    audience: Audience | None = None,
+    kind: Kind | None = None,
+    status: Status = "published",
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    lang: LangParam = None,
+) -> Response:
+    """Without `q`, services by code (keyset pages). With `q`, the most relevant first (title and keywords weigh
+    most); every word must match, Chinese by character pairs, English words by prefix."""
+    language = pick_language(request, lang)
+    filters = {"department": department, "category": category, "audience": audience, "kind": kind, "status": status}
+    if status == "draft":
+        filters["status"] = "__none__"  # drafts are never public
+
+    async def build() -> Any:
+        if q is None:
+            rows, next_cursor = await repository.list_current(session, limit=limit, cursor=cursor, **filters)
+            return {"items": [render.summary(row, language) for row in rows], "next_cursor": next_cursor}
+        terms = query_terms(q)
+        if not terms:
+            return {"items": [], "next_cursor": None}
+        offset = decode_offset(cursor)  # relevance has no stable key to page by: the cursor is the rank offset
+        rows = await repository.search_current(session, terms=terms, limit=limit, offset=offset, **filters)
+        more = len(rows) > limit and offset + limit <= MAX_OFFSET
+        items = [render.summary(row, language, score=row["score"]) for row in rows[:limit]]
+        return {"items": items, "next_cursor": encode_offset(offset + limit) if more else None}
+
+    # Searches are long-tail: caching them would keep memory busy for little; lists and pages are cached.
+    return await _public(request, cache if q is None else None, language, build)
+
+
+@router.get(
+    "/services/{code}",
+    response_model=ServiceRead,
+    dependencies=[PublicCaller],
+    responses=problems(404, 422, 429),
+    summary="The current version of a service",
+)
+async def read_service(
+    code: CodePath, request: Request, session: SessionDep, cache: Cache, lang: LangParam = None
+) -> Response:
+    language = pick_language(request, lang)
+
+    async def build() -> Any:
+        return render.service(await service.published_version(session=session, code=code), language)
+
+    return await _public(request, cache, language, build)
+
+
+@router.get(
+    "/services/{code}/jsonld",
+    response_model=dict[str, Any],
+    dependencies=[PublicCaller],
+    responses={**problems(404, 422, 429), 200: {"content": {"application/ld+json": {"schema": {"type": "object"}}}}},
+    summary="The current version as CPSV-AP 3.2 JSON-LD",
+)
+async def service_jsonld(code: CodePath, request: Request, session: SessionDep, cache: Cache) -> Response:
+    settings: Settings = request.app.state.settings
+
+    async def build() -> Any:
+        row = await service.published_version(session=session, code=code)
+        owner = await service.get_department(session=session, code=row.department)
+        return render.jsonld(row, owner, settings.issuer)
+
+    return await _public(request, cache, render.BOTH, build, media_type="application/ld+json")
+
+
+@router.get(
+    "/services/{code}/versions",
+    response_model=list[ServiceRead],
+    responses=problems(401, 404, 422),
+    summary="Every version of a service (drafts too, for the editors of its department)",
+)
+async def list_versions(
+    code: CodePath, request: Request, session: SessionDep, principal: MaybeSignedIn, lang: LangParam = None
+) -> list[dict[str, Any]]:
+    language = pick_language(request, lang)
+    rows = await repository.versions(session, code, include_drafts=True)
+    visible = [
+        row
+        for row in rows
+        if row.status != "draft"
+        or service.is_editor_of(principal, row)
+        or (principal is not None and principal.has_role("publisher"))
+    ]
+    if not visible:
+        raise ServiceNotFound()
+    return [render.service(row, language, allowed_actions=service.allowed_actions(principal, row)) for row in visible]
+
+
+@router.get(
+    "/services/{code}/versions/{version}",
+    response_model=ServiceRead,
+    responses=problems(401, 404, 422),
+    summary="One version (a draft only for its department's editors and publishers)",
+)
+async def read_version(
+    code: CodePath,
+    version: VersionPath,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: MaybeSignedIn,
+    lang: LangParam = None,
+) -> dict[str, Any]:
+    row = await repository.version(session, code, version)
+    publisher = principal is not None and principal.has_role("publisher")
+    if row is None or (row.status == "draft" and not (service.is_editor_of(principal, row) or publisher)):
+        raise ServiceNotFound()
+    return _service_response(row, pick_language(request, lang), principal, response)
+
+
+# -- editors and publishers -----------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/services",
+    status_code=201,
+    response_model=ServiceRead,
+    responses=problems(401, 403, 409, 422),
+    summary="Draft a new service (editors, own department)",
+)
+async def create_service(
+    data: ServiceCreate, principal: Editor, session: SessionDep, response: Response, cache: Cache
+) -> dict[str, Any]:
+    row = await service.create_service(session=session, principal=principal, data=data)
+    response.headers["Location"] = f"/api/v1/catalogue/services/{row.code}/versions/{row.version}"
+    cache.clear()
+    return _service_response(row, render.BOTH, principal, response)
+
+
+@router.post(
+    "/services/{code}/versions",
+    status_code=201,
+    response_model=ServiceRead,
+    responses=problems(401, 403, 404, 409, 422),
+    summary="Draft the next version of a service",
+)
+async def create_version(
+    code: CodePath, principal: Editor, session: SessionDep, response: Response, cache: Cache
+) -> dict[str, Any]:
+    row = await service.new_version(session=session, principal=principal, code=code)
+    response.headers["Location"] = f"/api/v1/catalogue/services/{row.code}/versions/{row.version}"
+    cache.clear()
+    return _service_response(row, render.BOTH, principal, response)
+
+
+@router.put(
+    "/services/{code}/versions/{version}",
+    response_model=ServiceRead,
+    responses=problems(401, 403, 404, 409, 412, 422, 428),
+    summary="Replace a draft (send If-Match)",
+)
+async def update_draft(
+    code: CodePath,
+    version: VersionPath,
+    data: ServiceUpdate,
+    principal: Editor,
+    session: SessionDep,
+    response: Response,
+    cache: Cache,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    row = await service.update_draft(
+        session=session, principal=principal, code=code, version=version, data=data, if_match=if_match
+    )
+    cache.clear()
+    return _service_response(row, render.BOTH, principal, response)
+
+
+@router.delete(
+    "/services/{code}/versions/{version}",
+    status_code=204,
+    responses=problems(401, 403, 404, 409, 412, 422, 428),
+    summary="Discard a draft",
+)
+async def discard_draft(
+    code: CodePath, version: VersionPath, principal: Editor, session: SessionDep, cache: Cache, if_match: IfMatch = None
+) -> Response:
+    await service.discard_draft(session=session, principal=principal, code=code, version=version, if_match=if_match)
+    cache.clear()
+    return Response(status_code=204)
+
+
+class ActionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, min_length=1, max_length=1000)
+
+
+ActionPath = Annotated[
+    str,
+    Path(
+        description=f"one of: {', '.join(SERVICE_LIFECYCLE.actions)}",
+        json_schema_extra={"enum": SERVICE_LIFECYCLE.actions},
+    ),
+]
+
+
+@router.post(
+    "/services/{code}/versions/{version}/actions/{action}",
+    response_model=ServiceRead,
+    responses=problems(401, 403, 404, 409, 412, 422, 428),
+    summary="Publish, deprecate or withdraw",
+)
+async def take_action(
+    code: CodePath,
+    version: VersionPath,
+    action: ActionPath,
+    principal: Publisher,
+    session: SessionDep,
+    response: Response,
+    cache: Cache,
+    body: ActionIn | None = None,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    row = await service.transition(
+        session=session,
+        principal=principal,
+        code=code,
+        version=version,
+        action=action,
+        reason=body.reason if body else None,
+        if_match=if_match,
+    )
+    cache.clear()
+    return _service_response(row, render.BOTH, principal, response)
+
+
+@router.post(
+    "/departments",
+    status_code=201,
+    response_model=DepartmentRead,
+    responses=problems(401, 403, 409, 422),
+    summary="Add a department (administrators)",
+)
+async def create_department(
+    data: DepartmentIn, _: Admin, session: SessionDep, response: Response, cache: Cache
+) -> dict[str, Any]:
+    row = await service.create_department(session=session, data=data)
+    cache.clear()
+    set_etag(response, row.version)
+    return render.department(row, render.BOTH)
+
+
+@router.put(
+    "/departments/{code}",
+    response_model=DepartmentRead,
+    responses=problems(401, 403, 404, 412, 422, 428),
+    summary="Change a department (administrators)",
+)
+async def update_department(
+    code: Annotated[str, Path(pattern=r"^[a-z][a-z0-9-]{1,39}$")],
+    data: DepartmentIn,
+    _: Admin,
+    session: SessionDep,
+    response: Response,
+    cache: Cache,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    row = await service.update_department(session=session, code=code, data=data, if_match=if_match)
+    cache.clear()
+    set_etag(response, row.version)
+    return render.department(row, render.BOTH)
+
+
+# -- Open311 GeoReport v2 -------------------------------------------------------------------------------------------
+
+
+class Open311Service(BaseModel):
+    service_code: str
+    service_name: str
+    description: str
+    metadata: bool
+    type: str
+    keywords: str
+    group: str
+
+
+class Open311Value(BaseModel):
+    key: str
+    name: str
+
+
+class Open311Attribute(BaseModel):
+    variable: bool
+    code: str
+    datatype: str
+    required: bool
+    datatype_description: str
+    order: int
+    description: str
+    values: list[Open311Value] | None = None
+
+
+class Open311Definition(BaseModel):
+    service_code: str
+    attributes: list[Open311Attribute]
+
+
+Open311Lang = Annotated[str | None, Query(pattern="^(zh-CN|en)$", description="zh-CN (default) or en")]
+
+
+@open311.get(
+    "/services.json",
+    response_model=list[Open311Service],
+    dependencies=[PublicCaller],
+    responses=problems(422, 429),
+    summary="GeoReport v2: the published services",
+)
+async def open311_services(request: Request, session: SessionDep, cache: Cache, lang: Open311Lang = None) -> Response:
+    language = pick_language(request, lang)
+    if language == render.BOTH:
+        language = "zh-CN"
+
+    async def build() -> Any:
+        items, cursor = [], None
+        while True:  # every published service, in pages
+            rows, cursor = await repository.list_current(
+                session,
+                limit=100,
+                cursor=cursor,
+                department=None,
+                category=None,
+                audience=None,
+                kind=None,
+                status="published",
+            )
+            for row in rows:
+                keywords = (row["keywords"] or {}).get("en" if language == "en" else "zh-CN", [])
+                items.append(render.open311_service(row, keywords, language))
+            if cursor is None:
+                return items
+
+    return await _public(request, cache, language, build)
+
+
+@open311.get(
+    "/services/{code}.json",
+    response_model=Open311Definition,
+    dependencies=[PublicCaller],
+    responses=problems(404, 422, 429),
+    summary="GeoReport v2: a service definition and its attributes",
+)
+async def open311_definition(
+    code: CodePath, request: Request, session: SessionDep, cache: Cache, lang: Open311Lang = None
+) -> Response:
+    language = pick_language(request, lang)
+    if language == render.BOTH:
+        language = "zh-CN"
+
+    async def build() -> Any:
+        row = await service.published_version(session=session, code=code)
+        if row.status != "published":
+            raise ServiceNotFound()
+        return render.open311_definition(row, language)
+
+    return await _public(request, cache, language, build)
