@@ -18,7 +18,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.audit.chain import POLICY_KEY, AuditPolicy
+from core.audit.chain import PENDING_KEY, POLICY_KEY, AuditPolicy
 from core.audit.signing import CheckpointSigner, key_id_of, public_key_from_raw
 from core.settings import Settings
 
@@ -152,7 +152,8 @@ class Database:
         async with (self._writers if write and not autocommit else self._readers)() as session:
             try:
                 yield session
-                await session.commit()
+                if _has_work(session):
+                    await session.commit()
             except BaseException:
                 await session.rollback()
                 raise
@@ -175,6 +176,14 @@ class Database:
         return (self.engine,) if self.write_engine.pool is self.engine.pool else (self.engine, self.write_engine)
 
 
+def _has_work(session: AsyncSession) -> bool:
+    """Whether committing would do anything. A request answered from a cache never touched its session, and a
+    commit through the async bridge costs as much as a small query."""
+    sync = session.sync_session
+    return bool(sync.in_transaction() or sync.new or sync.dirty or sync.deleted or sync.info.get(PENDING_KEY))
+
+
+# Dependencies are async on purpose: FastAPI runs a plain `def` dependency in the thread pool, a hop per request.
 async def get_database(request: Request) -> Database:
     return request.app.state.db
 

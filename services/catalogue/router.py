@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from auth.guards import Admin, MaybeSignedIn
-from core.db import SessionDep
+from core.db import DatabaseDep, SessionDep
 from core.errors import problems
 from core.http import ApiRoute, IfMatch, set_etag
 from core.pagination import MAX_OFFSET, Cursor, Limit, Page, decode_offset, encode_offset
@@ -94,11 +94,12 @@ def _service_response(row: Any, language: str, principal: Any, response: Respons
     responses=problems(422, 429),
     summary="Departments (competent authorities)",
 )
-async def list_departments(request: Request, session: SessionDep, cache: Cache, lang: LangParam = None) -> Response:
+async def list_departments(request: Request, database: DatabaseDep, cache: Cache, lang: LangParam = None) -> Response:
     language = pick_language(request, lang)
 
     async def build() -> Any:
-        return [render.department(row, language) for row in await repository.departments(session)]
+        async with database.transaction(write=False) as session:
+            return [render.department(row, language) for row in await repository.departments(session)]
 
     return await _public(request, cache, language, build)
 
@@ -109,14 +110,15 @@ async def list_departments(request: Request, session: SessionDep, cache: Cache, 
 async def read_department(
     code: Annotated[str, Path(pattern=r"^[a-z][a-z0-9-]{1,39}$")],
     request: Request,
-    session: SessionDep,
+    database: DatabaseDep,
     cache: Cache,
     lang: LangParam = None,
 ) -> Response:
     language = pick_language(request, lang)
 
     async def build() -> Any:
-        return render.department(await service.get_department(session=session, code=code), language)
+        async with database.transaction(write=False) as session:
+            return render.department(await service.get_department(session=session, code=code), language)
 
     return await _public(request, cache, language, build)
 
@@ -130,7 +132,7 @@ async def read_department(
 )
 async def list_services(
     request: Request,
-    session: SessionDep,
+    database: DatabaseDep,
     cache: Cache,
     q: Annotated[str | None, Query(min_length=1, max_length=100, description="search, in Chinese or English")] = None,
     department: Annotated[str | None, Query(max_length=40)] = None,
@@ -151,13 +153,15 @@ async def list_services(
 
     async def build() -> Any:
         if q is None:
-            rows, next_cursor = await repository.list_current(session, limit=limit, cursor=cursor, **filters)
+            async with database.transaction(write=False) as session:
+                rows, next_cursor = await repository.list_current(session, limit=limit, cursor=cursor, **filters)
             return {"items": [render.summary(row, language) for row in rows], "next_cursor": next_cursor}
         terms = query_terms(q)
         if not terms:
             return {"items": [], "next_cursor": None}
         offset = decode_offset(cursor)  # relevance has no stable key to page by: the cursor is the rank offset
-        rows = await repository.search_current(session, terms=terms, limit=limit, offset=offset, **filters)
+        async with database.transaction(write=False) as session:
+            rows = await repository.search_current(session, terms=terms, limit=limit, offset=offset, **filters)
         more = len(rows) > limit and offset + limit <= MAX_OFFSET
         items = [render.summary(row, language, score=row["score"]) for row in rows[:limit]]
         return {"items": items, "next_cursor": encode_offset(offset + limit) if more else None}
@@ -174,12 +178,13 @@ async def list_services(
     summary="The current version of a service",
 )
 async def read_service(
-    code: CodePath, request: Request, session: SessionDep, cache: Cache, lang: LangParam = None
+    code: CodePath, request: Request, database: DatabaseDep, cache: Cache, lang: LangParam = None
 ) -> Response:
     language = pick_language(request, lang)
 
     async def build() -> Any:
-        return render.service(await service.published_version(session=session, code=code), language)
+        async with database.transaction(write=False) as session:
+            return render.service(await service.published_version(session=session, code=code), language)
 
     return await _public(request, cache, language, build)
 
@@ -191,12 +196,13 @@ async def read_service(
     responses={**problems(404, 422, 429), 200: {"content": {"application/ld+json": {"schema": {"type": "object"}}}}},
     summary="The current version as CPSV-AP 3.2 JSON-LD",
 )
-async def service_jsonld(code: CodePath, request: Request, session: SessionDep, cache: Cache) -> Response:
+async def service_jsonld(code: CodePath, request: Request, database: DatabaseDep, cache: Cache) -> Response:
     settings: Settings = request.app.state.settings
 
     async def build() -> Any:
-        row = await service.published_version(session=session, code=code)
-        owner = await service.get_department(session=session, code=row.department)
+        async with database.transaction(write=False) as session:
+            row = await service.published_version(session=session, code=code)
+            owner = await service.get_department(session=session, code=row.department)
         return render.jsonld(row, owner, settings.issuer)
 
     return await _public(request, cache, render.BOTH, build, media_type="application/ld+json")
@@ -444,29 +450,30 @@ Open311Lang = Annotated[str | None, Query(pattern="^(zh-CN|en)$", description="z
     responses=problems(422, 429),
     summary="GeoReport v2: the published services",
 )
-async def open311_services(request: Request, session: SessionDep, cache: Cache, lang: Open311Lang = None) -> Response:
+async def open311_services(request: Request, database: DatabaseDep, cache: Cache, lang: Open311Lang = None) -> Response:
     language = pick_language(request, lang)
     if language == render.BOTH:
         language = "zh-CN"
 
     async def build() -> Any:
         items, cursor = [], None
-        while True:  # every published service, in pages
-            rows, cursor = await repository.list_current(
-                session,
-                limit=100,
-                cursor=cursor,
-                department=None,
-                category=None,
-                audience=None,
-                kind=None,
-                status="published",
-            )
-            for row in rows:
-                keywords = (row["keywords"] or {}).get("en" if language == "en" else "zh-CN", [])
-                items.append(render.open311_service(row, keywords, language))
-            if cursor is None:
-                return items
+        async with database.transaction(write=False) as session:
+            while True:  # every published service, in pages
+                rows, cursor = await repository.list_current(
+                    session,
+                    limit=100,
+                    cursor=cursor,
+                    department=None,
+                    category=None,
+                    audience=None,
+                    kind=None,
+                    status="published",
+                )
+                for row in rows:
+                    keywords = (row["keywords"] or {}).get("en" if language == "en" else "zh-CN", [])
+                    items.append(render.open311_service(row, keywords, language))
+                if cursor is None:
+                    return items
 
     return await _public(request, cache, language, build)
 
@@ -479,14 +486,15 @@ async def open311_services(request: Request, session: SessionDep, cache: Cache, 
     summary="GeoReport v2: a service definition and its attributes",
 )
 async def open311_definition(
-    code: CodePath, request: Request, session: SessionDep, cache: Cache, lang: Open311Lang = None
+    code: CodePath, request: Request, database: DatabaseDep, cache: Cache, lang: Open311Lang = None
 ) -> Response:
     language = pick_language(request, lang)
     if language == render.BOTH:
         language = "zh-CN"
 
     async def build() -> Any:
-        row = await service.published_version(session=session, code=code)
+        async with database.transaction(write=False) as session:
+            row = await service.published_version(session=session, code=code)
         if row.status != "published":
             raise ServiceNotFound()
         return render.open311_definition(row, language)
