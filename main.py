@@ -4,6 +4,7 @@ python main.py serve      migrate (outside production), seed (demo mode) and ser
 python main.py migrate    upgrade the database to the newest migration
 python main.py seed       add reference data, and demo data when TI_DEMO=true (idempotent)
 python main.py openapi    write openapi/openapi.json (--check: fail if it differs from the app)
+python main.py cloud-mock serve the mock government cloud alone (point TI_CLOUD_BASE_URL at it)
 """
 
 import argparse
@@ -36,6 +37,9 @@ from core.openapi import install_openapi, operation_id
 from core.settings import PROJECT_ROOT, Settings, get_settings
 from services.catalogue.router import open311 as open311_router
 from services.catalogue.router import router as catalogue_router
+from services.cloud.dependencies import MOCK_MOUNT, build_cloud
+from services.cloud.router import callbacks as cloud_callbacks_router
+from services.cloud.router import identity_check as identity_check_router
 
 OPENAPI_PATH = PROJECT_ROOT / "openapi" / "openapi.json"
 
@@ -63,6 +67,11 @@ TAGS = [
         "reads and search, editors' drafts, publishers' lifecycle.",
     },
     {"name": "open311", "description": "The catalogue as Open311 GeoReport v2 services and service definitions."},
+    {
+        "name": "cloud callbacks",
+        "description": "Payment notifications and SMS delivery reports from the government cloud: TC3-signed, "
+        "replay-proof, idempotent.",
+    },
 ]
 
 
@@ -87,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         if sequencer:
             await sequencer.stop()
+        await cloud.close()
         await identity.close()
         await database.dispose()
 
@@ -102,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = database
     app.state.identity = identity
+    cloud = app.state.cloud = build_cloud(settings, app)
 
     install_error_handlers(app)
     install_openapi(app, description=DESCRIPTION)
@@ -121,6 +132,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
         hsts=settings.is_production,
         access_log=settings.access_log,
+        # The in-process mock cloud's object uploads are capped by their presigned URL, not the API body limit.
+        unlimited_prefixes=(f"{MOCK_MOUNT}/storage/",) if cloud.mock_app else (),
     )
 
     app.include_router(health.router)
@@ -130,6 +143,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(build_audit_router(require(scopes={"audit:read"}, roles={"auditor"})))
     app.include_router(catalogue_router)
     app.include_router(open311_router)
+    app.include_router(identity_check_router)
+    app.include_router(cloud_callbacks_router)
+    if cloud.mock_app is not None:  # browsers reach presigned URLs and payment pages of the in-process mock here
+        app.mount(MOCK_MOUNT, cloud.mock_app)
     swagger_login = {"clientId": "swagger-ui", "usePkceWithAuthorizationCodeGrant": True, "scopes": "openid profile"}
     app.include_router(docs_router(app, init_oauth=swagger_login))
     return app
@@ -226,6 +243,22 @@ def _rotate_keys(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cloud_mock(settings: Settings, args: argparse.Namespace) -> int:
+    import httpx
+    import uvicorn
+
+    from services.cloud.dependencies import mock_for
+    from services.cloud.mock_server import create_mock_app
+
+    callback = httpx.AsyncClient(base_url=args.callback_url, timeout=10.0)
+    mock = mock_for(settings, public_base_url=f"http://{args.host}:{args.port}", callback=callback)
+    if args.faults:
+        mock.set_faults(json.loads(args.faults))
+    configure_logging(level=settings.log_level, json_lines=settings.log_json)
+    uvicorn.run(create_mock_app(mock), host=args.host, port=args.port, access_log=False, log_config=None)
+    return 0
+
+
 def export_openapi(app: FastAPI) -> str:
     """The spec as committed: sorted keys, two-space indent, UTF-8, trailing newline."""
     return json.dumps(app.openapi(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -262,6 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     create_admin.add_argument("--name", required=True)
     rotate = commands.add_parser("rotate-keys", help="new signing keys (old ones stay published)")
     rotate.add_argument("--purpose", action="append", choices=["access", "id", "credential"])
+    cloud_mock = commands.add_parser("cloud-mock", help="serve the mock government cloud as its own process")
+    cloud_mock.add_argument("--host", default="127.0.0.1")
+    cloud_mock.add_argument("--port", type=int, default=8900)
+    cloud_mock.add_argument("--callback-url", default="http://127.0.0.1:8000", help="where the backend listens")
+    cloud_mock.add_argument("--faults", help='JSON, e.g. {"SendSms": {"error_rate": 0.3, "latency_ms": 200}}')
     args = parser.parse_args(argv)
 
     settings = get_settings()
@@ -279,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
         return _create_admin(settings, args)
     elif args.command == "rotate-keys":
         return _rotate_keys(settings, args)
+    elif args.command == "cloud-mock":
+        return _cloud_mock(settings, args)
     return 0
 
 

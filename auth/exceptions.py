@@ -39,3 +39,11 @@ class InvalidClient(ValidationFailed):
 
 class InvalidAccountChange(ValidationFailed):
     code, title = "invalid-account-change", "This change cannot be made to the account"
+
+
+class IdentityAlreadyVerified(Conflict):
+    code, title = "identity-already-verified", "This account's identity is already verified"
+
+
+class IdNumberTaken(Conflict):
+    code, title = "id-number-taken", "Another account is verified with this ID number"

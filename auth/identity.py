@@ -7,8 +7,9 @@ processes behave as one.
 import hashlib
 import hmac
 import secrets
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from auth.clients import FeedCache
 from auth.keys import KeyRing
@@ -97,3 +98,6 @@ def client_address(request: Request) -> str:
 
 
 __all__ = ["Identity", "client_address", "get_identity"]
+
+
+IdentityDep = Annotated[Identity, Depends(get_identity)]

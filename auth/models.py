@@ -30,6 +30,10 @@ class Account(IdMixin, TimestampMixin, VersionMixin, table=True):
     department: str | None = Field(default=None, max_length=40, index=True)
     preferred_language: str = Field(default="zh-CN", max_length=10)
     last_login_at: datetime | None = None
+    # The real-name check (services/cloud): the ID number encrypted, its keyed lookup hash unique across accounts.
+    id_number_hash: str | None = Field(default=None, max_length=64, unique=True)
+    id_number_encrypted: str | None = Field(default=None, max_length=200)
+    identity_verified_at: datetime | None = None
 
 
 class AccountRole(SQLModel, table=True):

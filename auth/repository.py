@@ -60,6 +60,10 @@ async def account_by_login(session: AsyncSession, *, username: str | None, phone
     return (await session.execute(select(_account).where(or_(*conditions)))).mappings().first()
 
 
+async def account_by_id_number_hash(session: AsyncSession, lookup: str) -> uuid.UUID | None:
+    return (await session.execute(select(_account.c.id).where(_account.c.id_number_hash == lookup))).scalar()
+
+
 async def account(session: AsyncSession, account_id: uuid.UUID) -> Account | None:
     return await session.get(Account, account_id)
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from auth import service
 from auth.guards import Admin, Person
-from auth.identity import Identity, client_address, get_identity
+from auth.identity import IdentityDep, client_address
 from auth.schemas import (
     AccountRead,
     AccountUpdate,
@@ -25,8 +25,6 @@ from core.errors import problems
 from core.http import ApiRoute, IdempotencyClaim, IfMatch, idempotency, set_etag
 from core.pagination import Cursor, Limit, Page
 from core.ratelimit import enforce
-
-IdentityDep = Annotated[Identity, Depends(get_identity)]
 
 
 async def _anonymous_owner(request: Request) -> str:

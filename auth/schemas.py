@@ -64,6 +64,8 @@ class Me(BaseModel):
     name: str
     username: str | None
     phone: str | None = Field(description="Shown in full to its owner only")
+    id_number_masked: str | None = Field(description="The verified ID number, masked even to its owner")
+    identity_verified_at: datetime | None
     status: str
     department: str | None
     roles: list[str]
@@ -82,6 +84,8 @@ class AccountRead(BaseModel):
     name: str
     username: str | None
     phone_masked: str | None
+    id_number_masked: str | None
+    identity_verified_at: datetime | None
     status: str
     department: str | None
     roles: list[str]

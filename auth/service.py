@@ -12,6 +12,8 @@ from auth.exceptions import (
     AccountNotFound,
     ClientIdTaken,
     ClientNotFound,
+    IdentityAlreadyVerified,
+    IdNumberTaken,
     InvalidAccountChange,
     InvalidClient,
     PhoneTaken,
@@ -37,9 +39,10 @@ from auth.schemas import (
 )
 from auth.tokens import revocation
 from core import audit
-from core.crypto import mask_phone, secret_digest
+from core.crypto import mask_id_number, mask_phone, secret_digest
 from core.events import Event, define_event, emit
 from core.http import check_if_match
+from core.models import utcnow
 
 ACCOUNT_CREATED = define_event("identity.account.created", description="An account was created")
 ACCOUNT_UPDATED = define_event("identity.account.updated", description="An administrator changed an account")
@@ -236,18 +239,51 @@ async def list_accounts(
     return [admin_view(row, roles[row.id], identity) for row in rows], next_cursor
 
 
+async def record_verified_identity(
+    *, session: AsyncSession, identity: Identity, account_id: uuid.UUID, name: str, id_number: str
+) -> Me:
+    """A real-name check succeeded: keep the ID number (encrypted, with its lookup hash) and activate the citizen."""
+    account = await repository.account(session, account_id)
+    if account is None or account.kind != "citizen":
+        raise AccountNotFound()
+    if account.identity_verified_at is not None:
+        raise IdentityAlreadyVerified()
+    lookup = identity.cipher.lookup_hash(id_number, context="id_number")
+    if await repository.account_by_id_number_hash(session, lookup) is not None:
+        raise IdNumberTaken()
+    account.id_number_hash = lookup
+    account.id_number_encrypted = identity.cipher.encrypt(id_number, context="id_number")
+    account.identity_verified_at = utcnow()
+    account.name = name
+    if account.status == "unverified":
+        account.status = "active"
+    session.add(account)
+    await session.flush()
+    await _revoke(session, identity, "account", str(account.id))  # drops the cached /me everywhere
+    audit.record(session, action="identity.account.verified", object_type="account", object_id=account.id)
+    emit(session, Event(ACCOUNT_UPDATED.name, subject=f"account:{account.id}", payload={"fields": ["identity"]}))
+    return me_of(account, await repository.roles(session, account.id), identity)
+
+
 def me_of(account: Account, roles: set[str], identity: Identity) -> Me:
     phone = identity.cipher.decrypt(account.phone_encrypted, context="phone") if account.phone_encrypted else None
-    return Me(**_common(account, roles), phone=phone)
+    return Me(**_common(account, roles, identity), phone=phone)
 
 
 def admin_view(account: Account, roles: set[str], identity: Identity) -> AccountRead:
     phone = identity.cipher.decrypt(account.phone_encrypted, context="phone") if account.phone_encrypted else None
-    return AccountRead(**_common(account, roles), phone_masked=mask_phone(phone) if phone else None)
+    return AccountRead(**_common(account, roles, identity), phone_masked=mask_phone(phone) if phone else None)
 
 
-def _common(account: Account, roles: set[str]) -> dict[str, Any]:
+def _common(account: Account, roles: set[str], identity: Identity) -> dict[str, Any]:
+    id_number = (
+        identity.cipher.decrypt(account.id_number_encrypted, context="id_number")
+        if account.id_number_encrypted
+        else None
+    )
     return {
+        "id_number_masked": mask_id_number(id_number) if id_number else None,
+        "identity_verified_at": account.identity_verified_at,
         "id": account.id,
         "kind": account.kind,
         "name": account.name,

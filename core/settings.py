@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +68,26 @@ class Settings(BaseSettings):
     # When set, /metrics requires `Authorization: Bearer <token>` (scrapers outside the private network).
     metrics_token: str | None = None
 
+    # The government cloud (TC3-HMAC-SHA256 signed API). No base URL: the mock cloud runs in-process and is served
+    # under /mock-cloud (the embedded default; refused in production).
+    cloud_base_url: str | None = None
+    cloud_region: str = "ap-guangzhou"
+    cloud_secret_id: str = "AKIDTalentIslandDevelopment0001"  # noqa: S105 (an id, not a secret)
+    cloud_secret_key: SecretStr = SecretStr("development-only-cloud-secret-key")
+    # The pair the cloud signs its callbacks to us with (the same TC3 scheme, service `callback`).
+    cloud_callback_secret_id: str = "AKIDTalentIslandCallbacks00001"  # noqa: S105 (an id, not a secret)
+    cloud_callback_secret_key: SecretStr = SecretStr("development-only-callback-secret-key")
+    cloud_bucket: str = "talent-island-documents"
+    cloud_timeout: float = Field(default=5.0, gt=0, description="seconds per attempt")
+    cloud_max_attempts: int = Field(default=3, ge=1, le=10)
+    cloud_backoff: float = Field(default=0.2, ge=0, description="first retry delay in seconds, doubled each time")
+    cloud_breaker_failures: int = Field(default=5, ge=1, description="consecutive failures that open a breaker")
+    cloud_breaker_reset: float = Field(default=30.0, gt=0, description="seconds an open breaker fails fast")
+    # The in-process mock: where it keeps uploaded objects, and faults to inject (JSON, see README).
+    cloud_mock_dir: Path = PROJECT_ROOT / "var" / "mock-cloud"
+    cloud_mock_faults: dict[str, dict[str, float]] = {}
+    upload_url_ttl: int = Field(default=900, ge=60, le=3600)
+
     log_level: str = "INFO"
     log_json: bool = True
     access_log: bool = True
@@ -82,6 +102,22 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _production_needs_real_parts(self) -> "Settings":
+        if self.is_production:
+            if self.cloud_base_url is None:
+                raise ValueError("production needs TI_CLOUD_BASE_URL (the in-process mock cloud is for development)")
+            if "development-only" in self.cloud_secret_key.get_secret_value() + (
+                self.cloud_callback_secret_key.get_secret_value()
+            ):
+                raise ValueError("production needs real TI_CLOUD_SECRET_KEY and TI_CLOUD_CALLBACK_SECRET_KEY")
+        return self
+
+    @property
+    def cloud_public_base_url(self) -> str:
+        """Where people's browsers reach the cloud (presigned upload / download and payment pages)."""
+        return (self.cloud_base_url or f"{self.issuer}/mock-cloud").rstrip("/")
 
     @property
     def issuer(self) -> str:

@@ -8,4 +8,5 @@ import auth.models  # noqa: F401
 import core.audit.models
 import core.events
 import core.http.idempotency  # noqa: F401
-import services.catalogue.models  # noqa: F401
+import services.catalogue.models
+import services.cloud.models  # noqa: F401

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 _KEYS = Path(tempfile.mkdtemp(prefix="ti-test-keys-"))
 os.environ["TI_AUDIT_KEY_FILE"] = str(_KEYS / "audit-ed25519.pem")
 os.environ["TI_DATA_KEY_FILE"] = str(_KEYS / "data.key")
+os.environ["TI_CLOUD_MOCK_DIR"] = str(_KEYS / "mock-cloud")
 
 import services.models  # noqa: E402, F401
 from core.audit import chain_pending  # noqa: E402

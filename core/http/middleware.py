@@ -41,9 +41,18 @@ class BodyTooLarge(StarletteHTTPException):
 class RequestContextMiddleware:
     """Pure ASGI (no BaseHTTPMiddleware) so it costs microseconds on the hot path."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, hsts: bool = False, access_log: bool = True) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        hsts: bool = False,
+        access_log: bool = True,
+        unlimited_prefixes: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.unlimited_prefixes = unlimited_prefixes
         self.defaults: tuple[tuple[bytes, bytes], ...] = BASE_SECURITY_HEADERS + ((HSTS,) if hsts else ())
         self.access_log = access_log
 
@@ -72,6 +81,8 @@ class RequestContextMiddleware:
             await send(message)
 
         limit = self.max_body_bytes
+        if self.unlimited_prefixes and scope["path"].startswith(self.unlimited_prefixes):
+            limit = 1 << 62  # the mounted app enforces its own cap
         received = 0
 
         async def receive_with_limit() -> Message:

@@ -52,7 +52,13 @@ async def test_security_headers_on_every_response(http: httpx.AsyncClient) -> No
 
 
 async def test_hsts_in_production() -> None:
-    async with asgi_client(_app(env="production")) as client:
+    production = _app(
+        env="production",
+        cloud_base_url="https://cloud.example.gov.cn",
+        cloud_secret_key="production-cloud-key",
+        cloud_callback_secret_key="production-callback-key",
+    )
+    async with asgi_client(production) as client:
         response = await client.get("/healthz")
     assert response.headers["strict-transport-security"].startswith("max-age=")
 

@@ -1,0 +1,1 @@
+"""The government cloud: ports, the signed adapter, the mock cloud, and the callbacks."""
