@@ -21,7 +21,7 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.runtime
 	TI_DEMO=$${TI_DEMO:-true} $(BIN)/python main.py migrate
 	TI_DEMO=$${TI_DEMO:-true} $(BIN)/python main.py seed
-	TI_DEMO=$${TI_DEMO:-true} $(BIN)/python main.py serve --no-migrate
+	TI_DEMO=$${TI_DEMO:-true} TI_WORKER_IN_APP=$${TI_WORKER_IN_APP:-true} $(BIN)/python main.py serve --no-migrate
 
 ## make test: install the dev extras and run the whole suite (SQLite always; PostgreSQL too when TEST_DATABASE_URL is set)
 test: $(VENV)/.dev

@@ -5,6 +5,7 @@ python main.py migrate    upgrade the database to the newest migration
 python main.py seed       add reference data, and demo data when TI_DEMO=true (idempotent)
 python main.py openapi    write openapi/openapi.json (--check: fail if it differs from the app)
 python main.py cloud-mock serve the mock government cloud alone (point TI_CLOUD_BASE_URL at it)
+python main.py worker     drain the outbox into handlers and run scheduled jobs (SIGTERM stops it gracefully)
 """
 
 import argparse
@@ -20,6 +21,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+import services.tasks  # noqa: F401 (registers the worker's handlers and scheduled jobs)
 from auth import endpoints as oauth_endpoints
 from auth.guards import require
 from auth.identity import Identity
@@ -34,12 +36,17 @@ from core.errors import install_error_handlers
 from core.http import RequestContextMiddleware
 from core.logging import configure_logging
 from core.openapi import install_openapi, operation_id
+from core.outbox_router import build_router as build_outbox_router
 from core.settings import PROJECT_ROOT, Settings, get_settings
+from core.worker import Worker, WorkerSettings
 from services.catalogue.router import open311 as open311_router
 from services.catalogue.router import router as catalogue_router
 from services.cloud.dependencies import MOCK_MOUNT, build_cloud
 from services.cloud.router import callbacks as cloud_callbacks_router
 from services.cloud.router import identity_check as identity_check_router
+from services.notifications.router import router as notifications_router
+from services.partners.dependencies import webhook_client, webhook_guard
+from services.partners.router import router as partners_router
 
 OPENAPI_PATH = PROJECT_ROOT / "openapi" / "openapi.json"
 
@@ -67,6 +74,12 @@ TAGS = [
         "reads and search, editors' drafts, publishers' lifecycle.",
     },
     {"name": "open311", "description": "The catalogue as Open311 GeoReport v2 services and service definitions."},
+    {"name": "notifications", "description": "The signed-in person's inbox (read / unread)."},
+    {
+        "name": "partners",
+        "description": "Webhook subscriptions of partner systems: Standard Webhooks signatures, at-least-once "
+        "delivery with retries, delivery history and replay.",
+    },
     {
         "name": "cloud callbacks",
         "description": "Payment notifications and SMS delivery reports from the government cloud: TC3-signed, "
@@ -93,10 +106,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await identity.ready()  # signing keys exist before the first request
         if sequencer:
             sequencer.start()
+        worker = _start_worker(app) if settings.worker_in_app else None
         yield
+        if worker:
+            await _stop_worker(*worker)
         if sequencer:
             await sequencer.stop()
         await cloud.close()
+        await app.state.webhook_http.aclose()
         await identity.close()
         await database.dispose()
 
@@ -113,6 +130,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = database
     app.state.identity = identity
     cloud = app.state.cloud = build_cloud(settings, app)
+    app.state.webhook_guard = webhook_guard(settings)
+    app.state.webhook_http = webhook_client(settings)
 
     install_error_handlers(app)
     install_openapi(app, description=DESCRIPTION)
@@ -145,6 +164,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(open311_router)
     app.include_router(identity_check_router)
     app.include_router(cloud_callbacks_router)
+    app.include_router(notifications_router)
+    app.include_router(partners_router)
+    app.include_router(build_outbox_router(require(scopes={"admin"}, roles={"admin"}, people_only=True)))
     if cloud.mock_app is not None:  # browsers reach presigned URLs and payment pages of the in-process mock here
         app.mount(MOCK_MOUNT, cloud.mock_app)
     swagger_login = {"clientId": "swagger-ui", "usePkceWithAuthorizationCodeGrant": True, "scopes": "openid profile"}
@@ -259,6 +281,43 @@ def _cloud_mock(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def worker_settings(settings: Settings) -> WorkerSettings:
+    return WorkerSettings(
+        batch_size=settings.worker_batch_size,
+        lease_seconds=settings.worker_lease_seconds,
+        max_attempts=settings.worker_max_attempts,
+        backoff_seconds=settings.worker_backoff_seconds,
+        poll_seconds=settings.worker_poll_seconds,
+    )
+
+
+def _start_worker(app: FastAPI) -> tuple[Worker, asyncio.Task]:
+    """A worker running beside the app in this process (the embedded default, `TI_WORKER_IN_APP`)."""
+    worker = Worker(app.state.db, context=app.state, settings=worker_settings(app.state.settings))
+    return worker, asyncio.create_task(worker.run(), name="worker")
+
+
+async def _stop_worker(worker: Worker, task: asyncio.Task) -> None:
+    worker.stop()  # the batch in hand is finished first
+    await task
+
+
+def _worker(settings: Settings) -> int:
+    import signal
+
+    async def run() -> None:
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):  # keys, the audit sequencer, the cloud: as in a server
+            worker, task = _start_worker(app)
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, worker.stop)
+            await task
+
+    asyncio.run(run())
+    return 0
+
+
 def export_openapi(app: FastAPI) -> str:
     """The spec as committed: sorted keys, two-space indent, UTF-8, trailing newline."""
     return json.dumps(app.openapi(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -300,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     cloud_mock.add_argument("--port", type=int, default=8900)
     cloud_mock.add_argument("--callback-url", default="http://127.0.0.1:8000", help="where the backend listens")
     cloud_mock.add_argument("--faults", help='JSON, e.g. {"SendSms": {"error_rate": 0.3, "latency_ms": 200}}')
+    commands.add_parser("worker", help="drain the outbox and run scheduled jobs")
     args = parser.parse_args(argv)
 
     settings = get_settings()
@@ -317,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
         return _create_admin(settings, args)
     elif args.command == "rotate-keys":
         return _rotate_keys(settings, args)
+    elif args.command == "worker":
+        return _worker(settings)
     elif args.command == "cloud-mock":
         return _cloud_mock(settings, args)
     return 0

@@ -9,6 +9,7 @@ from auth import service
 from auth.guards import Admin, Person
 from auth.identity import IdentityDep, client_address
 from auth.schemas import (
+    AccessLogRead,
     AccountRead,
     AccountUpdate,
     CitizenSignUp,
@@ -20,10 +21,11 @@ from auth.schemas import (
     MeUpdate,
     StaffCreate,
 )
+from core import accesslog
 from core.db import SessionDep
 from core.errors import problems
 from core.http import ApiRoute, IdempotencyClaim, IfMatch, idempotency, set_etag
-from core.pagination import Cursor, Limit, Page
+from core.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from core.ratelimit import enforce
 
 
@@ -58,6 +60,17 @@ async def read_me(principal: Person, session: SessionDep, identity: IdentityDep,
     me = await service.me(session=session, identity=identity, principal=principal)
     set_etag(response, me.version)
     return me
+
+
+@accounts.get("/me/access-log", response_model=Page[AccessLogRead], responses=problems(401, 403, 422))
+async def read_access_log(
+    principal: Person, session: SessionDep, limit: Limit = 20, cursor: Cursor = None
+) -> Page[AccessLogRead]:
+    """Who read your personal data: officer, administrator or partner system, department, when, and why."""
+    before = decode_cursor(cursor, [accesslog.AccessLogEntry.id])[0] if cursor else None
+    rows = await accesslog.entries(session, principal.account_id, limit=limit, before=before)
+    items = [AccessLogRead.model_validate(row, from_attributes=True) for row in rows[:limit]]
+    return Page(items=items, next_cursor=encode_cursor([items[-1].id]) if len(rows) > limit else None)
 
 
 @accounts.patch("/me", response_model=Me, responses=problems(401, 403, 404, 412, 422, 428))
@@ -113,9 +126,19 @@ async def create_account(
 
 @admin.get("/accounts/{account_id}", response_model=AccountRead, responses=problems(404, 422))
 async def read_account(
-    account_id: uuid.UUID, _: Admin, session: SessionDep, identity: IdentityDep, response: Response
+    account_id: uuid.UUID, admin: Admin, session: SessionDep, identity: IdentityDep, response: Response
 ) -> AccountRead:
+    """One account; reading a citizen's lands in their access log."""
     account = await service.get_account(session=session, identity=identity, account_id=account_id)
+    if account.kind == "citizen":
+        await service.log_citizen_read(
+            session=session,
+            reader=admin,
+            citizen_id=account.id,
+            purpose="account administration",
+            object_type="account",
+            object_id=account.id,
+        )
     set_etag(response, account.version)
     return account
 

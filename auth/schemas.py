@@ -240,3 +240,17 @@ class ClientRead(BaseModel):
 
 class ClientWithSecret(ClientRead):
     client_secret: str | None = Field(description="Shown this once; only its SHA-256 is stored")
+
+
+class AccessLogRead(BaseModel):
+    """One read of your personal data by someone else."""
+
+    id: uuid.UUID
+    occurred_at: datetime
+    reader_kind: str = Field(description="officer | administrator | partner")
+    reader_name: str | None
+    reader_department: str | None
+    client_id: str | None = Field(description="the application they used")
+    purpose: str
+    object_type: str
+    object_id: str

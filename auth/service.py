@@ -38,7 +38,7 @@ from auth.schemas import (
     check_client_consistency,
 )
 from auth.tokens import revocation
-from core import audit
+from core import accesslog, audit
 from core.crypto import mask_id_number, mask_phone, secret_digest
 from core.events import Event, define_event, emit
 from core.http import check_if_match
@@ -263,6 +263,44 @@ async def record_verified_identity(
     audit.record(session, action="identity.account.verified", object_type="account", object_id=account.id)
     emit(session, Event(ACCOUNT_UPDATED.name, subject=f"account:{account.id}", payload={"fields": ["identity"]}))
     return me_of(account, await repository.roles(session, account.id), identity)
+
+
+async def contact_of(
+    *, session: AsyncSession, identity: Identity, account_id: uuid.UUID
+) -> tuple[str, str | None, str]:
+    """Name, phone number (decrypted; None for staff) and preferred language, for notifying the account."""
+    account = await repository.account(session, account_id)
+    if account is None:
+        raise AccountNotFound()
+    phone = identity.cipher.decrypt(account.phone_encrypted, context="phone") if account.phone_encrypted else None
+    return account.name, phone, account.preferred_language
+
+
+async def log_citizen_read(
+    *,
+    session: AsyncSession,
+    reader: Principal,
+    citizen_id: uuid.UUID,
+    purpose: str,
+    object_type: str,
+    object_id: object,
+) -> None:
+    """Record, in the reading request's transaction, that someone other than the citizen read their personal data."""
+    if reader.account_id == citizen_id:
+        return
+    staff = await repository.account(session, reader.account_id) if reader.is_person else None
+    accesslog.record(
+        session,
+        citizen_id=citizen_id,
+        reader_subject=reader.subject,
+        reader_name=staff.name if staff else None,
+        reader_kind=("administrator" if reader.has_role("admin") else "officer") if reader.is_person else "partner",
+        reader_department=reader.department,
+        client_id=reader.client_id,
+        purpose=purpose,
+        object_type=object_type,
+        object_id=object_id,
+    )
 
 
 def me_of(account: Account, roles: set[str], identity: Identity) -> Me:

@@ -1,5 +1,7 @@
 """Transactional outbox: `emit()` writes an event in the caller's transaction, so an event exists if and only if the
-change that caused it committed. The worker (a later issue) delivers what is here; nothing is sent from a request.
+change that caused it committed. The worker (core/worker.py) hands each event to its handlers; nothing is sent from
+a request. An event's delivery state lives on its row: pending (with the attempts made, when it may next be tried,
+and which worker holds its lease), done, or dead (its last error kept for an administrator to read and retry).
 
 Event names come from one catalogue: each domain declares its events with `define_event()` at import time, and
 `emit()` refuses a name that was never declared.
@@ -12,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic_core import to_jsonable_python
+from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,16 +30,18 @@ class EventType:
     name: str
     version: int
     description: str
+    # Partners may subscribe webhooks to it (its payload holds nothing personal).
+    partner_visible: bool = False
 
 
 CATALOGUE: dict[str, EventType] = {}
 
 
-def define_event(name: str, *, description: str, version: int = 1) -> EventType:
+def define_event(name: str, *, description: str, version: int = 1, partner_visible: bool = False) -> EventType:
     """Declare an event name (`domain.entity.happened`) and its schema version; declaring it again is a no-op."""
     if not _NAME.match(name):
         raise ValueError(f"event name {name!r} is not dotted lowercase like 'permit.application.submitted'")
-    event_type = EventType(name=name, version=version, description=description)
+    event_type = EventType(name=name, version=version, description=description, partner_visible=partner_visible)
     existing = CATALOGUE.setdefault(name, event_type)
     if existing.version != version:
         raise ValueError(f"event {name} is already declared with version {existing.version}")
@@ -52,6 +57,8 @@ class Event:
 
 class OutboxEvent(SQLModel, table=True):
     __tablename__ = "outbox_event"
+    # What the worker's claim query scans: pending events that are due.
+    __table_args__ = (Index("ix_outbox_event_due", "status", "available_at"),)
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     name: str = Field(max_length=100, index=True)
@@ -60,6 +67,13 @@ class OutboxEvent(SQLModel, table=True):
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=JsonType)
     occurred_at: datetime = Field(default_factory=utcnow)
     request_id: str | None = Field(default=None, max_length=64)
+    status: str = Field(default="pending", max_length=10, description="pending | done | dead")
+    attempts: int = 0
+    available_at: datetime = Field(default_factory=utcnow, description="not to be tried before this")
+    locked_by: str | None = Field(default=None, max_length=64, description="the worker holding the lease")
+    locked_until: datetime | None = None
+    last_error: str | None = Field(default=None, max_length=1000)
+    processed_at: datetime | None = None
 
 
 def emit(session: AsyncSession, event: Event) -> OutboxEvent:

@@ -88,6 +88,17 @@ class Settings(BaseSettings):
     cloud_mock_faults: dict[str, dict[str, float]] = {}
     upload_url_ttl: int = Field(default=900, ge=60, le=3600)
 
+    # The worker (python main.py worker): events claimed per batch, lease, attempts before dead, first retry delay.
+    worker_batch_size: int = Field(default=50, ge=1, le=1000)
+    worker_lease_seconds: float = Field(default=60.0, gt=0)
+    worker_max_attempts: int = Field(default=8, ge=1, le=50)
+    worker_backoff_seconds: float = Field(default=2.0, ge=0)
+    worker_poll_seconds: float = Field(default=0.5, gt=0)
+    # The embedded default (make run): each app process also runs a worker; production runs workers on their own.
+    worker_in_app: bool = False
+    # Test-only: lets webhooks reach receivers on loopback (plain http). Never in production.
+    webhook_allow_loopback: bool = False
+
     log_level: str = "INFO"
     log_json: bool = True
     access_log: bool = True
@@ -106,6 +117,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _production_needs_real_parts(self) -> "Settings":
         if self.is_production:
+            if self.webhook_allow_loopback:
+                raise ValueError("TI_WEBHOOK_ALLOW_LOOPBACK is a test setting; never in production")
             if self.cloud_base_url is None:
                 raise ValueError("production needs TI_CLOUD_BASE_URL (the in-process mock cloud is for development)")
             if "development-only" in self.cloud_secret_key.get_secret_value() + (

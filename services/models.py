@@ -5,8 +5,12 @@ would remove them and Alembic would see tables vanish.
 """
 
 import auth.models  # noqa: F401
+import core.accesslog
 import core.audit.models
 import core.events
-import core.http.idempotency  # noqa: F401
+import core.http.idempotency
+import core.worker  # noqa: F401
 import services.catalogue.models
-import services.cloud.models  # noqa: F401
+import services.cloud.models
+import services.notifications.models
+import services.partners.models  # noqa: F401

@@ -19,7 +19,8 @@ os.environ["TI_AUDIT_KEY_FILE"] = str(_KEYS / "audit-ed25519.pem")
 os.environ["TI_DATA_KEY_FILE"] = str(_KEYS / "data.key")
 os.environ["TI_CLOUD_MOCK_DIR"] = str(_KEYS / "mock-cloud")
 
-import services.models  # noqa: E402, F401
+import services.models  # noqa: E402
+import services.tasks  # noqa: E402, F401  (the worker handlers the tests drive)
 from core.audit import chain_pending  # noqa: E402
 from core.db import Database  # noqa: E402
 from core.migrate import upgrade  # noqa: E402
@@ -71,6 +72,9 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         database_url=database_url,
         log_level="WARNING",
         access_log=False,
+        webhook_allow_loopback=True,  # the suite's webhook receivers listen on 127.0.0.1
+        worker_backoff_seconds=0,
+        worker_max_attempts=3,
         _env_file=None,  # type: ignore[call-arg]
     )
 

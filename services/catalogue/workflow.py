@@ -38,5 +38,7 @@ SERVICE_LIFECYCLE = Workflow(
 
 SERVICE_DRAFTED = define_event("catalogue.service.drafted", description="An editor created or changed a draft")
 for _action in SERVICE_LIFECYCLE.actions:
-    define_event(SERVICE_LIFECYCLE.event_name(_action), description=f"A service version was {_action}ed")
+    define_event(
+        SERVICE_LIFECYCLE.event_name(_action), description=f"A service version was {_action}ed", partner_visible=True
+    )
 DEPARTMENT_CHANGED = define_event("catalogue.department.changed", description="A department was created or changed")

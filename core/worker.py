@@ -1,0 +1,331 @@
+"""The worker: drains the transactional outbox into registered handlers, and runs scheduled jobs.
+
+Claiming. A batch of due, pending events is claimed in one short transaction: `attempts + 1`, `locked_by = me`,
+`locked_until = now + lease`. On PostgreSQL the candidates are selected `FOR UPDATE SKIP LOCKED`, so workers on many
+machines claim disjoint batches without waiting on each other; on SQLite the claim runs under the database's single
+writer lock (`BEGIN IMMEDIATE`), which makes it a single-claimer path with the same SQL.
+
+Processing. Each event is handled in its own transaction: every handler registered for its name runs on one session,
+and the event is marked done in that same transaction, guarded by `locked_by = me`. So a handler's database effects
+and "done" commit together or not at all, and a worker whose lease ran out (another took the event over) cannot
+commit a second copy of the effects: its guard matches no row and it rolls back. Effects outside the database carry an
+idempotency key derived from the event id (an SMS ClientToken, a webhook id), so a repeat is recognised downstream.
+
+Failure. The transaction rolls back; the event goes back to pending with `available_at` pushed out by exponential
+backoff with jitter and the error kept; after `max_attempts` it is dead (listable and retryable by an administrator).
+A handler that must keep a record of the failed attempt (a webhook delivery's
+status code) raises `RetryLater` instead: its writes commit, in the same transaction as the rescheduling. A crashed
+worker's claimed events come back when their lease expires. SIGTERM stops claiming; the batch in hand is
+finished first.
+
+Scheduled jobs run from the same loop, once per period across all workers: a job runs in the worker whose
+compare-and-set of `next_run_at` succeeds.
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Field, SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core.db import Database
+from core.events import OutboxEvent
+from core.models import utcnow
+
+logger = logging.getLogger("ti.worker")
+
+EVENTS = Counter("worker_events_total", "Outbox events handled, by result.", ["result"])
+HANDLER_SECONDS = Histogram("worker_handler_seconds", "Time to handle one event (all its handlers).", ["event"])
+LAG = Gauge("outbox_lag_seconds", "Age of the oldest due pending event.", multiprocess_mode="max")
+DEAD = Gauge("outbox_dead_letters", "Events that exhausted their attempts.", multiprocess_mode="max")
+JOBS = Counter("worker_scheduled_runs_total", "Scheduled job runs, by job and result.", ["job", "result"])
+
+Handler = Callable[[AsyncSession, OutboxEvent, Any], Awaitable[None]]
+
+
+@dataclass
+class Registry:
+    """Handlers by event name ("*" receives every event) and scheduled jobs by name."""
+
+    handlers: dict[str, list[tuple[str, Handler]]] = field(default_factory=dict)
+    jobs: dict[str, tuple[float, Callable[[Any], Awaitable[None]]]] = field(default_factory=dict)
+
+    def on(self, *event_names: str, name: str) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            for event_name in event_names:
+                entries = self.handlers.setdefault(event_name, [])
+                if name not in [existing for existing, _ in entries]:
+                    entries.append((name, handler))
+            return handler
+
+        return register
+
+    def every(self, seconds: float, *, name: str) -> Callable[[Callable[[Any], Awaitable[None]]], Any]:
+        def register(job: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
+            self.jobs[name] = (seconds, job)
+            return job
+
+        return register
+
+    def handlers_for(self, event_name: str) -> list[tuple[str, Handler]]:
+        return [*self.handlers.get(event_name, []), *self.handlers.get("*", [])]
+
+
+REGISTRY = Registry()
+
+
+class ScheduledJob(SQLModel, table=True):
+    __tablename__ = "scheduled_job"
+
+    name: str = Field(primary_key=True, max_length=100)
+    next_run_at: datetime
+    last_run_by: str | None = Field(default=None, max_length=64)
+    last_run_at: datetime | None = None
+
+
+@dataclass
+class WorkerSettings:
+    batch_size: int = 50
+    lease_seconds: float = 60.0
+    max_attempts: int = 8
+    backoff_seconds: float = 2.0
+    backoff_max_seconds: float = 3600.0
+    poll_seconds: float = 0.5
+
+
+_outbox = OutboxEvent.__table__
+_jobs = ScheduledJob.__table__
+
+
+class Worker:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        context: Any = None,
+        settings: WorkerSettings | None = None,
+        registry: Registry = REGISTRY,
+        worker_id: str | None = None,
+    ) -> None:
+        self.database, self.context, self.registry = database, context, registry
+        self.settings = settings or WorkerSettings()
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.stopping = asyncio.Event()
+        self.rng = random.Random()  # noqa: S311 (jitter, not secrecy)
+
+    # -- the loop -------------------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Until `stop()`: run due jobs, claim and handle a batch, sleep when there was nothing to do."""
+        logger.info("worker started", extra={"worker": self.worker_id})
+        await self.ensure_jobs()
+        while not self.stopping.is_set():
+            try:
+                await self.run_due_jobs()
+                handled = await self.run_once()
+                await self.observe()
+            except Exception:  # a database blip must not kill the worker; the next round tries again
+                logger.exception("worker round failed", extra={"worker": self.worker_id})
+                handled = 0
+            if not handled:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), timeout=self.settings.poll_seconds)
+        logger.info("worker stopped", extra={"worker": self.worker_id})
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def run_once(self) -> int:
+        """Claim one batch and handle each of its events; the number claimed."""
+        batch = await self.claim()
+        for event in batch:
+            await self.handle(event)
+        return len(batch)
+
+    async def drain(self, *, rounds: int = 1000) -> int:
+        """Handle everything due now (tests and the benchmark)."""
+        total = 0
+        for _ in range(rounds):
+            handled = await self.run_once()
+            total += handled
+            if not handled:
+                break
+        return total
+
+    # -- claiming and handling ------------------------------------------------------------------------------------
+
+    async def claim(self) -> list[OutboxEvent]:
+        now = utcnow()
+        candidates = (
+            select(_outbox.c.id)
+            .where(
+                _outbox.c.status == "pending",
+                _outbox.c.available_at <= now,
+                or_(_outbox.c.locked_until.is_(None), _outbox.c.locked_until < now),
+            )
+            .order_by(_outbox.c.available_at, _outbox.c.id)
+            .limit(self.settings.batch_size)
+        )
+        if not self.database.is_sqlite:
+            candidates = candidates.with_for_update(skip_locked=True)
+        statement = (
+            update(_outbox)
+            .where(_outbox.c.id.in_(candidates.scalar_subquery()))
+            .values(
+                locked_by=self.worker_id,
+                locked_until=now + timedelta(seconds=self.settings.lease_seconds),
+                attempts=_outbox.c.attempts + 1,
+            )
+            .returning(*_outbox.c)
+        )
+        async with self.database.transaction() as session:
+            rows = (await session.execute(statement)).mappings().all()
+        return sorted((OutboxEvent(**row) for row in rows), key=lambda event: (event.available_at, event.id))
+
+    async def handle(self, event: OutboxEvent) -> None:
+        started = time.perf_counter()
+        try:
+            async with self.database.transaction() as session:
+                retry: RetryLater | None = None
+                try:
+                    for _name, handler in self.registry.handlers_for(event.name):
+                        await handler(session, event, self.context)
+                except RetryLater as exc:
+                    retry = exc
+                outcome = self._reschedule(event, retry) if retry else self._done(event)
+                if (await session.execute(outcome)).rowcount != 1:
+                    raise LeaseLost(f"event {event.id} was taken over by another worker")
+        except LeaseLost:
+            EVENTS.labels("lease_lost").inc()
+            logger.warning("lease lost; effects rolled back", extra={"event_id": str(event.id)})
+        except Exception as exc:
+            async with self.database.transaction() as session:
+                await session.execute(self._reschedule(event, exc))
+            self._log_failure(event, exc)
+        else:
+            if retry:
+                self._log_failure(event, retry)
+            else:
+                EVENTS.labels("done").inc()
+        finally:
+            HANDLER_SECONDS.labels(event.name).observe(time.perf_counter() - started)
+
+    def _mine(self, event: OutboxEvent) -> Any:
+        """The event's row, as long as this worker still holds it (the lease guard)."""
+        return update(_outbox).where(
+            _outbox.c.id == event.id, _outbox.c.locked_by == self.worker_id, _outbox.c.status == "pending"
+        )
+
+    def _done(self, event: OutboxEvent) -> Any:
+        return self._mine(event).values(status="done", processed_at=utcnow(), locked_until=None, last_error=None)
+
+    def _reschedule(self, event: OutboxEvent, exc: Exception) -> Any:
+        """Back to pending after an jittered exponential backoff (2 s, 4 s, 8 s ... capped); dead when out of tries."""
+        delay = min(self.settings.backoff_seconds * 2 ** (event.attempts - 1), self.settings.backoff_max_seconds)
+        delay *= self.rng.uniform(0.5, 1.0)  # spread, so the retries of a burst do not align
+        return self._mine(event).values(
+            status="dead" if self._exhausted(event) else "pending",
+            available_at=utcnow() + timedelta(seconds=delay),
+            locked_until=None,
+            last_error=f"{type(exc).__name__}: {exc}"[:1000],
+        )
+
+    def _exhausted(self, event: OutboxEvent) -> bool:
+        return event.attempts >= self.settings.max_attempts
+
+    def _log_failure(self, event: OutboxEvent, exc: Exception) -> None:
+        dead = self._exhausted(event)
+        EVENTS.labels("dead" if dead else "retry").inc()
+        logger.warning(
+            "event handler failed",
+            extra={"event_id": str(event.id), "event": event.name, "attempt": event.attempts, "dead": dead},
+        )
+
+    async def observe(self) -> None:
+        async with self.database.transaction(write=False) as session:
+            oldest = (
+                await session.execute(
+                    select(func.min(_outbox.c.available_at)).where(
+                        _outbox.c.status == "pending", _outbox.c.available_at <= utcnow()
+                    )
+                )
+            ).scalar()
+            dead = (await session.execute(select(func.count()).where(_outbox.c.status == "dead"))).scalar_one()
+        LAG.set(max(0.0, (utcnow() - _aware(oldest)).total_seconds()) if oldest else 0.0)
+        DEAD.set(dead)
+
+    # -- scheduled jobs -------------------------------------------------------------------------------------------
+
+    async def ensure_jobs(self) -> None:
+        if not self.registry.jobs:
+            return
+        dialect = postgresql if not self.database.is_sqlite else sqlite
+        rows = [{"name": name, "next_run_at": utcnow()} for name in self.registry.jobs]
+        async with self.database.transaction() as session:
+            await session.execute(dialect.insert(_jobs).values(rows).on_conflict_do_nothing(index_elements=["name"]))
+
+    async def run_due_jobs(self) -> None:
+        for name, (period, job) in self.registry.jobs.items():
+            now = utcnow()
+            async with self.database.transaction() as session:
+                won = await session.execute(
+                    update(_jobs)
+                    .where(_jobs.c.name == name, _jobs.c.next_run_at <= now)
+                    .values(next_run_at=now + timedelta(seconds=period), last_run_by=self.worker_id, last_run_at=now)
+                )
+            if won.rowcount != 1:
+                continue  # not due, or another worker took this period
+            try:
+                await job(self.context)
+            except Exception:
+                JOBS.labels(name, "failed").inc()
+                logger.exception("scheduled job failed", extra={"job": name})
+            else:
+                JOBS.labels(name, "ok").inc()
+
+
+class LeaseLost(Exception):
+    pass
+
+
+class RetryLater(Exception):
+    """Raised by a handler to have its writes so far committed while the event is tried again later."""
+
+
+def _aware(value: datetime) -> datetime:
+    from datetime import UTC
+
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# -- dead letters (the admin API) ---------------------------------------------------------------------------------
+
+
+async def dead_letters(session: AsyncSession, *, limit: int, after: Any | None) -> list[Any]:
+    statement = select(_outbox).where(_outbox.c.status == "dead").order_by(_outbox.c.id).limit(limit + 1)
+    if after is not None:
+        statement = statement.where(_outbox.c.id > after)
+    return list((await session.execute(statement)).mappings())
+
+
+async def retry_dead(session: AsyncSession, event_id: uuid.UUID) -> bool:
+    """Give a dead event a fresh set of attempts; False when there is no such dead event."""
+    result = await session.execute(
+        update(_outbox)
+        .where(_outbox.c.id == event_id, _outbox.c.status == "dead")
+        .values(status="pending", attempts=0, available_at=utcnow(), locked_by=None, locked_until=None)
+    )
+    return result.rowcount == 1

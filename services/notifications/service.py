@@ -1,0 +1,107 @@
+"""Notify an account: the inbox row in the account's language, and an SMS copy through the cloud when the template
+has one. The SMS is sent by the worker (event `notification.sms.requested`), never inside the caller's request."""
+
+import uuid
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from auth import service as auth_service
+from auth.identity import Identity
+from core.events import Event, define_event, emit
+from services.cloud import service as cloud_service
+from services.cloud.ports import Sms
+from services.notifications import repository
+from services.notifications.exceptions import NotificationNotFound
+from services.notifications.models import Notification
+from services.notifications.schemas import NotificationRead
+from services.notifications.templates import TEMPLATES, render
+
+SMS_REQUESTED = define_event("notification.sms.requested", description="A notification's SMS copy is to be sent.")
+SMS_PURPOSE = "notification:"
+
+
+async def notify(
+    *,
+    session: AsyncSession,
+    identity: Identity,
+    account_id: uuid.UUID,
+    template: str,
+    params: dict[str, Any],
+    dedupe_key: str,
+) -> Notification:
+    """One notification per (account, cause); asking again for the same cause returns the first."""
+    existing = await repository.by_dedupe_key(session, account_id, dedupe_key)
+    if existing is not None:
+        return existing
+    chosen = TEMPLATES[template]
+    _name, phone, language = await auth_service.contact_of(session=session, identity=identity, account_id=account_id)
+    values = {key: str(value) for key, value in params.items()}
+    title, body = render(chosen, language, values)
+    row = Notification(
+        account_id=account_id,
+        template=template,
+        language=language,
+        params=values,
+        title=title,
+        body=body,
+        dedupe_key=dedupe_key,
+        sms_status="queued" if chosen.sms_template_id and phone else None,
+    )
+    session.add(row)
+    await session.flush()
+    if row.sms_status == "queued":
+        emit(session, Event(SMS_REQUESTED.name, subject=f"notification:{row.id}", payload={"notification_id": row.id}))
+    return row
+
+
+async def send_sms(*, session: AsyncSession, identity: Identity, sms: Sms, notification_id: uuid.UUID) -> None:
+    """Send a queued notification's SMS; the notification id is the client token, so a rerun is the same message."""
+    row = await repository.get(session, notification_id)
+    if row is None or row.sms_status != "queued":
+        return
+    template = TEMPLATES[row.template]
+    _name, phone, _language = await auth_service.contact_of(
+        session=session, identity=identity, account_id=row.account_id
+    )
+    if phone is None:
+        return
+    await cloud_service.send_sms(
+        session=session,
+        sms=sms,
+        identity=identity,
+        phone=phone,
+        template=template.sms_template_id or "",
+        params=[row.params[name] for name in template.params],
+        purpose=f"{SMS_PURPOSE}{row.id}",
+        client_token=f"notification-{row.id}",
+    )
+    await repository.set_sms_status(session, row.id, status="sent", expected="queued")
+
+
+async def sms_reported(*, session: AsyncSession, purpose: str, delivered: bool) -> None:
+    """A delivery report for a notification's SMS."""
+    if not purpose.startswith(SMS_PURPOSE):
+        return
+    notification_id = uuid.UUID(purpose.removeprefix(SMS_PURPOSE))
+    await repository.set_sms_status(
+        session, notification_id, status="delivered" if delivered else "failed", expected="sent"
+    )
+
+
+async def inbox(
+    *, session: AsyncSession, account_id: uuid.UUID, limit: int, before: uuid.UUID | None, unread: bool | None
+) -> tuple[list[NotificationRead], uuid.UUID | None, int]:
+    """A page of the account's own inbox, newest first, with the unread count."""
+    rows = await repository.inbox(session, account_id, limit=limit, before=before, unread=unread)
+    more = len(rows) > limit
+    items = [NotificationRead.model_validate(row, from_attributes=True) for row in rows[:limit]]
+    return items, items[-1].id if more else None, await repository.unread_count(session, account_id)
+
+
+async def mark_read(*, session: AsyncSession, account_id: uuid.UUID, notification_id: uuid.UUID) -> NotificationRead:
+    if not await repository.mark_read(session, account_id, notification_id):
+        raise NotificationNotFound()
+    row = await repository.get(session, notification_id)
+    await session.refresh(row)
+    return NotificationRead.model_validate(row, from_attributes=True)

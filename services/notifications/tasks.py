@@ -1,0 +1,44 @@
+"""Worker handlers: which events notify whom, the SMS copies, and their delivery reports."""
+
+import uuid
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from auth import service as auth_service
+from core.events import OutboxEvent
+from core.worker import REGISTRY
+from services.notifications import service
+
+
+@REGISTRY.on("identity.account.updated", name="notifications.identity_verified")
+async def identity_verified(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
+    if "identity" not in event.payload.get("fields", []):
+        return
+    account_id = uuid.UUID(event.subject.removeprefix("account:"))
+    name, _phone, _language = await auth_service.contact_of(
+        session=session, identity=state.identity, account_id=account_id
+    )
+    await service.notify(
+        session=session,
+        identity=state.identity,
+        account_id=account_id,
+        template="identity_verified",
+        params={"name": name},
+        dedupe_key=f"event:{event.id}",
+    )
+
+
+@REGISTRY.on(service.SMS_REQUESTED.name, name="notifications.send_sms")
+async def send_sms(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
+    await service.send_sms(
+        session=session,
+        identity=state.identity,
+        sms=state.cloud.cloud.sms,
+        notification_id=uuid.UUID(str(event.payload["notification_id"])),
+    )
+
+
+@REGISTRY.on("cloud.sms.delivered", "cloud.sms.failed", name="notifications.sms_reported")
+async def sms_reported(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
+    await service.sms_reported(session=session, purpose=event.subject, delivered=event.name == "cloud.sms.delivered")

@@ -1,0 +1,1 @@
+"""Partner systems: webhook subscriptions and their signed, retried, replayable deliveries."""

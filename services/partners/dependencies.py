@@ -1,0 +1,28 @@
+"""Who may manage webhooks (partner clients with `webhooks:manage`), and the guarded client deliveries go through."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from auth.guards import Principal, require
+from core.outbound import GuardedTransport, guarded_client
+from core.settings import Settings
+
+Partner = Annotated[Principal, Depends(require(scopes={"webhooks:manage"}))]
+
+
+def webhook_guard(settings: Settings) -> GuardedTransport:
+    """https to public addresses only; the test suite's receivers on loopback (http) need the test-only setting."""
+    schemes = ("https", "http") if settings.webhook_allow_loopback else ("https",)
+    return GuardedTransport(allow_loopback=settings.webhook_allow_loopback, schemes=schemes)
+
+
+def webhook_client(settings: Settings):
+    return guarded_client(transport=webhook_guard(settings), timeout=10.0)
+
+
+async def get_guard(request: Request) -> GuardedTransport:
+    return request.app.state.webhook_guard
+
+
+Guard = Annotated[GuardedTransport, Depends(get_guard)]

@@ -1,0 +1,19 @@
+"""Errors of partner webhooks (problem+json through core.errors)."""
+
+from core.errors import NotFound, ValidationFailed
+
+
+class SubscriptionNotFound(NotFound):
+    code, title = "webhook-not-found", "No such webhook subscription"
+
+
+class DeliveryNotFound(NotFound):
+    code, title = "webhook-delivery-not-found", "No such webhook delivery"
+
+
+class UnsafeWebhookUrl(ValidationFailed):
+    code, title = "webhook-url-refused", "The webhook URL is not allowed"
+
+
+class UnknownEvent(ValidationFailed):
+    code, title = "webhook-event-unknown", "No such partner-visible event"

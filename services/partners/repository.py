@@ -1,0 +1,64 @@
+"""All SQL of partner webhooks. Every read and write a partner makes is scoped to its own client_id in the query."""
+
+import uuid
+
+from sqlalchemy import select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.partners.models import WebhookDelivery, WebhookSubscription
+
+
+async def subscription(session: AsyncSession, client_id: str, subscription_id: uuid.UUID) -> WebhookSubscription | None:
+    statement = select(WebhookSubscription).where(
+        WebhookSubscription.id == subscription_id, WebhookSubscription.client_id == client_id
+    )
+    return (await session.execute(statement)).scalar()
+
+
+async def subscriptions(
+    session: AsyncSession, client_id: str, *, limit: int, after: uuid.UUID | None
+) -> list[WebhookSubscription]:
+    statement = select(WebhookSubscription).where(WebhookSubscription.client_id == client_id)
+    if after is not None:
+        statement = statement.where(WebhookSubscription.id > after)
+    return list((await session.execute(statement.order_by(WebhookSubscription.id).limit(limit + 1))).scalars())
+
+
+async def active_subscriptions(session: AsyncSession) -> list[WebhookSubscription]:
+    statement = select(WebhookSubscription).where(WebhookSubscription.active.is_(True))
+    return list((await session.execute(statement)).scalars())
+
+
+async def delivery_exists(session: AsyncSession, subscription_id: uuid.UUID, event_id: uuid.UUID) -> bool:
+    statement = select(WebhookDelivery.id).where(
+        WebhookDelivery.subscription_id == subscription_id, WebhookDelivery.event_id == event_id
+    )
+    return (await session.execute(statement)).first() is not None
+
+
+async def delivery(
+    session: AsyncSession, delivery_id: uuid.UUID, *, client_id: str | None = None
+) -> WebhookDelivery | None:
+    statement = select(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
+    if client_id is not None:
+        statement = statement.where(WebhookDelivery.client_id == client_id)
+    return (await session.execute(statement)).scalar()
+
+
+async def deliveries(
+    session: AsyncSession, client_id: str, subscription_id: uuid.UUID, *, limit: int, before: uuid.UUID | None
+) -> list[WebhookDelivery]:
+    statement = select(WebhookDelivery).where(
+        WebhookDelivery.client_id == client_id, WebhookDelivery.subscription_id == subscription_id
+    )
+    if before is not None:
+        statement = statement.where(WebhookDelivery.id < before)
+    return list((await session.execute(statement.order_by(WebhookDelivery.id.desc()).limit(limit + 1))).scalars())
+
+
+async def record_attempt(session: AsyncSession, delivery_id: uuid.UUID, **values: object) -> None:
+    await session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id == delivery_id)
+        .values(attempts=WebhookDelivery.attempts + 1, **values)
+    )

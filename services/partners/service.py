@@ -1,0 +1,207 @@
+"""Partner webhooks: subscriptions, fan-out of partner-visible events, and signed at-least-once delivery.
+
+Delivery rides on the outbox: fanning an event out writes a `webhook_delivery` row per matching subscription and an
+internal `partner.webhook.due` event; the worker's handler for that event POSTs the signed body. A failed attempt is
+recorded on the delivery and `RetryLater` is raised, so the record commits and the outbox retries with backoff; after
+its last attempt the delivery is dead. Replay emits a new due event for the same delivery.
+"""
+
+import json
+import time
+import uuid
+
+import httpx
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from auth.identity import Identity
+from core import audit
+from core.events import CATALOGUE, Event, OutboxEvent, define_event, emit
+from core.http import check_if_match
+from core.models import utcnow
+from core.outbound import BlockedDestination, GuardedTransport
+from core.worker import RetryLater
+from services.partners import repository, signing
+from services.partners.exceptions import DeliveryNotFound, SubscriptionNotFound, UnknownEvent, UnsafeWebhookUrl
+from services.partners.models import WebhookDelivery, WebhookSubscription
+from services.partners.schemas import WebhookCreate, WebhookCreated, WebhookRead, WebhookUpdate
+
+DELIVERY_DUE = define_event("partner.webhook.due", description="A webhook delivery is due (internal).")
+
+
+def partner_events() -> list[str]:
+    return sorted(name for name, event in CATALOGUE.items() if event.partner_visible)
+
+
+def _check_events(events: list[str]) -> list[str]:
+    unknown = sorted(set(events) - set(partner_events()))
+    if unknown:
+        raise UnknownEvent(f"Not partner-visible events: {', '.join(unknown)}.")
+    return sorted(set(events))
+
+
+async def _check_url(transport: GuardedTransport, url: str) -> str:
+    try:
+        parsed = httpx.URL(url)
+        if not parsed.host:
+            raise BlockedDestination("the URL has no host")
+        await transport.check(parsed)
+    except (BlockedDestination, httpx.InvalidURL) as exc:
+        raise UnsafeWebhookUrl(f"{exc}.") from None
+    return url
+
+
+def _read(row: WebhookSubscription) -> WebhookRead:
+    return WebhookRead.model_validate(row, from_attributes=True)
+
+
+async def create_subscription(
+    *, session: AsyncSession, identity: Identity, guard: GuardedTransport, client_id: str, data: WebhookCreate
+) -> WebhookCreated:
+    """Subscribe an https URL of the partner's to events; the signing secret is returned once."""
+    secret = signing.new_secret()
+    row = WebhookSubscription(
+        client_id=client_id,
+        url=await _check_url(guard, data.url),
+        events=_check_events(data.events),
+        secret_encrypted=identity.cipher.encrypt(secret, context="webhook_secret"),
+        description=data.description,
+    )
+    session.add(row)
+    await session.flush()
+    audit.record(session, action="partner.webhook.created", object_type="webhook", object_id=row.id)
+    return WebhookCreated(**_read(row).model_dump(), secret=secret)
+
+
+async def get_subscription(*, session: AsyncSession, client_id: str, subscription_id: uuid.UUID) -> WebhookSubscription:
+    row = await repository.subscription(session, client_id, subscription_id)
+    if row is None:
+        raise SubscriptionNotFound()
+    return row
+
+
+async def update_subscription(
+    *,
+    session: AsyncSession,
+    guard: GuardedTransport,
+    client_id: str,
+    subscription_id: uuid.UUID,
+    data: WebhookUpdate,
+    if_match: str | None,
+) -> WebhookRead:
+    row = await get_subscription(session=session, client_id=client_id, subscription_id=subscription_id)
+    check_if_match(if_match, row.version)
+    if data.url is not None:
+        row.url = await _check_url(guard, data.url)
+    if data.events is not None:
+        row.events = _check_events(data.events)
+    for name in ("active", "description"):
+        if name in data.model_fields_set:
+            setattr(row, name, getattr(data, name))
+    session.add(row)
+    await session.flush()
+    audit.record(
+        session,
+        action="partner.webhook.updated",
+        object_type="webhook",
+        object_id=row.id,
+        detail={"fields": sorted(data.model_fields_set)},
+    )
+    return _read(row)
+
+
+async def delete_subscription(*, session: AsyncSession, client_id: str, subscription_id: uuid.UUID) -> None:
+    row = await get_subscription(session=session, client_id=client_id, subscription_id=subscription_id)
+    await session.delete(row)
+    await session.flush()
+    audit.record(session, action="partner.webhook.deleted", object_type="webhook", object_id=subscription_id)
+
+
+async def replay(
+    *, session: AsyncSession, client_id: str, subscription_id: uuid.UUID, delivery_id: uuid.UUID
+) -> WebhookDelivery:
+    """Send a delivery again (whatever its status); the receiver sees the same Webhook-Id."""
+    row = await repository.delivery(session, delivery_id, client_id=client_id)
+    if row is None or row.subscription_id != subscription_id:
+        raise DeliveryNotFound()
+    row.status = "pending"
+    session.add(row)
+    emit(session, Event(DELIVERY_DUE.name, subject=f"webhook_delivery:{row.id}", payload={"delivery_id": row.id}))
+    await session.flush()
+    return row
+
+
+# -- the worker's side ---------------------------------------------------------------------------------------------
+
+
+async def fan_out(*, session: AsyncSession, event: OutboxEvent) -> int:
+    """One delivery per active subscription to this event (none twice, however often this runs)."""
+    if not CATALOGUE.get(event.name) or not CATALOGUE[event.name].partner_visible:
+        return 0
+    created = 0
+    for subscription in await repository.active_subscriptions(session):
+        if event.name not in subscription.events or await repository.delivery_exists(
+            session, subscription.id, event.id
+        ):
+            continue
+        body = {
+            "type": event.name,
+            "timestamp": event.occurred_at.isoformat(),
+            "data": {"event_id": str(event.id), "subject": event.subject, "version": event.version, **event.payload},
+        }
+        row = WebhookDelivery(
+            subscription_id=subscription.id,
+            client_id=subscription.client_id,
+            event_id=event.id,
+            event_name=event.name,
+            body=body,
+        )
+        session.add(row)
+        await session.flush()
+        emit(session, Event(DELIVERY_DUE.name, subject=f"webhook_delivery:{row.id}", payload={"delivery_id": row.id}))
+        created += 1
+    return created
+
+
+async def deliver(
+    *,
+    session: AsyncSession,
+    identity: Identity,
+    http: httpx.AsyncClient,
+    delivery_id: uuid.UUID,
+    last_attempt: bool,
+) -> None:
+    """POST one signed delivery. A non-2xx (a redirect too: they are not followed) is recorded and raised."""
+    row = await repository.delivery(session, delivery_id)
+    if row is None or row.status == "succeeded":
+        return
+    subscription = await session.get(WebhookSubscription, row.subscription_id)
+    if subscription is None or not subscription.active:
+        return
+    secret = identity.cipher.decrypt(subscription.secret_encrypted, context="webhook_secret")
+    body = json.dumps(row.body, ensure_ascii=False, separators=(",", ":")).encode()
+    timestamp = int(time.time())
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": str(row.id),
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signing.sign(secret, webhook_id=str(row.id), timestamp=timestamp, body=body),
+    }
+    status_code, error = None, None
+    try:
+        response = await http.post(subscription.url, content=body, headers=headers)
+        status_code = response.status_code
+        if not 200 <= status_code < 300:
+            error = f"HTTP {status_code}" + (" (redirects are not followed)" if 300 <= status_code < 400 else "")
+    except BlockedDestination as exc:
+        error = f"refused before connecting: {exc}"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}"
+    if error is None:
+        await repository.record_attempt(
+            session, row.id, status="succeeded", last_status_code=status_code, last_error=None, delivered_at=utcnow()
+        )
+        return
+    await repository.record_attempt(
+        session, row.id, status="dead" if last_attempt else "pending", last_status_code=status_code, last_error=error
+    )
+    raise RetryLater(error)

@@ -1,0 +1,5 @@
+"""Imports every module that registers worker handlers or scheduled jobs (for their side effect)."""
+
+import core.jobs  # noqa: F401
+import services.notifications.tasks
+import services.partners.tasks  # noqa: F401

@@ -1,0 +1,61 @@
+"""The citizen access log: a staff member's read of a citizen's data is shown to that citizen, and only to them."""
+
+from sqlalchemy import select
+
+from auth.models import Account
+from tests.helpers import assert_problem
+from tests.oauth import bearer, token_for
+
+LOG = "/api/v1/me/access-log"
+
+
+async def _citizen_id(app, db, phone: str):
+    phone_hash = app.state.identity.cipher.lookup_hash(phone, context="phone")
+    async with db.transaction(write=False) as session:
+        return (await session.execute(select(Account.id).where(Account.phone_hash == phone_hash))).scalar_one()
+
+
+async def test_an_administrators_read_lands_in_the_citizens_access_log(app, client, db) -> None:
+    citizen = bearer(await token_for(app, "13800000002", "openid profile"))
+    other = bearer(await token_for(app, "13800000001", "openid profile"))
+    admin = bearer(await token_for(app, "admin", "admin"))
+    assert (await client.get(LOG, headers=citizen)).json()["items"] == []
+
+    citizen_id = await _citizen_id(app, db, "13800000002")
+    read = await client.get(f"/api/v1/admin/accounts/{citizen_id}", headers=admin)
+    assert read.status_code == 200
+    [entry] = (await client.get(LOG, headers=citizen)).json()["items"]
+    admin_account = await client.get("/api/v1/me", headers=admin)
+    assert entry["reader_kind"] == "administrator"
+    assert entry["reader_name"] == admin_account.json()["name"]
+    assert entry["client_id"] == "officer-console"
+    assert (entry["purpose"], entry["object_type"], entry["object_id"]) == (
+        "account administration",
+        "account",
+        str(citizen_id),
+    )
+    assert (await client.get(LOG, headers=other)).json()["items"] == []  # nobody else sees it
+
+
+async def test_a_failed_read_and_a_staff_read_log_nothing(app, client, db) -> None:
+    citizen = bearer(await token_for(app, "13800000002", "openid profile"))
+    admin = bearer(await token_for(app, "admin", "admin"))
+    assert_problem(await client.get("/api/v1/admin/accounts/00000000-0000-0000-0000-000000000000", headers=admin), 404)
+    staff = (await client.get("/api/v1/admin/accounts", headers=admin, params={"kind": "staff"})).json()["items"]
+    assert (await client.get(f"/api/v1/admin/accounts/{staff[0]['id']}", headers=admin)).status_code == 200
+    assert (await client.get(LOG, headers=citizen)).json()["items"] == []
+
+
+async def test_the_access_log_pages_and_needs_a_person(app, client, db) -> None:
+    citizen = bearer(await token_for(app, "13800000002", "openid profile"))
+    admin = bearer(await token_for(app, "admin", "admin"))
+    citizen_id = await _citizen_id(app, db, "13800000002")
+    for _ in range(3):
+        assert (await client.get(f"/api/v1/admin/accounts/{citizen_id}", headers=admin)).status_code == 200
+    first = (await client.get(LOG, headers=citizen, params={"limit": 2})).json()
+    second = (await client.get(LOG, headers=citizen, params={"limit": 2, "cursor": first["next_cursor"]})).json()
+    ids = [entry["id"] for entry in first["items"] + second["items"]]
+    assert len(ids) == len(set(ids)) == 3
+    assert ids == sorted(ids, reverse=True)  # newest first
+    assert second["next_cursor"] is None
+    assert_problem(await client.get(LOG), 401)

@@ -1,0 +1,236 @@
+"""Partner webhooks end to end: a real receiver on 127.0.0.1, retries, dead letters, replay, ownership, SSRF."""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+from sqlalchemy import update
+
+from core.events import Event, OutboxEvent, emit
+from core.models import utcnow
+from core.outbound import BlockedDestination, GuardedTransport
+from core.worker import Worker
+from main import worker_settings
+from services.partners import signing
+from services.partners.models import WebhookSubscription
+from tests.helpers import assert_problem
+from tests.oauth import bearer, client_token
+
+PUBLISHED = "catalogue.service.published"
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 that verifies signatures; it can fail the first N requests or redirect."""
+
+    def __init__(self) -> None:
+        self.secret: str | None = None
+        self.requests: list[dict] = []
+        self.fail_next = 0
+        self.redirect_to: str | None = None
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                headers = {key.lower(): value for key, value in self.headers.items()}
+                valid = bool(receiver.secret) and signing.verify(
+                    receiver.secret, headers=headers, body=body, now=int(time.time())
+                )
+                receiver.requests.append({"headers": headers, "body": json.loads(body), "valid": valid})
+                if receiver.redirect_to:
+                    self.send_response(302)
+                    self.send_header("Location", receiver.redirect_to)
+                elif receiver.fail_next > 0:
+                    receiver.fail_next -= 1
+                    self.send_response(503)
+                else:
+                    self.send_response(204 if valid else 401)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/talent-island"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    yield server
+    server.server.shutdown()
+
+
+@pytest.fixture
+async def partner(app) -> dict[str, str]:
+    return bearer(await client_token(app, "demo-partner", "webhooks:manage"))
+
+
+@pytest.fixture
+async def quiet_outbox(db):
+    async with db.transaction() as session:
+        await session.execute(update(OutboxEvent).values(status="done", processed_at=utcnow()))
+
+
+@pytest.fixture
+def worker(app, db) -> Worker:
+    return Worker(db, context=app.state, settings=worker_settings(app.state.settings))
+
+
+async def _subscribe(client, partner, receiver: Receiver) -> dict:
+    response = await client.post(
+        "/api/v1/partners/webhooks", headers=partner, json={"url": receiver.url, "events": [PUBLISHED]}
+    )
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert created["secret"].startswith("whsec_")
+    receiver.secret = created["secret"]
+    return created
+
+
+async def _publish(db, code: str = "talent-housing-subsidy") -> None:
+    async with db.transaction() as session:
+        emit(session, Event(PUBLISHED, subject=f"service:{code}", payload={"version": 2}))
+
+
+async def _run(worker: Worker, rounds: int = 6) -> None:
+    for _ in range(rounds):
+        await worker.drain()
+
+
+async def test_a_real_receiver_gets_a_verifiable_signed_delivery(
+    client, db, partner, receiver, worker, quiet_outbox
+) -> None:
+    subscription = await _subscribe(client, partner, receiver)
+    await _publish(db)
+    await _run(worker)
+    assert len(receiver.requests) == 1
+    delivered = receiver.requests[0]
+    assert delivered["valid"] is True
+    assert delivered["body"]["type"] == PUBLISHED
+    assert delivered["body"]["data"]["subject"] == "service:talent-housing-subsidy"
+    assert delivered["headers"]["webhook-signature"].startswith("v1,")
+    deliveries = (
+        await client.get(f"/api/v1/partners/webhooks/{subscription['id']}/deliveries", headers=partner)
+    ).json()
+    assert [(d["status"], d["attempts"], d["last_status_code"]) for d in deliveries["items"]] == [("succeeded", 1, 204)]
+    assert deliveries["items"][0]["id"] == delivered["headers"]["webhook-id"]
+    # a forged copy does not verify
+    forged = json.dumps({**delivered["body"], "type": "x"}).encode()
+    assert not signing.verify(receiver.secret, headers=delivered["headers"], body=forged, now=int(time.time()))
+
+
+async def test_a_receiver_that_fails_three_times_gets_the_event_once_it_recovers(
+    app, client, db, partner, receiver, quiet_outbox
+) -> None:
+    settings = app.state.settings.model_copy(update={"worker_max_attempts": 5})
+    worker = Worker(db, context=app.state, settings=worker_settings(settings))
+    app.state.settings, original = settings, app.state.settings
+    try:
+        subscription = await _subscribe(client, partner, receiver)
+        receiver.fail_next = 3
+        await _publish(db)
+        await _run(worker, rounds=8)
+    finally:
+        app.state.settings = original
+    assert [r["valid"] for r in receiver.requests] == [True] * 4
+    assert len({r["headers"]["webhook-id"] for r in receiver.requests}) == 1  # one delivery, retried
+    items = (await client.get(f"/api/v1/partners/webhooks/{subscription['id']}/deliveries", headers=partner)).json()
+    assert [(d["status"], d["attempts"]) for d in items["items"]] == [("succeeded", 4)]
+
+
+async def test_a_delivery_dead_after_its_attempts_can_be_replayed(
+    client, db, partner, receiver, worker, quiet_outbox
+) -> None:
+    subscription = await _subscribe(client, partner, receiver)
+    receiver.fail_next = 100
+    await _publish(db)
+    await _run(worker)
+    url = f"/api/v1/partners/webhooks/{subscription['id']}/deliveries"
+    dead = (await client.get(url, headers=partner)).json()["items"][0]
+    assert (dead["status"], dead["attempts"], dead["last_error"]) == ("dead", 3, "HTTP 503")
+    receiver.fail_next = 0
+    replayed = await client.post(f"{url}/{dead['id']}/replay", headers=partner)
+    assert replayed.status_code == 202
+    await _run(worker)
+    assert (await client.get(url, headers=partner)).json()["items"][0]["status"] == "succeeded"
+    assert receiver.requests[-1]["headers"]["webhook-id"] == dead["id"]
+
+
+async def test_a_redirect_is_not_followed(client, db, partner, receiver, worker, quiet_outbox) -> None:
+    subscription = await _subscribe(client, partner, receiver)
+    receiver.redirect_to = "http://169.254.169.254/latest/meta-data/"
+    await _publish(db)
+    await _run(worker, rounds=2)
+    items = (await client.get(f"/api/v1/partners/webhooks/{subscription['id']}/deliveries", headers=partner)).json()
+    assert items["items"][0]["last_status_code"] == 302
+    assert "redirects are not followed" in items["items"][0]["last_error"]
+
+
+async def test_a_partner_sees_only_its_own_subscriptions(client, db, partner) -> None:
+    async with db.transaction() as session:
+        other = WebhookSubscription(
+            client_id="another-partner", url="https://other.example.gov.cn/h", events=[PUBLISHED], secret_encrypted="x"
+        )
+        session.add(other)
+    assert_problem(await client.get(f"/api/v1/partners/webhooks/{other.id}", headers=partner), 404)
+    assert_problem(await client.get(f"/api/v1/partners/webhooks/{other.id}/deliveries", headers=partner), 404)
+    assert (await client.get("/api/v1/partners/webhooks", headers=partner)).json()["items"] == []
+    assert_problem(await client.delete(f"/api/v1/partners/webhooks/{other.id}", headers=partner), 404)
+
+
+async def test_managing_webhooks_needs_the_scope(app, client) -> None:
+    reader = bearer(await client_token(app, "demo-partner", "partner:read"))
+    assert_problem(await client.get("/api/v1/partners/webhooks", headers=reader), 403)
+    assert_problem(await client.get("/api/v1/partners/webhooks"), 401)
+
+
+@pytest.mark.parametrize(
+    ("url", "events"),
+    [
+        ("file:///etc/passwd", [PUBLISHED]),
+        ("http://169.254.169.254/latest/meta-data/", [PUBLISHED]),
+        ("https://10.0.0.8/hook", [PUBLISHED]),
+        ("https://partner.example.gov.cn/hook", ["identity.account.created"]),  # not partner-visible
+        ("https://partner.example.gov.cn/hook", ["no.such.event"]),
+    ],
+)
+async def test_unsafe_urls_and_private_events_are_refused(client, partner, url: str, events: list[str]) -> None:
+    response = await client.post("/api/v1/partners/webhooks", headers=partner, json={"url": url, "events": events})
+    assert_problem(response, 422)
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    def __init__(self) -> None:
+        self.opened = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.opened += 1
+        return httpx.Response(204)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://0x7f000001/hook",
+        "http://[::1]/hook",
+        "http://localhost/hook",  # a name resolving to a private address
+        "http://10.1.2.3/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "file:///etc/passwd",
+    ],
+)
+async def test_every_ssrf_case_is_refused_before_a_connection_is_opened(url: str) -> None:
+    inner = CountingTransport()
+    guard = GuardedTransport(schemes=("https", "http"), inner=inner)  # production rules: no loopback allowance
+    async with httpx.AsyncClient(transport=guard) as http:
+        with pytest.raises((BlockedDestination, httpx.UnsupportedProtocol)):
+            await http.post(url, content=b"{}")
+    assert inner.opened == 0
