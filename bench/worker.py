@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 from sqlalchemy import text
 
@@ -28,6 +29,8 @@ from core.worker import Registry, Worker, WorkerSettings
 EFFECT = define_event("bench.worker.effect_requested", description="Benchmarks and tests: write one effect row.")
 CREATE_EFFECTS = "CREATE TABLE worker_effect (event_id VARCHAR(40) NOT NULL, worker VARCHAR(100))"
 DROP_EFFECTS = "DROP TABLE IF EXISTS worker_effect"
+# Core statements through session.execute() on purpose, as in the app (pyproject.toml silences this for the tests).
+warnings.filterwarnings("ignore", message=r"(?s).*You probably want to use .session.exec", category=DeprecationWarning)
 
 
 def build(url: str, delay: float, lease: float, *, batch_size: int = 20, worker_id: str | None = None) -> Worker:

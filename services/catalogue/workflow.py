@@ -37,8 +37,8 @@ SERVICE_LIFECYCLE = Workflow(
 )
 
 SERVICE_DRAFTED = define_event("catalogue.service.drafted", description="An editor created or changed a draft")
-for _action in SERVICE_LIFECYCLE.actions:
+for _action, _past in SERVICE_LIFECYCLE.events.items():
     define_event(
-        SERVICE_LIFECYCLE.event_name(_action), description=f"A service version was {_action}ed", partner_visible=True
+        SERVICE_LIFECYCLE.event_name(_action), description=f"A service version was {_past}", partner_visible=True
     )
 DEPARTMENT_CHANGED = define_event("catalogue.department.changed", description="A department was created or changed")

@@ -42,6 +42,8 @@ def _check_events(events: list[str]) -> list[str]:
 async def _check_url(transport: GuardedTransport, url: str) -> str:
     try:
         parsed = httpx.URL(url)
+        if parsed.scheme not in transport.schemes:
+            raise BlockedDestination(f"scheme {parsed.scheme!r} is not allowed")
         if not parsed.host:
             raise BlockedDestination("the URL has no host")
         await transport.check(parsed)

@@ -3,6 +3,7 @@
 import json
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -172,6 +173,25 @@ async def test_a_redirect_is_not_followed(client, db, partner, receiver, worker,
     assert "redirects are not followed" in items["items"][0]["last_error"]
 
 
+async def test_the_destination_is_checked_again_at_every_delivery(
+    client, db, partner, receiver, worker, quiet_outbox
+) -> None:
+    """A URL that was safe when registered (say, its name now resolves to the metadata address) is refused later."""
+    subscription = await _subscribe(client, partner, receiver)
+    async with db.transaction() as session:
+        await session.execute(
+            update(WebhookSubscription)
+            .where(WebhookSubscription.id == uuid.UUID(subscription["id"]))
+            .values(url="https://169.254.169.254/latest/meta-data/")
+        )
+    await _publish(db)
+    await _run(worker, rounds=2)
+    items = (await client.get(f"/api/v1/partners/webhooks/{subscription['id']}/deliveries", headers=partner)).json()
+    assert items["items"][0]["last_status_code"] is None
+    assert items["items"][0]["last_error"].startswith("refused before connecting")
+    assert receiver.requests == []
+
+
 async def test_a_partner_sees_only_its_own_subscriptions(client, db, partner) -> None:
     async with db.transaction() as session:
         other = WebhookSubscription(
@@ -202,7 +222,9 @@ async def test_managing_webhooks_needs_the_scope(app, client) -> None:
 )
 async def test_unsafe_urls_and_private_events_are_refused(client, partner, url: str, events: list[str]) -> None:
     response = await client.post("/api/v1/partners/webhooks", headers=partner, json={"url": url, "events": events})
-    assert_problem(response, 422)
+    body = assert_problem(response, 422)
+    assert body["detail"]
+    assert (await client.get("/api/v1/partners/webhooks", headers=partner)).json()["items"] == []
 
 
 class CountingTransport(httpx.AsyncBaseTransport):
