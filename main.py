@@ -44,9 +44,11 @@ from services.catalogue.router import router as catalogue_router
 from services.cloud.dependencies import MOCK_MOUNT, build_cloud
 from services.cloud.router import callbacks as cloud_callbacks_router
 from services.cloud.router import identity_check as identity_check_router
+from services.credentials.router import router as credentials_router
 from services.notifications.router import router as notifications_router
 from services.partners.dependencies import webhook_client, webhook_guard
 from services.partners.router import router as partners_router
+from services.permits.router import router as permits_router
 
 OPENAPI_PATH = PROJECT_ROOT / "openapi" / "openapi.json"
 
@@ -74,6 +76,17 @@ TAGS = [
         "reads and search, editors' drafts, publishers' lifecycle.",
     },
     {"name": "open311", "description": "The catalogue as Open311 GeoReport v2 services and service definitions."},
+    {
+        "name": "credentials",
+        "description": "Issued permits and talent cards as signed credentials (JWS in the JWKS, QR code): public "
+        "verification of integrity and status, the holder's own, supervisors' suspend / reinstate / revoke.",
+    },
+    {
+        "name": "permits",
+        "description": "Permit applications: drafts pinned to a service version, the lifecycle (allowed_actions, "
+        "If-Match, dry_run), documents through presigned storage, fees and payment, the officer queue with its SLA "
+        "clock, and the public register of issued permits.",
+    },
     {"name": "notifications", "description": "The signed-in person's inbox (read / unread)."},
     {
         "name": "partners",
@@ -164,6 +177,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(open311_router)
     app.include_router(identity_check_router)
     app.include_router(cloud_callbacks_router)
+    app.include_router(permits_router)
+    app.include_router(credentials_router)
     app.include_router(notifications_router)
     app.include_router(partners_router)
     app.include_router(build_outbox_router(require(scopes={"admin"}, roles={"admin"}, people_only=True)))

@@ -137,12 +137,14 @@ def require(
     *,
     scopes: Iterable[str] = (),
     roles: Iterable[str] = (),
+    any_scope: Iterable[str] = (),
     people_only: bool = False,
     clients_only: bool = False,
 ) -> Callable[..., Any]:
-    """A dependency yielding the Principal if its token has every scope in `scopes` and, when `roles` is given, at
-    least one of those roles."""
+    """A dependency yielding the Principal if its token has every scope in `scopes`, one of `any_scope` when given
+    (an API shared by citizens, officers and partners) and, when `roles` is given, at least one of those roles."""
     needed = sorted(scopes)
+    one_of = frozenset(any_scope)
     allowed_roles = frozenset(roles)
 
     async def dependency(
@@ -154,6 +156,11 @@ def require(
             raise InsufficientScope(
                 f"This needs the scope(s): {' '.join(sorted(missing))}.",
                 headers=_challenge("insufficient_scope", scope=" ".join(needed)),
+            )
+        if one_of and not principal.scopes & one_of:
+            raise InsufficientScope(
+                f"This needs one of the scopes: {' '.join(sorted(one_of))}.",
+                headers=_challenge("insufficient_scope", scope=" ".join(sorted(one_of))),
             )
         if people_only and not principal.is_person:
             raise Forbidden("Only a person signed in through an app may do this.")

@@ -72,6 +72,17 @@ async def roles(session: AsyncSession, account_id: uuid.UUID) -> set[str]:
     return set((await session.execute(select(_role.c.role).where(_role.c.account_id == account_id))).scalars())
 
 
+async def staff_of(session: AsyncSession, department: str, roles: Sequence[str]) -> list[uuid.UUID]:
+    """Active staff accounts of `department` holding one of `roles`."""
+    statement = (
+        select(_account.c.id)
+        .join(_role, _role.c.account_id == _account.c.id)
+        .where(_account.c.department == department, _account.c.status == "active", _role.c.role.in_(roles))
+        .distinct()
+    )
+    return list((await session.execute(statement)).scalars())
+
+
 async def roles_of(session: AsyncSession, account_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, set[str]]:
     result: dict[uuid.UUID, set[str]] = {account_id: set() for account_id in account_ids}
     if account_ids:

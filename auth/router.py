@@ -22,7 +22,7 @@ from auth.schemas import (
     StaffCreate,
 )
 from core import accesslog
-from core.db import SessionDep
+from core.db import RecordingSessionDep, SessionDep
 from core.errors import problems
 from core.http import ApiRoute, IdempotencyClaim, IfMatch, idempotency, set_etag
 from core.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
@@ -126,7 +126,7 @@ async def create_account(
 
 @admin.get("/accounts/{account_id}", response_model=AccountRead, responses=problems(404, 422))
 async def read_account(
-    account_id: uuid.UUID, admin: Admin, session: SessionDep, identity: IdentityDep, response: Response
+    account_id: uuid.UUID, admin: Admin, session: RecordingSessionDep, identity: IdentityDep, response: Response
 ) -> AccountRead:
     """One account; reading a citizen's lands in their access log."""
     account = await service.get_account(session=session, identity=identity, account_id=account_id)

@@ -4,6 +4,8 @@ The demo password is deliberately predictable (it is in the README); the seed se
 password policy that every real password goes through.
 """
 
+import uuid
+
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth import repository
@@ -123,3 +125,15 @@ async def seed_demo_identities(*, session: AsyncSession, settings: Settings) -> 
                 object_id=client.client_id,
                 detail={"seed": "demo"},
             )
+
+
+async def demo_account_id(*, session: AsyncSession, settings: Settings, login: str) -> uuid.UUID | None:
+    """A demo person's account id, by the login the README lists (other demo seeders refer to them)."""
+    is_citizen = login.isdigit()
+    cipher = FieldCipher.from_file(settings.data_key_file, create=not settings.is_production)
+    row = await repository.account_by_login(
+        session,
+        username=None if is_citizen else login,
+        phone_hash=cipher.lookup_hash(login, context="phone") if is_citizen else None,
+    )
+    return row["id"] if row else None

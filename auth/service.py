@@ -3,6 +3,8 @@ every change that narrows what someone may do revokes their live tokens in every
 
 import secrets
 import uuid
+from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -274,6 +276,28 @@ async def contact_of(
         raise AccountNotFound()
     phone = identity.cipher.decrypt(account.phone_encrypted, context="phone") if account.phone_encrypted else None
     return account.name, phone, account.preferred_language
+
+
+async def staff_of(*, session: AsyncSession, department: str, roles: Sequence[str]) -> list[uuid.UUID]:
+    """Active staff of a department with one of these roles (whom to escalate to, whom work may be given to)."""
+    return await repository.staff_of(session, department, roles)
+
+
+async def is_active_citizen(*, session: AsyncSession, account_id: uuid.UUID) -> bool:
+    account = await repository.account(session, account_id)
+    return account is not None and account.kind == "citizen" and account.status == "active"
+
+
+async def birth_date(*, session: AsyncSession, identity: Identity, account_id: uuid.UUID) -> date | None:
+    """The birth date in the verified ID number (GB 11643 digits 7-14); None before the real-name check."""
+    account = await repository.account(session, account_id)
+    if account is None or not account.id_number_encrypted:
+        return None
+    digits = identity.cipher.decrypt(account.id_number_encrypted, context="id_number")[6:14]
+    try:
+        return date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+    except ValueError:
+        return None
 
 
 async def log_citizen_read(

@@ -44,43 +44,66 @@ def login_form(scenario: "Scenario", http: httpx.Client) -> None:
     )
 
 
-def person_token(scenario: "Scenario", http: httpx.Client) -> None:
-    """Sign in as the demo citizen through the real pages (code + PKCE) and use the access token."""
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    redirect = "http://127.0.0.1:8765/callback"
-    query = urlencode(
-        {
-            "response_type": "code",
-            "client_id": "demo-web",
-            "redirect_uri": redirect,
-            "scope": "openid profile",
-            "state": "bench",
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-        }
+def signed_in(login: str, scope: str, *, officer: bool = False) -> Callable[["Scenario", httpx.Client], None]:
+    """A setup that signs `login` in through the real pages (code + PKCE) and sends the access token: citizens through
+    the public demo-web client, staff through the confidential officer console."""
+    client_id, redirect = (
+        ("officer-console", "http://127.0.0.1:8766/callback")
+        if officer
+        else (
+            "demo-web",
+            "http://127.0.0.1:8765/callback",
+        )
     )
-    page = http.get(f"/oauth2/authorize?{query}")
-    form = {
-        "identifier": "13800000001",
-        "password": DEMO_PASSWORD,
-        "csrf_token": _csrf(page),
-        "return_to": f"/oauth2/authorize?{query}",
-    }
-    consent = http.post("/oauth2/login", data=form, follow_redirects=True)
-    answer = http.post(f"/oauth2/authorize?{query}", data={"decision": "allow", "csrf_token": _csrf(consent)})
-    code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
-    tokens = http.post(
-        "/oauth2/token",
-        data={
+
+    def setup(scenario: "Scenario", http: httpx.Client) -> None:
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        query = urlencode(
+            {
+                "response_type": "code",
+                "client_id": client_id,
+                "redirect_uri": redirect,
+                "scope": scope,
+                "state": "bench",
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            }
+        )
+        page = http.get(f"/oauth2/authorize?{query}")
+        form = {
+            "identifier": login,
+            "password": DEMO_PASSWORD,
+            "csrf_token": _csrf(page),
+            "return_to": f"/oauth2/authorize?{query}",
+        }
+        consent = http.post("/oauth2/login", data=form, follow_redirects=True)
+        answer = http.post(f"/oauth2/authorize?{query}", data={"decision": "allow", "csrf_token": _csrf(consent)})
+        code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+        exchange = {
             "grant_type": "authorization_code",
             "code": code,
-            "client_id": "demo-web",
+            "client_id": client_id,
             "redirect_uri": redirect,
             "code_verifier": verifier,
-        },
-    ).json()
-    scenario.headers["Authorization"] = f"Bearer {tokens['access_token']}"
+        }
+        auth = ("officer-console", "officer-console-secret") if officer else None
+        tokens = http.post("/oauth2/token", data=exchange, auth=auth).json()
+        scenario.headers["Authorization"] = f"Bearer {tokens['access_token']}"
+
+    return setup
+
+
+person_token = signed_in("13800000001", "openid profile")
+
+
+def permit_applications(total: int) -> Callable[[str], None]:
+    def prepare(database_url: str) -> None:
+        from bench.permits_data import grow
+
+        grow(database_url, total)
+
+    return prepare
 
 
 def catalogue_size(total: int) -> Callable[[str], None]:
@@ -148,4 +171,27 @@ SCENARIOS: list[Scenario] = [
     Scenario("catalogue search @100", "/api/v1/catalogue/services", lua=SEARCH_LUA),
     Scenario("catalogue list @100k", "/api/v1/catalogue/services?limit=20", prepare=catalogue_size(100_000)),
     Scenario("catalogue search @100k", "/api/v1/catalogue/services", lua=SEARCH_LUA),
+    # Permits: a citizen applies (a draft: reference number, row, history, audit entry, outbox event in one
+    # transaction), and the market officer's queue at 1,000 and at 1,000,000 applications in all departments.
+    Scenario(
+        "permits apply",
+        "/api/v1/permits/applications",
+        "POST",
+        JSON,
+        '{"service_code": "business-licence", "form": {"entity_type": "llc", "planned_employees": 3}}',
+        setup=signed_in("13800000001", "openid permits:apply"),
+        expect_status=201,
+    ),
+    Scenario(
+        "officer queue @1k",
+        "/api/v1/permits/applications?limit=20",
+        setup=signed_in("officer.market", "permits:process", officer=True),
+        prepare=permit_applications(1_000),
+    ),
+    Scenario(
+        "officer queue @1M",
+        "/api/v1/permits/applications?limit=20",
+        setup=signed_in("officer.market", "permits:process", officer=True),
+        prepare=permit_applications(1_000_000),
+    ),
 ]

@@ -196,6 +196,15 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def get_write_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A write session whatever the method: for reads that must leave a record (a staff member's read of a citizen's
+    data lands in the access log, in the same transaction as the read)."""
+    database: Database = request.app.state.db
+    async with database.transaction(write=True) as session:
+        yield session
+
+
 # scope="function": commit before the response is sent, so a client never sees success for a change that then fails.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+RecordingSessionDep = Annotated[AsyncSession, Depends(get_write_session, scope="function")]
 DatabaseDep = Annotated[Database, Depends(get_database)]

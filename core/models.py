@@ -25,6 +25,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def aware(value: datetime) -> datetime:
+    """A datetime read back from SQLite comes without its zone; every stored datetime is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def new_id() -> uuid.UUID:
     """A UUIDv7 (RFC 9562): time-ordered, so primary keys index and page in creation order."""
     millis = time.time_ns() // 1_000_000

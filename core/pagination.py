@@ -10,7 +10,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, tuple_
+from sqlalchemy import DateTime, Select, literal, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.errors import ValidationFailed, field_error
@@ -55,7 +55,8 @@ def decode_cursor(cursor: str, columns: Sequence[ColumnElement[Any]]) -> tuple[A
 
 def _convert(value: Any, column: ColumnElement[Any]) -> Any:
     python_type = column.type.python_type
-    if python_type is datetime:
+    # SQLModel's UTCDateTime is a TypeDecorator that reports `object`; what it stores is a DateTime.
+    if python_type is datetime or isinstance(getattr(column.type, "impl", column.type), DateTime):
         return datetime.fromisoformat(value)
     if python_type is uuid.UUID:
         return uuid.UUID(value)
@@ -74,9 +75,15 @@ def keyset(
 ) -> Select[Any]:
     """`stmt` restricted to the rows after `cursor`, ordered by `order_by` (unique as a whole), one extra row."""
     if cursor:
-        after = decode_cursor(cursor, order_by)
+        # Typed like their columns: asyncpg will not compare a timestamp with an untyped (text) parameter.
+        after = tuple_(
+            *(
+                literal(value, column.type)
+                for value, column in zip(decode_cursor(cursor, order_by), order_by, strict=True)
+            )
+        )
         key = tuple_(*order_by)
-        stmt = stmt.where(key < tuple_(*after) if descending else key > tuple_(*after))
+        stmt = stmt.where(key < after if descending else key > after)
     ordering = [column.desc() if descending else column.asc() for column in order_by]
     return stmt.order_by(*ordering).limit(limit + 1)
 

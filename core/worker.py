@@ -43,7 +43,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.db import Database
 from core.events import OutboxEvent
-from core.models import utcnow
+from core.models import aware, utcnow
 
 logger = logging.getLogger("ti.worker")
 
@@ -251,7 +251,13 @@ class Worker:
         EVENTS.labels("dead" if dead else "retry").inc()
         logger.warning(
             "event handler failed",
-            extra={"event_id": str(event.id), "event": event.name, "attempt": event.attempts, "dead": dead},
+            extra={
+                "event_id": str(event.id),
+                "event": event.name,
+                "attempt": event.attempts,
+                "dead": dead,
+                "error": f"{type(exc).__name__}: {exc}"[:300],
+            },
         )
 
     async def observe(self) -> None:
@@ -264,7 +270,7 @@ class Worker:
                 )
             ).scalar()
             dead = (await session.execute(select(func.count()).where(_outbox.c.status == "dead"))).scalar_one()
-        LAG.set(max(0.0, (utcnow() - _aware(oldest)).total_seconds()) if oldest else 0.0)
+        LAG.set(max(0.0, (utcnow() - aware(oldest)).total_seconds()) if oldest else 0.0)
         DEAD.set(dead)
 
     # -- scheduled jobs -------------------------------------------------------------------------------------------
@@ -303,12 +309,6 @@ class LeaseLost(Exception):
 
 class RetryLater(Exception):
     """Raised by a handler to have its writes so far committed while the event is tried again later."""
-
-
-def _aware(value: datetime) -> datetime:
-    from datetime import UTC
-
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 # -- dead letters (the admin API) ---------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ class UnknownAction(NotFound):
 class Transition:
     action: str
     sources: frozenset[str]
-    target: str
+    target: str | None  # None: the state stays (an assignment, a proposal), yet history, audit and event are written
     # Who may take it: every scope in `scopes` and one of `roles` (empty: no role needed). `actor` tells the domain
     # which kind of caller this is for: "staff", "owner" (the applicant / the object's owner) or "system".
     scopes: frozenset[str] = frozenset()
@@ -43,7 +43,8 @@ class Workflow:
 
     def __post_init__(self) -> None:
         for transition in self.transitions:
-            unknown = (transition.sources | {transition.target}) - set(self.states)
+            reached = {transition.target} if transition.target else set()
+            unknown = (transition.sources | reached) - set(self.states)
             if unknown:
                 raise ValueError(f"{self.name}.{transition.action}: unknown states {sorted(unknown)}")
         self._by_action: dict[str, list[Transition]] = {}
@@ -84,7 +85,7 @@ def describe(workflow: Workflow) -> dict[str, Any]:
             {
                 "action": t.action,
                 "from": sorted(t.sources),
-                "to": t.target,
+                "to": t.target,  # null: unchanged
                 "roles": sorted(t.roles),
                 "scopes": sorted(t.scopes),
                 "actor": t.actor,

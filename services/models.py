@@ -9,8 +9,11 @@ import core.accesslog
 import core.audit.models
 import core.events
 import core.http.idempotency
+import core.references
 import core.worker  # noqa: F401
 import services.catalogue.models
 import services.cloud.models
+import services.credentials.models
 import services.notifications.models
-import services.partners.models  # noqa: F401
+import services.partners.models
+import services.permits.models  # noqa: F401

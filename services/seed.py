@@ -14,6 +14,7 @@ from auth.seed import seed_demo_identities
 from core.db import Database
 from core.settings import Settings
 from services.catalogue.seed import seed_catalogue
+from services.permits.seed import seed_demo_applications
 
 logger = logging.getLogger("ti.seed")
 
@@ -28,6 +29,7 @@ class Seeder:
 SEEDERS: list[Seeder] = [
     Seeder("demo identities", seed_demo_identities, demo_only=True),
     Seeder("demo catalogue", seed_catalogue, demo_only=True),
+    Seeder("demo applications", seed_demo_applications, demo_only=True),
 ]
 
 

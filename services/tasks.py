@@ -1,5 +1,7 @@
 """Imports every module that registers worker handlers or scheduled jobs (for their side effect)."""
 
 import core.jobs  # noqa: F401
+import services.credentials.tasks
 import services.notifications.tasks
-import services.partners.tasks  # noqa: F401
+import services.partners.tasks
+import services.permits.tasks  # noqa: F401

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Index, UniqueConstraint
-from sqlmodel import Field
+from sqlmodel import Field, SQLModel
 
 from core.audit.models import JsonType
 from core.models import RevisionMixin, TimestampMixin, VersionMixin, new_id
@@ -54,3 +54,15 @@ class ServiceVersion(TimestampMixin, RevisionMixin, table=True):
     search_body: str = Field(default="")
     published_at: datetime | None = None
     created_by: uuid.UUID | None = None
+
+
+class ProcessingTimes(SQLModel, table=True):
+    """How long a permit service really takes (decided applications of the last year), next to the promised time."""
+
+    __tablename__ = "catalogue_processing_times"
+
+    code: str = Field(primary_key=True, max_length=63)
+    median_seconds: int
+    p90_seconds: int
+    sample_size: int
+    measured_at: datetime

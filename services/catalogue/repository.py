@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.pagination import keyset, page_of
-from services.catalogue.models import Department, ServiceVersion
+from services.catalogue.models import Department, ProcessingTimes, ServiceVersion
 from services.catalogue.search import fts5_query, tsquery
 
 _service = ServiceVersion.__table__
@@ -139,3 +139,11 @@ async def count_current(session: AsyncSession) -> int:
 
 async def unset_current(session: AsyncSession, service_id: uuid.UUID) -> None:
     await session.execute(update(_service).where(_service.c.id == service_id).values(current=False))
+
+
+async def processing_times(session: AsyncSession, code: str) -> ProcessingTimes | None:
+    return await session.get(ProcessingTimes, code)
+
+
+async def save_processing_times(session: AsyncSession, row: ProcessingTimes) -> None:
+    await session.merge(row)

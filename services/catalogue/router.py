@@ -184,7 +184,9 @@ async def read_service(
 
     async def build() -> Any:
         async with database.transaction(write=False) as session:
-            return render.service(await service.published_version(session=session, code=code), language)
+            rendered = render.service(await service.published_version(session=session, code=code), language)
+            rendered["actual_processing_time"] = await service.actual_processing_time(session=session, code=code)
+            return rendered
 
     return await _public(request, cache, language, build)
 

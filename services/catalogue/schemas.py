@@ -111,13 +111,23 @@ class Waiver(Strict):
     rule: WaiverRule
 
 
+class CostCondition(Strict):
+    """When a cost applies, from the applicant's form: a number within [min, max), or one of the listed values."""
+
+    field: FieldCode
+    min: float | None = None
+    max: float | None = None
+    values: list[str] | None = Field(default=None, max_length=50)
+
+
 class Cost(Strict):
-    """CPSV-AP hasCost: an amount in minor units (fen) of a currency, with the rules that waive it."""
+    """CPSV-AP hasCost: an amount in minor units (fen) of a currency, when it applies, and the rules that waive it."""
 
     code: FieldCode
     amount: int = Field(ge=0, le=100_000_000, description="minor units: 1000 = CNY 10.00")
     currency: Literal["CNY"] = "CNY"
     description: Text
+    applies_when: CostCondition | None = Field(default=None, description="absent: the cost always applies")
     waivers: list[Waiver] = Field(default_factory=list, max_length=10)
 
 
@@ -228,6 +238,10 @@ class ServiceContent(Strict):
         orders = [attribute.order for attribute in self.form]
         if len(orders) != len(set(orders)):
             raise ValueError("form attributes need distinct `order` values")
+        fields = {attribute.code for attribute in self.form}
+        for cost in self.costs:
+            if cost.applies_when and cost.applies_when.field not in fields:
+                raise ValueError(f"cost {cost.code} depends on {cost.applies_when.field}, which is not in the form")
         return self
 
 

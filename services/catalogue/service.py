@@ -2,6 +2,8 @@
 withdraw. A published version never changes: a change is a new version, and applications keep the one they pinned.
 Every change is audited and announced in the outbox in the caller's transaction."""
 
+import math
+import uuid
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,7 +25,7 @@ from services.catalogue.exceptions import (
     ServiceCodeTaken,
     ServiceNotFound,
 )
-from services.catalogue.models import Department, ServiceVersion
+from services.catalogue.models import Department, ProcessingTimes, ServiceVersion
 from services.catalogue.render import first_sentence
 from services.catalogue.schemas import Department as DepartmentIn
 from services.catalogue.schemas import ServiceContent, ServiceCreate, ServiceUpdate
@@ -284,3 +286,41 @@ async def published_version(*, session: AsyncSession, code: str, version: int | 
     if row is None or row.status == "draft":
         raise ServiceNotFound()
     return row
+
+
+async def pinned_version(*, session: AsyncSession, service_id: uuid.UUID) -> ServiceVersion:
+    """The exact version an application was made against (whatever has been published since)."""
+    row = await session.get(ServiceVersion, service_id)
+    if row is None:
+        raise ServiceNotFound()
+    return row
+
+
+async def record_processing_times(*, session: AsyncSession, code: str, durations: list[int]) -> None:
+    """Store a service's observed median and 90th percentile (nearest rank) from these processing durations."""
+    if not durations:
+        return
+    ordered = sorted(durations)
+
+    def rank(share: float) -> int:
+        return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+    await repository.save_processing_times(
+        session,
+        ProcessingTimes(
+            code=code, median_seconds=rank(0.5), p90_seconds=rank(0.9), sample_size=len(ordered), measured_at=utcnow()
+        ),
+    )
+
+
+async def actual_processing_time(*, session: AsyncSession, code: str) -> dict[str, Any] | None:
+    """What the public sees beside the promised time: days, to one decimal, and how many decisions they rest on."""
+    row = await repository.processing_times(session, code)
+    if row is None:
+        return None
+    return {
+        "median_days": round(row.median_seconds / 86400, 1),
+        "p90_days": round(row.p90_seconds / 86400, 1),
+        "sample_size": row.sample_size,
+        "measured_at": row.measured_at.isoformat(),
+    }

@@ -6,8 +6,10 @@ import uuid
 from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
 
+import httpx
+
 from services.cloud.client import CloudClient
-from services.cloud.exceptions import CloudError
+from services.cloud.exceptions import CloudError, CloudUnavailable
 from services.cloud.ports import (
     DegreeRecord,
     DigestSignature,
@@ -77,6 +79,19 @@ class CloudObjectStorage:
         return ObjectHead(
             key=key, size=response["ContentLength"], sha256=response["Sha256"], content_type=response["ContentType"]
         )
+
+    async def read_prefix(self, key: str, length: int = 512) -> bytes:
+        url = self._presigned("GET", key)
+        path = url.url.removeprefix(self.public_base_url)  # the cloud's own address, not the one citizens use
+        try:
+            response = await self.client.http.get(path, headers={"Range": f"bytes=0-{length - 1}"})
+        except httpx.HTTPError as exc:
+            raise CloudUnavailable(f"cos.GetObject: {type(exc).__name__}") from exc
+        if response.status_code not in (200, 206):
+            raise CloudError(
+                service="cos", action="GetObject", cloud_code=f"HTTP{response.status_code}", message="", request_id=None
+            )
+        return response.content[:length]
 
     async def delete(self, key: str) -> None:
         await self.client.call(

@@ -528,11 +528,14 @@ def create_mock_app(mock: MockCloud) -> FastAPI:
         if not path.exists() or not meta_path.exists():
             return JSONResponse({"Error": {"Code": "NoSuchKey", "Message": "No such object."}}, status_code=404)
         meta = json.loads(meta_path.read_text())
-        return Response(
-            path.read_bytes(),
-            media_type=meta["ContentType"],
-            headers={"Content-Disposition": "attachment", "X-Content-Type-Options": "nosniff"},
-        )
+        headers = {"Content-Disposition": "attachment", "X-Content-Type-Options": "nosniff", "Accept-Ranges": "bytes"}
+        wanted = re.fullmatch(r"bytes=0-(\d+)", request.headers.get("range", ""))
+        if wanted:  # the one range form the backend uses: the first N bytes
+            with path.open("rb") as file:
+                part = file.read(int(wanted.group(1)) + 1)
+            headers["Content-Range"] = f"bytes 0-{max(len(part) - 1, 0)}/{meta['ContentLength']}"
+            return Response(part, status_code=206, media_type=meta["ContentType"], headers=headers)
+        return Response(path.read_bytes(), media_type=meta["ContentType"], headers=headers)
 
     @app.get("/pay/{order_id}", response_class=HTMLResponse)
     async def payment_page(order_id: str) -> HTMLResponse:

@@ -15,7 +15,7 @@ from services.notifications import repository
 from services.notifications.exceptions import NotificationNotFound
 from services.notifications.models import Notification
 from services.notifications.schemas import NotificationRead
-from services.notifications.templates import TEMPLATES, render
+from services.notifications.templates import TEMPLATES, localise, render
 
 SMS_REQUESTED = define_event("notification.sms.requested", description="A notification's SMS copy is to be sent.")
 SMS_PURPOSE = "notification:"
@@ -38,6 +38,7 @@ async def notify(
     _name, phone, language = await auth_service.contact_of(session=session, identity=identity, account_id=account_id)
     values = {key: str(value) for key, value in params.items()}
     title, body = render(chosen, language, values)
+    values = localise(chosen, language, values)  # the SMS carries the words the inbox shows
     row = Notification(
         account_id=account_id,
         template=template,

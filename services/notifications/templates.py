@@ -3,7 +3,7 @@
 The SMS template ids are the ids registered with the cloud's SMS service; an SMS carries the parameters in order.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -13,7 +13,24 @@ class Template:
     body: dict[str, str]
     params: tuple[str, ...]
     sms_template_id: str | None = None  # None: in-app only
+    # Parameters whose values are codes shown as words: {param: {code: {language: word}}}.
+    labels: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
+
+PERMIT_STATUS_LABELS = {
+    code: {"zh-CN": zh, "en": en}
+    for code, zh, en in (
+        ("submitted", "已提交", "submitted"),
+        ("screening", "形式审查中", "being checked for completeness"),
+        ("under_review", "审查中", "under review"),
+        ("awaiting_applicant", "待补充材料", "waiting for information from you"),
+        ("pending_payment", "审查通过，待缴费", "passed review; fees due"),
+        ("approved", "已批准", "approved"),
+        ("issued", "已发证", "issued: your permit is ready"),
+        ("rejected", "未予批准", "not approved"),
+        ("withdrawn", "已撤回", "withdrawn"),
+    )
+}
 
 TEMPLATES: dict[str, Template] = {
     template.code: template
@@ -37,11 +54,50 @@ TEMPLATES: dict[str, Template] = {
             },
             params=("amount", "description"),
         ),
+        Template(
+            code="credential_expiring",
+            title={"zh-CN": "证照即将到期", "en": "Your credential expires soon"},
+            body={
+                "zh-CN": "您的{title_zh}（编号 {number}）将于 {valid_until} 到期，如需继续使用请及时办理续期。",
+                "en": "Your {title_en} (number {number}) expires on {valid_until}; renew it in time if you need it.",
+            },
+            params=("number", "title_zh", "title_en", "valid_until"),
+        ),
+        Template(
+            code="permit_status_changed",
+            title={"zh-CN": "许可申请进度更新", "en": "Your permit application has moved on"},
+            body={
+                "zh-CN": "您的申请 {reference} 当前状态：{status}。",
+                "en": "Your application {reference} is now: {status}.",
+            },
+            params=("reference", "status"),
+            sms_template_id="100201",
+            labels={"status": PERMIT_STATUS_LABELS},
+        ),
+        Template(
+            code="permit_escalated",
+            title={"zh-CN": "申请即将超期", "en": "An application is close to its deadline"},
+            body={
+                "zh-CN": "申请 {reference} 将于 {due_at} 到期，请尽快处理。",
+                "en": "Application {reference} is due by {due_at}; please act on it.",
+            },
+            params=("reference", "due_at"),
+        ),
     )
 }
+
+
+def localise(template: Template, language: str, params: dict[str, str]) -> dict[str, str]:
+    """The parameters as the reader sees them: codes with labels turned into words of their language."""
+    language = language if language in template.title else "zh-CN"
+    shown = {}
+    for name in template.params:
+        words = template.labels.get(name, {}).get(params[name])
+        shown[name] = words.get(language, params[name]) if words else params[name]
+    return shown
 
 
 def render(template: Template, language: str, params: dict[str, str]) -> tuple[str, str]:
     """Title and body in `language` (zh-CN when the template lacks it)."""
     language = language if language in template.title else "zh-CN"
-    return template.title[language], template.body[language].format(**{name: params[name] for name in template.params})
+    return template.title[language], template.body[language].format(**localise(template, language, params))

@@ -28,6 +28,9 @@ from services.partners.schemas import WebhookCreate, WebhookCreated, WebhookRead
 DELIVERY_DUE = define_event("partner.webhook.due", description="A webhook delivery is due (internal).")
 
 
+ALL = object()  # an event every subscriber may receive (a catalogue change)
+
+
 def partner_events() -> list[str]:
     return sorted(name for name, event in CATALOGUE.items() if event.partner_visible)
 
@@ -139,8 +142,12 @@ async def fan_out(*, session: AsyncSession, event: OutboxEvent) -> int:
     """One delivery per active subscription to this event (none twice, however often this runs)."""
     if not CATALOGUE.get(event.name) or not CATALOGUE[event.name].partner_visible:
         return 0
+    # An event about one partner's own case (an application it filed) names that partner; nobody else receives it.
+    audience = event.payload.get("partner_client_id", ALL)
     created = 0
     for subscription in await repository.active_subscriptions(session):
+        if audience is not ALL and subscription.client_id != audience:
+            continue
         if event.name not in subscription.events or await repository.delivery_exists(
             session, subscription.id, event.id
         ):

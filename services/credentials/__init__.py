@@ -1,0 +1,1 @@
+"""Credentials: issued permits and talent cards as signed, QR-carried, publicly verifiable JWS."""

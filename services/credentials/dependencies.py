@@ -1,0 +1,55 @@
+"""Who may call what: anyone may verify (limited per address), people read their own or their department's
+credentials, supervisors act on them; and the credential a route is about, loaded through the ownership check."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+
+from auth.guards import Person, Principal
+from auth.identity import client_address
+from core.db import SessionDep
+from core.errors import Forbidden
+from core.ratelimit import enforce
+from services.credentials import service
+from services.credentials.models import Credential
+from services.credentials.workflow import STAFF_SCOPE
+
+STAFF_ROLES = frozenset({"officer", "supervisor", "talent_officer"})
+
+
+async def public_caller(request: Request) -> None:
+    """Anonymous verification is limited per address (public, not unlimited)."""
+    identity = request.app.state.identity
+    limit, window = identity.settings.api_requests_per_caller
+    await enforce(
+        identity.limiter,
+        f"api:addr:{client_address(request)}",
+        limit=limit,
+        window=window,
+        what="requests from this address",
+    )
+
+
+PublicCaller = Depends(public_caller)
+
+
+async def staff(principal: Person) -> Principal:
+    """Staff who work permits or talent cards; which credentials they reach is decided by department, per query."""
+    if not principal.roles & STAFF_ROLES or not principal.scopes & set(STAFF_SCOPE.values()):
+        raise Forbidden(
+            "Only staff processing permits (permits:process) or talent cards (talent:review) act on credentials."
+        )
+    return principal
+
+
+Staff = Annotated[Principal, Depends(staff)]
+CredentialId = Annotated[uuid.UUID, Path(description="the credential's id")]
+
+
+async def visible_credential(credential_id: CredentialId, principal: Person, session: SessionDep) -> Credential:
+    """The credential if the caller holds it or is staff of its issuing department; otherwise 404."""
+    return await service.get(session=session, principal=principal, credential_id=credential_id)
+
+
+VisibleCredential = Annotated[Credential, Depends(visible_credential)]

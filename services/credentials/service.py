@@ -1,0 +1,440 @@
+"""Credentials: the permits and talent domains issue them; anyone can verify one; supervisors suspend and revoke.
+
+A credential is a compact JWS (ES256, `typ: ti-credential+jwt`) signed with the credential key of the key ring, whose
+keys stay in the JWKS for as long as anything they signed may be checked. The token carries what is printed on the
+document and nothing else: no ID number, no phone number, no account id. Its status is not in the token: verification
+checks the signature, then reads the status from the register, so a revoked credential verifies as revoked.
+Every issue and every status change is audited and announced in the outbox in the caller's transaction.
+"""
+
+import re
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from auth.guards import Principal
+from auth.identity import Identity
+from core import audit
+from core.errors import Forbidden, ValidationFailed, field_error
+from core.events import Event, emit
+from core.http import check_if_match
+from core.models import new_id, utcnow
+from core.settings import Settings
+from core.workflow import Transition
+from services.credentials import repository, signing
+from services.credentials.exceptions import (
+    AlreadyIssued,
+    CredentialNotFound,
+    CredentialNumberTaken,
+    InvalidCredential,
+)
+from services.credentials.models import Credential
+from services.credentials.schemas import Bilingual, CredentialRead, VerificationResult
+from services.credentials.workflow import ISSUED, KINDS, LIFECYCLES, STAFF_SCOPE
+from services.notifications import service as notifications_service
+
+EXPIRY_NOTICE = timedelta(days=30)
+_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9-]{2,63}$")
+_SUBJECT_TYPE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+_DEPARTMENT = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
+
+
+# -- status and representation ---------------------------------------------------------------------------------------
+
+
+def public_status(row: Credential, now: datetime) -> str:
+    """active | suspended | revoked | expired: revocation outranks expiry, expiry outranks a suspension."""
+    return _public_status(row.status, row.valid_until, now)
+
+
+def _public_status(status: str, valid_until: datetime, now: datetime) -> str:
+    if status == "revoked":
+        return "revoked"
+    if _utc(valid_until) <= now:
+        return "expired"
+    return status
+
+
+def may(principal: Principal | None, transition: Transition, row: Credential) -> bool:
+    """Whether `principal` may take `transition` on `row`: the table's scope and role, in the issuing department."""
+    return (
+        principal is not None
+        and principal.department == row.department
+        and transition.scopes <= principal.scopes
+        and (not transition.roles or bool(principal.roles & transition.roles))
+    )
+
+
+def allowed_actions(principal: Principal | None, row: Credential, *, state: str | None = None) -> list[str]:
+    """What the caller may do to `row` now (or once it is in `state`)."""
+    return LIFECYCLES[row.kind].allowed(state or row.status, lambda t: may(principal, t, row))
+
+
+def represent(
+    row: Credential, *, principal: Principal | None, settings: Settings, state: str | None = None
+) -> CredentialRead:
+    """The holder's and staff's view; `state` stands in for the stored status (a dry run shows the outcome)."""
+    state = state or row.status
+    return CredentialRead(
+        id=row.id,
+        number=row.number,
+        kind=row.kind,
+        subject_type=row.subject_type,
+        subject_id=row.subject_id,
+        holder_name=row.holder_name,
+        department=row.department,
+        title=row.title,
+        conditions=row.conditions,
+        valid_from=_utc(row.valid_from),
+        valid_until=_utc(row.valid_until),
+        status=_public_status(state, row.valid_until, utcnow()),
+        status_reason=row.status_reason,
+        status_changed_at=row.status_changed_at,
+        token=row.token,
+        verify_url=signing.verify_url(settings, row.token),
+        qr_url=f"/api/v1/credentials/{row.id}/qr.png",
+        allowed_actions=allowed_actions(principal, row, state=state),
+        version=row.version,
+        created_at=row.created_at,
+    )
+
+
+def qr_png(*, settings: Settings, row: Credential) -> bytes:
+    """The credential's QR code (PNG): its verification link."""
+    return signing.qr_png(signing.verify_url(settings, row.token))
+
+
+# -- issuing --------------------------------------------------------------------------------------------------------
+
+
+async def issue(
+    *,
+    session: AsyncSession,
+    identity: Identity,
+    kind: str,
+    number: str,
+    holder_account_id: uuid.UUID,
+    holder_name: str,
+    department: str,
+    title: dict[str, str],
+    conditions: list[dict[str, str]],
+    valid_from: datetime,
+    valid_until: datetime,
+    subject_type: str,
+    subject_id: uuid.UUID,
+) -> Credential:
+    """Sign and register a credential for its holder (the permits and talent domains call this when they issue)."""
+    title_text, condition_texts = _check_issue(
+        kind=kind,
+        number=number,
+        holder_name=holder_name,
+        department=department,
+        title=title,
+        conditions=conditions,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        subject_type=subject_type,
+    )
+    if await repository.by_number(session, number) is not None:
+        raise CredentialNumberTaken(f"The number {number} is already used.")
+    now = utcnow()
+    for existing in await repository.by_subject(session, subject_type, subject_id):
+        if public_status(existing, now) not in ("revoked", "expired"):
+            raise AlreadyIssued(f"{subject_type} {subject_id} already has credential {existing.number}.")
+    # Whole seconds: the token's nbf / exp and the register then say exactly the same.
+    valid_from, valid_until = _utc(valid_from).replace(microsecond=0), _utc(valid_until).replace(microsecond=0)
+    key = await signing.signing_key(session, identity)
+    credential_id = new_id()
+    claims: dict[str, Any] = {
+        "iss": identity.settings.issuer,
+        "jti": str(credential_id),
+        "sub": number,
+        "iat": int(time.time()),
+        "nbf": int(valid_from.timestamp()),
+        "exp": int(valid_until.timestamp()),
+        "kind": kind,
+        "title": title_text,
+        "department": department,
+        "holder_name": holder_name,
+        "conditions": condition_texts,
+    }
+    token = signing.sign(key, claims)
+    if not signing.fits_a_qr_code(signing.verify_url(identity.settings, token)):
+        raise InvalidCredential(
+            "The credential is too long to fit in a QR code; shorten its conditions.",
+            errors=[field_error("conditions", "too long for a QR code", code="too_long")],
+        )
+    row = Credential(
+        id=credential_id,
+        number=number,
+        kind=kind,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        holder_account_id=holder_account_id,
+        holder_name=holder_name,
+        department=department,
+        title=title_text,
+        conditions=condition_texts,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        status="active",
+        status_changed_at=now,
+        kid=key.kid,
+        token=token,
+    )
+    session.add(row)
+    await session.flush()
+    audit.record(
+        session,
+        action=ISSUED.name,
+        object_type="credential",
+        object_id=row.id,
+        detail={"number": number, "kind": kind, "subject": f"{subject_type}:{subject_id}", "kid": key.kid},
+    )
+    emit(session, Event(ISSUED.name, subject=f"credential:{row.id}", payload=_event_payload(row)))
+    return row
+
+
+def _check_issue(
+    *,
+    kind: str,
+    number: str,
+    holder_name: str,
+    department: str,
+    title: dict[str, str],
+    conditions: list[dict[str, str]],
+    valid_from: datetime,
+    valid_until: datetime,
+    subject_type: str,
+) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """The caller's values, checked; the bilingual texts normalized to {"zh-CN", "en"}."""
+    errors = []
+    if kind not in KINDS:
+        errors.append(field_error("kind", f"one of {', '.join(KINDS)}"))
+    if not _NUMBER.match(number):
+        errors.append(field_error("number", "upper-case letters, digits and hyphens, e.g. TI-PERMIT-2026-000123"))
+    if not 1 <= len(holder_name.strip()) <= 200:
+        errors.append(field_error("holder_name", "1-200 characters"))
+    if not _DEPARTMENT.match(department):
+        errors.append(field_error("department", "a department code"))
+    if not _SUBJECT_TYPE.match(subject_type):
+        errors.append(field_error("subject_type", "lower-case snake_case, e.g. permit_application"))
+    if valid_from.tzinfo is None or valid_until.tzinfo is None:
+        errors.append(field_error("valid_from", "give timezone-aware datetimes"))
+    elif valid_until <= valid_from:
+        errors.append(field_error("valid_until", "must be after valid_from"))
+    if len(conditions) > 20:
+        errors.append(field_error("conditions", "at most 20"))
+    texts: list[dict[str, str]] = []
+    for name, value in [("title", title), *((f"conditions.{n}", c) for n, c in enumerate(conditions))]:
+        try:
+            texts.append(Bilingual.model_validate(value).model_dump(by_alias=True))
+        except ValidationError:
+            errors.append(field_error(name, 'both "zh-CN" and "en", 1-500 characters each'))
+    if errors:
+        raise InvalidCredential("The credential cannot be issued as given.", errors=errors)
+    return texts[0], texts[1:]
+
+
+def _event_payload(row: Credential) -> dict[str, Any]:
+    """What partners may see: no holder, no reason (free text may name people)."""
+    return {
+        "number": row.number,
+        "kind": row.kind,
+        "department": row.department,
+        "status": row.status,
+        "valid_until": _utc(row.valid_until),
+    }
+
+
+# -- reading --------------------------------------------------------------------------------------------------------
+
+
+async def get_by_subject(*, session: AsyncSession, subject_type: str, subject_id: uuid.UUID) -> Credential | None:
+    """The newest credential issued for a subject (a permit application, a talent registration), if any."""
+    rows = await repository.by_subject(session, subject_type, subject_id)
+    return rows[0] if rows else None
+
+
+async def get(*, session: AsyncSession, principal: Principal, credential_id: uuid.UUID) -> Credential:
+    """A credential the caller holds, or one of their department's as staff; anything else is a 404."""
+    row = await repository.visible(
+        session,
+        credential_id,
+        account_id=principal.account_id,
+        department=principal.department,
+        kinds=[kind for kind, scope in STAFF_SCOPE.items() if scope in principal.scopes],
+    )
+    if row is None:
+        raise CredentialNotFound()
+    return row
+
+
+async def list_mine(
+    *, session: AsyncSession, account_id: uuid.UUID, limit: int, before: uuid.UUID | None
+) -> tuple[list[Credential], uuid.UUID | None]:
+    """A page of the holder's own credentials, newest first, and the id to continue before."""
+    rows = await repository.of_holder(session, account_id, limit=limit, before=before)
+    items = rows[:limit]
+    return items, items[-1].id if len(rows) > limit else None
+
+
+# -- the lifecycle --------------------------------------------------------------------------------------------------
+
+
+async def _prepare(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    credential_id: uuid.UUID,
+    action: str,
+    reason: str | None,
+    if_match: str | None,
+) -> tuple[Credential, Transition, str | None]:
+    row = await get(session=session, principal=principal, credential_id=credential_id)
+    step = LIFECYCLES[row.kind].find(row.status, action)
+    if not may(principal, step, row):
+        raise Forbidden(f"Only a supervisor of the issuing department may {action} a credential.")
+    check_if_match(if_match, row.version)
+    reason = reason.strip() if reason else None
+    if step.needs_reason and not reason:
+        raise ValidationFailed("Say why.", errors=[field_error("reason", "required for this action", code="missing")])
+    return row, step, reason
+
+
+async def preview(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    credential_id: uuid.UUID,
+    action: str,
+    reason: str | None,
+    if_match: str | None,
+) -> tuple[Credential, str]:
+    """Every check of `transition`, nothing written: the credential and the status it would get."""
+    row, step, _reason = await _prepare(
+        session=session,
+        principal=principal,
+        credential_id=credential_id,
+        action=action,
+        reason=reason,
+        if_match=if_match,
+    )
+    return row, step.target
+
+
+async def transition(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    credential_id: uuid.UUID,
+    action: str,
+    reason: str | None,
+    if_match: str | None,
+) -> Credential:
+    """Suspend, reinstate or revoke, as the lifecycle table allows (send If-Match)."""
+    row, step, reason = await _prepare(
+        session=session,
+        principal=principal,
+        credential_id=credential_id,
+        action=action,
+        reason=reason,
+        if_match=if_match,
+    )
+    row.status = step.target
+    row.status_reason = reason
+    row.status_changed_at = utcnow()
+    session.add(row)
+    await session.flush()
+    audit.record(
+        session,
+        action=LIFECYCLES[row.kind].event_name(action),
+        object_type="credential",
+        object_id=row.id,
+        detail={"number": row.number, "to": step.target, "reason": reason},
+    )
+    emit(
+        session,
+        Event(LIFECYCLES[row.kind].event_name(action), subject=f"credential:{row.id}", payload=_event_payload(row)),
+    )
+    return row
+
+
+# -- verifying ------------------------------------------------------------------------------------------------------
+
+
+async def prepare_verification(*, identity: Identity, value: str) -> str:
+    """The token in `value` (a JWS or a QR code's link; 422 otherwise), with the key ring current for it. Opens a
+    transaction of its own: call it before the one `verify` reads in."""
+    token = signing.extract_token(value)
+    await signing.refresh_keys(identity=identity, token=token)
+    return token
+
+
+async def verify(*, session: AsyncSession, identity: Identity, token: str) -> VerificationResult:
+    """Check a credential (the JWS, or the QR content holding it): its signature, then its status in the register."""
+    now = utcnow()
+    jws = signing.extract_token(token)
+    try:
+        claims, kid = signing.verified_claims(identity, jws)
+    except signing.InvalidSignature as exc:
+        return VerificationResult(integrity="invalid", status="unknown", detail=str(exc), checked_at=now)
+    row = await repository.get(session, uuid.UUID(str(claims["jti"])))
+    registered = row is not None and row.number == claims["sub"] and row.kid == kid
+    return VerificationResult(
+        integrity="valid",
+        status=public_status(row, now) if registered else "unknown",
+        detail=None if registered else "not in the register",
+        kind=claims["kind"],
+        number=claims["sub"],
+        title=claims["title"],
+        holder_name=claims.get("holder_name"),
+        department=claims.get("department"),
+        conditions=claims.get("conditions") or [],
+        issuer=claims["iss"],
+        valid_from=datetime.fromtimestamp(claims["nbf"], UTC),
+        valid_until=datetime.fromtimestamp(claims["exp"], UTC),
+        checked_at=now,
+    )
+
+
+# -- expiry reminders -----------------------------------------------------------------------------------------------
+
+
+async def remind_expiring(
+    *, session: AsyncSession, identity: Identity, now: datetime, after: uuid.UUID | None, limit: int = 200
+) -> uuid.UUID | None:
+    """Tell holders of active credentials ending within 30 days, once each; the id to continue after, or None."""
+    rows = await repository.expiring(session, now=now, until=now + EXPIRY_NOTICE, after=after, limit=limit)
+    for row in rows:
+        await notifications_service.notify(
+            session=session,
+            identity=identity,
+            account_id=row.holder_account_id,
+            template="credential_expiring",
+            params={
+                "number": row.number,
+                "title_zh": row.title.get("zh-CN", ""),
+                "title_en": row.title.get("en", ""),
+                "valid_until": _utc(row.valid_until).date().isoformat(),
+            },
+            dedupe_key=f"credential-expiring:{row.id}",
+        )
+    return rows[-1].id if len(rows) == limit else None
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+async def public_statuses(*, session: AsyncSession, numbers: list[str]) -> dict[str, tuple[str, datetime]]:
+    """Public status and expiry by credential number: what a register shows, nothing personal."""
+    now = utcnow()
+    return {
+        number: (_public_status(status, valid_until, now), valid_until)
+        for number, status, valid_until in await repository.statuses(session, numbers)
+    }

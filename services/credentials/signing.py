@@ -1,0 +1,155 @@
+"""The credential token: signing with the key ring's credential key, checking a presented one, and its QR code.
+
+A credential is a compact JWS (ES256, `typ: ti-credential+jwt`) under a key of its own purpose, published in the JWKS
+for as long as anything it signed may be checked (auth/keys.py). Signing goes through auth.tokens.sign_compact;
+checking through joserfc, with only our algorithm, only a published credential key and only our issuer accepted.
+"""
+
+import binascii
+import re
+import time
+import uuid
+from io import BytesIO
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import segno
+from joserfc import jwt
+from joserfc.errors import JoseError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from auth.identity import Identity
+from auth.keys import LoadedKey
+from auth.tokens import TokenError, sign_compact, unverified_header
+from core.errors import field_error
+from core.settings import Settings
+from services.credentials.exceptions import MalformedToken
+from services.credentials.schemas import MAX_INPUT_BYTES, Bilingual
+from services.credentials.workflow import KINDS
+
+TOKEN_TYPE = "ti-credential+jwt"  # noqa: S105 (a media type, not a secret)
+ALGORITHM = "ES256"
+KEY_PURPOSE = "credential"
+VERIFY_PATH = "/api/v1/credentials/verify"
+# The longest link a QR code can hold at error correction level M (version 40, byte mode).
+QR_CAPACITY_BYTES = 2331
+_JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+# A token naming a key this process has not loaded forces a reload of the key ring at most this often.
+_FORCED_RELOAD_SECONDS = 5.0
+_last_forced_reload = 0.0
+
+
+class InvalidSignature(Exception):
+    """The token is not one this issuer signed with a published credential key (the message says why)."""
+
+
+def verify_url(settings: Settings, token: str) -> str:
+    """The link the QR code holds (a JWS is URL-safe as it is)."""
+    return f"{settings.issuer}{VERIFY_PATH}?token={token}"
+
+
+def fits_a_qr_code(url: str) -> bool:
+    return len(url.encode()) <= QR_CAPACITY_BYTES
+
+
+def qr_png(url: str) -> bytes:
+    """A PNG QR code of `url` (error correction M, raised where it costs no extra size)."""
+    qr = segno.make(url, error="m", micro=False)
+    buffer = BytesIO()
+    qr.save(buffer, kind="png", scale=5, border=4)
+    return buffer.getvalue()
+
+
+async def signing_key(session: AsyncSession, identity: Identity) -> LoadedKey:
+    """The active credential key of the key ring."""
+    try:
+        return identity.keyring.signing_key(KEY_PURPOSE)
+    except RuntimeError:
+        # Not loaded in this process yet (a worker that just started). Load on the caller's connection: on SQLite a
+        # second connection would wait for the write lock this transaction holds.
+        connection = await session.connection()
+        await connection.run_sync(identity.keyring.load)
+        return identity.keyring.signing_key(KEY_PURPOSE)
+
+
+def sign(key: LoadedKey, claims: dict[str, Any]) -> str:
+    return sign_compact({"alg": ALGORITHM, "kid": key.kid, "typ": TOKEN_TYPE}, claims, key.key)
+
+
+def extract_token(value: str) -> str:
+    """The JWS in `value`: the bare token, or the verification link a QR code holds. 422 for anything else."""
+    value = value.strip()
+    if len(value.encode()) > MAX_INPUT_BYTES:
+        raise MalformedToken(
+            f"At most {MAX_INPUT_BYTES} bytes.", errors=[field_error("token", "too long", code="too_long")]
+        )
+    if value.startswith(("https://", "http://")):
+        link = urlsplit(value)
+        tokens = parse_qs(link.query).get("token", [])
+        if not link.path.endswith(VERIFY_PATH) or len(tokens) != 1:
+            raise MalformedToken(
+                "A QR code of a Talent Island credential holds a verification link with one token.",
+                errors=[field_error("qr", "not a credential verification link")],
+            )
+        value = tokens[0]
+    if not _JWS.match(value):
+        raise MalformedToken(
+            "A credential token is a compact JWS: three base64url parts separated by dots.",
+            errors=[field_error("token", "not a compact JWS")],
+        )
+    return value
+
+
+async def refresh_keys(*, identity: Identity, token: str) -> None:
+    """Have the key ring current for `token`: a kid this process does not know may be a key another process has just
+    made, so it forces a reload (at most every few seconds, so random kids cannot make every request reload).
+    Opens a transaction of its own: call it before the request's."""
+    global _last_forced_reload
+    await identity.ready()
+    try:
+        kid = unverified_header(token).get("kid")
+    except TokenError:
+        return
+    if not isinstance(kid, str) or identity.keyring.verification_key(kid, KEY_PURPOSE) is not None:
+        return
+    if time.monotonic() - _last_forced_reload >= _FORCED_RELOAD_SECONDS:
+        _last_forced_reload = time.monotonic()
+        identity.keyring.forget()
+        await identity.ready()
+
+
+def verified_claims(identity: Identity, token: str) -> tuple[dict[str, Any], str]:
+    """The claims and kid of a token this issuer signed with a published credential key; InvalidSignature if not."""
+    try:
+        header = unverified_header(token)
+    except TokenError as exc:
+        raise InvalidSignature("not a credential token") from exc
+    if header.get("typ") != TOKEN_TYPE:
+        raise InvalidSignature("not a credential token")
+    if header.get("alg") != ALGORITHM:
+        raise InvalidSignature("unexpected signature algorithm")
+    kid = header.get("kid")
+    key = identity.keyring.verification_key(kid, KEY_PURPOSE) if isinstance(kid, str) else None
+    if key is None:
+        raise InvalidSignature("not signed by a published credential key")
+    try:
+        claims = dict(jwt.decode(token, key.key, algorithms=[ALGORITHM]).claims)
+    except (JoseError, ValueError, TypeError, UnicodeDecodeError, binascii.Error) as exc:
+        raise InvalidSignature("the signature does not match the content") from exc
+    if claims.get("iss") != identity.settings.issuer:
+        raise InvalidSignature("issued by someone else")
+    try:
+        uuid.UUID(str(claims["jti"]))
+        if not (
+            isinstance(claims["sub"], str)
+            and claims["kind"] in KINDS
+            and isinstance(claims["nbf"], int)
+            and isinstance(claims["exp"], int)
+        ):
+            raise ValueError("claim types")
+        Bilingual.model_validate(claims["title"])
+        for condition in claims.get("conditions") or []:
+            Bilingual.model_validate(condition)
+    except (KeyError, ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+        raise InvalidSignature("not a well-formed credential") from exc
+    return claims, kid

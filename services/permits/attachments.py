@@ -1,0 +1,326 @@
+"""What hangs off an application: its documents (the service's checklist), comments, and the payment of its fees.
+
+Documents go straight to object storage through a presigned URL; the backend never streams the file. Confirming an
+upload checks what storage holds: the size against the checklist's cap, the SHA-256 the applicant computed, and the
+real type sniffed from the first bytes (a `.pdf` that is not a PDF is refused and deleted). Object keys are made
+here from ids; the file name the applicant gave is kept, cleaned, for display and downloads only.
+"""
+
+import re
+import unicodedata
+import uuid
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from auth import service as auth_service
+from auth.guards import Principal
+from core import audit
+from core.errors import Forbidden, ValidationFailed, field_error
+from core.models import new_id, utcnow
+from services.catalogue import service as catalogue_service
+from services.cloud import service as cloud_service
+from services.cloud.models import Payment
+from services.cloud.ports import ObjectStorage, Payments, PresignedUrl
+from services.permits import repository
+from services.permits.exceptions import (
+    ActionRefused,
+    DocumentChecksumMismatch,
+    DocumentNotFound,
+    DocumentNotUploaded,
+    DocumentTooLarge,
+    DocumentTypeRefused,
+    PaymentNotDue,
+)
+from services.permits.models import PermitApplication, PermitComment, PermitDocument
+from services.permits.schemas import (
+    ChecklistItem,
+    CommentCreate,
+    DocumentRead,
+    DocumentUpload,
+    DocumentUploadRequest,
+    PresignedRead,
+)
+from services.permits.service import is_department_staff, is_owner, purpose_of, visible
+
+# Where the applicant may add documents: while drafting, and when an officer asked for more.
+UPLOAD_STATES = frozenset({"draft", "awaiting_applicant"})
+_MAGIC = ((b"%PDF-", "application/pdf"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
+
+
+def sniff(prefix: bytes) -> str | None:
+    """The media type the content really has (of the ones the catalogue accepts), from its magic number."""
+    return next((media_type for magic, media_type in _MAGIC if prefix.startswith(magic)), None)
+
+
+def clean_filename(name: str) -> str:
+    """A display name: no path, no control or separator characters, at most 100 characters, its extension kept."""
+    name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = re.sub(r"[\"<>:|?*;]", "_", name).strip(" .") or "document"
+    stem, dot, extension = name.rpartition(".")
+    if dot and len(extension) <= 10:
+        return stem[: 100 - len(extension) - 1] + "." + extension
+    return name[:100]
+
+
+def _checklist(content: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {item["code"]: item for item in content.get("required_documents", [])}
+
+
+def _presigned(url: PresignedUrl) -> PresignedRead:
+    return PresignedRead(url=url.url, method=url.method, headers=url.headers, expires_at=url.expires_at)
+
+
+def _read(row: PermitDocument) -> DocumentRead:
+    return DocumentRead.model_validate(row, from_attributes=True)
+
+
+# -- documents ----------------------------------------------------------------------------------------------------
+
+
+async def checklist(*, session: AsyncSession, principal: Principal, application_id: uuid.UUID) -> list[ChecklistItem]:
+    """The pinned service's checklist, each line with its latest document."""
+    row = await visible(session=session, principal=principal, application_id=application_id)
+    content = (await catalogue_service.pinned_version(session=session, service_id=row.service_id)).content
+    latest = {doc.code: doc for doc in await repository.documents(session, row.id)}
+    return [
+        ChecklistItem(
+            code=code,
+            name=item["name"],
+            required=item.get("required", True),
+            media_types=item["media_types"],
+            max_size_bytes=item["max_size_bytes"],
+            document=_read(latest[code]) if code in latest else None,
+        )
+        for code, item in _checklist(content).items()
+    ]
+
+
+async def start_upload(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    storage: ObjectStorage,
+    application_id: uuid.UUID,
+    data: DocumentUploadRequest,
+) -> DocumentUpload:
+    """A document row and a presigned PUT capped at the checklist's size; the file then goes straight to storage."""
+    row = await _own(session, principal, application_id)
+    if row.status not in UPLOAD_STATES:
+        raise ActionRefused(f"Documents are added to drafts or when asked for; this application is {row.status}.")
+    content = (await catalogue_service.pinned_version(session=session, service_id=row.service_id)).content
+    item = _checklist(content).get(data.code)
+    if item is None:
+        raise ValidationFailed(
+            f"{data.code} is not on this service's checklist.", errors=[field_error("code", "not on the checklist")]
+        )
+    if data.media_type not in item["media_types"]:
+        raise DocumentTypeRefused(f"{data.code} takes {', '.join(item['media_types'])}.")
+    if data.size > item["max_size_bytes"]:
+        raise DocumentTooLarge(f"{data.code} takes files up to {item['max_size_bytes']} bytes.")
+    document_id = new_id()
+    document = PermitDocument(
+        id=document_id,
+        application_id=row.id,
+        code=data.code,
+        filename=clean_filename(data.filename),
+        object_key=f"permits/{row.id}/{document_id}",
+        media_type=data.media_type,
+    )
+    session.add(document)
+    await session.flush()
+    upload = await storage.presign_upload(
+        document.object_key, content_type=data.media_type, max_bytes=item["max_size_bytes"]
+    )
+    return DocumentUpload(document=_read(document), upload=_presigned(upload))
+
+
+async def confirm_upload(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    storage: ObjectStorage,
+    application_id: uuid.UUID,
+    document_id: uuid.UUID,
+    sha256: str,
+) -> DocumentRead:
+    """Check what storage holds against the checklist and the applicant's checksum; refuse and delete a bad file."""
+    row = await _own(session, principal, application_id)
+    document = await _document(session, row, document_id)
+    if document.status != "awaiting_upload":
+        return _read(document)  # confirming twice changes nothing
+    head = await storage.head(document.object_key)
+    if head is None:
+        raise DocumentNotUploaded("Nothing has arrived for this document yet; PUT the file to the upload URL first.")
+    content = (await catalogue_service.pinned_version(session=session, service_id=row.service_id)).content
+    item = _checklist(content)[document.code]
+    if head.size > item["max_size_bytes"]:
+        await storage.delete(document.object_key)
+        raise DocumentTooLarge(f"The file has {head.size} bytes; {document.code} takes up to {item['max_size_bytes']}.")
+    if head.sha256 != sha256:
+        await storage.delete(document.object_key)
+        raise DocumentChecksumMismatch(
+            "The stored file's SHA-256 differs from yours: upload it again.",
+            errors=[field_error("sha256", "does not match the stored file", code="mismatch")],
+        )
+    actual = sniff(await storage.read_prefix(document.object_key, 16))
+    if actual != document.media_type or actual not in item["media_types"]:
+        await storage.delete(document.object_key)
+        raise DocumentTypeRefused(
+            f"The file's content is {actual or 'not a PDF, PNG or JPEG'}, not {document.media_type}."
+        )
+    document.size, document.sha256, document.status, document.uploaded_at = head.size, head.sha256, "uploaded", utcnow()
+    session.add(document)
+    await session.flush()
+    audit.record(
+        session,
+        action="permits.document.uploaded",
+        object_type="permit_document",
+        object_id=document.id,
+        detail={"application": str(row.id), "code": document.code, "sha256": document.sha256, "size": document.size},
+    )
+    return _read(document)
+
+
+async def review_document(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    application_id: uuid.UUID,
+    document_id: uuid.UUID,
+    decision: str,
+    reason: str | None,
+) -> DocumentRead:
+    """The officer handling the application (or the supervisor) accepts or rejects a document."""
+    row = await visible(session=session, principal=principal, application_id=application_id)
+    if not is_department_staff(principal, row):
+        raise Forbidden("Only officers of the department review documents.")
+    if row.assignee_id != principal.account_id and not principal.has_role("supervisor"):
+        raise Forbidden("Only the officer handling the application (or the supervisor) reviews its documents.")
+    if row.status != "under_review":
+        raise ActionRefused(f"Documents are reviewed while the application is under review, not {row.status}.")
+    document = await _document(session, row, document_id)
+    if document.status == "awaiting_upload":
+        raise DocumentNotUploaded("This document has not been uploaded.")
+    if decision == "rejected" and not reason:
+        raise ValidationFailed("Say why.", errors=[field_error("reason", "required to reject", code="missing")])
+    document.status, document.reason, document.reviewed_by = decision, reason, principal.subject
+    session.add(document)
+    await session.flush()
+    audit.record(
+        session,
+        action=f"permits.document.{decision}",
+        object_type="permit_document",
+        object_id=document.id,
+        detail={"application": str(row.id), "code": document.code, "reason": reason},
+    )
+    return _read(document)
+
+
+async def download(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    storage: ObjectStorage,
+    application_id: uuid.UUID,
+    document_id: uuid.UUID,
+) -> PresignedRead:
+    """A short-lived download URL, after the ownership check; a staff member's download lands in the access log."""
+    row = await visible(session=session, principal=principal, application_id=application_id)
+    document = await _document(session, row, document_id)
+    if document.status == "awaiting_upload":
+        raise DocumentNotUploaded("This document has not been uploaded.")
+    if not is_owner(principal, row):
+        await auth_service.log_citizen_read(
+            session=session,
+            reader=principal,
+            citizen_id=row.applicant_id,
+            purpose=f"application {row.reference}: document {document.code}",
+            object_type="permit_document",
+            object_id=document.id,
+        )
+    return _presigned(await storage.presign_download(document.object_key, filename=document.filename))
+
+
+async def _own(session: AsyncSession, principal: Principal, application_id: uuid.UUID) -> PermitApplication:
+    row = await visible(session=session, principal=principal, application_id=application_id)
+    if not is_owner(principal, row):
+        raise Forbidden("Only the applicant adds documents and pays.")
+    return row
+
+
+async def _document(session: AsyncSession, row: PermitApplication, document_id: uuid.UUID) -> PermitDocument:
+    document = await repository.document(session, row.id, document_id)
+    if document is None:
+        raise DocumentNotFound()
+    return document
+
+
+# -- comments -----------------------------------------------------------------------------------------------------
+
+
+async def comments(*, session: AsyncSession, principal: Principal, application_id: uuid.UUID) -> list[PermitComment]:
+    """Staff see every comment; the applicant only those meant for them."""
+    row = await visible(session=session, principal=principal, application_id=application_id)
+    return await repository.comments(session, row.id, internal=is_department_staff(principal, row))
+
+
+async def add_comment(
+    *, session: AsyncSession, principal: Principal, application_id: uuid.UUID, data: CommentCreate
+) -> PermitComment:
+    row = await visible(session=session, principal=principal, application_id=application_id)
+    staff = is_department_staff(principal, row)
+    if not staff and data.visibility == "internal":
+        raise Forbidden("Internal comments are for staff.")
+    comment = PermitComment(
+        application_id=row.id,
+        author_subject=principal.subject,
+        author_role=("supervisor" if principal.has_role("supervisor") else "officer") if staff else "applicant",
+        visibility=data.visibility,
+        body=data.body,
+    )
+    session.add(comment)
+    await session.flush()
+    audit.record(
+        session,
+        action="permits.comment.added",
+        object_type="permit_application",
+        object_id=row.id,
+        detail={"visibility": data.visibility},
+    )
+    return comment
+
+
+# -- payment ------------------------------------------------------------------------------------------------------
+
+
+async def start_payment(
+    *, session: AsyncSession, principal: Principal, payments: Payments, application_id: uuid.UUID
+) -> Payment:
+    """A payment order for the fees due (the open one again, if there is one); the callback records the payment."""
+    row = await _own(session, principal, application_id)
+    if row.status != "pending_payment" or not row.fee_total or row.paid_at is not None:
+        raise PaymentNotDue(
+            "Fees are paid once the review has passed."
+            if row.status != "pending_payment"
+            else "Nothing is due: the fees are paid or waived."
+        )
+    for payment in reversed(await cloud_service.payments_for(session=session, purpose=purpose_of(row.id))):
+        if payment.status == "created" and payment.amount == row.fee_total:
+            return payment
+    return await cloud_service.create_payment(
+        session=session,
+        payments=payments,
+        purpose=purpose_of(row.id),
+        amount=row.fee_total,
+        description=f"{row.reference} 许可申请费用",
+    )
+
+
+async def latest_payment(*, session: AsyncSession, principal: Principal, application_id: uuid.UUID) -> Payment:
+    row = await visible(session=session, principal=principal, application_id=application_id)
+    found = await cloud_service.payments_for(session=session, purpose=purpose_of(row.id))
+    if not found:
+        raise PaymentNotDue("No payment has been started for this application.")
+    return found[-1]

@@ -1,0 +1,70 @@
+"""The application form checked against the pinned service version's form (Open311-style attributes).
+
+Types, value lists, min / max, pattern and length are checked on every save, so a draft never holds a value of the
+wrong shape; `required` is checked when the application is submitted. Every problem is a field error at `form.<code>`.
+"""
+
+import re
+from datetime import datetime
+from typing import Any
+
+from core.errors import FieldError, field_error
+
+MAX_TEXT = 10_000
+
+
+def check(form: dict[str, Any], attributes: list[dict[str, Any]], *, complete: bool) -> list[FieldError]:
+    """Field errors of `form` (empty when it is fine); with `complete`, missing required fields are errors too."""
+    by_code = {attribute["code"]: attribute for attribute in attributes}
+    errors = [
+        field_error(f"form.{code}", "not a field of this service's form", code="unknown")
+        for code in sorted(set(form) - set(by_code))
+    ]
+    for code, attribute in by_code.items():
+        value = form.get(code)
+        if value is None or value == "" or value == []:
+            if complete and attribute.get("required"):
+                errors.append(field_error(f"form.{code}", "required", code="missing"))
+            continue
+        problem = _problem(value, attribute)
+        if problem:
+            errors.append(field_error(f"form.{code}", problem, code="invalid"))
+    return errors
+
+
+def _problem(value: Any, attribute: dict[str, Any]) -> str | None:
+    datatype = attribute["datatype"]
+    validation = attribute.get("validation") or {}
+    keys = {option["key"] for option in attribute.get("values", [])}
+    if datatype in ("string", "text"):
+        if not isinstance(value, str):
+            return "must be text"
+        limit = validation.get("max_length") or (200 if datatype == "string" else MAX_TEXT)
+        if len(value) > limit:
+            return f"at most {limit} characters"
+        if validation.get("pattern") and not re.fullmatch(validation["pattern"], value):
+            return "does not have the expected format"
+        return None
+    if datatype == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return "must be a number"
+        if validation.get("min") is not None and value < validation["min"]:
+            return f"at least {validation['min']:g}"
+        if validation.get("max") is not None and value > validation["max"]:
+            return f"at most {validation['max']:g}"
+        return None
+    if datatype == "datetime":
+        if not isinstance(value, str):
+            return "must be an ISO 8601 date or date-time"
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            return "must be an ISO 8601 date or date-time"
+        return None
+    if datatype == "singlevaluelist":
+        return None if isinstance(value, str) and value in keys else f"one of: {', '.join(sorted(keys))}"
+    if datatype == "multivaluelist":
+        if not isinstance(value, list) or not all(isinstance(item, str) and item in keys for item in value):
+            return f"a list of: {', '.join(sorted(keys))}"
+        return "no value twice" if len(value) != len(set(value)) else None
+    return "unsupported field type"

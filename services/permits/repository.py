@@ -1,0 +1,219 @@
+"""All SQL of permit applications. Whose rows a caller may see is part of every query (DESIGN 6): an application
+outside the caller's reach matches no row, so it is a 404, never a 403 that confirms it exists."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, false, func, select, update
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from auth.guards import Principal
+from core.pagination import keyset
+from services.permits.models import (
+    InformationRequest,
+    PermitApplication,
+    PermitComment,
+    PermitDocument,
+    PermitHistory,
+)
+
+_app = PermitApplication.__table__
+
+
+def is_staff(principal: Principal) -> bool:
+    return "permits:process" in principal.scopes and principal.has_role("officer", "supervisor")
+
+
+def reach(principal: Principal) -> ColumnElement[bool]:
+    """The applications `principal` may see: staff their department's, a partner those it filed, a person their own."""
+    if is_staff(principal):
+        if principal.department is None:
+            return false()
+        return (_app.c.department == principal.department) & (_app.c.status != "draft")
+    if not principal.is_person:
+        if "partner:submit" not in principal.scopes:
+            return false()
+        return _app.c.submitted_by_client == principal.client_id
+    if "permits:apply" not in principal.scopes:
+        return false()
+    return _app.c.applicant_id == principal.account_id
+
+
+async def application(
+    session: AsyncSession, application_id: uuid.UUID, *, within: ColumnElement[bool] | None = None
+) -> PermitApplication | None:
+    statement = select(PermitApplication).where(PermitApplication.id == application_id)
+    if within is not None:
+        statement = statement.where(within)
+    return (await session.execute(statement)).scalar()
+
+
+def _summary_columns() -> list[Any]:
+    return [
+        _app.c.id,
+        _app.c.reference,
+        _app.c.service_code,
+        _app.c.department,
+        _app.c.status,
+        _app.c.version,
+        _app.c.holder_name,
+        _app.c.assignee_id,
+        _app.c.submitted_at,
+        _app.c.due_at,
+        _app.c.risk_at,
+        _app.c.paused_at,
+        _app.c.decided_at,
+        _app.c.paused_seconds,
+    ]
+
+
+async def listing(
+    session: AsyncSession,
+    *,
+    within: ColumnElement[bool],
+    staff: bool,
+    now: datetime,
+    limit: int,
+    cursor: str | None,
+    status: str | None = None,
+    service_code: str | None = None,
+    assignee: uuid.UUID | None = None,
+    unassigned: bool = False,
+    risk: str | None = None,
+    submitted_after: datetime | None = None,
+    submitted_before: datetime | None = None,
+) -> list[Any]:
+    """One keyset page (plus one row): staff see the queue by deadline, applicants their own newest first."""
+    statement: Select[Any] = select(*_summary_columns()).where(within)
+    if status:
+        statement = statement.where(_app.c.status == status)
+    if service_code:
+        statement = statement.where(_app.c.service_code == service_code)
+    if assignee:
+        statement = statement.where(_app.c.assignee_id == assignee)
+    if unassigned:
+        statement = statement.where(_app.c.assignee_id.is_(None))
+    if submitted_after:
+        statement = statement.where(_app.c.submitted_at >= submitted_after)
+    if submitted_before:
+        statement = statement.where(_app.c.submitted_at < submitted_before)
+    if risk == "breached":
+        statement = statement.where(_app.c.due_at <= now, _app.c.paused_at.is_(None))
+    elif risk == "at_risk":
+        statement = statement.where(_app.c.risk_at <= now, _app.c.due_at > now, _app.c.paused_at.is_(None))
+    elif risk == "on_track":
+        statement = statement.where(_app.c.risk_at > now, _app.c.paused_at.is_(None))
+    elif risk == "paused":
+        statement = statement.where(_app.c.paused_at.is_not(None))
+    if risk in ("breached", "at_risk", "on_track"):
+        statement = statement.where(_app.c.status.in_(("submitted", "screening", "under_review", "pending_payment")))
+    if staff:
+        # Decided applications have a deadline too; the queue is ordered by it either way.
+        page = keyset(statement, order_by=[_app.c.due_at, _app.c.id], cursor=cursor, limit=limit)
+    else:
+        page = keyset(statement, order_by=[_app.c.id], cursor=cursor, limit=limit, descending=True)
+    return list((await session.execute(page)).mappings())
+
+
+async def lock(session: AsyncSession, row: PermitApplication) -> None:
+    """Bump the version now: a concurrent transition that read the same version fails (StaleDataError -> 409)."""
+    session.add(row)
+    await session.flush()
+
+
+async def history(session: AsyncSession, application_id: uuid.UUID) -> list[PermitHistory]:
+    statement = select(PermitHistory).where(PermitHistory.application_id == application_id).order_by(PermitHistory.id)
+    return list((await session.execute(statement)).scalars())
+
+
+async def documents(session: AsyncSession, application_id: uuid.UUID) -> list[PermitDocument]:
+    statement = (
+        select(PermitDocument).where(PermitDocument.application_id == application_id).order_by(PermitDocument.id)
+    )
+    return list((await session.execute(statement)).scalars())
+
+
+async def document(session: AsyncSession, application_id: uuid.UUID, document_id: uuid.UUID) -> PermitDocument | None:
+    statement = select(PermitDocument).where(
+        PermitDocument.id == document_id, PermitDocument.application_id == application_id
+    )
+    return (await session.execute(statement)).scalar()
+
+
+async def comments(session: AsyncSession, application_id: uuid.UUID, *, internal: bool) -> list[PermitComment]:
+    statement = select(PermitComment).where(PermitComment.application_id == application_id)
+    if not internal:
+        statement = statement.where(PermitComment.visibility == "applicant")
+    return list((await session.execute(statement.order_by(PermitComment.id))).scalars())
+
+
+async def open_request(session: AsyncSession, application_id: uuid.UUID) -> InformationRequest | None:
+    statement = select(InformationRequest).where(
+        InformationRequest.application_id == application_id, InformationRequest.status == "open"
+    )
+    return (await session.execute(statement.order_by(InformationRequest.id.desc()))).scalar()
+
+
+async def overdue_requests(session: AsyncSession, now: datetime, *, limit: int = 200) -> list[InformationRequest]:
+    statement = (
+        select(InformationRequest)
+        .where(InformationRequest.status == "open", InformationRequest.due_at < now)
+        .order_by(InformationRequest.due_at)
+        .limit(limit)
+    )
+    return list((await session.execute(statement)).scalars())
+
+
+async def near_breach(session: AsyncSession, now: datetime, *, limit: int = 200) -> list[PermitApplication]:
+    """Running clocks past their at-risk instant that nobody has escalated yet."""
+    statement = (
+        select(PermitApplication)
+        .where(
+            PermitApplication.status.in_(("submitted", "screening", "under_review", "pending_payment")),
+            PermitApplication.risk_at <= now,
+            PermitApplication.paused_at.is_(None),
+            PermitApplication.escalated_at.is_(None),
+        )
+        .order_by(PermitApplication.due_at)
+        .limit(limit)
+    )
+    return list((await session.execute(statement)).scalars())
+
+
+async def mark_escalated(session: AsyncSession, application_id: uuid.UUID, now: datetime) -> bool:
+    """Compare-and-set, so two workers never escalate one application twice."""
+    result = await session.execute(
+        update(_app).where(_app.c.id == application_id, _app.c.escalated_at.is_(None)).values(escalated_at=now)
+    )
+    return result.rowcount == 1
+
+
+async def decided_durations(session: AsyncSession, since: datetime) -> list[Any]:
+    """(service code, submitted, decided, paused seconds) of applications decided since `since`."""
+    statement = select(_app.c.service_code, _app.c.submitted_at, _app.c.decided_at, _app.c.paused_seconds).where(
+        _app.c.decided_at >= since, _app.c.submitted_at.is_not(None)
+    )
+    return list((await session.execute(statement)).all())
+
+
+async def issued(
+    session: AsyncSession, *, number: str | None, holder: str | None, limit: int, cursor: str | None
+) -> list[Any]:
+    """The public register: issued permits by number or holder-name prefix (case-insensitive)."""
+    statement = select(
+        _app.c.permit_number,
+        _app.c.holder_name,
+        _app.c.service_id,
+        _app.c.service_code,
+        _app.c.department,
+        _app.c.decided_at,
+    ).where(_app.c.permit_number.is_not(None))
+    if number:
+        statement = statement.where(_app.c.permit_number == number)
+    if holder:
+        escaped = holder.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        statement = statement.where(func.lower(_app.c.holder_name).like(f"{escaped}%", escape="\\"))
+    page = keyset(statement, order_by=[_app.c.permit_number], cursor=cursor, limit=limit)
+    return list((await session.execute(page)).all())

@@ -1,0 +1,217 @@
+"""API schemas of permit applications. Request schemas forbid unknown fields: `status`, `applicant_id`,
+`department` and the like are set by the system only, and a body that names them is refused."""
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Risk = Literal["on_track", "at_risk", "breached", "paused", "stopped"]
+MediaType = Literal["application/pdf", "image/jpeg", "image/png"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ApplicationCreate(Strict):
+    service_code: str = Field(pattern=r"^[a-z][a-z0-9-]{1,62}$", description="a published permit service")
+    form: dict[str, Any] = Field(default_factory=dict, description="answers keyed by the service form's field codes")
+    holder_name: str | None = Field(
+        default=None, min_length=1, max_length=200, description="whom the permit is for; default: your name"
+    )
+    on_behalf_of: uuid.UUID | None = Field(
+        default=None, description="partner systems only: the account of the citizen they apply for"
+    )
+
+
+class ApplicationUpdate(Strict):
+    form: dict[str, Any] | None = Field(default=None, description="replaces the whole form")
+    holder_name: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class ActionRequest(Strict):
+    reason: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2000,
+        description="why; for request_info the question, for answer the answer",
+    )
+    assignee_id: uuid.UUID | None = Field(default=None, description="reassign: the officer who takes over")
+    due_in_days: int = Field(default=10, ge=1, le=60, description="request_info: days the applicant has to answer")
+    documents: list[str] = Field(
+        default_factory=list, max_length=50, description="request_info: documents to upload again"
+    )
+    conditions: list[str] = Field(default_factory=list, max_length=20, description="approve: conditions of the permit")
+
+
+class FeeLine(BaseModel):
+    code: str
+    description: dict[str, str]
+    amount: int = Field(description="minor units (fen)")
+    currency: str
+    waived: bool
+    waiver: str | None
+    due: int
+
+
+class ServiceRef(BaseModel):
+    code: str
+    version: int
+    title: dict[str, str]
+
+
+class Sla(BaseModel):
+    due_at: datetime | None
+    risk: Risk
+    paused: bool
+    paused_seconds: int
+    elapsed_seconds: int | None
+    remaining_seconds: int | None
+
+
+class InformationRequestRead(BaseModel):
+    id: uuid.UUID
+    question: str
+    documents: list[str]
+    requested_at: datetime
+    due_at: datetime
+    status: str
+    answer: str | None
+    answered_at: datetime | None
+
+
+class ApplicationRead(BaseModel):
+    id: uuid.UUID
+    reference: str
+    service: ServiceRef
+    department: str
+    status: str
+    version: int
+    holder_name: str
+    form: dict[str, Any]
+    fees: list[FeeLine]
+    fee_total: int
+    paid_at: datetime | None
+    refunded_at: datetime | None
+    assignee_id: uuid.UUID | None
+    rejection_proposed: bool
+    submitted_by_client: str | None
+    submitted_at: datetime | None
+    decided_at: datetime | None
+    sla: Sla
+    permit_number: str | None
+    information_request: InformationRequestRead | None
+    allowed_actions: list[str] = Field(description="what you may do now")
+    created_at: datetime
+    updated_at: datetime
+
+
+class ApplicationSummary(BaseModel):
+    id: uuid.UUID
+    reference: str
+    service_code: str
+    department: str
+    status: str
+    version: int
+    holder_name: str
+    assignee_id: uuid.UUID | None
+    submitted_at: datetime | None
+    due_at: datetime | None
+    risk: Risk
+
+
+class HistoryRead(BaseModel):
+    id: uuid.UUID
+    action: str
+    from_status: str
+    to_status: str
+    actor_role: str
+    reason: str | None
+    occurred_at: datetime
+
+
+class CommentCreate(Strict):
+    body: str = Field(min_length=1, max_length=4000)
+    visibility: Literal["applicant", "internal"] = Field(
+        default="applicant", description="internal: staff only (applicants may only write applicant-visible comments)"
+    )
+
+
+class CommentRead(BaseModel):
+    id: uuid.UUID
+    author_role: str
+    visibility: str
+    body: str
+    created_at: datetime
+
+
+class DocumentUploadRequest(Strict):
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="the checklist line")
+    filename: str = Field(min_length=1, max_length=200)
+    media_type: MediaType
+    size: int = Field(gt=0, le=20 * 1024 * 1024, description="bytes; the upload is capped at the checklist's limit")
+
+
+class DocumentRead(BaseModel):
+    id: uuid.UUID
+    code: str
+    filename: str
+    media_type: str
+    size: int | None
+    sha256: str | None
+    status: str
+    reason: str | None
+    uploaded_at: datetime | None
+    created_at: datetime
+
+
+class PresignedRead(BaseModel):
+    url: str
+    method: str
+    headers: dict[str, str]
+    expires_at: datetime
+
+
+class DocumentUpload(BaseModel):
+    document: DocumentRead
+    upload: PresignedRead = Field(description="PUT the file here, then confirm with its sha256")
+
+
+class DocumentConfirm(Strict):
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="lower-case hex SHA-256 of the file you uploaded")
+
+
+class DocumentReview(Strict):
+    decision: Literal["accepted", "rejected"]
+    reason: str | None = Field(default=None, min_length=1, max_length=500, description="required to reject")
+
+
+class ChecklistItem(BaseModel):
+    code: str
+    name: dict[str, str]
+    required: bool
+    media_types: list[str]
+    max_size_bytes: int
+    document: DocumentRead | None = Field(description="the latest upload for this line")
+
+
+class PaymentRead(BaseModel):
+    payment_id: uuid.UUID
+    status: str
+    amount: int
+    currency: str
+    pay_url: str | None
+    paid_at: datetime | None
+
+
+class RegisterEntry(BaseModel):
+    permit_number: str
+    holder_name: str
+    service_code: str
+    service_title: dict[str, str]
+    department: str
+    status: str = Field(description="active | suspended | revoked | expired")
+    issued_at: datetime | None
+    valid_until: datetime | None

@@ -1,0 +1,665 @@
+"""Permit applications: drafts pinned to a service version, the lifecycle with its guards and effects, and reads.
+
+Documents, comments and payment are in `attachments.py`; the worker's side (screening, issuing, refunds, the SLA
+jobs, notifications) in `tasks.py`. Every transition writes the application's history, an audit entry and an outbox
+event in the caller's transaction; `dry_run` runs the very same code and rolls the transaction back.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from auth import service as auth_service
+from auth.guards import Principal
+from auth.identity import Identity
+from core import audit
+from core.context import Actor as AuditActor
+from core.errors import Forbidden, ValidationFailed, field_error
+from core.events import Event, emit
+from core.http import check_if_match
+from core.models import aware, utcnow
+from core.pagination import encode_cursor
+from core.references import next_reference
+from core.workflow import Transition
+from services.catalogue import service as catalogue_service
+from services.catalogue.models import ServiceVersion
+from services.credentials import service as credentials_service
+from services.permits import fees, forms, repository, sla
+from services.permits.exceptions import (
+    ActionRefused,
+    ApplicationNotFound,
+    InvalidForm,
+    NotEditable,
+    ServiceNotApplicable,
+)
+from services.permits.models import InformationRequest, PermitApplication, PermitHistory
+from services.permits.schemas import (
+    ActionRequest,
+    ApplicationCreate,
+    ApplicationRead,
+    ApplicationSummary,
+    ApplicationUpdate,
+    InformationRequestRead,
+    RegisterEntry,
+)
+from services.permits.workflow import (
+    APPLICANT,
+    APPLICATION_CREATED,
+    APPLICATION_LIFECYCLE,
+    OFFICER,
+    SUPERVISOR,
+    SYSTEM,
+)
+
+REFERENCE_PREFIX = "TI-P"
+# Steps of the review that belong to the officer holding the application (or their supervisor).
+ASSIGNEE_STEPS = frozenset({"request_info", "pass", "propose_rejection"})
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who takes a step, as the history records it."""
+
+    subject: str | None
+    role: str  # applicant | officer | supervisor | partner | system
+
+
+SYSTEM_ACTOR = Actor(subject=None, role=SYSTEM)
+WORKER = AuditActor(subject=None, client_id="worker")  # the audit trail's name for the system's own steps
+
+
+PAYMENT_PURPOSE = "permit.application:"
+
+
+def purpose_of(application_id: uuid.UUID) -> str:
+    """The cloud payment purpose of an application's fees."""
+    return f"{PAYMENT_PURPOSE}{application_id}"
+
+
+# -- who may do what --------------------------------------------------------------------------------------------------
+
+
+def is_owner(principal: Principal, row: PermitApplication) -> bool:
+    if principal.is_person:
+        return "permits:apply" in principal.scopes and principal.account_id == row.applicant_id
+    return "partner:submit" in principal.scopes and principal.client_id == row.submitted_by_client
+
+
+def is_department_staff(principal: Principal, row: PermitApplication) -> bool:
+    return repository.is_staff(principal) and principal.department == row.department
+
+
+def may(principal: Principal, step: Transition, row: PermitApplication) -> bool:
+    """The table's actor kind, roles and scopes, plus the department and, for review steps, the assignee."""
+    if step.actor == APPLICANT:
+        return is_owner(principal, row)
+    if step.actor not in (OFFICER, SUPERVISOR) or not is_department_staff(principal, row):
+        return False
+    if not (step.scopes <= principal.scopes and principal.roles & step.roles):
+        return False
+    if step.action in ASSIGNEE_STEPS:
+        return row.assignee_id == principal.account_id or principal.has_role("supervisor")
+    return True
+
+
+def allowed_actions(principal: Principal, row: PermitApplication) -> list[str]:
+    actions = APPLICATION_LIFECYCLE.allowed(row.status, lambda step: may(principal, step, row))
+    if is_owner(principal, row):
+        if row.status == "draft":
+            actions.append("edit")
+        if row.status == "pending_payment" and row.fee_total and row.paid_at is None:
+            actions.append("pay")
+    return sorted(actions)
+
+
+def actor_of(principal: Principal, row: PermitApplication) -> Actor:
+    if is_owner(principal, row):
+        return Actor(principal.subject, APPLICANT if principal.is_person else "partner")
+    return Actor(principal.subject, SUPERVISOR if principal.has_role("supervisor") else OFFICER)
+
+
+# -- drafts -----------------------------------------------------------------------------------------------------------
+
+
+async def _applicant_profile(
+    session: AsyncSession, identity: Identity, account_id: uuid.UUID, today: date
+) -> fees.ApplicantProfile:
+    born = await auth_service.birth_date(session=session, identity=identity, account_id=account_id)
+    age = None
+    if born:
+        age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    # Talent tiers come with talent cards (the talent domain); until then no tier-based waiver applies.
+    return fees.ApplicantProfile(age=age)
+
+
+async def _price(session: AsyncSession, identity: Identity, row: PermitApplication, content: dict[str, Any]) -> None:
+    profile = await _applicant_profile(session, identity, row.applicant_id, utcnow().date())
+    row.fees = fees.fee_lines(content.get("costs", []), row.form, profile)
+    row.fee_total = fees.total(row.fees)
+
+
+def _check_form(form: dict[str, Any], content: dict[str, Any], *, complete: bool) -> None:
+    errors = forms.check(form, content.get("form", []), complete=complete)
+    if errors:
+        raise InvalidForm(
+            "The form has errors: " + ", ".join(error.field for error in errors[:10]) + ".", errors=errors
+        )
+
+
+async def create_application(
+    *, session: AsyncSession, identity: Identity, principal: Principal, data: ApplicationCreate
+) -> PermitApplication:
+    """A draft against the service's current published version, for the caller or (a partner) the citizen it serves."""
+    if principal.is_person:
+        if data.on_behalf_of is not None:
+            raise ValidationFailed(
+                "Only partner systems apply on someone's behalf.",
+                errors=[field_error("on_behalf_of", "not allowed for a person", code="not_allowed")],
+            )
+        applicant_id, client = principal.account_id, None
+    else:
+        if data.on_behalf_of is None:
+            raise ValidationFailed(
+                "Say whom you apply for.", errors=[field_error("on_behalf_of", "required for partners", code="missing")]
+            )
+        if not await auth_service.is_active_citizen(session=session, account_id=data.on_behalf_of):
+            raise ValidationFailed(
+                "No such citizen.", errors=[field_error("on_behalf_of", "not an active citizen account")]
+            )
+        applicant_id, client = data.on_behalf_of, principal.client_id
+    service = await _applicable(session, data.service_code)
+    _check_form(data.form, service.content, complete=False)
+    holder = (
+        data.holder_name
+        or (await auth_service.contact_of(session=session, identity=identity, account_id=applicant_id))[0]
+    )
+    row = PermitApplication(
+        reference=await next_reference(session, REFERENCE_PREFIX),
+        service_id=service.id,
+        service_code=service.code,
+        service_version=service.version,
+        department=service.department,
+        applicant_id=applicant_id,
+        submitted_by_client=client,
+        holder_name=holder,
+        form=data.form,
+    )
+    await _price(session, identity, row, service.content)
+    session.add(row)
+    await session.flush()
+    session.add(
+        PermitHistory(
+            application_id=row.id,
+            action="create",
+            from_status="new",
+            to_status="draft",
+            actor_subject=principal.subject,
+            actor_role=APPLICANT if principal.is_person else "partner",
+        )
+    )
+    audit.record(
+        session,
+        action=APPLICATION_CREATED.name,
+        object_type="permit_application",
+        object_id=row.id,
+        detail={"reference": row.reference, "service": row.service_code, "on_behalf_by": client},
+    )
+    emit(session, Event(APPLICATION_CREATED.name, subject=f"permit_application:{row.id}", payload=_payload(row)))
+    return row
+
+
+async def _applicable(session: AsyncSession, code: str) -> ServiceVersion:
+    try:
+        service = await catalogue_service.published_version(session=session, code=code)
+    except Exception as exc:  # ServiceNotFound: say it in this endpoint's terms
+        raise ServiceNotApplicable(f"No published service {code}.") from exc
+    if service.kind != "permit" or service.status != "published":
+        raise ServiceNotApplicable(f"{code} is not a permit service open for applications.")
+    return service
+
+
+async def update_draft(
+    *,
+    session: AsyncSession,
+    identity: Identity,
+    principal: Principal,
+    application_id: uuid.UUID,
+    data: ApplicationUpdate,
+    if_match: str | None,
+) -> PermitApplication:
+    """The applicant changes the form or holder name of a draft (the fees follow the form)."""
+    row = await visible(session=session, principal=principal, application_id=application_id)
+    if not is_owner(principal, row):
+        raise Forbidden("Only the applicant edits an application.")
+    if row.status != "draft":
+        raise NotEditable(f"The application is {row.status}; only drafts change.")
+    check_if_match(if_match, row.version)
+    content = (await catalogue_service.pinned_version(session=session, service_id=row.service_id)).content
+    if data.form is not None:
+        _check_form(data.form, content, complete=False)
+        row.form = data.form
+    if data.holder_name is not None:
+        row.holder_name = data.holder_name
+    await _price(session, identity, row, content)
+    session.add(row)
+    await session.flush()
+    audit.record(
+        session,
+        action="permits.application.edited",
+        object_type="permit_application",
+        object_id=row.id,
+        detail={"fields": sorted(data.model_fields_set)},
+    )
+    return row
+
+
+# -- reads ------------------------------------------------------------------------------------------------------------
+
+
+async def visible(*, session: AsyncSession, principal: Principal, application_id: uuid.UUID) -> PermitApplication:
+    """The application if the caller may see it; 404 otherwise, whether or not it exists."""
+    row = await repository.application(session, application_id, within=repository.reach(principal))
+    if row is None:
+        raise ApplicationNotFound()
+    return row
+
+
+async def read(
+    *, session: AsyncSession, principal: Principal, row: PermitApplication, log_access: bool = True
+) -> ApplicationRead:
+    """The full representation for this caller; a staff member's read lands in the applicant's access log."""
+    service = await catalogue_service.pinned_version(session=session, service_id=row.service_id)
+    request = await repository.open_request(session, row.id)
+    if log_access and not is_owner(principal, row):
+        await auth_service.log_citizen_read(
+            session=session,
+            reader=principal,
+            citizen_id=row.applicant_id,
+            purpose=f"application {row.reference}",
+            object_type="permit_application",
+            object_id=row.id,
+        )
+    return ApplicationRead(
+        **{name: getattr(row, name) for name in _READ_FIELDS},
+        service={"code": row.service_code, "version": row.service_version, "title": _title(service)},
+        sla=sla.view(row, utcnow()),
+        information_request=InformationRequestRead.model_validate(request, from_attributes=True) if request else None,
+        allowed_actions=allowed_actions(principal, row),
+    )
+
+
+_READ_FIELDS = (
+    "id",
+    "reference",
+    "department",
+    "status",
+    "version",
+    "holder_name",
+    "form",
+    "fees",
+    "fee_total",
+    "paid_at",
+    "refunded_at",
+    "assignee_id",
+    "rejection_proposed",
+    "submitted_by_client",
+    "submitted_at",
+    "decided_at",
+    "permit_number",
+    "created_at",
+    "updated_at",
+)
+
+
+def _title(service: ServiceVersion) -> dict[str, str]:
+    return {"zh-CN": service.title_zh, "en": service.title_en}
+
+
+async def listing(
+    *, session: AsyncSession, principal: Principal, limit: int, cursor: str | None, **filters: Any
+) -> tuple[list[ApplicationSummary], str | None]:
+    """The caller's own applications (newest first) or, for staff, their department's queue (oldest deadline first)."""
+    staff = repository.is_staff(principal)
+    now = utcnow()
+    rows = await repository.listing(
+        session, within=repository.reach(principal), staff=staff, now=now, limit=limit, cursor=cursor, **filters
+    )
+    items = [
+        ApplicationSummary(
+            **{key: row[key] for key in ApplicationSummary.model_fields if key in row}, risk=_risk(row, now)
+        )
+        for row in rows[:limit]
+    ]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor([last["due_at"], last["id"]] if staff else [last["id"]])
+    return items, next_cursor
+
+
+def _risk(row: Any, now: datetime) -> str:
+    return sla.risk(_Clock(**{key: row[key] for key in _Clock.__dataclass_fields__}), now)
+
+
+@dataclass
+class _Clock:
+    status: str
+    due_at: datetime | None
+    risk_at: datetime | None
+    paused_at: datetime | None
+
+
+async def history(*, session: AsyncSession, principal: Principal, application_id: uuid.UUID) -> list[PermitHistory]:
+    row = await visible(session=session, principal=principal, application_id=application_id)
+    return await repository.history(session, row.id)
+
+
+async def register(
+    *, session: AsyncSession, number: str | None, holder: str | None, limit: int, cursor: str | None
+) -> tuple[list[RegisterEntry], str | None]:
+    """The public register of issued permits: minimal fields, the credential's live status."""
+    rows = await repository.issued(session, number=number, holder=holder, limit=limit, cursor=cursor)
+    statuses = await credentials_service.public_statuses(
+        session=session, numbers=[row.permit_number for row in rows[:limit]]
+    )
+    titles = {}
+    items = []
+    for row in rows[:limit]:
+        if row.service_id not in titles:
+            titles[row.service_id] = _title(
+                await catalogue_service.pinned_version(session=session, service_id=row.service_id)
+            )
+        status, valid_until = statuses.get(row.permit_number, ("unknown", None))
+        items.append(
+            RegisterEntry(
+                permit_number=row.permit_number,
+                holder_name=row.holder_name,
+                service_code=row.service_code,
+                service_title=titles[row.service_id],
+                department=row.department,
+                status=status,
+                issued_at=row.decided_at,
+                valid_until=valid_until,
+            )
+        )
+    return items, encode_cursor([rows[limit - 1].permit_number]) if len(rows) > limit else None
+
+
+# -- the lifecycle ----------------------------------------------------------------------------------------------------
+
+
+async def transition(
+    *,
+    session: AsyncSession,
+    identity: Identity,
+    principal: Principal,
+    application_id: uuid.UUID,
+    action: str,
+    data: ActionRequest,
+    if_match: str | None,
+) -> PermitApplication:
+    """Take `action` as the table allows: who, from which state, with which guard; then its effects."""
+    row = await visible(session=session, principal=principal, application_id=application_id)
+    step = APPLICATION_LIFECYCLE.find(row.status, action)
+    if step.actor == SYSTEM or not may(principal, step, row):
+        raise Forbidden(_who_may(step))
+    check_if_match(if_match, row.version)
+    return await apply(
+        session=session, identity=identity, row=row, step=step, data=data, actor=actor_of(principal, row)
+    )
+
+
+async def act(
+    *,
+    session: AsyncSession,
+    identity: Identity,
+    principal: Principal,
+    application_id: uuid.UUID,
+    action: str,
+    data: ActionRequest,
+    if_match: str | None,
+    dry_run: bool,
+) -> ApplicationRead:
+    """A transition and the application as it then is; a dry run is the same transition, rolled back."""
+    row = await transition(
+        session=session,
+        identity=identity,
+        principal=principal,
+        application_id=application_id,
+        action=action,
+        data=data,
+        if_match=if_match,
+    )
+    view = await read(session=session, principal=principal, row=row, log_access=False)
+    if dry_run:
+        await session.rollback()  # every rule and effect ran; none of it is kept
+    return view
+
+
+def _who_may(step: Transition) -> str:
+    return {
+        APPLICANT: f"Only the applicant may {step.action} an application.",
+        OFFICER: f"Only the officer handling the application (or the supervisor) may {step.action} it.",
+        SUPERVISOR: f"Only a supervisor of the department may {step.action} an application.",
+        SYSTEM: f"{step.action} is done by the system, not through the API.",
+    }[step.actor]
+
+
+async def apply(
+    *,
+    session: AsyncSession,
+    identity: Identity,
+    row: PermitApplication,
+    step: Transition,
+    data: ActionRequest,
+    actor: Actor,
+    now: datetime | None = None,
+) -> PermitApplication:
+    """Guards, effects, then the new state, its history row, audit entry and outbox event, all in this transaction."""
+    now = now or utcnow()
+    if step.needs_reason and not data.reason:
+        raise ValidationFailed("Say why.", errors=[field_error("reason", f"required to {step.action}", code="missing")])
+    effect = _EFFECTS.get(step.action)
+    if effect is not None:
+        await effect(session, identity, row, data, actor, now)
+    before = row.status
+    if step.target:
+        row.status = step.target
+    await repository.lock(session, row)
+    session.add(
+        PermitHistory(
+            application_id=row.id,
+            action=step.action,
+            from_status=before,
+            to_status=row.status,
+            actor_subject=actor.subject,
+            actor_role=actor.role,
+            reason=data.reason,
+            occurred_at=now,
+        )
+    )
+    audit.record(
+        session,
+        action=APPLICATION_LIFECYCLE.event_name(step.action),
+        object_type="permit_application",
+        object_id=row.id,
+        detail={"reference": row.reference, "from": before, "to": row.status, "reason": data.reason},
+        actor=WORKER if actor.role == SYSTEM else None,
+    )
+    emit(
+        session,
+        Event(
+            APPLICATION_LIFECYCLE.event_name(step.action),
+            subject=f"permit_application:{row.id}",
+            payload={**_payload(row), "from": before, "action": step.action},
+        ),
+    )
+    return row
+
+
+def _payload(row: PermitApplication) -> dict[str, Any]:
+    """What every event of an application carries; partner webhooks reach only the partner that filed it."""
+    return {
+        "application_id": row.id,
+        "reference": row.reference,
+        "service": row.service_code,
+        "department": row.department,
+        "status": row.status,
+        "partner_client_id": row.submitted_by_client,
+    }
+
+
+# -- guards and effects, one function per action ------------------------------------------------------------------
+
+
+async def _submit(session, identity, row, data, actor, now) -> None:
+    service = await catalogue_service.pinned_version(session=session, service_id=row.service_id)
+    _check_form(row.form, service.content, complete=True)
+    missing = await _missing_documents(session, row, service.content, accepted=False)
+    if missing:
+        raise ActionRefused(
+            "Upload every required document first: " + ", ".join(missing) + ".",
+            errors=[
+                field_error(f"documents.{code}", "required document not uploaded", code="missing") for code in missing
+            ],
+        )
+    await _price(session, identity, row, service.content)  # the fees are fixed from here on
+    row.submitted_at = now
+    sla.start_clock(row, now, service.content.get("processing_time"))
+
+
+async def _claim(session, identity, row, data, actor, now) -> None:
+    row.assignee_id = uuid.UUID(actor.subject)
+
+
+async def _reassign(session, identity, row, data, actor, now) -> None:
+    if data.assignee_id is None:
+        raise ValidationFailed("Say who takes over.", errors=[field_error("assignee_id", "required", code="missing")])
+    staff = await auth_service.staff_of(session=session, department=row.department, roles=("officer", "supervisor"))
+    if data.assignee_id not in staff:
+        raise ValidationFailed(
+            "The assignee must be an officer of the department.",
+            errors=[field_error("assignee_id", "not an officer of this department")],
+        )
+    row.assignee_id = data.assignee_id
+
+
+async def _request_info(session, identity, row, data, actor, now) -> None:
+    service = await catalogue_service.pinned_version(session=session, service_id=row.service_id)
+    checklist = {item["code"] for item in service.content.get("required_documents", [])}
+    unknown = sorted(set(data.documents) - checklist)
+    if unknown:
+        raise ValidationFailed(
+            "Not documents of this service: " + ", ".join(unknown) + ".",
+            errors=[field_error("documents", "unknown checklist codes: " + ", ".join(unknown))],
+        )
+    session.add(
+        InformationRequest(
+            application_id=row.id,
+            question=data.reason or "",
+            documents=sorted(set(data.documents)),
+            requested_by=actor.subject or "",
+            requested_at=now,
+            due_at=now + timedelta(days=data.due_in_days),
+        )
+    )
+    sla.pause(row, now)
+
+
+async def _answer(session, identity, row, data, actor, now) -> None:
+    request = await repository.open_request(session, row.id)
+    if request is not None:
+        latest = {doc.code: doc for doc in await repository.documents(session, row.id)}
+        owed = [
+            code
+            for code in request.documents
+            if code not in latest
+            or latest[code].uploaded_at is None
+            or latest[code].status != "uploaded"
+            or aware(latest[code].uploaded_at) < aware(request.requested_at)
+        ]
+        if owed:
+            raise ActionRefused(
+                "Upload the documents asked for first: " + ", ".join(owed) + ".",
+                errors=[
+                    field_error(f"documents.{code}", "asked for and not uploaded since", code="missing")
+                    for code in owed
+                ],
+            )
+        request.status, request.answer, request.answered_at = "answered", data.reason, now
+        session.add(request)
+    sla.resume(row, now)
+
+
+async def _rfi_timeout(session, identity, row, data, actor, now) -> None:
+    request = await repository.open_request(session, row.id)
+    if request is not None:
+        request.status = "timed_out"
+        session.add(request)
+
+
+async def _pass(session, identity, row, data, actor, now) -> None:
+    service = await catalogue_service.pinned_version(session=session, service_id=row.service_id)
+    missing = await _missing_documents(session, row, service.content, accepted=True)
+    if missing:
+        raise ActionRefused(
+            "Every required document must be accepted first: " + ", ".join(missing) + ".",
+            errors=[field_error(f"documents.{code}", "not accepted", code="not_accepted") for code in missing],
+        )
+    row.rejection_proposed = False
+
+
+async def _propose_rejection(session, identity, row, data, actor, now) -> None:
+    row.rejection_proposed = True
+
+
+async def _approve(session, identity, row, data, actor, now) -> None:
+    if row.fee_total and row.paid_at is None:
+        raise ActionRefused("The fees are not paid yet.")
+    row.conditions = list(data.conditions)
+    _decided(row, now)
+
+
+async def _reject(session, identity, row, data, actor, now) -> None:
+    _decided(row, now)
+
+
+async def _withdraw(session, identity, row, data, actor, now) -> None:
+    row.paused_at = None  # the clock stops for good
+
+
+def _decided(row: PermitApplication, now: datetime) -> None:
+    if row.paused_at is not None:
+        sla.resume(row, now)
+    row.decided_at = now
+
+
+async def _missing_documents(
+    session: AsyncSession, row: PermitApplication, content: dict[str, Any], *, accepted: bool
+) -> list[str]:
+    """Required checklist lines whose latest document is not uploaded (or, with `accepted`, not accepted)."""
+    latest = {doc.code: doc for doc in await repository.documents(session, row.id)}
+    good = {"accepted"} if accepted else {"uploaded", "accepted"}
+    return [
+        item["code"]
+        for item in content.get("required_documents", [])
+        if item.get("required", True) and (item["code"] not in latest or latest[item["code"]].status not in good)
+    ]
+
+
+_EFFECTS = {
+    "submit": _submit,
+    "claim": _claim,
+    "reassign": _reassign,
+    "request_info": _request_info,
+    "answer": _answer,
+    "rfi_timeout": _rfi_timeout,
+    "pass": _pass,
+    "propose_rejection": _propose_rejection,
+    "approve": _approve,
+    "reject": _reject,
+    "withdraw": _withdraw,
+}

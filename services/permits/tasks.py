@@ -1,0 +1,255 @@
+"""The worker's side of permits: screening, issuing, payments and refunds, notifications, and the SLA jobs.
+
+Each handler runs in the event's transaction and is written to have one effect however often it runs: a system step
+is taken only from the state it starts from, a credential is issued once per application, notifications carry the
+event id as their dedupe key.
+"""
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from auth import service as auth_service
+from core import audit
+from core.events import Event, OutboxEvent, emit
+from core.models import utcnow
+from core.worker import REGISTRY
+from services.catalogue import service as catalogue_service
+from services.cloud import service as cloud_service
+from services.credentials import service as credentials_service
+from services.notifications import service as notifications
+from services.permits import repository, sla
+from services.permits.models import PermitApplication, PermitHistory
+from services.permits.schemas import ActionRequest
+from services.permits.service import PAYMENT_PURPOSE, SYSTEM_ACTOR, WORKER, apply, purpose_of
+from services.permits.workflow import APPLICATION_ESCALATED, APPLICATION_LIFECYCLE, APPLICATION_PAID
+
+EVENT = APPLICATION_LIFECYCLE.event_name
+# Permit validity when the form does not say (months); the form fields that do, in order of preference.
+DEFAULT_VALIDITY_MONTHS = 60
+VALIDITY_FIELDS = ("requested_months", "duration_months", "contract_months")
+
+
+async def _application(session: AsyncSession, event: OutboxEvent) -> PermitApplication | None:
+    return await repository.application(session, uuid.UUID(str(event.payload["application_id"])))
+
+
+async def _system_step(session: AsyncSession, state: Any, row: PermitApplication, action: str, **data: Any) -> bool:
+    """Take a system step if the application is still where the step starts (a redelivered event does nothing)."""
+    step = next(t for t in APPLICATION_LIFECYCLE.transitions if t.action == action)
+    if row.status not in step.sources:
+        return False
+    await apply(
+        session=session, identity=state.identity, row=row, step=step, data=ActionRequest(**data), actor=SYSTEM_ACTOR
+    )
+    return True
+
+
+@REGISTRY.on(EVENT("submit"), name="permits.screen")
+async def screen(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
+    """The completeness check: the submit guard has checked the form and the documents; the application moves on."""
+    row = await _application(session, event)
+    if row is not None:
+        await _system_step(session, state, row, "screen")
+
+
+@REGISTRY.on(EVENT("approve"), name="permits.issue")
+async def issue(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
+    """Sign the permit as a verifiable credential and mark the application issued."""
+    row = await _application(session, event)
+    if row is None or row.status != "approved":
+        return
+    existing = await credentials_service.get_by_subject(
+        session=session, subject_type="permit_application", subject_id=row.id
+    )
+    if existing is None:
+        service = await catalogue_service.pinned_version(session=session, service_id=row.service_id)
+        now = utcnow()
+        months = next(
+            (int(row.form[name]) for name in VALIDITY_FIELDS if isinstance(row.form.get(name), int | float)), None
+        )
+        existing = await credentials_service.issue(
+            session=session,
+            identity=state.identity,
+            kind="permit",
+            number=row.reference.replace("TI-P-", "TI-PERMIT-"),
+            holder_account_id=row.applicant_id,
+            holder_name=row.holder_name,
+            department=row.department,
+            title={"zh-CN": service.title_zh, "en": service.title_en},
+            conditions=[{"zh-CN": text, "en": text} for text in row.conditions],
+            valid_from=now,
+            valid_until=now + timedelta(days=round(30.4375 * (months or DEFAULT_VALIDITY_MONTHS))),
+            subject_type="permit_application",
+            subject_id=row.id,
+        )
+    row.permit_number = existing.number
+    await _system_step(session, state, row, "issue")
+
+
+@REGISTRY.on(EVENT("reject"), EVENT("withdraw"), EVENT("rfi_timeout"), name="permits.refund")
+async def refund(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
+    """Fees paid for an application that ends without a permit go back (one refund number per order)."""
+    row = await _application(session, event)
+    if row is None or row.paid_at is None or row.refunded_at is not None:
+        return
+    for payment in await cloud_service.payments_for(session=session, purpose=purpose_of(row.id)):
+        if payment.status == "paid":
+            await cloud_service.refund_payment(
+                session=session,
+                payments=state.cloud.cloud.payments,
+                payment=payment,
+                reason=f"{row.reference} 未发证退费",
+            )
+
+
+@REGISTRY.on("cloud.payment.paid", "cloud.payment.refunded", name="permits.payment")
+async def payment(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
+    """The cloud's signed notification reached us: record the payment (or the refund) on the application."""
+    if not event.subject.startswith(PAYMENT_PURPOSE):
+        return
+    row = await repository.application(session, uuid.UUID(event.subject.removeprefix(PAYMENT_PURPOSE)))
+    if row is None:
+        return
+    now = utcnow()
+    if event.name == "cloud.payment.refunded":
+        if row.refunded_at is None:
+            row.refunded_at = now
+            session.add(row)
+            await session.flush()
+        return
+    if row.paid_at is not None:
+        return
+    row.paid_at = now
+    session.add(row)
+    session.add(
+        PermitHistory(
+            application_id=row.id,
+            action="pay",
+            from_status=row.status,
+            to_status=row.status,
+            actor_role="applicant",
+            reason=f"CNY {event.payload.get('amount', 0) / 100:.2f}",
+            occurred_at=now,
+        )
+    )
+    await session.flush()
+    audit.record(
+        session,
+        action=APPLICATION_PAID.name,
+        object_type="permit_application",
+        object_id=row.id,
+        detail={"amount": event.payload.get("amount")},
+        actor=WORKER,
+    )
+    emit(
+        session,
+        Event(APPLICATION_PAID.name, subject=f"permit_application:{row.id}", payload={"application_id": row.id}),
+    )
+    await notifications.notify(
+        session=session,
+        identity=state.identity,
+        account_id=row.applicant_id,
+        template="payment_received",
+        params={"amount": f"{event.payload.get('amount', 0) / 100:.2f}", "description": row.reference},
+        dedupe_key=f"event:{event.id}",
+    )
+
+
+STATUS_EVENTS = [EVENT(t.action) for t in APPLICATION_LIFECYCLE.transitions if t.target]
+
+
+@REGISTRY.on(*STATUS_EVENTS, name="permits.notify_applicant")
+async def notify_applicant(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
+    """Every change of status reaches the applicant, in the inbox and by SMS, in their language."""
+    if event.payload.get("status") == event.payload.get("from") or event.payload.get("status") == "submitted":
+        return  # they just did it themselves
+    row = await _application(session, event)
+    if row is None:
+        return
+    await notifications.notify(
+        session=session,
+        identity=state.identity,
+        account_id=row.applicant_id,
+        template="permit_status_changed",
+        params={"reference": row.reference, "status": event.payload["status"]},
+        dedupe_key=f"event:{event.id}",
+    )
+
+
+# -- scheduled ----------------------------------------------------------------------------------------------------
+
+
+@REGISTRY.every(300, name="permits.escalate")
+async def escalate(state: Any) -> None:
+    """Applications past 80% of their time go to the department's supervisors, once."""
+    now = utcnow()
+    async with state.db.transaction() as session:
+        for row in await repository.near_breach(session, now):
+            if not await repository.mark_escalated(session, row.id, now):
+                continue
+            session.add(
+                PermitHistory(
+                    application_id=row.id,
+                    action="escalate",
+                    from_status=row.status,
+                    to_status=row.status,
+                    actor_role="system",
+                    reason="80% of the processing time used",
+                    occurred_at=now,
+                )
+            )
+            audit.record(
+                session,
+                action=APPLICATION_ESCALATED.name,
+                object_type="permit_application",
+                object_id=row.id,
+                detail={"due_at": row.due_at.isoformat() if row.due_at else None},
+                actor=WORKER,
+            )
+            emit(
+                session,
+                Event(
+                    APPLICATION_ESCALATED.name,
+                    subject=f"permit_application:{row.id}",
+                    payload={"application_id": row.id},
+                ),
+            )
+            for supervisor in await auth_service.staff_of(
+                session=session, department=row.department, roles=("supervisor",)
+            ):
+                await notifications.notify(
+                    session=session,
+                    identity=state.identity,
+                    account_id=supervisor,
+                    template="permit_escalated",
+                    params={"reference": row.reference, "due_at": f"{row.due_at:%Y-%m-%d %H:%M} UTC"},
+                    dedupe_key=f"escalated:{row.id}",
+                )
+
+
+@REGISTRY.every(300, name="permits.rfi_timeouts")
+async def rfi_timeouts(state: Any) -> None:
+    """Requests for information not answered by their due date: the application lapses."""
+    async with state.db.transaction() as session:
+        for request in await repository.overdue_requests(session, utcnow()):
+            row = await repository.application(session, request.application_id)
+            if row is not None:
+                await _system_step(
+                    session, state, row, "rfi_timeout", reason="The request for information was not answered in time."
+                )
+
+
+@REGISTRY.every(3600, name="permits.processing_times")
+async def processing_times(state: Any) -> None:
+    """Each permit service's real median and 90th-percentile processing time over the last year, for the catalogue."""
+    async with state.db.transaction() as session:
+        by_service: dict[str, list[int]] = {}
+        for row in await repository.decided_durations(session, utcnow() - timedelta(days=365)):
+            seconds = sla.processing_seconds(row)
+            if seconds is not None:
+                by_service.setdefault(row.service_code, []).append(seconds)
+        for code, durations in by_service.items():
+            await catalogue_service.record_processing_times(session=session, code=code, durations=durations)

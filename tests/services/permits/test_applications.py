@@ -1,0 +1,234 @@
+"""Drafts, form validation, fees, idempotent creation, dry runs, concurrent decisions, partners, withdrawal refunds."""
+
+import asyncio
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+
+from services.permits.models import PermitApplication, PermitHistory
+from tests.helpers import assert_problem
+from tests.services.permits.conftest import APPLICATIONS, FORM, act, create, fetch, upload
+
+
+async def _count(db, model) -> int:
+    """Rows of the test's own service (the demo seed has applications of its own)."""
+    async with db.transaction(write=False) as session:
+        statement = select(func.count()).select_from(model).where(model.service_code == "street-vendor-permit")
+        return (await session.execute(statement)).scalar_one()
+
+
+async def test_a_retried_create_with_the_same_key_makes_one_application(client, db, street_vendor, citizen) -> None:
+    body = {"service_code": street_vendor, "form": FORM}
+    headers = {**citizen, "Idempotency-Key": "apply-once-1"}
+    first = await client.post(APPLICATIONS, json=body, headers=headers)
+    again = await client.post(APPLICATIONS, json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    assert await _count(db, PermitApplication) == 1
+    other_body = await client.post(APPLICATIONS, json={**body, "holder_name": "别人"}, headers=headers)
+    assert_problem(other_body, 422)
+    assert await _count(db, PermitApplication) == 1
+
+
+async def test_the_form_is_checked_field_by_field_against_the_pinned_version(client, db, street_vendor, citizen):
+    response = await client.post(
+        APPLICATIONS,
+        json={
+            "service_code": street_vendor,
+            "form": {"stall_type": "weapons", "area_m2": 50, "colour": "red", "location": 7},
+        },
+        headers=citizen,
+    )
+    body = assert_problem(response, 422, "form-invalid")
+    assert {e["field"]: e["code"] for e in body["errors"]} == {
+        "form.colour": "unknown",
+        "form.stall_type": "invalid",
+        "form.area_m2": "invalid",
+        "form.location": "invalid",
+    }
+    assert await _count(db, PermitApplication) == 0
+    # a partial draft is fine; submitting it is not
+    draft = await create(client, citizen, form={"stall_type": "goods"})
+    await upload(client, citizen, draft["id"])
+    refused = assert_problem(await act(client, citizen, draft["id"], "submit"), 422, "form-invalid")
+    assert sorted(e["field"] for e in refused["errors"]) == ["form.area_m2", "form.location"]
+
+
+@pytest.mark.parametrize(
+    ("code", "body"),
+    [("no-such-service", "service-not-applicable"), ("talent-housing-subsidy", "service-not-applicable")],
+)
+async def test_only_published_permit_services_take_applications(client, citizen, code, body) -> None:
+    response = await client.post(APPLICATIONS, json={"service_code": code, "form": {}}, headers=citizen)
+    assert_problem(response, 422, body)
+
+
+async def test_fees_follow_the_costs_that_apply_to_the_form(client, street_vendor, citizen) -> None:
+    small = await create(client, citizen)
+    assert [(f["code"], f["due"]) for f in small["fees"]] == [("licence_fee", 5000)]
+    etag = (await fetch(client, citizen, small["id"])).headers["etag"]
+    bigger = await client.patch(
+        f"{APPLICATIONS}/{small['id']}",
+        json={"form": {**FORM, "area_m2": 12}},
+        headers={**citizen, "If-Match": etag},
+    )
+    assert bigger.status_code == 200, bigger.text
+    assert [(f["code"], f["due"]) for f in bigger.json()["fees"]] == [("licence_fee", 5000), ("large_stall_fee", 2000)]
+    assert bigger.json()["fee_total"] == 7000
+    stale = await client.patch(
+        f"{APPLICATIONS}/{small['id']}", json={"holder_name": "x"}, headers={**citizen, "If-Match": etag}
+    )
+    assert_problem(stale, 412)
+
+
+@pytest.mark.parametrize(
+    ("months", "fee"), [(6, "fee_under_1_year"), (12, "fee_1_to_3_years"), (48, "fee_3_to_5_years")]
+)
+async def test_the_residence_permit_charges_by_requested_validity(client, citizen, months, fee) -> None:
+    response = await client.post(
+        APPLICATIONS, json={"service_code": "residence-permit", "form": {"requested_months": months}}, headers=citizen
+    )
+    assert response.status_code == 201, response.text
+    assert [line["code"] for line in response.json()["fees"]] == [fee]
+
+
+async def test_a_dry_run_answers_and_changes_nothing(client, db, street_vendor, citizen) -> None:
+    draft = await create(client, citizen)
+    await upload(client, citizen, draft["id"])
+    before = await fetch(client, citizen, draft["id"])
+    preview = await client.post(
+        f"{APPLICATIONS}/{draft['id']}/actions/submit",
+        params={"dry_run": "true"},
+        headers={**citizen, "If-Match": before.headers["etag"]},
+    )
+    assert preview.status_code == 200, preview.text
+    assert preview.headers["preference-applied"] == "dry-run"
+    assert preview.json()["status"] == "submitted"
+    assert preview.json()["sla"]["due_at"] is not None
+    after = await fetch(client, citizen, draft["id"])
+    assert after.json()["status"] == "draft"
+    assert after.headers["etag"] == before.headers["etag"]
+    assert [
+        h["action"]
+        for h in (await client.get(f"{APPLICATIONS}/{draft['id']}/history", headers=citizen)).json()["items"]
+    ] == ["create"]
+
+
+async def _pending_payment(client, worker, citizen, officer, *, form=None) -> str:
+    draft = await create(client, citizen, **({"form": form} if form else {}))
+    document = await upload(client, citizen, draft["id"])
+    assert (await act(client, citizen, draft["id"], "submit")).status_code == 200
+    await worker.drain()
+    assert (await act(client, officer, draft["id"], "claim")).status_code == 200
+    await client.post(
+        f"{APPLICATIONS}/{draft['id']}/documents/{document.json()['id']}/review",
+        json={"decision": "accepted"},
+        headers=officer,
+    )
+    passed = await act(client, officer, draft["id"], "pass")
+    assert passed.status_code == 200, passed.text
+    return draft["id"]
+
+
+async def test_two_approvals_at_once_one_wins(app, client, db, street_vendor, citizen, officer, worker):
+    from tests.oauth import bearer, token_for
+
+    app_id = await _pending_payment(client, worker, citizen, officer)
+    supervisor = bearer(await token_for(app, "supervisor.market", "permits:process"))
+    async with db.transaction() as session:  # a waived fee, so approval is possible
+        row = await session.get(PermitApplication, uuid.UUID(app_id))
+        row.fee_total = 0
+        session.add(row)
+    etag = (await fetch(client, supervisor, app_id)).headers["etag"]
+    first, second = await asyncio.gather(
+        act(client, supervisor, app_id, "approve", etag=etag), act(client, supervisor, app_id, "approve", etag=etag)
+    )
+    statuses = sorted([first.status_code, second.status_code])
+    assert statuses[0] == 200, (first.text, second.text)
+    assert statuses[1] in (409, 412), (first.text, second.text)
+    assert (await fetch(client, supervisor, app_id)).json()["status"] == "approved"
+    async with db.transaction(write=False) as session:
+        decisions = (
+            await session.execute(select(func.count()).where(PermitHistory.action.in_(("approve", "reject"))))
+        ).scalar_one()
+    assert decisions == 1
+
+
+async def test_a_partner_applies_for_a_citizen_and_only_sees_its_own(
+    app, client, street_vendor, partner, other_citizen
+):
+    me = (await client.get("/api/v1/me", headers=other_citizen)).json()
+    created = await client.post(
+        APPLICATIONS,
+        json={"service_code": street_vendor, "form": FORM, "on_behalf_of": me["id"]},
+        headers=partner,
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["submitted_by_client"] == "demo-partner"
+    assert [i["id"] for i in (await client.get(APPLICATIONS, headers=other_citizen)).json()["items"]] == [
+        created.json()["id"]
+    ]
+    assert [i["id"] for i in (await client.get(APPLICATIONS, headers=partner)).json()["items"]] == [
+        created.json()["id"]
+    ]
+    missing = await client.post(APPLICATIONS, json={"service_code": street_vendor, "form": FORM}, headers=partner)
+    assert_problem(missing, 422)
+    person = await client.post(
+        APPLICATIONS,
+        json={"service_code": street_vendor, "form": FORM, "on_behalf_of": me["id"]},
+        headers=other_citizen,
+    )
+    assert_problem(person, 422)
+
+
+async def test_withdrawing_after_payment_refunds(app, client, db, street_vendor, citizen, officer, worker) -> None:
+    app_id = await _pending_payment(client, worker, citizen, officer)
+    order = await client.post(f"{APPLICATIONS}/{app_id}/payment", headers=citizen)
+    assert order.status_code == 201, order.text
+    again = await client.post(f"{APPLICATIONS}/{app_id}/payment", headers=citizen)
+    assert again.json()["payment_id"] == order.json()["payment_id"]  # the open order, not a second one
+    await client.post(order.json()["pay_url"], data={"card": "4111111111111111"})
+    await app.state.cloud.mock.idle()
+    await worker.drain()
+    assert_problem(await client.post(f"{APPLICATIONS}/{app_id}/payment", headers=citizen), 409, "payment-not-due")
+    withdrawn = await act(client, citizen, app_id, "withdraw")
+    assert withdrawn.json()["status"] == "withdrawn"
+    await worker.drain()  # the refund request
+    await app.state.cloud.mock.idle()  # the cloud's refund notification
+    await worker.drain()
+    final = (await fetch(client, citizen, app_id)).json()
+    assert final["paid_at"]
+    assert final["refunded_at"]
+    assert (await client.get(f"{APPLICATIONS}/{app_id}/payment", headers=citizen)).json()["status"] == "refunded"
+
+
+async def test_an_applications_events_reach_only_the_partner_that_filed_it(
+    app, client, street_vendor, partner, citizen, other_citizen, worker
+) -> None:
+    from tests.oauth import bearer, client_token
+    from tests.services.partners.test_webhooks import Receiver
+
+    receiver = Receiver()
+    try:
+        manage = bearer(await client_token(app, "demo-partner", "webhooks:manage"))
+        subscribed = await client.post(
+            "/api/v1/partners/webhooks",
+            json={"url": receiver.url, "events": ["permits.application.submitted"]},
+            headers=manage,
+        )
+        assert subscribed.status_code == 201, subscribed.text
+        receiver.secret = subscribed.json()["secret"]
+        me = (await client.get("/api/v1/me", headers=other_citizen)).json()
+        filed = await create(client, partner, on_behalf_of=me["id"])
+        await upload(client, partner, filed["id"])
+        assert (await act(client, partner, filed["id"], "submit")).status_code == 200
+        own = await create(client, citizen)
+        await upload(client, citizen, own["id"])
+        assert (await act(client, citizen, own["id"], "submit")).status_code == 200
+        await worker.drain()
+        assert [r["body"]["data"]["reference"] for r in receiver.requests] == [filed["reference"]]
+        assert receiver.requests[0]["valid"] is True
+    finally:
+        receiver.server.shutdown()

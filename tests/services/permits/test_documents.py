@@ -1,0 +1,98 @@
+"""Documents: the checklist, presigned uploads checked against what storage holds, reviews, downloads, comments."""
+
+import hashlib
+
+from sqlalchemy import select
+
+from core.accesslog import AccessLogEntry
+from tests.helpers import assert_problem
+from tests.services.permits.conftest import APPLICATIONS, PDF, act, create, fetch, upload
+
+
+async def _start(client, citizen, app_id: str, **overrides):
+    body = {"code": "id_card", "filename": "id.pdf", "media_type": "application/pdf", "size": len(PDF), **overrides}
+    return await client.post(f"{APPLICATIONS}/{app_id}/documents", json=body, headers=citizen)
+
+
+async def test_a_file_that_is_not_what_it_claims_is_refused_and_deleted(app, client, street_vendor, citizen) -> None:
+    draft = await create(client, citizen)
+    fake = b"MZ\x90\x00 this is an executable, not a PDF"
+    refused = await upload(client, citizen, draft["id"], "id_card", fake, "application/pdf")
+    body = assert_problem(refused, 415, "document-type-refused")
+    assert "not a PDF, PNG or JPEG" in body["detail"]
+    checklist = (await client.get(f"{APPLICATIONS}/{draft['id']}/documents", headers=citizen)).json()["items"]
+    line = next(item for item in checklist if item["code"] == "id_card")
+    assert line["document"]["status"] == "awaiting_upload"
+    key = f"permits/{draft['id']}/{line['document']['id']}"
+    assert await app.state.cloud.cloud.storage.head(key) is None  # the bad file is gone from storage
+
+
+async def test_a_checksum_that_does_not_match_is_refused(client, street_vendor, citizen) -> None:
+    draft = await create(client, citizen)
+    refused = await upload(client, citizen, draft["id"], confirm_sha256=hashlib.sha256(b"other").hexdigest())
+    body = assert_problem(refused, 422, "document-checksum-mismatch")
+    assert [e["field"] for e in body["errors"]] == ["sha256"]
+
+
+async def test_sizes_types_and_codes_are_checked_before_any_upload(client, street_vendor, citizen) -> None:
+    draft = await create(client, citizen)
+    assert_problem(await _start(client, citizen, draft["id"], size=200_001), 413, "document-too-large")
+    assert_problem(await _start(client, citizen, draft["id"], code="stall_photo", media_type="image/gif"), 422)
+    assert_problem(await _start(client, citizen, draft["id"], media_type="image/png"), 415, "document-type-refused")
+    assert_problem(await _start(client, citizen, draft["id"], code="passport"), 422)
+    names = await _start(client, citizen, draft["id"], filename="../../etc/pass\x00wd;.pdf")
+    assert names.status_code == 201
+    assert names.json()["document"]["filename"] == "passwd_.pdf"  # no path, no NUL, no separator
+    assert "etc" not in names.json()["upload"]["url"]
+
+
+async def test_uploads_are_closed_while_the_officer_reviews(client, street_vendor, citizen, officer, worker) -> None:
+    draft = await create(client, citizen)
+    await upload(client, citizen, draft["id"])
+    await act(client, citizen, draft["id"], "submit")
+    await worker.drain()
+    await act(client, officer, draft["id"], "claim")
+    assert_problem(await _start(client, citizen, draft["id"]), 409, "action-refused")
+
+
+async def test_an_officers_download_is_in_the_citizens_access_log(
+    app, client, db, street_vendor, citizen, officer, worker
+):
+    draft = await create(client, citizen)
+    document = (await upload(client, citizen, draft["id"])).json()
+    await act(client, citizen, draft["id"], "submit")
+    await worker.drain()
+    link = await client.get(f"{APPLICATIONS}/{draft['id']}/documents/{document['id']}/download", headers=officer)
+    assert link.status_code == 200, link.text
+    fetched = await client.get(link.json()["url"])
+    assert fetched.content == PDF
+    assert fetched.headers["content-disposition"] == "attachment"
+    log = (await client.get("/api/v1/me/access-log", headers=citizen)).json()["items"]
+    assert [(e["reader_kind"], e["reader_department"], e["object_type"], e["purpose"]) for e in log] == [
+        ("officer", "market", "permit_document", f"application {draft['reference']}: document id_card")
+    ]
+    # the applicant's own download is not "someone else reading"
+    own = await client.get(f"{APPLICATIONS}/{draft['id']}/documents/{document['id']}/download", headers=citizen)
+    assert own.status_code == 200
+    async with db.transaction(write=False) as session:
+        assert len((await session.execute(select(AccessLogEntry.id))).all()) == 1
+
+
+async def test_internal_comments_stay_internal(client, street_vendor, citizen, officer, worker) -> None:
+    draft = await create(client, citizen)
+    await upload(client, citizen, draft["id"])
+    await act(client, citizen, draft["id"], "submit")
+    await worker.drain()
+    url = f"{APPLICATIONS}/{draft['id']}/comments"
+    assert (await client.post(url, json={"body": "请问需要多久？"}, headers=citizen)).status_code == 201
+    internal = await client.post(url, json={"body": "申请人曾有违规记录", "visibility": "internal"}, headers=officer)
+    assert internal.status_code == 201
+    assert (await client.post(url, json={"body": "约三个工作日。"}, headers=officer)).status_code == 201
+    assert_problem(await client.post(url, json={"body": "x", "visibility": "internal"}, headers=citizen), 403)
+    seen_by_citizen = [c["body"] for c in (await client.get(url, headers=citizen)).json()["items"]]
+    assert seen_by_citizen == ["请问需要多久？", "约三个工作日。"]
+    seen_by_officer = [
+        (c["author_role"], c["visibility"]) for c in (await client.get(url, headers=officer)).json()["items"]
+    ]
+    assert seen_by_officer == [("applicant", "applicant"), ("officer", "internal"), ("officer", "applicant")]
+    assert (await fetch(client, citizen, draft["id"])).json()["status"] == "screening"

@@ -1,0 +1,136 @@
+"""The SLA clock: deadlines in working days, pauses, the queue's risk filters, escalation to the supervisor, lapsed
+requests for information, and the observed processing times shown in the catalogue."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import update
+
+from core.models import utcnow
+from services.permits import sla, tasks
+from services.permits.models import InformationRequest, PermitApplication
+from tests.services.permits.conftest import APPLICATIONS, act, create, fetch, upload
+
+FRIDAY = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("duration", "working_days", "expected"),
+    [
+        ("P3D", True, datetime(2026, 12, 2, 10, 0, tzinfo=UTC)),  # Mon, Tue, Wed
+        ("P3D", False, datetime(2026, 11, 30, 10, 0, tzinfo=UTC)),
+        ("P1W", True, datetime(2026, 12, 4, 10, 0, tzinfo=UTC)),  # a week of working days
+        ("P1W", False, datetime(2026, 12, 4, 10, 0, tzinfo=UTC)),
+        ("PT4H", True, datetime(2026, 11, 27, 14, 0, tzinfo=UTC)),
+    ],
+)
+def test_deadlines_count_working_days(duration: str, working_days: bool, expected: datetime) -> None:
+    assert sla.deadline(FRIDAY, duration, working_days=working_days) == expected
+
+
+def test_a_pause_moves_the_deadline_by_as_much() -> None:
+    class Row:
+        status, submitted_at, decided_at, paused_at, paused_seconds = "under_review", FRIDAY, None, None, 0
+
+    row = Row()
+    sla.start_clock(row, FRIDAY, {"duration": "P5D", "working_days": True})
+    due = row.due_at
+    sla.pause(row, FRIDAY + timedelta(days=1))
+    assert sla.risk(row, FRIDAY + timedelta(days=30)) == "paused"
+    sla.resume(row, FRIDAY + timedelta(days=3))
+    assert row.due_at == due + timedelta(days=2)
+    assert row.paused_seconds == 2 * 86400
+    assert sla.risk(row, FRIDAY + timedelta(hours=1)) == "on_track"
+    assert sla.risk(row, row.risk_at + timedelta(seconds=1)) == "at_risk"
+    assert sla.risk(row, row.due_at) == "breached"
+
+
+async def _submitted(client, citizen, worker) -> dict:
+    draft = await create(client, citizen)
+    await upload(client, citizen, draft["id"])
+    assert (await act(client, citizen, draft["id"], "submit")).status_code == 200
+    await worker.drain()
+    return draft
+
+
+async def _set(db, app_id: str, **values) -> None:
+    async with db.transaction() as session:
+        await session.execute(
+            update(PermitApplication).where(PermitApplication.id == uuid.UUID(app_id)).values(**values)
+        )
+
+
+async def test_the_queue_filters_by_risk_assignee_and_service(client, db, street_vendor, citizen, officer, worker):
+    on_track, at_risk, breached = [await _submitted(client, citizen, worker) for _ in range(3)]
+    now = utcnow()
+    await _set(db, at_risk["id"], risk_at=now - timedelta(hours=1), due_at=now + timedelta(hours=5))
+    await _set(db, breached["id"], risk_at=now - timedelta(days=2), due_at=now - timedelta(hours=1))
+    await act(client, officer, on_track["id"], "claim")
+
+    async def queue(**params) -> list[str]:
+        response = await client.get(APPLICATIONS, headers=officer, params={"service": street_vendor, **params})
+        assert response.status_code == 200, response.text
+        return [item["id"] for item in response.json()["items"]]
+
+    assert await queue(sla_risk="breached") == [breached["id"]]
+    assert await queue(sla_risk="at_risk") == [at_risk["id"]]
+    assert await queue(sla_risk="on_track") == [on_track["id"]]
+    assert await queue(assignee="me") == [on_track["id"]]
+    assert await queue(assignee="none") == [breached["id"], at_risk["id"]]  # oldest deadline first
+    assert await queue(service="no-such-service") == []
+    mine = {"service": street_vendor, "limit": 2}
+    first = (await client.get(APPLICATIONS, headers=officer, params=mine)).json()
+    rest = (await client.get(APPLICATIONS, headers=officer, params={**mine, "cursor": first["next_cursor"]})).json()
+    assert [i["id"] for i in first["items"] + rest["items"]] == [breached["id"], at_risk["id"], on_track["id"]]
+    assert [i["risk"] for i in first["items"]] == ["breached", "at_risk"]
+
+
+async def test_near_breach_is_escalated_to_the_supervisor_once(app, client, db, street_vendor, citizen, worker):
+    from tests.oauth import bearer, token_for
+
+    application = await _submitted(client, citizen, worker)
+    await _set(db, application["id"], risk_at=utcnow() - timedelta(minutes=1))
+    await tasks.escalate(app.state)
+    await tasks.escalate(app.state)
+    supervisor = bearer(await token_for(app, "supervisor.market", "openid"))
+    inbox = (await client.get("/api/v1/me/notifications", headers=supervisor, params={"limit": 100})).json()["items"]
+    about_it = [n["template"] for n in inbox if application["reference"] in n["body"]]
+    assert about_it == ["permit_escalated"]
+    history = (await client.get(f"{APPLICATIONS}/{application['id']}/history", headers=citizen)).json()["items"]
+    assert [step["action"] for step in history].count("escalate") == 1
+
+
+async def test_an_unanswered_request_for_information_lapses(app, client, db, street_vendor, citizen, officer, worker):
+    application = await _submitted(client, citizen, worker)
+    await act(client, officer, application["id"], "claim")
+    asked = await act(client, officer, application["id"], "request_info", reason="请补充照片", due_in_days=3)
+    assert asked.json()["status"] == "awaiting_applicant"
+    async with db.transaction() as session:
+        await session.execute(update(InformationRequest).values(due_at=utcnow() - timedelta(minutes=1)))
+    await tasks.rfi_timeouts(app.state)
+    lapsed = (await fetch(client, citizen, application["id"])).json()
+    assert lapsed["status"] == "withdrawn"
+    assert lapsed["information_request"] is None
+    await worker.drain()
+    inbox = (await client.get("/api/v1/me/notifications", headers=citizen)).json()["items"]
+    assert any(n["template"] == "permit_status_changed" and "已撤回" in n["body"] for n in inbox)
+
+
+async def test_the_catalogue_shows_observed_processing_times(app, client, db, street_vendor, citizen, worker) -> None:
+    now = utcnow()
+    for days in (1, 2, 3, 4, 10):
+        application = await _submitted(client, citizen, worker)
+        await _set(
+            db,
+            application["id"],
+            submitted_at=now - timedelta(days=days, hours=1),
+            decided_at=now - timedelta(hours=1),
+            status="approved",
+        )
+    await tasks.processing_times(app.state)
+    service = (await client.get(f"/api/v1/catalogue/services/{street_vendor}", params={"lang": "en"})).json()
+    assert service["processing_time"]["duration"] == "P5D"
+    assert service["actual_processing_time"]["median_days"] == 3.0
+    assert service["actual_processing_time"]["p90_days"] == 10.0
+    assert service["actual_processing_time"]["sample_size"] == 5
