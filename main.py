@@ -49,6 +49,7 @@ from services.notifications.router import router as notifications_router
 from services.partners.dependencies import webhook_client, webhook_guard
 from services.partners.router import router as partners_router
 from services.permits.router import router as permits_router
+from services.talent.router import router as talent_router
 
 OPENAPI_PATH = PROJECT_ROOT / "openapi" / "openapi.json"
 
@@ -86,6 +87,11 @@ TAGS = [
         "description": "Permit applications: drafts pinned to a service version, the lifecycle (allowed_actions, "
         "If-Match, dry_run), documents through presigned storage, fees and payment, the officer queue with its SLA "
         "clock, and the public register of issued permits.",
+    },
+    {
+        "name": "talent",
+        "description": "Talent registration: versioned rule sets (criteria with bands, bonus points, tier "
+        "thresholds, direct routes) and what-if assessments with a per-criterion breakdown.",
     },
     {"name": "notifications", "description": "The signed-in person's inbox (read / unread)."},
     {
@@ -178,6 +184,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(identity_check_router)
     app.include_router(cloud_callbacks_router)
     app.include_router(permits_router)
+    app.include_router(talent_router)
     app.include_router(credentials_router)
     app.include_router(notifications_router)
     app.include_router(partners_router)

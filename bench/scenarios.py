@@ -194,4 +194,30 @@ SCENARIOS: list[Scenario] = [
         setup=signed_in("officer.market", "permits:process", officer=True),
         prepare=permit_applications(1_000_000),
     ),
+    # Talent: a what-if of twelve claims against the 30-criterion Talent Island scheme (compiled and cached per
+    # process: no database round trip once warm, nothing written).
+    Scenario(
+        "talent what-if (30 criteria)",
+        "/api/v1/talent/assessments",
+        "POST",
+        JSON,
+        (
+            '{"rule_set":"talent-island","claims":[{"kind":"birth_date","date":"1990-05-17","verified":true},'
+            '{"kind":"education","level":"doctorate","institution":"Tsinghua University","institution_rank":20,'
+            '"country":"CN","discipline":"engineering","year":2018,"verified":true},{"kind":"education",'
+            '"level":"master","institution":"ETH Zurich","institution_rank":7,"country":"CH",'
+            '"discipline":"engineering","year":2014,"verified":true},{"kind":"employment",'
+            '"employer":"Jiangmen Battery Co.","role":"Chief engineer","start":"2020-03-01","country":"CN",'
+            '"region":"jiangmen","seniority":"senior","verified":true},{"kind":"employment","employer":"Siemens",'
+            '"role":"Engineer","start":"2014-09-01","end":"2018-06-30","country":"DE","seniority":"professional",'
+            '"verified":true},{"kind":"salary","year":2025,"annual_amount":480000,"verified":true},'
+            '{"kind":"salary","year":2024,"monthly_amount":35000,"months_recorded":12,"verified":true},'
+            '{"kind":"award","level":"provincial","name":"Guangdong Science and Technology Award",'
+            '"verified":true},{"kind":"patent","type":"invention","granted":true,"verified":true},'
+            '{"kind":"patent","type":"invention","granted":true,"verified":true},{"kind":"publication",'
+            '"type":"journal","indexed":true,"verified":true},{"kind":"language","language":"en","level":"C1",'
+            '"verified":true}]}'
+        ),
+        setup=signed_in("13800000003", "openid profile"),
+    ),
 ]

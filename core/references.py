@@ -5,8 +5,8 @@ lock serialises concurrent applicants only for the rest of that transaction, and
 back, so numbers stay dense (an auditor asks where number 124 went).
 """
 
-from sqlalchemy import insert, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -35,10 +35,8 @@ async def next_reference(session: AsyncSession, prefix: str) -> str:
     )
     number = (await session.execute(bump)).scalar()
     if number is None:  # the first number of the year: create the row (another request may race us to it)
-        try:
-            async with session.begin_nested():
-                await session.execute(insert(_counter).values(prefix=prefix, year=year, last=0))
-        except IntegrityError:
-            pass
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        create = dialect.insert(_counter).values(prefix=prefix, year=year, last=0).on_conflict_do_nothing()
+        await session.execute(create)
         number = (await session.execute(bump)).scalar_one()
     return f"{prefix}-{year}-{number:06d}"

@@ -16,4 +16,5 @@ import services.cloud.models
 import services.credentials.models
 import services.notifications.models
 import services.partners.models
-import services.permits.models  # noqa: F401
+import services.permits.models
+import services.talent.models  # noqa: F401

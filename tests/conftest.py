@@ -96,6 +96,9 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 async def db(app: FastAPI) -> Database:
     """The app's database, reset to the seeded state for this test."""
     database: Database = app.state.db
+    # The previous test's cloud callbacks (SMS receipts, payment notifications) land before the reset, not during a
+    # later test: one caught mid-transaction while another loop waits on the database would hold SQLite's lock.
+    await app.state.cloud.mock.idle()
     await restore_snapshot(database, app.state.test_snapshot)
     app.state.identity.forget_cached_state()
     return database

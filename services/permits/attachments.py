@@ -231,15 +231,15 @@ async def download(
     document = await _document(session, row, document_id)
     if document.status == "awaiting_upload":
         raise DocumentNotUploaded("This document has not been uploaded.")
-    if not is_owner(principal, row):
-        await auth_service.log_citizen_read(
-            session=session,
-            reader=principal,
-            citizen_id=row.applicant_id,
-            purpose=f"application {row.reference}: document {document.code}",
-            object_type="permit_document",
-            object_id=document.id,
-        )
+    # Every reader but the applicant lands in the access log (log_citizen_read skips the applicant), partners too.
+    await auth_service.log_citizen_read(
+        session=session,
+        reader=principal,
+        citizen_id=row.applicant_id,
+        purpose=f"application {row.reference}: document {document.code}",
+        object_type="permit_document",
+        object_id=document.id,
+    )
     return _presigned(await storage.presign_download(document.object_key, filename=document.filename))
 
 

@@ -63,7 +63,7 @@ async def create_application(
     """Start a draft for a published permit service (send an Idempotency-Key: a retry creates nothing twice)."""
     row = await service.create_application(session=session, identity=identity, principal=principal, data=data)
     response.headers["Location"] = f"/api/v1/permits/applications/{row.id}"
-    return _etag(response, await service.read(session=session, principal=principal, row=row))
+    return _etag(response, await service.read(session=session, principal=principal, row=row, log_access=False))
 
 
 @router.get(APPLICATIONS, response_model=Page[ApplicationSummary], responses=problems(401, 403, 422))
@@ -130,7 +130,7 @@ async def update_application(
         data=data,
         if_match=if_match,
     )
-    return _etag(response, await service.read(session=session, principal=principal, row=row))
+    return _etag(response, await service.read(session=session, principal=principal, row=row, log_access=False))
 
 
 @router.post(

@@ -273,7 +273,7 @@ async def read(
     """The full representation for this caller; a staff member's read lands in the applicant's access log."""
     service = await catalogue_service.pinned_version(session=session, service_id=row.service_id)
     request = await repository.open_request(session, row.id)
-    if log_access and not is_owner(principal, row):
+    if log_access:  # the applicant's own reads are not logged (log_citizen_read skips them); a partner's are
         await auth_service.log_citizen_read(
             session=session,
             reader=principal,

@@ -232,3 +232,39 @@ async def test_an_applications_events_reach_only_the_partner_that_filed_it(
         assert receiver.requests[0]["valid"] is True
     finally:
         receiver.server.shutdown()
+
+
+async def test_reassignment_proposal_and_rejection(app, client, street_vendor, citizen, officer, supervisor, worker):
+    from tests.oauth import bearer, token_for
+
+    draft = await create(client, citizen)
+    await upload(client, citizen, draft["id"])
+    await act(client, citizen, draft["id"], "submit")
+    await worker.drain()
+    await act(client, officer, draft["id"], "claim")
+    boss = (await client.get("/api/v1/me", headers=bearer(await token_for(app, "supervisor.market", "openid")))).json()
+    housing = (await client.get("/api/v1/me", headers=bearer(await token_for(app, "officer.housing", "openid")))).json()
+    assert_problem(await act(client, supervisor, draft["id"], "reassign"), 422)
+    assert_problem(await act(client, supervisor, draft["id"], "reassign", assignee_id=housing["id"]), 422)
+    moved = await act(client, supervisor, draft["id"], "reassign", assignee_id=boss["id"])
+    assert (moved.json()["status"], moved.json()["assignee_id"]) == ("under_review", boss["id"])
+    # the officer no longer holds it: the review steps are not theirs now
+    assert "propose_rejection" not in (await fetch(client, officer, draft["id"])).json()["allowed_actions"]
+    assert_problem(await act(client, officer, draft["id"], "propose_rejection", reason="x"), 403)
+    assert_problem(await act(client, supervisor, draft["id"], "propose_rejection"), 422)  # a reason is required
+    proposed = await act(client, supervisor, draft["id"], "propose_rejection", reason="经营地点不在许可区域内")
+    assert (proposed.json()["status"], proposed.json()["rejection_proposed"]) == ("under_review", True)
+    rejected = await act(client, supervisor, draft["id"], "reject", reason="经营地点不在许可区域内")
+    assert rejected.json()["status"] == "rejected"
+    assert rejected.json()["decided_at"]
+    assert rejected.json()["allowed_actions"] == []
+    assert_problem(await act(client, citizen, draft["id"], "withdraw"), 409, "transition-not-allowed")
+    await worker.drain()
+    history = (await client.get(f"{APPLICATIONS}/{draft['id']}/history", headers=citizen)).json()["items"]
+    assert [(h["action"], h["actor_role"]) for h in history[-3:]] == [
+        ("reassign", "supervisor"),
+        ("propose_rejection", "supervisor"),
+        ("reject", "supervisor"),
+    ]
+    inbox = (await client.get("/api/v1/me/notifications", headers=citizen)).json()["items"]
+    assert any("未予批准" in n["body"] for n in inbox)

@@ -1,0 +1,1 @@
+"""Talent registration: the points engine, its versioned rule sets, and what-if assessments."""

@@ -1,0 +1,54 @@
+"""Who reaches the talent API, and the process's cache of compiled rule sets."""
+
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+
+from auth.guards import Admin, MaybeSignedIn, Principal, require
+from auth.identity import client_address
+from core.http.idempotency import IdempotencyClaim, idempotency
+from core.ratelimit import enforce
+from services.talent.service import RuleSetCache
+
+# What-if assessments: any person signed in through an app (no scope needed: it reads and writes nothing of theirs).
+Person = Annotated[Principal, Depends(require(people_only=True))]
+
+
+async def reader(request: Request, principal: MaybeSignedIn) -> Principal | None:
+    """Rule sets are public; anonymous reads are limited per address (a token's reads per caller, by the guard)."""
+    if principal is None:
+        identity = request.app.state.identity
+        limit, window = identity.settings.api_requests_per_caller
+        await enforce(
+            identity.limiter,
+            f"api:addr:{client_address(request)}",
+            limit=limit,
+            window=window,
+            what="requests from this address",
+        )
+    return principal
+
+
+Reader = Annotated[Principal | None, Depends(reader)]
+
+
+async def _admin_key(principal: Admin) -> str:
+    return f"talent:{principal.client_id}:{principal.subject}"
+
+
+AdminKey = Annotated[IdempotencyClaim | None, Depends(idempotency(_admin_key))]
+
+
+def rule_set_cache(app: FastAPI) -> RuleSetCache:
+    """The app's cache (one per app, so two apps on two databases in one process never share one)."""
+    cache = getattr(app.state, "talent_rule_sets", None)
+    if cache is None:
+        cache = app.state.talent_rule_sets = RuleSetCache()
+    return cache
+
+
+async def _cache_dependency(request: Request) -> RuleSetCache:
+    return rule_set_cache(request.app)
+
+
+RuleSets = Annotated[RuleSetCache, Depends(_cache_dependency)]

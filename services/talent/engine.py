@@ -1,0 +1,321 @@
+"""The talent points engine: pure and deterministic. No I/O and no clock; the assessment date is a parameter.
+
+`compile_rule_set()` turns a checked rule-set document (services/talent/rules.py) into closures once; `assess()` runs
+them over a person's claims:
+
+1. Only verified claims are read. Each criterion filters them (`where`), derives one value (the best level, a count,
+   the latest salary, years of employment, the age at the assessment date) and scores it: the band the value falls
+   in, or `per_unit` points per whole unit, then the criterion's `cap`.
+2. Bonus criteria are scored the same way; their total is capped by the bonus cap, handed out in rule-set order, so
+   the breakdown's points always add up to the score exactly.
+3. The score reaches the best tier whose threshold it meets. A direct route whose conditions all hold gives its tier
+   without points; the best such tier wins when it is better than the points tier (route `direct:<code>`).
+
+The result depends on the verified claims (as a set: their order does not matter) and the rule set only. Every
+derivation only grows when a verified claim is added or a verified value rises (the `latest` salary excepted, by its
+nature; `age` has no direction), so with bands whose points grow with the value, more verified points never lower
+the tier; `best_level` picks the level that scores most, not the highest one, so it never falls either.
+"""
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from services.talent.claims import LEVEL_RANK, LEVEL_SCALE_OF, ClaimBase
+from services.talent.derive import Claims, Derivation, derivation
+from services.talent.rules import (
+    RuleBand,
+    RuleCondition,
+    RuleCriterion,
+    RuleProblem,
+    RuleSetDocument,
+    Source,
+    check,
+    is_level_source,
+)
+
+Value = int | float | str | None
+
+
+class RuleSetError(ValueError):
+    """The document has problems of meaning; a stored rule set never does (it was checked when it was written)."""
+
+    def __init__(self, problems: list[RuleProblem]) -> None:
+        super().__init__("; ".join(f"{p.field}: {p.detail}" for p in problems))
+        self.problems = problems
+
+
+# -- what an assessment answers --------------------------------------------------------------------------------------
+
+
+class RuleSetRef(BaseModel):
+    code: str
+    version: int
+
+
+class BandMatch(BaseModel):
+    index: int | None = Field(description="the band's position in the criterion's bands; null for per_unit scoring")
+    label: str = Field(examples=["2 ≤ value < 5", "doctorate", "3 × 5"])
+
+
+class BreakdownLine(BaseModel):
+    code: str
+    name: dict[str, str]
+    group: Literal["criterion", "bonus"]
+    value: int | float | str | None = Field(description="what the claims gave: a level, a count, years, an amount...")
+    band: BandMatch | None = Field(description="the band that matched; null when none did")
+    earned: int = Field(description="points of the band, before any cap")
+    points: int = Field(description="points counted in the score (after the criterion's and the bonus cap)")
+
+
+class Assessment(BaseModel):
+    rule_set: RuleSetRef
+    as_of: date = Field(description="the date ages and open employment periods were counted to")
+    score: int = Field(description="the sum of the breakdown's points")
+    tier: str | None = Field(description="the tier reached (by points or by a direct route); null if none")
+    route: str = Field(description="points, or direct:<route code>", examples=["points", "direct:national_award"])
+    points_tier: str | None = Field(description="the tier the score alone reaches")
+    direct_routes: list[str] = Field(description="codes of the direct routes the claims satisfy")
+    breakdown: list[BreakdownLine]
+
+
+# -- compiled form ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Scored:
+    code: str
+    name: dict[str, str]
+    group: str
+    key: tuple[Any, ...]
+    derive: Derivation
+    score: Callable[[Any], tuple[Value, BandMatch | None, int]]
+    cap: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    code: str
+    tier: str
+    conditions: tuple[tuple[tuple[Any, ...], Derivation, Callable[[Any], bool]], ...]
+
+
+@dataclass(frozen=True)
+class CompiledRuleSet:
+    code: str
+    version: int
+    document: RuleSetDocument
+    criteria: tuple[_Scored, ...]
+    bonus: tuple[_Scored, ...]
+    bonus_cap: int | None
+    thresholds: tuple[tuple[str, int], ...]
+    routes: tuple[_Route, ...]
+    ref: RuleSetRef
+
+    def __repr__(self) -> str:
+        return f"<CompiledRuleSet {self.code} v{self.version}>"
+
+
+def compile_rule_set(document: RuleSetDocument, *, version: int) -> CompiledRuleSet:
+    """Check the document and turn it into closures, once per (code, version); raises RuleSetError."""
+    problems = check(document)
+    if problems:
+        raise RuleSetError(problems)
+    parameters = document.parameters
+    return CompiledRuleSet(
+        code=document.code,
+        version=version,
+        document=document,
+        criteria=tuple(_criterion(c, "criterion", parameters) for c in document.criteria),
+        bonus=tuple(_criterion(c, "bonus", parameters) for c in document.bonus.criteria),
+        bonus_cap=document.bonus.cap,
+        thresholds=tuple((t.tier, t.min) for t in document.thresholds),
+        routes=tuple(
+            _Route(
+                code=route.code,
+                tier=route.tier,
+                conditions=tuple((*derivation(c, parameters), _test(c)) for c in route.when),
+            )
+            for route in document.direct_routes
+        ),
+        ref=RuleSetRef(code=document.code, version=version),
+    )
+
+
+def _criterion(criterion: RuleCriterion, group: str, parameters: dict[str, float]) -> _Scored:
+    key, derive = derivation(criterion, parameters)
+    if is_level_source(criterion):
+        score = _level_scorer(criterion, criterion.bands or [])
+    elif criterion.per_unit is not None:
+        score = _unit_scorer(criterion.per_unit)
+    else:
+        score = _band_scorer(criterion.bands or [])
+    return _Scored(
+        code=criterion.code,
+        name={"zh-CN": criterion.name.zh, "en": criterion.name.en},
+        group=group,
+        key=key,
+        derive=derive,
+        score=score,
+        cap=criterion.cap,
+    )
+
+
+# -- scoring: one value -> a band and points -------------------------------------------------------------------------
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _band_label(band: RuleBand) -> str:
+    if band.min is not None and band.below is not None:
+        return f"{_number(band.min)} ≤ value < {_number(band.below)}"
+    if band.min is not None:
+        return f"value ≥ {_number(band.min)}"
+    return f"value < {_number(band.below)}"  # type: ignore[arg-type]
+
+
+def _band_scorer(bands: list[RuleBand]) -> Callable[[Any], tuple[Value, BandMatch | None, int]]:
+    table = [
+        (
+            float("-inf") if band.min is None else band.min,
+            float("inf") if band.below is None else band.below,
+            BandMatch(index=index, label=_band_label(band)),
+            band.points,
+        )
+        for index, band in enumerate(bands)
+    ]
+
+    def score(value: Any) -> tuple[Value, BandMatch | None, int]:
+        if value is None:
+            return None, None, 0
+        for low, high, match, points in table:
+            if low <= value < high:
+                return value, match, points
+        return value, None, 0
+
+    return score
+
+
+def _unit_scorer(per_unit: int) -> Callable[[Any], tuple[Value, BandMatch | None, int]]:
+    def score(value: Any) -> tuple[Value, BandMatch | None, int]:
+        if value is None:
+            return None, None, 0
+        units = max(0, math.floor(value))
+        return value, BandMatch(index=None, label=f"{units} × {per_unit}"), units * per_unit
+
+    return score
+
+
+def _level_scorer(source: Source, bands: list[RuleBand]) -> Callable[[Any], tuple[Value, BandMatch | None, int]]:
+    ranks = LEVEL_RANK.get((source.claim, source.field or ""), {})
+    points_of = {
+        level: (band.points, BandMatch(index=index, label=level))
+        for index, band in enumerate(bands)
+        for level in band.levels or ()
+    }
+
+    def score(levels: Any) -> tuple[Value, BandMatch | None, int]:
+        if not levels:
+            return None, None, 0
+        # The level that scores most (then the higher-ranked one, then by name, so the choice never depends on order).
+        best = max(levels, key=lambda level: (points_of.get(level, (-1, None))[0], ranks.get(level, -1), level))
+        if best not in points_of:
+            return best, None, 0
+        points, match = points_of[best]
+        return best, match, points
+
+    return score
+
+
+def _test(condition: RuleCondition) -> Callable[[Any], bool]:
+    if is_level_source(condition):
+        scale = LEVEL_SCALE_OF.get((condition.claim, condition.field or ""), {})
+        ranks = LEVEL_RANK.get((condition.claim, condition.field or ""), {})
+        target_scale = scale.get(condition.at_least or "")
+        floor = ranks.get(condition.at_least or "", 0)
+        return lambda levels: any(scale.get(level) is target_scale and ranks[level] >= floor for level in levels)
+    low = float("-inf") if condition.min is None else condition.min
+    high = float("inf") if condition.below is None else condition.below
+    return lambda value: value is not None and low <= value < high
+
+
+# -- assessing -------------------------------------------------------------------------------------------------------
+
+
+def verified_by_kind(claims: Iterable[ClaimBase]) -> Claims:
+    """The verified claims, by kind: all the engine ever reads."""
+    grouped: Claims = {}
+    for claim in claims:
+        if claim.verified:
+            grouped.setdefault(claim.kind, []).append(claim)  # type: ignore[attr-defined]
+    return grouped
+
+
+def assess(rule_set: CompiledRuleSet, claims: Iterable[ClaimBase], *, today: date) -> Assessment:
+    """The score, tier, route and per-criterion breakdown the verified claims earn under this rule set on `today`."""
+    verified = verified_by_kind(claims)
+    values: dict[tuple[Any, ...], Any] = {}
+
+    def value_of(key: tuple[Any, ...], derive: Derivation) -> Any:
+        if key not in values:
+            values[key] = derive(verified, today)
+        return values[key]
+
+    lines: list[dict[str, Any]] = []
+    score = 0
+    for item in rule_set.criteria:
+        value, band, earned = item.score(value_of(item.key, item.derive))
+        points = earned if item.cap is None else min(earned, item.cap)
+        score += points
+        lines.append(_line(item, value, band, earned, points))
+    remaining = rule_set.bonus_cap
+    for item in rule_set.bonus:
+        value, band, earned = item.score(value_of(item.key, item.derive))
+        points = earned if item.cap is None else min(earned, item.cap)
+        if remaining is not None:
+            points = min(points, remaining)
+            remaining -= points
+        score += points
+        lines.append(_line(item, value, band, earned, points))
+
+    points_tier = next((tier for tier, minimum in rule_set.thresholds if score >= minimum), None)
+    matched = [
+        route for route in rule_set.routes if all(test(value_of(key, derive)) for key, derive, test in route.conditions)
+    ]
+    tier, route_name = points_tier, "points"
+    if matched:
+        rank = {name: position for position, (name, _) in enumerate(rule_set.thresholds)}
+        best = min(matched, key=lambda route: rank[route.tier])  # the first route of the best tier
+        if points_tier is None or rank[best.tier] < rank[points_tier]:
+            tier, route_name = best.tier, f"direct:{best.code}"
+    # One validation of the whole answer (in pydantic's core) costs less than building thirty line objects one by one.
+    return Assessment.model_validate(
+        {
+            "rule_set": rule_set.ref,
+            "as_of": today,
+            "score": score,
+            "tier": tier,
+            "route": route_name,
+            "points_tier": points_tier,
+            "direct_routes": [route.code for route in matched],
+            "breakdown": lines,
+        }
+    )
+
+
+def _line(item: _Scored, value: Value, band: BandMatch | None, earned: int, points: int) -> dict[str, Any]:
+    return {
+        "code": item.code,
+        "name": item.name,
+        "group": item.group,
+        "value": value,
+        "band": band,
+        "earned": earned,
+        "points": points,
+    }
