@@ -13,7 +13,7 @@ from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from core.audit.models import JsonType
-from core.models import IdMixin, TimestampMixin, VersionMixin, new_id, utcnow
+from core.models import IdMixin, TimestampMixin, VersionMixin, empty_list, new_id, utcnow
 
 
 class Account(IdMixin, TimestampMixin, VersionMixin, table=True):
@@ -52,10 +52,10 @@ class OAuthClient(TimestampMixin, VersionMixin, table=True):
     kind: str = Field(max_length=20, description="public | confidential")
     secret_hash: str | None = Field(default=None, max_length=64)
     token_endpoint_auth_method: str = Field(max_length=40)
-    redirect_uris: list[str] = Field(default_factory=list, sa_type=JsonType)
-    post_logout_redirect_uris: list[str] = Field(default_factory=list, sa_type=JsonType)
-    grant_types: list[str] = Field(default_factory=list, sa_type=JsonType)
-    scopes: list[str] = Field(default_factory=list, sa_type=JsonType)
+    redirect_uris: list[str] = Field(default_factory=empty_list, sa_type=JsonType)
+    post_logout_redirect_uris: list[str] = Field(default_factory=empty_list, sa_type=JsonType)
+    grant_types: list[str] = Field(default_factory=empty_list, sa_type=JsonType)
+    scopes: list[str] = Field(default_factory=empty_list, sa_type=JsonType)
     # Public keys (a JWK set) for private_key_jwt; never fetched from a URL, so registration cannot be used for SSRF.
     jwks: dict[str, Any] | None = Field(default=None, sa_type=JsonType)
     # First-party apps of the government itself skip the consent page.
@@ -121,7 +121,7 @@ class Consent(SQLModel, table=True):
 
     account_id: uuid.UUID = Field(foreign_key="account.id", ondelete="CASCADE", primary_key=True)
     client_id: str = Field(primary_key=True, max_length=100)
-    scopes: list[str] = Field(default_factory=list, sa_type=JsonType)
+    scopes: list[str] = Field(default_factory=empty_list, sa_type=JsonType)
     granted_at: datetime = Field(default_factory=utcnow)
 
 

@@ -77,9 +77,11 @@ def signed_in(login: str, scope: str, *, officer: bool = False) -> Callable[["Sc
             "csrf_token": _csrf(page),
             "return_to": f"/oauth2/authorize?{query}",
         }
-        consent = http.post("/oauth2/login", data=form, follow_redirects=True)
-        answer = http.post(f"/oauth2/authorize?{query}", data={"decision": "allow", "csrf_token": _csrf(consent)})
-        code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+        signed = http.post("/oauth2/login", data=form)
+        step = http.get(signed.headers["location"])  # back at /oauth2/authorize, now signed in
+        if step.status_code == 200:  # a consent page (first-party staff clients skip it and redirect at once)
+            step = http.post(f"/oauth2/authorize?{query}", data={"decision": "allow", "csrf_token": _csrf(step)})
+        code = parse_qs(urlsplit(step.headers["location"]).query)["code"][0]
         exchange = {
             "grant_type": "authorization_code",
             "code": code,

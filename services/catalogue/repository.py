@@ -94,6 +94,14 @@ async def current(session: AsyncSession, code: str) -> ServiceVersion | None:
     return (await session.execute(stmt)).scalars().first()
 
 
+async def current_status(session: AsyncSession, code: str) -> Any:
+    """(id, status, kind) of the current version: what deciding on a new application needs, without the content."""
+    statement = select(ServiceVersion.id, ServiceVersion.status, ServiceVersion.kind).where(
+        ServiceVersion.code == code, ServiceVersion.current.is_(True)
+    )
+    return (await session.execute(statement)).first()
+
+
 async def version(session: AsyncSession, code: str, number: int) -> ServiceVersion | None:
     stmt = select(ServiceVersion).where(ServiceVersion.code == code, ServiceVersion.version == number)
     return (await session.execute(stmt)).scalars().first()

@@ -4,6 +4,7 @@ Every change is audited and announced in the outbox in the caller's transaction.
 
 import math
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -288,12 +289,53 @@ async def published_version(*, session: AsyncSession, code: str, version: int | 
     return row
 
 
-async def pinned_version(*, session: AsyncSession, service_id: uuid.UUID) -> ServiceVersion:
+@dataclass(frozen=True)
+class PinnedService:
+    """What an application needs of the version it pinned. A published version's content never changes, so this
+    is cached per process by id (its lifecycle status does change, and is not part of it)."""
+
+    id: uuid.UUID
+    code: str
+    version: int
+    kind: str
+    department: str
+    title_zh: str
+    title_en: str
+    content: dict[str, Any]
+
+
+_PINNED: dict[uuid.UUID, PinnedService] = {}
+_PINNED_LIMIT = 2000
+
+
+async def pinned_version(*, session: AsyncSession, service_id: uuid.UUID) -> PinnedService:
     """The exact version an application was made against (whatever has been published since)."""
-    row = await session.get(ServiceVersion, service_id)
-    if row is None:
-        raise ServiceNotFound()
-    return row
+    pinned = _PINNED.get(service_id)
+    if pinned is None:
+        row = await session.get(ServiceVersion, service_id)
+        if row is None or row.status == "draft":  # a draft may still change: never cached, never pinned
+            raise ServiceNotFound()
+        if len(_PINNED) >= _PINNED_LIMIT:
+            _PINNED.clear()
+        pinned = _PINNED[service_id] = PinnedService(
+            id=row.id,
+            code=row.code,
+            version=row.version,
+            kind=row.kind,
+            department=row.department,
+            title_zh=row.title_zh,
+            title_en=row.title_en,
+            content=row.content,
+        )
+    return pinned
+
+
+async def open_for_applications(*, session: AsyncSession, code: str, kind: str) -> PinnedService | None:
+    """The current published version of a service of this kind, for a new application; None when there is none."""
+    found = await repository.current_status(session, code)
+    if found is None or found.status != "published" or found.kind != kind:
+        return None
+    return await pinned_version(session=session, service_id=found.id)
 
 
 async def record_processing_times(*, session: AsyncSession, code: str, durations: list[int]) -> None:

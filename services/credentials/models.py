@@ -11,7 +11,7 @@ from sqlalchemy import Index
 from sqlmodel import Field
 
 from core.audit.models import JsonType
-from core.models import IdMixin, TimestampMixin, VersionMixin
+from core.models import IdMixin, TimestampMixin, VersionMixin, empty_list
 
 
 class Credential(IdMixin, TimestampMixin, VersionMixin, table=True):
@@ -33,7 +33,7 @@ class Credential(IdMixin, TimestampMixin, VersionMixin, table=True):
     holder_name: str = Field(max_length=200, description="as printed on the credential and the public register")
     department: str = Field(max_length=40, description="the issuing department's code")
     title: dict[str, str] = Field(sa_type=JsonType, description='{"zh-CN": ..., "en": ...}')
-    conditions: list[dict[str, str]] = Field(default_factory=list, sa_type=JsonType)
+    conditions: list[dict[str, str]] = Field(default_factory=empty_list, sa_type=JsonType)
     valid_from: datetime
     valid_until: datetime
     status: str = Field(default="active", max_length=20, description="active | suspended | revoked")

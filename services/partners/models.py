@@ -8,7 +8,7 @@ from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field
 
 from core.audit.models import JsonType
-from core.models import IdMixin, TimestampMixin, VersionMixin
+from core.models import IdMixin, TimestampMixin, VersionMixin, empty_list
 
 
 class WebhookSubscription(IdMixin, TimestampMixin, VersionMixin, table=True):
@@ -16,7 +16,7 @@ class WebhookSubscription(IdMixin, TimestampMixin, VersionMixin, table=True):
 
     client_id: str = Field(max_length=100, index=True, description="the partner client that owns it")
     url: str = Field(max_length=500)
-    events: list[str] = Field(default_factory=list, sa_type=JsonType)
+    events: list[str] = Field(default_factory=empty_list, sa_type=JsonType)
     secret_encrypted: str = Field(max_length=300, description="the whsec_ signing secret, AES-GCM encrypted")
     active: bool = True
     description: str | None = Field(default=None, max_length=200)

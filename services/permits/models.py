@@ -13,7 +13,7 @@ from sqlalchemy import Index
 from sqlmodel import Field
 
 from core.audit.models import JsonType
-from core.models import IdMixin, TimestampMixin, VersionMixin, utcnow
+from core.models import IdMixin, TimestampMixin, VersionMixin, empty_list, utcnow
 
 
 class PermitApplication(IdMixin, TimestampMixin, VersionMixin, table=True):
@@ -37,13 +37,13 @@ class PermitApplication(IdMixin, TimestampMixin, VersionMixin, table=True):
     holder_name: str = Field(max_length=200, description="the name the permit is issued to (a business or a person)")
     status: str = Field(default="draft", max_length=30)
     form: dict[str, Any] = Field(default_factory=dict, sa_type=JsonType)
-    fees: list[dict[str, Any]] = Field(default_factory=list, sa_type=JsonType)
+    fees: list[dict[str, Any]] = Field(default_factory=empty_list, sa_type=JsonType)
     fee_total: int = 0
     paid_at: datetime | None = None
     refunded_at: datetime | None = None
     assignee_id: uuid.UUID | None = None
     rejection_proposed: bool = False
-    conditions: list[str] = Field(default_factory=list, sa_type=JsonType, description="set on approval")
+    conditions: list[str] = Field(default_factory=empty_list, sa_type=JsonType, description="set on approval")
     submitted_at: datetime | None = None
     decided_at: datetime | None = None
     # The SLA clock (services/permits/sla.py): due and at-risk instants, moved on by the time spent paused.
@@ -113,7 +113,9 @@ class InformationRequest(IdMixin, table=True):
 
     application_id: uuid.UUID = Field(foreign_key="permit_application.id", ondelete="CASCADE")
     question: str = Field(max_length=4000)
-    documents: list[str] = Field(default_factory=list, sa_type=JsonType, description="checklist codes to (re)upload")
+    documents: list[str] = Field(
+        default_factory=empty_list, sa_type=JsonType, description="checklist codes to (re)upload"
+    )
     requested_by: str = Field(max_length=100)
     requested_at: datetime = Field(default_factory=utcnow)
     due_at: datetime

@@ -25,7 +25,7 @@ from core.pagination import encode_cursor
 from core.references import next_reference
 from core.workflow import Transition
 from services.catalogue import service as catalogue_service
-from services.catalogue.models import ServiceVersion
+from services.catalogue.service import PinnedService
 from services.credentials import service as credentials_service
 from services.permits import fees, forms, repository, sla
 from services.permits.exceptions import (
@@ -211,13 +211,10 @@ async def create_application(
     return row
 
 
-async def _applicable(session: AsyncSession, code: str) -> ServiceVersion:
-    try:
-        service = await catalogue_service.published_version(session=session, code=code)
-    except Exception as exc:  # ServiceNotFound: say it in this endpoint's terms
-        raise ServiceNotApplicable(f"No published service {code}.") from exc
-    if service.kind != "permit" or service.status != "published":
-        raise ServiceNotApplicable(f"{code} is not a permit service open for applications.")
+async def _applicable(session: AsyncSession, code: str) -> PinnedService:
+    service = await catalogue_service.open_for_applications(session=session, code=code, kind="permit")
+    if service is None:
+        raise ServiceNotApplicable(f"{code} is not a published permit service open for applications.")
     return service
 
 
@@ -272,7 +269,7 @@ async def read(
 ) -> ApplicationRead:
     """The full representation for this caller; a staff member's read lands in the applicant's access log."""
     service = await catalogue_service.pinned_version(session=session, service_id=row.service_id)
-    request = await repository.open_request(session, row.id)
+    request = await repository.open_request(session, row.id) if row.status == "awaiting_applicant" else None
     if log_access:  # the applicant's own reads are not logged (log_citizen_read skips them); a partner's are
         await auth_service.log_citizen_read(
             session=session,
@@ -314,7 +311,7 @@ _READ_FIELDS = (
 )
 
 
-def _title(service: ServiceVersion) -> dict[str, str]:
+def _title(service: PinnedService) -> dict[str, str]:
     return {"zh-CN": service.title_zh, "en": service.title_en}
 
 
