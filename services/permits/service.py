@@ -174,6 +174,7 @@ async def create_application(
     _check_form(data.form, service.content, complete=False)
     holder = (
         data.holder_name
+        or _holder_in(data.form)
         or (await auth_service.contact_of(session=session, identity=identity, account_id=applicant_id))[0]
     )
     row = PermitApplication(
@@ -209,6 +210,15 @@ async def create_application(
     )
     emit(session, Event(APPLICATION_CREATED.name, subject=f"permit_application:{row.id}", payload=_payload(row)))
     return row
+
+
+# Form fields that name whom a permit is for (a business being registered, an operator), in order of preference.
+HOLDER_FIELDS = ("proposed_name", "operator_name", "applicant_name", "full_name")
+
+
+def _holder_in(form: dict[str, Any]) -> str | None:
+    named = (form.get(name) for name in HOLDER_FIELDS)
+    return next((value.strip()[:200] for value in named if isinstance(value, str) and value.strip()), None)
 
 
 async def _applicable(session: AsyncSession, code: str) -> PinnedService:

@@ -268,3 +268,15 @@ async def test_reassignment_proposal_and_rejection(app, client, street_vendor, c
     ]
     inbox = (await client.get("/api/v1/me/notifications", headers=citizen)).json()["items"]
     assert any("未予批准" in n["body"] for n in inbox)
+
+
+async def test_the_permit_is_for_the_business_the_form_names(client, citizen) -> None:
+    response = await client.post(
+        APPLICATIONS,
+        json={"service_code": "business-licence", "form": {"proposed_name": "江门人才岛示例科技有限公司"}},
+        headers=citizen,
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["holder_name"] == "江门人才岛示例科技有限公司"
+    own_name = await client.post(APPLICATIONS, json={"service_code": "business-licence", "form": {}}, headers=citizen)
+    assert own_name.json()["holder_name"] == "陈明 Chen Ming"
