@@ -25,6 +25,7 @@ from services.cloud.ports import ObjectStorage, Payments, PresignedUrl
 from services.permits import repository
 from services.permits.exceptions import (
     ActionRefused,
+    DocumentChanged,
     DocumentChecksumMismatch,
     DocumentNotFound,
     DocumentNotUploaded,
@@ -150,6 +151,8 @@ async def confirm_upload(
     document = await _document(session, row, document_id)
     if document.status != "awaiting_upload":
         return _read(document)  # confirming twice changes nothing
+    if row.status not in UPLOAD_STATES:
+        raise ActionRefused(f"Documents are added to drafts or when asked for; this application is {row.status}.")
     head = await storage.head(document.object_key)
     if head is None:
         raise DocumentNotUploaded("Nothing has arrived for this document yet; PUT the file to the upload URL first.")
@@ -187,6 +190,7 @@ async def review_document(
     *,
     session: AsyncSession,
     principal: Principal,
+    storage: ObjectStorage,
     application_id: uuid.UUID,
     document_id: uuid.UUID,
     decision: str,
@@ -205,6 +209,8 @@ async def review_document(
         raise DocumentNotUploaded("This document has not been uploaded.")
     if decision == "rejected" and not reason:
         raise ValidationFailed("Say why.", errors=[field_error("reason", "required to reject", code="missing")])
+    if decision == "accepted":
+        await _unchanged(storage, document)
     document.status, document.reason, document.reviewed_by = decision, reason, principal.subject
     session.add(document)
     await session.flush()
@@ -231,6 +237,7 @@ async def download(
     document = await _document(session, row, document_id)
     if document.status == "awaiting_upload":
         raise DocumentNotUploaded("This document has not been uploaded.")
+    await _unchanged(storage, document)
     # Every reader but the applicant lands in the access log (log_citizen_read skips the applicant), partners too.
     await auth_service.log_citizen_read(
         session=session,
@@ -241,6 +248,14 @@ async def download(
         object_id=document.id,
     )
     return _presigned(await storage.presign_download(document.object_key, filename=document.filename))
+
+
+async def _unchanged(storage: ObjectStorage, document: PermitDocument) -> None:
+    """The stored file is still the one confirmed: an upload URL stays valid for a while, and a second PUT to it
+    would otherwise swap the file under a document already checked (or accepted)."""
+    head = await storage.head(document.object_key)
+    if head is None or head.sha256 != document.sha256:
+        raise DocumentChanged("The stored file is no longer the one that was confirmed; upload it again.")
 
 
 async def _own(session: AsyncSession, principal: Principal, application_id: uuid.UUID) -> PermitApplication:

@@ -31,6 +31,10 @@ class DocumentNotUploaded(Conflict):
     code, title = "document-not-uploaded", "The file has not arrived in storage"
 
 
+class DocumentChanged(Conflict):
+    code, title = "document-changed", "The stored file changed after it was confirmed"
+
+
 class DocumentChecksumMismatch(ValidationFailed):
     code, title = "document-checksum-mismatch", "The stored file is not the one described"
 

@@ -4,6 +4,7 @@ Types, value lists, min / max, pattern and length are checked on every save, so 
 wrong shape; `required` is checked when the application is submitted. Every problem is a field error at `form.<code>`.
 """
 
+import math
 import re
 from datetime import datetime
 from typing import Any
@@ -46,8 +47,8 @@ def _problem(value: Any, attribute: dict[str, Any]) -> str | None:
             return "does not have the expected format"
         return None
     if datatype == "number":
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return "must be a number"
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            return "must be a number"  # JSON parsing lets NaN and Infinity through; they are not numbers here
         if validation.get("min") is not None and value < validation["min"]:
             return f"at least {validation['min']:g}"
         if validation.get("max") is not None and value > validation["max"]:

@@ -35,6 +35,9 @@ class PermitApplication(IdMixin, TimestampMixin, VersionMixin, table=True):
     applicant_id: uuid.UUID = Field(foreign_key="account.id")
     submitted_by_client: str | None = Field(default=None, max_length=100, description="a partner acting for them")
     holder_name: str = Field(max_length=200, description="the name the permit is issued to (a business or a person)")
+    holder_public: bool = Field(
+        default=False, description="the holder is a business named by the form: the public register may show it"
+    )
     status: str = Field(default="draft", max_length=30)
     form: dict[str, Any] = Field(default_factory=dict, sa_type=JsonType)
     fees: list[dict[str, Any]] = Field(default_factory=empty_list, sa_type=JsonType)

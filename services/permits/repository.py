@@ -31,7 +31,8 @@ def reach(principal: Principal) -> ColumnElement[bool]:
     if is_staff(principal):
         if principal.department is None:
             return false()
-        return (_app.c.department == principal.department) & (_app.c.status != "draft")
+        # Only what was sent to the department: a draft withdrawn unsent is still the citizen's alone.
+        return (_app.c.department == principal.department) & _app.c.submitted_at.is_not(None)
     if not principal.is_person:
         if "partner:submit" not in principal.scopes:
             return false()
@@ -106,7 +107,7 @@ async def listing(
     elif risk == "on_track":
         statement = statement.where(_app.c.risk_at > now, _app.c.paused_at.is_(None))
     elif risk == "paused":
-        statement = statement.where(_app.c.paused_at.is_not(None))
+        statement = statement.where(_app.c.paused_at.is_not(None), _app.c.status == "awaiting_applicant")
     if risk in ("breached", "at_risk", "on_track"):
         statement = statement.where(_app.c.status.in_(("submitted", "screening", "under_review", "pending_payment")))
     if staff:
@@ -159,7 +160,12 @@ async def open_request(session: AsyncSession, application_id: uuid.UUID) -> Info
 async def overdue_requests(session: AsyncSession, now: datetime, *, limit: int = 200) -> list[InformationRequest]:
     statement = (
         select(InformationRequest)
-        .where(InformationRequest.status == "open", InformationRequest.due_at < now)
+        .join(PermitApplication, PermitApplication.id == InformationRequest.application_id)
+        .where(
+            InformationRequest.status == "open",
+            InformationRequest.due_at < now,
+            PermitApplication.status == "awaiting_applicant",
+        )
         .order_by(InformationRequest.due_at)
         .limit(limit)
     )
@@ -205,6 +211,7 @@ async def issued(
     statement = select(
         _app.c.permit_number,
         _app.c.holder_name,
+        _app.c.holder_public,
         _app.c.service_id,
         _app.c.service_code,
         _app.c.department,
@@ -212,7 +219,8 @@ async def issued(
     ).where(_app.c.permit_number.is_not(None))
     if number:
         statement = statement.where(_app.c.permit_number == number)
-    if holder:
+    if holder:  # only businesses are searchable by name; a person's permit is found by its number alone
+        statement = statement.where(_app.c.holder_public.is_(True))
         escaped = holder.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         statement = statement.where(func.lower(_app.c.holder_name).like(f"{escaped}%", escape="\\"))
     page = keyset(statement, order_by=[_app.c.permit_number], cursor=cursor, limit=limit)

@@ -43,6 +43,7 @@ router = APIRouter(prefix="/api/v1/permits", tags=["permits"], route_class=ApiRo
 Action = Literal[tuple(t.action for t in APPLICATION_LIFECYCLE.transitions if t.actor != SYSTEM)]  # type: ignore[valid-type]
 Status = Literal[APPLICATION_LIFECYCLE.states]  # type: ignore[valid-type]
 APPLICATIONS = "/applications"
+UUID_OR_WORD = r"^(me|none|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
 ONE = "/applications/{application_id}"
 
 
@@ -74,9 +75,7 @@ async def list_applications(
     cursor: Cursor = None,
     status: Annotated[Status | None, Query()] = None,
     service_code: Annotated[str | None, Query(alias="service", max_length=63)] = None,
-    assignee: Annotated[
-        str | None, Query(pattern=r"^(me|none|[0-9a-fA-F-]{36})$", description="me, none, or an officer's id")
-    ] = None,
+    assignee: Annotated[str | None, Query(pattern=UUID_OR_WORD, description="me, none, or an officer's id")] = None,
     sla_risk: Annotated[Risk | None, Query()] = None,
     submitted_after: Annotated[datetime | None, Query()] = None,
     submitted_before: Annotated[datetime | None, Query()] = None,
@@ -237,11 +236,13 @@ async def review_document(
     data: DocumentReview,
     principal: PermitsCaller,
     session: SessionDep,
+    cloud: CloudDep,
 ) -> DocumentRead:
     """Officers: accept a document, or reject it with the reason the applicant will read."""
     return await attachments.review_document(
         session=session,
         principal=principal,
+        storage=cloud.storage,
         application_id=application_id,
         document_id=document_id,
         decision=data.decision,

@@ -3,10 +3,12 @@
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+Condition = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+HolderName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Risk = Literal["on_track", "at_risk", "breached", "paused", "stopped"]
 MediaType = Literal["application/pdf", "image/jpeg", "image/png"]
 
@@ -18,8 +20,8 @@ class Strict(BaseModel):
 class ApplicationCreate(Strict):
     service_code: str = Field(pattern=r"^[a-z][a-z0-9-]{1,62}$", description="a published permit service")
     form: dict[str, Any] = Field(default_factory=dict, description="answers keyed by the service form's field codes")
-    holder_name: str | None = Field(
-        default=None, min_length=1, max_length=200, description="whom the permit is for; default: your name"
+    holder_name: HolderName | None = Field(
+        default=None, description="whom the permit is for; default: the business the form names, else you"
     )
     on_behalf_of: uuid.UUID | None = Field(
         default=None, description="partner systems only: the account of the citizen they apply for"
@@ -28,7 +30,7 @@ class ApplicationCreate(Strict):
 
 class ApplicationUpdate(Strict):
     form: dict[str, Any] | None = Field(default=None, description="replaces the whole form")
-    holder_name: str | None = Field(default=None, min_length=1, max_length=200)
+    holder_name: HolderName | None = None
 
 
 class ActionRequest(Strict):
@@ -43,7 +45,9 @@ class ActionRequest(Strict):
     documents: list[str] = Field(
         default_factory=list, max_length=50, description="request_info: documents to upload again"
     )
-    conditions: list[str] = Field(default_factory=list, max_length=20, description="approve: conditions of the permit")
+    conditions: list[Condition] = Field(
+        default_factory=list, max_length=10, description="approve: the permit's conditions"
+    )
 
 
 class FeeLine(BaseModel):

@@ -83,6 +83,7 @@ async def seed_demo_applications(*, session: AsyncSession, settings: Settings) -
             department=service.department,
             applicant_id=applicant,
             holder_name=form.get("proposed_name") or form.get("applicant_name") or "",
+            holder_public=True,  # both demo holders are businesses named by the form
             status=status,
             form=form,
             fees=lines,

@@ -172,11 +172,14 @@ async def create_application(
         applicant_id, client = data.on_behalf_of, principal.client_id
     service = await _applicable(session, data.service_code)
     _check_form(data.form, service.content, complete=False)
-    holder = (
-        data.holder_name
-        or _holder_in(data.form)
-        or (await auth_service.contact_of(session=session, identity=identity, account_id=applicant_id))[0]
-    )
+    business = _holder_in(data.form)
+    holder = data.holder_name or business
+    if holder is None:
+        if client is not None:  # a partner never learns the citizen's name from us
+            raise ValidationFailed(
+                "Say whom the permit is for.", errors=[field_error("holder_name", "required", code="missing")]
+            )
+        holder = (await auth_service.contact_of(session=session, identity=identity, account_id=applicant_id))[0]
     row = PermitApplication(
         reference=await next_reference(session, REFERENCE_PREFIX),
         service_id=service.id,
@@ -186,6 +189,7 @@ async def create_application(
         applicant_id=applicant_id,
         submitted_by_client=client,
         holder_name=holder,
+        holder_public=data.holder_name is None and business is not None,
         form=data.form,
     )
     await _price(session, identity, row, service.content)
@@ -213,7 +217,8 @@ async def create_application(
 
 
 # Form fields that name whom a permit is for (a business being registered, an operator), in order of preference.
-HOLDER_FIELDS = ("proposed_name", "operator_name", "applicant_name", "full_name")
+# (Only businesses: a person's name is personal data and never reaches the public register.)
+HOLDER_FIELDS = ("proposed_name", "operator_name", "applicant_name")
 
 
 def _holder_in(form: dict[str, Any]) -> str | None:
@@ -321,6 +326,11 @@ _READ_FIELDS = (
 )
 
 
+def mask_name(name: str) -> str:
+    """A person's name as a register shows it: the first character, then one * per character."""
+    return name[:1] + "*" * max(1, len(name) - 1)
+
+
 def _title(service: PinnedService) -> dict[str, str]:
     return {"zh-CN": service.title_zh, "en": service.title_en}
 
@@ -367,7 +377,12 @@ async def history(*, session: AsyncSession, principal: Principal, application_id
 async def register(
     *, session: AsyncSession, number: str | None, holder: str | None, limit: int, cursor: str | None
 ) -> tuple[list[RegisterEntry], str | None]:
-    """The public register of issued permits: minimal fields, the credential's live status."""
+    """The public register of issued permits: minimal fields, the credential's live status; a person's name masked."""
+    if not (number or holder):
+        raise ValidationFailed(
+            "Look a permit up by its number or its holder's name.",
+            errors=[field_error("number", "number or holder is required", code="missing", location="query")],
+        )
     rows = await repository.issued(session, number=number, holder=holder, limit=limit, cursor=cursor)
     statuses = await credentials_service.public_statuses(
         session=session, numbers=[row.permit_number for row in rows[:limit]]
@@ -383,7 +398,7 @@ async def register(
         items.append(
             RegisterEntry(
                 permit_number=row.permit_number,
-                holder_name=row.holder_name,
+                holder_name=row.holder_name if row.holder_public else mask_name(row.holder_name),
                 service_code=row.service_code,
                 service_title=titles[row.service_id],
                 department=row.department,
@@ -602,9 +617,15 @@ async def _answer(session, identity, row, data, actor, now) -> None:
 
 
 async def _rfi_timeout(session, identity, row, data, actor, now) -> None:
+    await _close_request(session, row, "timed_out")
+    sla.resume(row, now)  # the clock ends with the application; its paused time is counted as paused
+
+
+async def _close_request(session: AsyncSession, row: PermitApplication, status: str) -> None:
+    """An application that ends while information is owed closes the request (the lapse job must not see it)."""
     request = await repository.open_request(session, row.id)
     if request is not None:
-        request.status = "timed_out"
+        request.status = status
         session.add(request)
 
 
@@ -631,11 +652,13 @@ async def _approve(session, identity, row, data, actor, now) -> None:
 
 
 async def _reject(session, identity, row, data, actor, now) -> None:
+    await _close_request(session, row, "cancelled")
     _decided(row, now)
 
 
 async def _withdraw(session, identity, row, data, actor, now) -> None:
-    row.paused_at = None  # the clock stops for good
+    await _close_request(session, row, "cancelled")
+    sla.resume(row, now)
 
 
 def _decided(row: PermitApplication, now: datetime) -> None:

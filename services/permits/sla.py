@@ -70,7 +70,12 @@ def risk(row: Any, now: datetime) -> str:
 
 def view(row: Any, now: datetime) -> dict[str, Any]:
     """The clock as the API shows it."""
-    end = aware(row.decided_at) if row.decided_at else aware(row.paused_at) if row.paused_at else now
+    if row.decided_at:
+        end = aware(row.decided_at)
+    elif row.status in ("withdrawn", "rejected"):  # ended without a decision time: at its last change
+        end = aware(row.updated_at)
+    else:
+        end = aware(row.paused_at) if row.paused_at else now
     elapsed = None
     if row.submitted_at:
         elapsed = max(0, int((end - aware(row.submitted_at)).total_seconds()) - row.paused_seconds)

@@ -93,15 +93,16 @@ async def issue(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
 async def refund(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
     """Fees paid for an application that ends without a permit go back (one refund number per order)."""
     row = await _application(session, event)
-    if row is None or row.paid_at is None or row.refunded_at is not None:
-        return
-    for payment in await cloud_service.payments_for(session=session, purpose=purpose_of(row.id)):
-        if payment.status == "paid":
+    if row is not None and row.paid_at is not None:
+        await _refund(session, state, row)
+
+
+async def _refund(session: AsyncSession, state: Any, row: PermitApplication, *, payment_id: str | None = None) -> None:
+    """Refund the application's paid orders (or the one given); a refund number per order makes a repeat harmless."""
+    for order in await cloud_service.payments_for(session=session, purpose=purpose_of(row.id)):
+        if order.status == "paid" and payment_id in (None, str(order.id)):
             await cloud_service.refund_payment(
-                session=session,
-                payments=state.cloud.cloud.payments,
-                payment=payment,
-                reason=f"{row.reference} 未发证退费",
+                session=session, payments=state.cloud.cloud.payments, payment=order, reason=f"{row.reference} 退费"
             )
 
 
@@ -120,7 +121,9 @@ async def payment(session: AsyncSession, event: OutboxEvent, state: Any) -> None
             session.add(row)
             await session.flush()
         return
-    if row.paid_at is not None:
+    if row.paid_at is not None or row.status != "pending_payment":
+        # A second order paid, or a payment that arrived after the application ended: that money goes back.
+        await _refund(session, state, row, payment_id=str(event.payload.get("payment_id")))
         return
     row.paid_at = now
     session.add(row)

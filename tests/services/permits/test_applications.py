@@ -165,6 +165,13 @@ async def test_a_partner_applies_for_a_citizen_and_only_sees_its_own(
         json={"service_code": street_vendor, "form": FORM, "on_behalf_of": me["id"]},
         headers=partner,
     )
+    body = assert_problem(created, 422)  # a partner names the holder: it does not learn the citizen's name from us
+    assert [e["field"] for e in body["errors"]] == ["holder_name"]
+    created = await client.post(
+        APPLICATIONS,
+        json={"service_code": street_vendor, "form": FORM, "on_behalf_of": me["id"], "holder_name": "夜市 A-12 摊位"},
+        headers=partner,
+    )
     assert created.status_code == 201, created.text
     assert created.json()["submitted_by_client"] == "demo-partner"
     assert [i["id"] for i in (await client.get(APPLICATIONS, headers=other_citizen)).json()["items"]] == [
@@ -221,7 +228,7 @@ async def test_an_applications_events_reach_only_the_partner_that_filed_it(
         assert subscribed.status_code == 201, subscribed.text
         receiver.secret = subscribed.json()["secret"]
         me = (await client.get("/api/v1/me", headers=other_citizen)).json()
-        filed = await create(client, partner, on_behalf_of=me["id"])
+        filed = await create(client, partner, on_behalf_of=me["id"], holder_name="夜市 A-12 摊位")
         await upload(client, partner, filed["id"])
         assert (await act(client, partner, filed["id"], "submit")).status_code == 200
         own = await create(client, citizen)
@@ -280,3 +287,29 @@ async def test_the_permit_is_for_the_business_the_form_names(client, citizen) ->
     assert response.json()["holder_name"] == "江门人才岛示例科技有限公司"
     own_name = await client.post(APPLICATIONS, json={"service_code": "business-licence", "form": {}}, headers=citizen)
     assert own_name.json()["holder_name"] == "陈明 Chen Ming"
+
+
+async def test_bad_numbers_and_ids_are_422_not_500(client, street_vendor, citizen, officer) -> None:
+    nan = await client.post(
+        APPLICATIONS,
+        content=b'{"service_code": "street-vendor-permit", "form": {"area_m2": NaN}}',
+        headers={**citizen, "Content-Type": "application/json"},
+    )
+    assert_problem(nan, 422)
+    odd = await client.get(APPLICATIONS, headers=officer, params={"assignee": "a" * 36})
+    assert_problem(odd, 422)
+
+
+async def test_a_payment_that_arrives_after_withdrawal_goes_back(app, client, street_vendor, citizen, officer, worker):
+    app_id = await _pending_payment(client, worker, citizen, officer)
+    order = (await client.post(f"{APPLICATIONS}/{app_id}/payment", headers=citizen)).json()
+    assert (await act(client, citizen, app_id, "withdraw")).json()["status"] == "withdrawn"
+    await worker.drain()
+    await client.post(order["pay_url"], data={"card": "4111111111111111"})  # the page was still open
+    await app.state.cloud.mock.idle()
+    await worker.drain()  # the payment is seen on a withdrawn application: refund it
+    await app.state.cloud.mock.idle()
+    await worker.drain()
+    final = (await fetch(client, citizen, app_id)).json()
+    assert final["paid_at"] is None
+    assert (await client.get(f"{APPLICATIONS}/{app_id}/payment", headers=citizen)).json()["status"] == "refunded"

@@ -96,3 +96,30 @@ async def test_internal_comments_stay_internal(client, street_vendor, citizen, o
     ]
     assert seen_by_officer == [("applicant", "applicant"), ("officer", "internal"), ("officer", "applicant")]
     assert (await fetch(client, citizen, draft["id"])).json()["status"] == "screening"
+
+
+async def test_a_file_swapped_after_confirmation_is_not_accepted(app, client, street_vendor, citizen, officer, worker):
+    draft = await create(client, citizen)
+    started = await _start(client, citizen, draft["id"])
+    target = started.json()["upload"]
+    await client.put(target["url"], content=PDF, headers=target["headers"])
+    document_id = started.json()["document"]["id"]
+    confirmed = await client.post(
+        f"{APPLICATIONS}/{draft['id']}/documents/{document_id}/confirm",
+        json={"sha256": hashlib.sha256(PDF).hexdigest()},
+        headers=citizen,
+    )
+    assert confirmed.json()["status"] == "uploaded"
+    await act(client, citizen, draft["id"], "submit")
+    await worker.drain()
+    await act(client, officer, draft["id"], "claim")
+    swapped = await client.put(target["url"], content=b"%PDF-1.7 something else entirely", headers=target["headers"])
+    assert swapped.status_code == 200  # the upload URL is still valid: storage takes it
+    review = await client.post(
+        f"{APPLICATIONS}/{draft['id']}/documents/{document_id}/review",
+        json={"decision": "accepted"},
+        headers=officer,
+    )
+    assert_problem(review, 409, "document-changed")
+    link = await client.get(f"{APPLICATIONS}/{draft['id']}/documents/{document_id}/download", headers=officer)
+    assert_problem(link, 409, "document-changed")

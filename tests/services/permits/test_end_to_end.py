@@ -124,6 +124,10 @@ async def test_a_permit_from_application_to_public_verification_and_revocation(
     assert [(e["permit_number"], e["status"], e["service_code"]) for e in register["items"]] == [
         (issued["permit_number"], "active", street_vendor)
     ]
+    assert register["items"][0]["holder_name"] == "陈" + "*" * (len("陈明 Chen Ming") - 1)  # a person: masked
+    by_name = (await client.get("/api/v1/permits/register", params={"holder": "陈明"})).json()
+    assert by_name["items"] == []  # and not searchable by name
+    assert_problem(await client.get("/api/v1/permits/register"), 422)
 
     # -- the supervisor revokes it; verification says so -----------------------------------------------------------
     current = await client.get(f"/api/v1/credentials/{credential['id']}", headers=supervisor)
