@@ -183,6 +183,22 @@ async def optional_principal(
     return await authenticate(request, authorization)
 
 
+async def public_caller(request: Request) -> None:
+    """Anonymous reads of public routes are limited per address: public, not unlimited (a token's requests are
+    limited per caller by `require()`)."""
+    identity = request.app.state.identity
+    limit, window = identity.settings.api_requests_per_caller
+    await enforce(
+        identity.limiter,
+        f"api:addr:{client_address(request)}",
+        limit=limit,
+        window=window,
+        what="requests from this address",
+    )
+
+
+PublicCaller = Depends(public_caller)
+
 # The callers the API knows, as typed dependencies (DESIGN convention 6).
 Authenticated = Annotated[Principal, Depends(require())]
 Person = Annotated[Principal, Depends(require(people_only=True))]

@@ -32,8 +32,8 @@ def empty_list() -> list:
 
 
 def aware(value: datetime) -> datetime:
-    """A datetime read back from SQLite comes without its zone; every stored datetime is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    """In UTC, zone attached: a datetime read back from SQLite comes without its zone (every stored one is UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def new_id() -> uuid.UUID:

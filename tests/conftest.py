@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import update
 
 # Keys the app would create under var/ go to a throwaway folder instead (every Settings() in the suite reads these).
 _KEYS = Path(tempfile.mkdtemp(prefix="ti-test-keys-"))
@@ -23,7 +24,9 @@ import services.models  # noqa: E402
 import services.tasks  # noqa: E402, F401  (the worker handlers the tests drive)
 from core.audit import chain_pending  # noqa: E402
 from core.db import Database  # noqa: E402
+from core.events import OutboxEvent  # noqa: E402
 from core.migrate import upgrade  # noqa: E402
+from core.models import utcnow  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from main import create_app  # noqa: E402
 from services.seed import seed  # noqa: E402
@@ -102,6 +105,13 @@ async def db(app: FastAPI) -> Database:
     await restore_snapshot(database, app.state.test_snapshot)
     app.state.identity.forget_cached_state()
     return database
+
+
+@pytest.fixture
+async def quiet_outbox(db: Database) -> None:
+    """Mark the seed's outbox events handled, so a test's worker sees (and counts) only the test's own events."""
+    async with db.transaction() as session:
+        await session.execute(update(OutboxEvent).values(status="done", processed_at=utcnow()))
 
 
 def asgi_client(application: FastAPI) -> httpx.AsyncClient:

@@ -8,8 +8,6 @@ from fastapi import Depends, Query, Request
 
 from auth.guards import Principal, require
 from auth.i18n import language_from_header
-from auth.identity import client_address
-from core.ratelimit import enforce
 from services.catalogue.render import BOTH
 
 Editor = Annotated[Principal, Depends(require(scopes={"catalogue:write"}, roles={"catalogue_editor"}))]
@@ -19,22 +17,6 @@ LangParam = Annotated[
     str | None,
     Query(pattern="^(zh-CN|en|all)$", description="zh-CN or en for one language, all for both; else Accept-Language"),
 ]
-
-
-async def public_caller(request: Request) -> None:
-    """Anonymous reads are limited per address (the catalogue is public, not unlimited)."""
-    identity = request.app.state.identity
-    limit, window = identity.settings.api_requests_per_caller
-    await enforce(
-        identity.limiter,
-        f"api:addr:{client_address(request)}",
-        limit=limit,
-        window=window,
-        what="requests from this address",
-    )
-
-
-PublicCaller = Depends(public_caller)
 
 
 def pick_language(request: Request, lang: str | None) -> str:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from auth.guards import Admin, MaybeSignedIn
+from auth.guards import Admin, MaybeSignedIn, PublicCaller
 from core.db import DatabaseDep, SessionDep
 from core.errors import problems
 from core.http import ApiRoute, IfMatch, set_etag
@@ -20,7 +20,6 @@ from services.catalogue.dependencies import (
     Editor,
     LangParam,
     PublicCache,
-    PublicCaller,
     Publisher,
     etag_of,
     pick_language,

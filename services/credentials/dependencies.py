@@ -4,34 +4,16 @@ credentials, supervisors act on them; and the credential a route is about, loade
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path
 
 from auth.guards import Person, Principal
-from auth.identity import client_address
 from core.db import SessionDep
 from core.errors import Forbidden
-from core.ratelimit import enforce
 from services.credentials import service
 from services.credentials.models import Credential
 from services.credentials.workflow import STAFF_SCOPE
 
 STAFF_ROLES = frozenset({"officer", "supervisor", "talent_officer"})
-
-
-async def public_caller(request: Request) -> None:
-    """Anonymous verification is limited per address (public, not unlimited)."""
-    identity = request.app.state.identity
-    limit, window = identity.settings.api_requests_per_caller
-    await enforce(
-        identity.limiter,
-        f"api:addr:{client_address(request)}",
-        limit=limit,
-        window=window,
-        what="requests from this address",
-    )
-
-
-PublicCaller = Depends(public_caller)
 
 
 async def staff(principal: Person) -> Principal:

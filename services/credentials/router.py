@@ -5,14 +5,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from auth.guards import Person
+from auth.guards import Person, PublicCaller
 from auth.identity import IdentityDep
 from core.db import DatabaseDep, SessionDep
 from core.errors import problems
 from core.http import ApiRoute, IfMatch, set_etag
 from core.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from services.credentials import service
-from services.credentials.dependencies import CredentialId, PublicCaller, Staff, VisibleCredential
+from services.credentials.dependencies import CredentialId, Staff, VisibleCredential
 from services.credentials.models import Credential
 from services.credentials.schemas import MAX_INPUT_BYTES, ActionIn, CredentialRead, VerificationResult, VerifyIn
 from services.credentials.workflow import ACTIONS

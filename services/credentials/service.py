@@ -22,7 +22,7 @@ from core import audit
 from core.errors import Forbidden, ValidationFailed, field_error
 from core.events import Event, emit
 from core.http import check_if_match
-from core.models import new_id, utcnow
+from core.models import aware, new_id, utcnow
 from core.settings import Settings
 from core.workflow import Transition
 from services.credentials import repository, signing
@@ -54,7 +54,7 @@ def public_status(row: Credential, now: datetime) -> str:
 def _public_status(status: str, valid_until: datetime, now: datetime) -> str:
     if status == "revoked":
         return "revoked"
-    if _utc(valid_until) <= now:
+    if aware(valid_until) <= now:
         return "expired"
     return status
 
@@ -89,8 +89,8 @@ def represent(
         department=row.department,
         title=row.title,
         conditions=row.conditions,
-        valid_from=_utc(row.valid_from),
-        valid_until=_utc(row.valid_until),
+        valid_from=aware(row.valid_from),
+        valid_until=aware(row.valid_until),
         status=_public_status(state, row.valid_until, utcnow()),
         status_reason=row.status_reason,
         status_changed_at=row.status_changed_at,
@@ -146,7 +146,7 @@ async def issue(
         if public_status(existing, now) not in ("revoked", "expired"):
             raise AlreadyIssued(f"{subject_type} {subject_id} already has credential {existing.number}.")
     # Whole seconds: the token's nbf / exp and the register then say exactly the same.
-    valid_from, valid_until = _utc(valid_from).replace(microsecond=0), _utc(valid_until).replace(microsecond=0)
+    valid_from, valid_until = aware(valid_from).replace(microsecond=0), aware(valid_until).replace(microsecond=0)
     key = await signing.signing_key(session, identity)
     credential_id = new_id()
     claims: dict[str, Any] = {
@@ -247,7 +247,7 @@ def _event_payload(row: Credential) -> dict[str, Any]:
         "kind": row.kind,
         "department": row.department,
         "status": row.status,
-        "valid_until": _utc(row.valid_until),
+        "valid_until": aware(row.valid_until),
     }
 
 
@@ -420,15 +420,11 @@ async def remind_expiring(
                 "number": row.number,
                 "title_zh": row.title.get("zh-CN", ""),
                 "title_en": row.title.get("en", ""),
-                "valid_until": _utc(row.valid_until).date().isoformat(),
+                "valid_until": aware(row.valid_until).date().isoformat(),
             },
             dedupe_key=f"credential-expiring:{row.id}",
         )
     return rows[-1].id if len(rows) == limit else None
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 async def public_statuses(*, session: AsyncSession, numbers: list[str]) -> dict[str, tuple[str, datetime]]:

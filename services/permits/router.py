@@ -6,12 +6,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 
+from auth.guards import PublicCaller
 from auth.identity import IdentityDep
 from core.db import RecordingSessionDep, SessionDep
 from core.errors import problems
 from core.http import ApiRoute, IfMatch, set_etag
 from core.pagination import Cursor, Limit, Page
-from services.catalogue.dependencies import PublicCaller
 from services.cloud.dependencies import CloudDep
 from services.permits import attachments, service
 from services.permits.dependencies import Applicant, ApplicantKey, ApplicationId, DocumentId, PermitsCaller

@@ -4,10 +4,8 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 
-from auth.guards import Admin, MaybeSignedIn, Principal, require
-from auth.identity import client_address
+from auth.guards import Admin, MaybeSignedIn, Principal, public_caller, require
 from core.http.idempotency import IdempotencyClaim, idempotency
-from core.ratelimit import enforce
 from services.talent.service import RuleSetCache
 
 # What-if assessments: any person signed in through an app (no scope needed: it reads and writes nothing of theirs).
@@ -17,15 +15,7 @@ Person = Annotated[Principal, Depends(require(people_only=True))]
 async def reader(request: Request, principal: MaybeSignedIn) -> Principal | None:
     """Rule sets are public; anonymous reads are limited per address (a token's reads per caller, by the guard)."""
     if principal is None:
-        identity = request.app.state.identity
-        limit, window = identity.settings.api_requests_per_caller
-        await enforce(
-            identity.limiter,
-            f"api:addr:{client_address(request)}",
-            limit=limit,
-            window=window,
-            what="requests from this address",
-        )
+        await public_caller(request)
     return principal
 
 

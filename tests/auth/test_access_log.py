@@ -59,3 +59,12 @@ async def test_the_access_log_pages_and_needs_a_person(app, client, db) -> None:
     assert ids == sorted(ids, reverse=True)  # newest first
     assert second["next_cursor"] is None
     assert_problem(await client.get(LOG), 401)
+
+
+async def test_the_access_log_is_for_people_and_checks_its_cursor(app, client, db) -> None:
+    from tests.oauth import client_token
+
+    partner = bearer(await client_token(app, "demo-partner", "partner:read"))
+    assert_problem(await client.get(LOG, headers=partner), 403)  # a partner system has no access log of its own
+    citizen = bearer(await token_for(app, "13800000002", "openid profile"))
+    assert_problem(await client.get(LOG, headers=citizen, params={"cursor": "not-a-cursor"}), 422)

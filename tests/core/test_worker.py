@@ -6,11 +6,10 @@ import time
 import uuid
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, text
 
 from bench.worker import CREATE_EFFECTS, DROP_EFFECTS, EFFECT, build, start_process
 from core.events import Event, OutboxEvent, define_event, emit
-from core.models import utcnow
 from core.worker import Registry, ScheduledJob, Worker, WorkerSettings
 from tests.helpers import assert_problem
 from tests.oauth import bearer, token_for
@@ -27,13 +26,6 @@ async def effects(db):
     yield
     async with db.write_engine.begin() as connection:
         await connection.execute(text(DROP_EFFECTS))
-
-
-@pytest.fixture
-async def quiet_outbox(db):
-    """Mark the seed's events handled, so each test counts only its own."""
-    async with db.transaction() as session:
-        await session.execute(update(OutboxEvent).values(status="done", processed_at=utcnow()))
 
 
 async def _emit(db, name: str, count: int) -> list[uuid.UUID]:

@@ -28,12 +28,6 @@ def mock(app) -> MockCloud:
 
 
 @pytest.fixture
-async def quiet_outbox(db):
-    async with db.transaction() as session:
-        await session.execute(update(OutboxEvent).values(status="done", processed_at=utcnow()))
-
-
-@pytest.fixture
 def worker(app, db, quiet_outbox) -> Worker:
     return Worker(db, context=app.state, settings=worker_settings(app.state.settings))
 
@@ -217,3 +211,11 @@ async def test_nobody_reads_or_marks_another_persons_notifications(app, client, 
     async with db.transaction(write=False) as session:
         count = (await session.execute(select(func.count()).select_from(Notification))).scalar_one()
     assert count == 1
+
+
+async def test_the_inbox_is_for_people(app, client, db) -> None:
+    from tests.oauth import client_token
+
+    partner = bearer(await client_token(app, "demo-partner", "partner:read"))
+    assert_problem(await client.get(INBOX, headers=partner), 403)
+    assert_problem(await client.post(f"{INBOX}/{uuid.uuid4()}/read", headers=partner), 403)

@@ -10,8 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from core.events import Event, OutboxEvent, emit
-from core.models import utcnow
+from core.events import Event, emit
 from core.outbound import BlockedDestination, GuardedTransport
 from core.worker import Worker
 from main import worker_settings
@@ -70,12 +69,6 @@ def receiver():
 @pytest.fixture
 async def partner(app) -> dict[str, str]:
     return bearer(await client_token(app, "demo-partner", "webhooks:manage"))
-
-
-@pytest.fixture
-async def quiet_outbox(db):
-    async with db.transaction() as session:
-        await session.execute(update(OutboxEvent).values(status="done", processed_at=utcnow()))
 
 
 @pytest.fixture

@@ -5,10 +5,7 @@ import hashlib
 
 import httpx
 import pytest
-from sqlalchemy import update
 
-from core.events import OutboxEvent
-from core.models import utcnow
 from core.worker import Worker
 from main import worker_settings
 from tests.oauth import bearer, client_token, token_for
@@ -128,12 +125,6 @@ async def street_vendor(app, client, db) -> str:
     )
     assert published.status_code == 200, published.text
     return SERVICE
-
-
-@pytest.fixture
-async def quiet_outbox(db):
-    async with db.transaction() as session:
-        await session.execute(update(OutboxEvent).values(status="done", processed_at=utcnow()))
 
 
 @pytest.fixture
