@@ -26,7 +26,9 @@ DEMO_PEOPLE = [
     ("officer.market", "张伟 Zhang Wei", {"officer"}, "market"),
     ("officer.housing", "刘洋 Liu Yang", {"officer"}, "housing"),
     ("supervisor.market", "赵静 Zhao Jing", {"supervisor"}, "market"),
-    ("officer.talent", "孙丽 Sun Li", {"talent_officer"}, "talent"),
+    # The talent office verifies and reviews talent registrations, and handles the talent benefits (permits).
+    ("officer.talent", "孙丽 Sun Li", {"talent_officer", "officer"}, "talent"),
+    ("supervisor.talent", "钱芳 Qian Fang", {"supervisor"}, "talent"),
     ("editor.market", "周强 Zhou Qiang", {"catalogue_editor"}, "market"),
     ("publisher", "吴敏 Wu Min", {"publisher"}, None),
     ("auditor", "郑洁 Zheng Jie", {"auditor"}, None),

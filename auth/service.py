@@ -42,6 +42,7 @@ from auth.schemas import (
 from auth.tokens import revocation
 from core import accesslog, audit
 from core.crypto import mask_id_number, mask_phone, secret_digest
+from core.errors import ValidationFailed, field_error
 from core.events import Event, define_event, emit
 from core.http import check_if_match
 from core.models import utcnow
@@ -286,6 +287,37 @@ async def staff_of(*, session: AsyncSession, department: str, roles: Sequence[st
 async def is_active_citizen(*, session: AsyncSession, account_id: uuid.UUID) -> bool:
     account = await repository.account(session, account_id)
     return account is not None and account.kind == "citizen" and account.status == "active"
+
+
+async def applicant_for(
+    *, session: AsyncSession, principal: Principal, on_behalf_of: uuid.UUID | None
+) -> tuple[uuid.UUID, str | None]:
+    """Whom an application is for, and the partner filing it: a person applies for themselves; a partner system
+    names the active citizen it represents (`on_behalf_of`)."""
+    if principal.is_person:
+        if on_behalf_of is not None:
+            raise ValidationFailed(
+                "Only partner systems apply on someone's behalf.",
+                errors=[field_error("on_behalf_of", "not allowed for a person", code="not_allowed")],
+            )
+        return principal.account_id, None
+    if on_behalf_of is None:
+        raise ValidationFailed(
+            "Say whom you apply for.", errors=[field_error("on_behalf_of", "required for partners", code="missing")]
+        )
+    if not await is_active_citizen(session=session, account_id=on_behalf_of):
+        raise ValidationFailed(
+            "No such citizen.", errors=[field_error("on_behalf_of", "not an active citizen account")]
+        )
+    return on_behalf_of, principal.client_id
+
+
+async def real_name_of(*, session: AsyncSession, identity: Identity, account_id: uuid.UUID) -> tuple[str, str] | None:
+    """The name and (decrypted) ID number of a real-name checked account, for a registry lookup; None before it."""
+    account = await repository.account(session, account_id)
+    if account is None or not account.id_number_encrypted:
+        return None
+    return account.name, identity.cipher.decrypt(account.id_number_encrypted, context="id_number")
 
 
 async def birth_date(*, session: AsyncSession, identity: Identity, account_id: uuid.UUID) -> date | None:

@@ -65,6 +65,11 @@ class FieldCipher:
         return cls(raw[:32], raw[32:])
 
 
+def mask_name(name: str) -> str:
+    """王磊 -> 王*: a person's name where the public sees it (a register, a card's verification)."""
+    return name[:1] + "*" * max(1, len(name) - 1)
+
+
 def mask_phone(phone: str) -> str:
     """13800000001 -> 138****0001."""
     return phone[:3] + "*" * max(len(phone) - 7, 0) + phone[-4:] if len(phone) > 7 else "*" * len(phone)

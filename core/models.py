@@ -49,6 +49,19 @@ class IdMixin(SQLModel):
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
 
 
+class HistoryFields(IdMixin):
+    """A step of an application's lifecycle as its history keeps it: what happened, who did it, from which state to
+    which, and why. Each domain's history table adds the reference to its application."""
+
+    action: str = Field(max_length=40)
+    from_status: str = Field(max_length=30)
+    to_status: str = Field(max_length=30)
+    actor_subject: str | None = Field(default=None, max_length=100)
+    actor_role: str = Field(max_length=20, description="applicant | officer | supervisor | partner | system")
+    reason: str | None = Field(default=None, max_length=2000)
+    occurred_at: datetime = Field(default_factory=utcnow)
+
+
 class TimestampMixin(SQLModel):
     created_at: datetime = Field(default_factory=utcnow, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, nullable=False, sa_column_kwargs={"onupdate": utcnow})

@@ -5,9 +5,13 @@ OpenAPI enum and names the outbox events.
 The table is data; who the caller is and what they own is the domain's business, passed in as `permitted`.
 """
 
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+
+from pydantic import BaseModel
 
 from core.errors import Conflict, NotFound
 
@@ -32,6 +36,14 @@ class Transition:
     actor: str = "staff"
     needs_reason: bool = False
     description: str = ""
+
+
+@dataclass(frozen=True)
+class StepActor:
+    """Who takes a step, as an application's history records it."""
+
+    subject: str | None
+    role: str  # applicant | officer | supervisor | partner | system
 
 
 @dataclass
@@ -94,3 +106,15 @@ def describe(workflow: Workflow) -> dict[str, Any]:
             for t in workflow.transitions
         ],
     }
+
+
+class HistoryRead(BaseModel):
+    """One step of an application's history (core.models.HistoryFields), as the API shows it."""
+
+    id: uuid.UUID
+    action: str
+    from_status: str
+    to_status: str
+    actor_role: str
+    reason: str | None
+    occurred_at: datetime

@@ -4,4 +4,5 @@ import core.jobs  # noqa: F401
 import services.credentials.tasks
 import services.notifications.tasks
 import services.partners.tasks
-import services.permits.tasks  # noqa: F401
+import services.permits.tasks
+import services.talent.tasks  # noqa: F401

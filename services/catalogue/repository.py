@@ -102,6 +102,16 @@ async def current_status(session: AsyncSession, code: str) -> Any:
     return (await session.execute(statement)).first()
 
 
+async def current_published_ids(session: AsyncSession, *, kind: str) -> list[uuid.UUID]:
+    """Ids of the current published versions of every service of a kind, by code."""
+    statement = (
+        select(ServiceVersion.id)
+        .where(ServiceVersion.kind == kind, ServiceVersion.current.is_(True), ServiceVersion.status == "published")
+        .order_by(ServiceVersion.code)
+    )
+    return list((await session.execute(statement)).scalars())
+
+
 async def version(session: AsyncSession, code: str, number: int) -> ServiceVersion | None:
     stmt = select(ServiceVersion).where(ServiceVersion.code == code, ServiceVersion.version == number)
     return (await session.execute(stmt)).scalars().first()

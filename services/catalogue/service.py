@@ -4,6 +4,7 @@ Every change is audited and announced in the outbox in the caller's transaction.
 
 import math
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -330,12 +331,26 @@ async def pinned_version(*, session: AsyncSession, service_id: uuid.UUID) -> Pin
     return pinned
 
 
-async def open_for_applications(*, session: AsyncSession, code: str, kind: str) -> PinnedService | None:
-    """The current published version of a service of this kind, for a new application; None when there is none."""
+async def open_for_applications(*, session: AsyncSession, code: str, kinds: Collection[str]) -> PinnedService | None:
+    """The current published version of a service of these kinds, for a new application; None when there is none."""
     found = await repository.current_status(session, code)
-    if found is None or found.status != "published" or found.kind != kind:
+    if found is None or found.status != "published" or found.kind not in kinds:
         return None
     return await pinned_version(session=session, service_id=found.id)
+
+
+def talent_tiers(service: PinnedService) -> list[str]:
+    """The talent tiers a service is for (its eligibility rule); empty: not restricted to talent tiers."""
+    return list(((service.content.get("eligibility") or {}).get("rules") or {}).get("talent_tiers") or [])
+
+
+async def benefits_for_tier(*, session: AsyncSession, tier: str) -> list[PinnedService]:
+    """The published talent benefits (services of kind talent_benefit) that a talent card of `tier` unlocks."""
+    found = [
+        await pinned_version(session=session, service_id=service_id)
+        for service_id in await repository.current_published_ids(session, kind="talent_benefit")
+    ]
+    return [service for service in found if tier in talent_tiers(service)]
 
 
 async def record_processing_times(*, session: AsyncSession, code: str, durations: list[int]) -> None:

@@ -1,6 +1,14 @@
 """Errors of the cloud adapter and its callbacks (problem+json through core.errors)."""
 
-from core.errors import BadGateway, Conflict, ServiceUnavailable, Unauthorized, ValidationFailed
+from core.errors import (
+    BadGateway,
+    Conflict,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Unauthorized,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 
 
 class CloudError(BadGateway):
@@ -40,3 +48,26 @@ class CallbackUnknownObject(Conflict):
 
 class IdentityCheckFailed(ValidationFailed):
     code, title = "identity-check-failed", "The name and ID number could not be verified"
+
+
+# Checks of an uploaded document (shared by every domain that takes documents through presigned storage).
+
+
+class DocumentNotUploaded(Conflict):
+    code, title = "document-not-uploaded", "The file has not arrived in storage"
+
+
+class DocumentChanged(Conflict):
+    code, title = "document-changed", "The stored file changed after it was confirmed"
+
+
+class DocumentChecksumMismatch(ValidationFailed):
+    code, title = "document-checksum-mismatch", "The stored file is not the one described"
+
+
+class DocumentTypeRefused(UnsupportedMediaType):
+    code, title = "document-type-refused", "This kind of file is not accepted here"
+
+
+class DocumentTooLarge(PayloadTooLarge):
+    code, title = "document-too-large", "The file is larger than this document allows"

@@ -1,6 +1,7 @@
 """API schemas of the cloud domain: the callbacks the cloud sends us, and the account's identity check."""
 
 import re
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -63,3 +64,19 @@ class SmsReceipt(BaseModel):
 class CallbackAck(BaseModel):
     result: Literal["applied", "duplicate"]
     count: int = Field(description="notifications in the request that changed something")
+
+
+# -- documents in object storage -------------------------------------------------------------------------------------
+
+
+class PresignedRead(BaseModel):
+    url: str
+    method: str
+    headers: dict[str, str]
+    expires_at: datetime
+
+
+class DocumentConfirm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="lower-case hex SHA-256 of the file you uploaded")

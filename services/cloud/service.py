@@ -4,6 +4,8 @@ Callbacks are at-least-once from the cloud's side, so applying one is idempotent
 changes nothing, and each status moves forward only (a late "paid" never undoes a "refunded").
 """
 
+import re
+import unicodedata
 import uuid
 from datetime import timedelta
 
@@ -19,10 +21,27 @@ from core.errors import ValidationFailed, field_error
 from core.events import Event, define_event, emit
 from core.models import utcnow
 from services.cloud import repository
-from services.cloud.exceptions import CallbackReplayed, CallbackUnknownObject, IdentityCheckFailed
+from services.cloud.exceptions import (
+    CallbackReplayed,
+    CallbackUnknownObject,
+    DocumentChanged,
+    DocumentChecksumMismatch,
+    DocumentNotUploaded,
+    DocumentTooLarge,
+    DocumentTypeRefused,
+    IdentityCheckFailed,
+)
 from services.cloud.models import CallbackNonce, CallbackReceipt, Payment, SmsMessage
-from services.cloud.ports import IdentityMatch, IdentityVerification, Payments, Sms
-from services.cloud.schemas import PaymentNotification, SmsReceipt
+from services.cloud.ports import (
+    IdentityMatch,
+    IdentityVerification,
+    ObjectHead,
+    ObjectStorage,
+    Payments,
+    PresignedUrl,
+    Sms,
+)
+from services.cloud.schemas import PaymentNotification, PresignedRead, SmsReceipt
 from services.cloud.signing import MAX_CLOCK_SKEW
 
 PAYMENT_PAID = define_event("cloud.payment.paid", description="A payment order was paid.")
@@ -32,6 +51,66 @@ SMS_DELIVERED = define_event("cloud.sms.delivered", description="An SMS reached 
 SMS_FAILED = define_event("cloud.sms.failed", description="An SMS could not be delivered.")
 
 CLOUD = Actor(subject="cloud", client_id="government-cloud")
+
+
+# -- documents in object storage ------------------------------------------------------------------------------------
+# Documents go straight to storage through a presigned URL; the backend never streams a file. What the domains that
+# take documents (permits, talent) share: cleaning the display name, and checking what storage really holds.
+
+_MAGIC = ((b"%PDF-", "application/pdf"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
+
+
+def sniff(prefix: bytes) -> str | None:
+    """The media type the content really has (of the ones documents may have), from its magic number."""
+    return next((media_type for magic, media_type in _MAGIC if prefix.startswith(magic)), None)
+
+
+def clean_filename(name: str) -> str:
+    """A display name: no path, no control or separator characters, at most 100 characters, its extension kept."""
+    name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = re.sub(r"[\"<>:|?*;]", "_", name).strip(" .") or "document"
+    stem, dot, extension = name.rpartition(".")
+    if dot and len(extension) <= 10:
+        return stem[: 100 - len(extension) - 1] + "." + extension
+    return name[:100]
+
+
+def presigned(url: PresignedUrl) -> PresignedRead:
+    """A presigned URL as the API hands it out."""
+    return PresignedRead(url=url.url, method=url.method, headers=url.headers, expires_at=url.expires_at)
+
+
+async def check_upload(
+    storage: ObjectStorage, key: str, *, sha256: str, media_type: str, media_types: list[str], max_bytes: int
+) -> ObjectHead:
+    """What storage holds under `key`, if it is the file described: within `max_bytes`, with the uploader's SHA-256,
+    and really of `media_type` (sniffed from its first bytes). A file that is not is deleted, and the error says why."""
+    head = await storage.head(key)
+    if head is None:
+        raise DocumentNotUploaded("Nothing has arrived for this document yet; PUT the file to the upload URL first.")
+    if head.size > max_bytes:
+        await storage.delete(key)
+        raise DocumentTooLarge(f"The file has {head.size} bytes; this document takes up to {max_bytes}.")
+    if head.sha256 != sha256:
+        await storage.delete(key)
+        raise DocumentChecksumMismatch(
+            "The stored file's SHA-256 differs from yours: upload it again.",
+            errors=[field_error("sha256", "does not match the stored file", code="mismatch")],
+        )
+    actual = sniff(await storage.read_prefix(key, 16))
+    if actual != media_type or actual not in media_types:
+        await storage.delete(key)
+        raise DocumentTypeRefused(f"The file's content is {actual or 'not a PDF, PNG or JPEG'}, not {media_type}.")
+    return head
+
+
+async def check_unchanged(storage: ObjectStorage, key: str, sha256: str | None) -> None:
+    """The stored file is still the one confirmed: an upload URL stays valid for a while, and a second PUT to it
+    would otherwise swap the file under a document already checked (or accepted)."""
+    head = await storage.head(key)
+    if head is None or head.sha256 != sha256:
+        raise DocumentChanged("The stored file is no longer the one that was confirmed; upload it again.")
 
 
 # -- payments -----------------------------------------------------------------------------------------------------

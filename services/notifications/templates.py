@@ -32,6 +32,20 @@ PERMIT_STATUS_LABELS = {
     )
 }
 
+TALENT_STATUS_LABELS = {
+    code: {"zh-CN": zh, "en": en}
+    for code, zh, en in (
+        ("submitted", "已提交", "submitted"),
+        ("verifying", "核验中", "being verified"),
+        ("awaiting_applicant", "待补充材料", "waiting for information from you"),
+        ("scored", "已评分，待审核", "scored; under review"),
+        ("approved", "已认定", "approved"),
+        ("card_issued", "人才卡已签发", "your talent card is issued"),
+        ("rejected", "未予认定", "not approved"),
+        ("withdrawn", "已撤回", "withdrawn"),
+    )
+}
+
 TEMPLATES: dict[str, Template] = {
     template.code: template
     for template in (
@@ -73,6 +87,17 @@ TEMPLATES: dict[str, Template] = {
             params=("reference", "status"),
             sms_template_id="100201",
             labels={"status": PERMIT_STATUS_LABELS},
+        ),
+        Template(
+            code="talent_status_changed",
+            title={"zh-CN": "人才认定进度更新", "en": "Your talent registration has moved on"},
+            body={
+                "zh-CN": "您的人才认定申请 {reference} 当前状态：{status}。",
+                "en": "Your talent registration {reference} is now: {status}.",
+            },
+            params=("reference", "status"),
+            sms_template_id="100301",
+            labels={"status": TALENT_STATUS_LABELS},
         ),
         Template(
             code="permit_escalated",

@@ -6,8 +6,6 @@ real type sniffed from the first bytes (a `.pdf` that is not a PDF is refused an
 here from ids; the file name the applicant gave is kept, cleaned, for display and downloads only.
 """
 
-import re
-import unicodedata
 import uuid
 from typing import Any
 
@@ -21,12 +19,10 @@ from core.models import new_id, utcnow
 from services.catalogue import service as catalogue_service
 from services.cloud import service as cloud_service
 from services.cloud.models import Payment
-from services.cloud.ports import ObjectStorage, Payments, PresignedUrl
+from services.cloud.ports import ObjectStorage, Payments
 from services.permits import repository
 from services.permits.exceptions import (
     ActionRefused,
-    DocumentChanged,
-    DocumentChecksumMismatch,
     DocumentNotFound,
     DocumentNotUploaded,
     DocumentTooLarge,
@@ -46,31 +42,10 @@ from services.permits.service import is_department_staff, is_owner, purpose_of, 
 
 # Where the applicant may add documents: while drafting, and when an officer asked for more.
 UPLOAD_STATES = frozenset({"draft", "awaiting_applicant"})
-_MAGIC = ((b"%PDF-", "application/pdf"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
-
-
-def sniff(prefix: bytes) -> str | None:
-    """The media type the content really has (of the ones the catalogue accepts), from its magic number."""
-    return next((media_type for magic, media_type in _MAGIC if prefix.startswith(magic)), None)
-
-
-def clean_filename(name: str) -> str:
-    """A display name: no path, no control or separator characters, at most 100 characters, its extension kept."""
-    name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
-    name = re.sub(r"[\"<>:|?*;]", "_", name).strip(" .") or "document"
-    stem, dot, extension = name.rpartition(".")
-    if dot and len(extension) <= 10:
-        return stem[: 100 - len(extension) - 1] + "." + extension
-    return name[:100]
 
 
 def _checklist(content: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {item["code"]: item for item in content.get("required_documents", [])}
-
-
-def _presigned(url: PresignedUrl) -> PresignedRead:
-    return PresignedRead(url=url.url, method=url.method, headers=url.headers, expires_at=url.expires_at)
 
 
 def _read(row: PermitDocument) -> DocumentRead:
@@ -125,7 +100,7 @@ async def start_upload(
         id=document_id,
         application_id=row.id,
         code=data.code,
-        filename=clean_filename(data.filename),
+        filename=cloud_service.clean_filename(data.filename),
         object_key=f"permits/{row.id}/{document_id}",
         media_type=data.media_type,
     )
@@ -134,7 +109,7 @@ async def start_upload(
     upload = await storage.presign_upload(
         document.object_key, content_type=data.media_type, max_bytes=item["max_size_bytes"]
     )
-    return DocumentUpload(document=_read(document), upload=_presigned(upload))
+    return DocumentUpload(document=_read(document), upload=cloud_service.presigned(upload))
 
 
 async def confirm_upload(
@@ -153,26 +128,16 @@ async def confirm_upload(
         return _read(document)  # confirming twice changes nothing
     if row.status not in UPLOAD_STATES:
         raise ActionRefused(f"Documents are added to drafts or when asked for; this application is {row.status}.")
-    head = await storage.head(document.object_key)
-    if head is None:
-        raise DocumentNotUploaded("Nothing has arrived for this document yet; PUT the file to the upload URL first.")
     content = (await catalogue_service.pinned_version(session=session, service_id=row.service_id)).content
     item = _checklist(content)[document.code]
-    if head.size > item["max_size_bytes"]:
-        await storage.delete(document.object_key)
-        raise DocumentTooLarge(f"The file has {head.size} bytes; {document.code} takes up to {item['max_size_bytes']}.")
-    if head.sha256 != sha256:
-        await storage.delete(document.object_key)
-        raise DocumentChecksumMismatch(
-            "The stored file's SHA-256 differs from yours: upload it again.",
-            errors=[field_error("sha256", "does not match the stored file", code="mismatch")],
-        )
-    actual = sniff(await storage.read_prefix(document.object_key, 16))
-    if actual != document.media_type or actual not in item["media_types"]:
-        await storage.delete(document.object_key)
-        raise DocumentTypeRefused(
-            f"The file's content is {actual or 'not a PDF, PNG or JPEG'}, not {document.media_type}."
-        )
+    head = await cloud_service.check_upload(
+        storage,
+        document.object_key,
+        sha256=sha256,
+        media_type=document.media_type,
+        media_types=item["media_types"],
+        max_bytes=item["max_size_bytes"],
+    )
     document.size, document.sha256, document.status, document.uploaded_at = head.size, head.sha256, "uploaded", utcnow()
     session.add(document)
     await session.flush()
@@ -210,7 +175,7 @@ async def review_document(
     if decision == "rejected" and not reason:
         raise ValidationFailed("Say why.", errors=[field_error("reason", "required to reject", code="missing")])
     if decision == "accepted":
-        await _unchanged(storage, document)
+        await cloud_service.check_unchanged(storage, document.object_key, document.sha256)
     document.status, document.reason, document.reviewed_by = decision, reason, principal.subject
     session.add(document)
     await session.flush()
@@ -237,7 +202,7 @@ async def download(
     document = await _document(session, row, document_id)
     if document.status == "awaiting_upload":
         raise DocumentNotUploaded("This document has not been uploaded.")
-    await _unchanged(storage, document)
+    await cloud_service.check_unchanged(storage, document.object_key, document.sha256)
     # Every reader but the applicant lands in the access log (log_citizen_read skips the applicant), partners too.
     await auth_service.log_citizen_read(
         session=session,
@@ -247,15 +212,7 @@ async def download(
         object_type="permit_document",
         object_id=document.id,
     )
-    return _presigned(await storage.presign_download(document.object_key, filename=document.filename))
-
-
-async def _unchanged(storage: ObjectStorage, document: PermitDocument) -> None:
-    """The stored file is still the one confirmed: an upload URL stays valid for a while, and a second PUT to it
-    would otherwise swap the file under a document already checked (or accepted)."""
-    head = await storage.head(document.object_key)
-    if head is None or head.sha256 != document.sha256:
-        raise DocumentChanged("The stored file is no longer the one that was confirmed; upload it again.")
+    return cloud_service.presigned(await storage.presign_download(document.object_key, filename=document.filename))
 
 
 async def _own(session: AsyncSession, principal: Principal, application_id: uuid.UUID) -> PermitApplication:

@@ -1,6 +1,13 @@
 """Errors of permit applications (problem+json through core.errors)."""
 
-from core.errors import Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from core.errors import Conflict, NotFound, ValidationFailed
+from services.cloud.exceptions import (  # noqa: F401  (re-exported: the checks of an upload are shared)
+    DocumentChanged,
+    DocumentChecksumMismatch,
+    DocumentNotUploaded,
+    DocumentTooLarge,
+    DocumentTypeRefused,
+)
 
 
 class ApplicationNotFound(NotFound):
@@ -25,26 +32,6 @@ class NotEditable(Conflict):
 
 class DocumentNotFound(NotFound):
     code, title = "document-not-found", "No such document"
-
-
-class DocumentNotUploaded(Conflict):
-    code, title = "document-not-uploaded", "The file has not arrived in storage"
-
-
-class DocumentChanged(Conflict):
-    code, title = "document-changed", "The stored file changed after it was confirmed"
-
-
-class DocumentChecksumMismatch(ValidationFailed):
-    code, title = "document-checksum-mismatch", "The stored file is not the one described"
-
-
-class DocumentTypeRefused(UnsupportedMediaType):
-    code, title = "document-type-refused", "This kind of file is not accepted here"
-
-
-class DocumentTooLarge(PayloadTooLarge):
-    code, title = "document-too-large", "The file is larger than this document allows"
 
 
 class PaymentNotDue(Conflict):

@@ -13,7 +13,7 @@ from sqlalchemy import Index
 from sqlmodel import Field
 
 from core.audit.models import JsonType
-from core.models import IdMixin, TimestampMixin, VersionMixin, empty_list, utcnow
+from core.models import HistoryFields, IdMixin, TimestampMixin, VersionMixin, empty_list, utcnow
 
 
 class PermitApplication(IdMixin, TimestampMixin, VersionMixin, table=True):
@@ -49,7 +49,7 @@ class PermitApplication(IdMixin, TimestampMixin, VersionMixin, table=True):
     conditions: list[str] = Field(default_factory=empty_list, sa_type=JsonType, description="set on approval")
     submitted_at: datetime | None = None
     decided_at: datetime | None = None
-    # The SLA clock (services/permits/sla.py): due and at-risk instants, moved on by the time spent paused.
+    # The SLA clock (core/sla.py): due and at-risk instants, moved on by the time spent paused.
     due_at: datetime | None = None
     risk_at: datetime | None = None
     paused_at: datetime | None = None
@@ -58,20 +58,13 @@ class PermitApplication(IdMixin, TimestampMixin, VersionMixin, table=True):
     permit_number: str | None = Field(default=None, max_length=40)
 
 
-class PermitHistory(IdMixin, table=True):
+class PermitHistory(HistoryFields, table=True):
     """One row per transition: what happened, who did it, from which state to which, and why."""
 
     __tablename__ = "permit_history"
     __table_args__ = (Index("ix_permit_history_application", "application_id", "id"),)
 
     application_id: uuid.UUID = Field(foreign_key="permit_application.id", ondelete="CASCADE")
-    action: str = Field(max_length=40)
-    from_status: str = Field(max_length=30)
-    to_status: str = Field(max_length=30)
-    actor_subject: str | None = Field(default=None, max_length=100)
-    actor_role: str = Field(max_length=20, description="applicant | officer | supervisor | partner | system")
-    reason: str | None = Field(default=None, max_length=2000)
-    occurred_at: datetime = Field(default_factory=utcnow)
 
 
 class PermitDocument(IdMixin, TimestampMixin, table=True):

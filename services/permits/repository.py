@@ -204,6 +204,14 @@ async def decided_durations(session: AsyncSession, since: datetime) -> list[Any]
     return list((await session.execute(statement)).all())
 
 
+async def service_codes_of(session: AsyncSession, applicant_id: uuid.UUID) -> set[str]:
+    """The services a person has an application for that is not over (withdrawn or rejected)."""
+    statement = select(_app.c.service_code).where(
+        _app.c.applicant_id == applicant_id, _app.c.status.not_in(("withdrawn", "rejected"))
+    )
+    return set((await session.execute(statement)).scalars())
+
+
 async def issued(
     session: AsyncSession, *, number: str | None, holder: str | None, limit: int, cursor: str | None
 ) -> list[Any]:

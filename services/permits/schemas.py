@@ -7,6 +7,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from core.workflow import HistoryRead  # noqa: F401  (re-exported)
+from services.cloud.schemas import DocumentConfirm, PresignedRead  # noqa: F401  (re-exported)
+
 Condition = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
 HolderName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Risk = Literal["on_track", "at_risk", "breached", "paused", "stopped"]
@@ -126,16 +129,6 @@ class ApplicationSummary(BaseModel):
     risk: Risk
 
 
-class HistoryRead(BaseModel):
-    id: uuid.UUID
-    action: str
-    from_status: str
-    to_status: str
-    actor_role: str
-    reason: str | None
-    occurred_at: datetime
-
-
 class CommentCreate(Strict):
     body: str = Field(min_length=1, max_length=4000)
     visibility: Literal["applicant", "internal"] = Field(
@@ -171,20 +164,9 @@ class DocumentRead(BaseModel):
     created_at: datetime
 
 
-class PresignedRead(BaseModel):
-    url: str
-    method: str
-    headers: dict[str, str]
-    expires_at: datetime
-
-
 class DocumentUpload(BaseModel):
     document: DocumentRead
     upload: PresignedRead = Field(description="PUT the file here, then confirm with its sha256")
-
-
-class DocumentConfirm(Strict):
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="lower-case hex SHA-256 of the file you uploaded")
 
 
 class DocumentReview(Strict):

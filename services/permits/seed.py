@@ -12,11 +12,12 @@ from sqlalchemy import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth.seed import demo_account_id
+from core import sla
 from core.models import utcnow
 from core.references import next_reference
 from core.settings import Settings
 from services.catalogue import service as catalogue_service
-from services.permits import fees, sla
+from services.permits import fees
 from services.permits.models import InformationRequest, PermitApplication, PermitHistory
 from services.permits.service import REFERENCE_PREFIX
 

@@ -15,19 +15,21 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from auth import service as auth_service
 from auth.guards import Principal
 from auth.identity import Identity
-from core import audit
+from core import audit, sla
 from core.context import Actor as AuditActor
+from core.crypto import mask_name
 from core.errors import Forbidden, ValidationFailed, field_error
 from core.events import Event, emit
 from core.http import check_if_match
 from core.models import aware, utcnow
 from core.pagination import encode_cursor
 from core.references import next_reference
+from core.workflow import StepActor as Actor
 from core.workflow import Transition
 from services.catalogue import service as catalogue_service
 from services.catalogue.service import PinnedService
 from services.credentials import service as credentials_service
-from services.permits import fees, forms, repository, sla
+from services.permits import fees, forms, repository
 from services.permits.exceptions import (
     ActionRefused,
     ApplicationNotFound,
@@ -53,18 +55,11 @@ from services.permits.workflow import (
     SUPERVISOR,
     SYSTEM,
 )
+from services.talent import service as talent_service
 
 REFERENCE_PREFIX = "TI-P"
 # Steps of the review that belong to the officer holding the application (or their supervisor).
 ASSIGNEE_STEPS = frozenset({"request_info", "pass", "propose_rejection"})
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who takes a step, as the history records it."""
-
-    subject: str | None
-    role: str  # applicant | officer | supervisor | partner | system
 
 
 SYSTEM_ACTOR = Actor(subject=None, role=SYSTEM)
@@ -131,8 +126,8 @@ async def _applicant_profile(
     age = None
     if born:
         age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-    # Talent tiers come with talent cards (the talent domain); until then no tier-based waiver applies.
-    return fees.ApplicantProfile(age=age)
+    card = await talent_service.card_of(session=session, account_id=account_id)
+    return fees.ApplicantProfile(age=age, talent_tier=card.tier if card else None)
 
 
 async def _price(session: AsyncSession, identity: Identity, row: PermitApplication, content: dict[str, Any]) -> None:
@@ -153,24 +148,10 @@ async def create_application(
     *, session: AsyncSession, identity: Identity, principal: Principal, data: ApplicationCreate
 ) -> PermitApplication:
     """A draft against the service's current published version, for the caller or (a partner) the citizen it serves."""
-    if principal.is_person:
-        if data.on_behalf_of is not None:
-            raise ValidationFailed(
-                "Only partner systems apply on someone's behalf.",
-                errors=[field_error("on_behalf_of", "not allowed for a person", code="not_allowed")],
-            )
-        applicant_id, client = principal.account_id, None
-    else:
-        if data.on_behalf_of is None:
-            raise ValidationFailed(
-                "Say whom you apply for.", errors=[field_error("on_behalf_of", "required for partners", code="missing")]
-            )
-        if not await auth_service.is_active_citizen(session=session, account_id=data.on_behalf_of):
-            raise ValidationFailed(
-                "No such citizen.", errors=[field_error("on_behalf_of", "not an active citizen account")]
-            )
-        applicant_id, client = data.on_behalf_of, principal.client_id
-    service = await _applicable(session, data.service_code)
+    applicant_id, client = await auth_service.applicant_for(
+        session=session, principal=principal, on_behalf_of=data.on_behalf_of
+    )
+    service = await _applicable(session, data.service_code, applicant_id)
     _check_form(data.form, service.content, complete=False)
     business = _holder_in(data.form)
     holder = data.holder_name or business
@@ -180,6 +161,59 @@ async def create_application(
                 "Say whom the permit is for.", errors=[field_error("holder_name", "required", code="missing")]
             )
         holder = (await auth_service.contact_of(session=session, identity=identity, account_id=applicant_id))[0]
+    return await _draft(
+        session,
+        identity,
+        service,
+        applicant_id=applicant_id,
+        client=client,
+        holder=holder,
+        holder_public=data.holder_name is None and business is not None,
+        form=data.form,
+        actor=Actor(principal.subject, APPLICANT if principal.is_person else "partner"),
+    )
+
+
+async def open_benefit_drafts(
+    *, session: AsyncSession, identity: Identity, applicant_id: uuid.UUID, tier: str, card_number: str
+) -> list[PermitApplication]:
+    """The drafts a new talent card opens: one per benefit its tier unlocks, the card number filled in (a benefit
+    the person already has an application for is left alone). They then follow the permit lifecycle."""
+    holder = (await auth_service.contact_of(session=session, identity=identity, account_id=applicant_id))[0]
+    held = await repository.service_codes_of(session, applicant_id)
+    drafts = []
+    for service in await catalogue_service.benefits_for_tier(session=session, tier=tier):
+        if service.code in held:
+            continue
+        drafts.append(
+            await _draft(
+                session,
+                identity,
+                service,
+                applicant_id=applicant_id,
+                client=None,
+                holder=holder,
+                holder_public=False,
+                form={"talent_card_no": card_number},
+                actor=SYSTEM_ACTOR,
+            )
+        )
+    return drafts
+
+
+async def _draft(
+    session: AsyncSession,
+    identity: Identity,
+    service: PinnedService,
+    *,
+    applicant_id: uuid.UUID,
+    client: str | None,
+    holder: str,
+    holder_public: bool,
+    form: dict[str, Any],
+    actor: Actor,
+) -> PermitApplication:
+    """A new draft, priced, with its first history row, audit entry and outbox event."""
     row = PermitApplication(
         reference=await next_reference(session, REFERENCE_PREFIX),
         service_id=service.id,
@@ -189,8 +223,8 @@ async def create_application(
         applicant_id=applicant_id,
         submitted_by_client=client,
         holder_name=holder,
-        holder_public=data.holder_name is None and business is not None,
-        form=data.form,
+        holder_public=holder_public,
+        form=form,
     )
     await _price(session, identity, row, service.content)
     session.add(row)
@@ -201,8 +235,8 @@ async def create_application(
             action="create",
             from_status="new",
             to_status="draft",
-            actor_subject=principal.subject,
-            actor_role=APPLICANT if principal.is_person else "partner",
+            actor_subject=actor.subject,
+            actor_role=actor.role,
         )
     )
     audit.record(
@@ -211,6 +245,7 @@ async def create_application(
         object_type="permit_application",
         object_id=row.id,
         detail={"reference": row.reference, "service": row.service_code, "on_behalf_by": client},
+        actor=WORKER if actor.role == SYSTEM else None,
     )
     emit(session, Event(APPLICATION_CREATED.name, subject=f"permit_application:{row.id}", payload=_payload(row)))
     return row
@@ -226,10 +261,22 @@ def _holder_in(form: dict[str, Any]) -> str | None:
     return next((value.strip()[:200] for value in named if isinstance(value, str) and value.strip()), None)
 
 
-async def _applicable(session: AsyncSession, code: str) -> PinnedService:
-    service = await catalogue_service.open_for_applications(session=session, code=code, kind="permit")
+async def _applicable(session: AsyncSession, code: str, applicant_id: uuid.UUID) -> PinnedService:
+    """The service's current published version, if it takes applications from this applicant: a permit from anyone,
+    a talent benefit from a holder of a talent card of a tier it is for."""
+    service = await catalogue_service.open_for_applications(
+        session=session, code=code, kinds=("permit", "talent_benefit")
+    )
     if service is None:
-        raise ServiceNotApplicable(f"{code} is not a published permit service open for applications.")
+        raise ServiceNotApplicable(f"{code} is not a published service open for applications.")
+    if service.kind == "talent_benefit":
+        tiers = catalogue_service.talent_tiers(service)
+        card = await talent_service.card_of(session=session, account_id=applicant_id)
+        if card is None or card.tier not in tiers:
+            raise ServiceNotApplicable(
+                f"{code} is a benefit for holders of a talent card of tier {', '.join(tiers)}.",
+                errors=[field_error("service_code", "needs a talent card of tier " + "/".join(tiers), code="tier")],
+            )
     return service
 
 
@@ -324,11 +371,6 @@ _READ_FIELDS = (
     "created_at",
     "updated_at",
 )
-
-
-def mask_name(name: str) -> str:
-    """A person's name as a register shows it: the first character, then one * per character."""
-    return name[:1] + "*" * max(1, len(name) - 1)
 
 
 def _title(service: PinnedService) -> dict[str, str]:

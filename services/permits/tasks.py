@@ -12,7 +12,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth import service as auth_service
-from core import audit
+from core import audit, sla
 from core.events import Event, OutboxEvent, emit
 from core.models import utcnow
 from core.worker import REGISTRY
@@ -20,11 +20,12 @@ from services.catalogue import service as catalogue_service
 from services.cloud import service as cloud_service
 from services.credentials import service as credentials_service
 from services.notifications import service as notifications
-from services.permits import repository, sla
+from services.permits import repository
 from services.permits.models import PermitApplication, PermitHistory
 from services.permits.schemas import ActionRequest
-from services.permits.service import PAYMENT_PURPOSE, SYSTEM_ACTOR, WORKER, apply, purpose_of
+from services.permits.service import PAYMENT_PURPOSE, SYSTEM_ACTOR, WORKER, apply, open_benefit_drafts, purpose_of
 from services.permits.workflow import APPLICATION_ESCALATED, APPLICATION_LIFECYCLE, APPLICATION_PAID
+from services.talent import service as talent_service
 
 EVENT = APPLICATION_LIFECYCLE.event_name
 # Permit validity when the form does not say (months); the form fields that do, in order of preference.
@@ -158,6 +159,18 @@ async def payment(session: AsyncSession, event: OutboxEvent, state: Any) -> None
         template="payment_received",
         params={"amount": f"{event.payload.get('amount', 0) / 100:.2f}", "description": row.reference},
         dedupe_key=f"event:{event.id}",
+    )
+
+
+@REGISTRY.on("talent.application.card_issued", name="permits.benefit_drafts")
+async def benefit_drafts(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
+    """A new talent card opens a pre-filled draft for each benefit its tier unlocks (once: drafts already opened for
+    a benefit are not opened again)."""
+    card = await talent_service.card_by_number(session=session, number=str(event.payload.get("card_number")))
+    if card is None:  # suspended or revoked before the worker got here
+        return
+    await open_benefit_drafts(
+        session=session, identity=state.identity, applicant_id=card.holder_id, tier=card.tier, card_number=card.number
     )
 
 

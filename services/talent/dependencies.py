@@ -1,8 +1,9 @@
 """Who reaches the talent API, and the process's cache of compiled rule sets."""
 
-from typing import Annotated
+import uuid
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Path, Request
 
 from auth.guards import Admin, MaybeSignedIn, Principal, public_caller, require
 from core.http.idempotency import IdempotencyClaim, idempotency
@@ -31,9 +32,14 @@ AdminKey = Annotated[IdempotencyClaim | None, Depends(idempotency(_admin_key))]
 
 def rule_set_cache(app: FastAPI) -> RuleSetCache:
     """The app's cache (one per app, so two apps on two databases in one process never share one)."""
-    cache = getattr(app.state, "talent_rule_sets", None)
+    return cache_in(app.state)
+
+
+def cache_in(state: Any) -> RuleSetCache:
+    """The cache kept on an app's state (the worker runs with the app's state too)."""
+    cache = getattr(state, "talent_rule_sets", None)
     if cache is None:
-        cache = app.state.talent_rule_sets = RuleSetCache()
+        cache = state.talent_rule_sets = RuleSetCache()
     return cache
 
 
@@ -42,3 +48,18 @@ async def _cache_dependency(request: Request) -> RuleSetCache:
 
 
 RuleSets = Annotated[RuleSetCache, Depends(_cache_dependency)]
+
+# Talent applications: applicants (talent:apply), the talent office (talent:review), sponsoring employers' partner
+# systems (partner:submit). Which applications a caller sees is decided per application (repository.reach).
+TalentCaller = Annotated[Principal, Depends(require(any_scope={"talent:apply", "talent:review", "partner:submit"}))]
+TalentApplicant = Annotated[Principal, Depends(require(any_scope={"talent:apply", "partner:submit"}))]
+ApplicationId = Annotated[uuid.UUID, Path(description="the application's id")]
+ClaimId = Annotated[uuid.UUID, Path(description="the claim's id")]
+EvidenceId = Annotated[uuid.UUID, Path(description="the evidence document's id")]
+
+
+async def _applicant_key(principal: TalentApplicant) -> str:
+    return f"talent:{principal.client_id}:{principal.subject}"
+
+
+ApplicantKey = Annotated[IdempotencyClaim | None, Depends(idempotency(_applicant_key))]

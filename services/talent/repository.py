@@ -1,12 +1,18 @@
-"""All SQL of talent rule sets."""
+"""All SQL of talent rule sets and applications. Whose applications a caller may see is part of every query (DESIGN 6):
+one outside the caller's reach matches no row, so it is a 404, never a 403 that confirms it exists."""
 
+import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from auth.guards import Principal
 from core.pagination import keyset, page_of
-from services.talent.models import TalentRuleSet
+from services.talent.models import TalentApplication, TalentClaim, TalentEvidence, TalentHistory, TalentRuleSet
+from services.talent.workflow import DEPARTMENT
 
 _rule_set = TalentRuleSet.__table__
 
@@ -63,3 +69,119 @@ async def listing(
     statement = keyset(statement, order_by=[_rule_set.c.code, _rule_set.c.version], cursor=cursor, limit=limit)
     rows = (await session.execute(statement)).mappings().all()
     return page_of(rows, limit=limit, key=lambda row: (row["code"], row["version"]))
+
+
+# -- applications ----------------------------------------------------------------------------------------------------
+
+_app = TalentApplication.__table__
+
+
+def is_staff(principal: Principal) -> bool:
+    """A talent officer or supervisor of the talent office."""
+    return (
+        "talent:review" in principal.scopes
+        and principal.has_role("talent_officer", "supervisor")
+        and principal.department == DEPARTMENT
+    )
+
+
+def reach(principal: Principal) -> ColumnElement[bool]:
+    """Staff see what was sent to the talent office; a sponsoring partner what it filed; a person their own."""
+    if is_staff(principal):
+        return _app.c.submitted_at.is_not(None)
+    if not principal.is_person:
+        if "partner:submit" not in principal.scopes:
+            return false()
+        return _app.c.sponsored_by_client == principal.client_id
+    if "talent:apply" not in principal.scopes:
+        return false()
+    return _app.c.applicant_id == principal.account_id
+
+
+async def application(
+    session: AsyncSession, application_id: uuid.UUID, *, within: ColumnElement[bool] | None = None
+) -> TalentApplication | None:
+    statement = select(TalentApplication).where(TalentApplication.id == application_id)
+    if within is not None:
+        statement = statement.where(within)
+    return (await session.execute(statement)).scalar()
+
+
+async def applications(
+    session: AsyncSession,
+    *,
+    within: ColumnElement[bool],
+    staff: bool,
+    limit: int,
+    cursor: str | None,
+    status: str | None,
+    assignee: uuid.UUID | None,
+) -> list[TalentApplication]:
+    """One keyset page (plus one row): staff by deadline, a person their own newest first."""
+    statement = select(TalentApplication).where(within)
+    if status:
+        statement = statement.where(_app.c.status == status)
+    if assignee:
+        statement = statement.where(_app.c.assignee_id == assignee)
+    if staff:
+        page = keyset(statement, order_by=[_app.c.due_at, _app.c.id], cursor=cursor, limit=limit)
+    else:
+        page = keyset(statement, order_by=[_app.c.id], cursor=cursor, limit=limit, descending=True)
+    return list((await session.execute(page)).scalars())
+
+
+async def claims(session: AsyncSession, application_id: uuid.UUID) -> list[TalentClaim]:
+    statement = select(TalentClaim).where(TalentClaim.application_id == application_id).order_by(TalentClaim.id)
+    return list((await session.execute(statement)).scalars())
+
+
+async def claim(session: AsyncSession, application_id: uuid.UUID, claim_id: uuid.UUID) -> TalentClaim | None:
+    statement = select(TalentClaim).where(TalentClaim.id == claim_id, TalentClaim.application_id == application_id)
+    return (await session.execute(statement)).scalar()
+
+
+async def evidence(session: AsyncSession, application_id: uuid.UUID) -> list[TalentEvidence]:
+    statement = (
+        select(TalentEvidence).where(TalentEvidence.application_id == application_id).order_by(TalentEvidence.id)
+    )
+    return list((await session.execute(statement)).scalars())
+
+
+async def evidence_item(
+    session: AsyncSession, application_id: uuid.UUID, evidence_id: uuid.UUID
+) -> TalentEvidence | None:
+    statement = select(TalentEvidence).where(
+        TalentEvidence.id == evidence_id, TalentEvidence.application_id == application_id
+    )
+    return (await session.execute(statement)).scalar()
+
+
+async def history(session: AsyncSession, application_id: uuid.UUID) -> list[TalentHistory]:
+    statement = select(TalentHistory).where(TalentHistory.application_id == application_id).order_by(TalentHistory.id)
+    return list((await session.execute(statement)).scalars())
+
+
+async def card_holder(session: AsyncSession, account_id: uuid.UUID) -> TalentApplication | None:
+    """The person's newest application that a card was issued for."""
+    statement = (
+        select(TalentApplication)
+        .where(TalentApplication.applicant_id == account_id, TalentApplication.status == "card_issued")
+        .order_by(TalentApplication.decided_at.desc())
+        .limit(1)
+    )
+    return (await session.execute(statement)).scalar()
+
+
+async def by_card_number(session: AsyncSession, number: str) -> TalentApplication | None:
+    statement = select(TalentApplication).where(TalentApplication.card_number == number)
+    return (await session.execute(statement)).scalar()
+
+
+async def overdue_answers(session: AsyncSession, now: datetime, *, limit: int = 200) -> list[TalentApplication]:
+    statement = (
+        select(TalentApplication)
+        .where(TalentApplication.status == "awaiting_applicant", TalentApplication.answer_due_at < now)
+        .order_by(TalentApplication.answer_due_at)
+        .limit(limit)
+    )
+    return list((await session.execute(statement)).scalars())

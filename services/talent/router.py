@@ -1,20 +1,54 @@
-"""`/api/v1/talent`: rule sets (public reads, administrators write and activate versions) and what-if assessments."""
+"""`/api/v1/talent`: rule sets (public reads, administrators write and activate versions), what-if assessments,
+talent applications with their claims and evidence, and talent cards."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from auth.guards import Admin
-from core.db import DatabaseDep, SessionDep
+from auth.guards import Admin, Principal
+from auth.identity import Identity, IdentityDep
+from core.db import DatabaseDep, RecordingSessionDep, SessionDep
 from core.errors import problems
 from core.http import ApiRoute, IfMatch, set_etag
 from core.pagination import Cursor, Limit, Page
-from services.talent import service
-from services.talent.dependencies import AdminKey, Person, Reader, RuleSets
+from core.workflow import HistoryRead
+from services.cloud.dependencies import CloudDep
+from services.cloud.schemas import DocumentConfirm, PresignedRead
+from services.talent import applications, service
+from services.talent.dependencies import (
+    AdminKey,
+    ApplicantKey,
+    ApplicationId,
+    ClaimId,
+    EvidenceId,
+    Person,
+    Reader,
+    RuleSets,
+    TalentApplicant,
+    TalentCaller,
+)
 from services.talent.engine import Assessment
-from services.talent.models import TalentRuleSet
+from services.talent.models import TalentApplication, TalentRuleSet
 from services.talent.rules import RuleSetDocument
-from services.talent.schemas import AssessmentRequest, RuleSetRead, RuleSetStatus, RuleSetSummary
+from services.talent.schemas import ActionRequest as TalentActionRequest
+from services.talent.schemas import (
+    ApplicationCreate,
+    AssessmentRequest,
+    ClaimVerification,
+    DeclaredClaim,
+    EvidenceRead,
+    EvidenceUpload,
+    EvidenceUploadRequest,
+    RuleSetRead,
+    RuleSetStatus,
+    RuleSetSummary,
+    TalentApplicationRead,
+    TalentApplicationSummary,
+    TalentCardRead,
+)
+from services.talent.service import RuleSetCache
+from services.talent.workflow import SYSTEM, TALENT_LIFECYCLE
 
 router = APIRouter(prefix="/api/v1/talent", tags=["talent"], route_class=ApiRoute)
 
@@ -100,3 +134,298 @@ async def assess(data: AssessmentRequest, principal: Person, database: DatabaseD
     assessment = await service.what_if(database=database, cache=cache, principal=principal, data=data)
     # Serialized straight from the engine's model: it is already the response schema.
     return Response(assessment.model_dump_json(), media_type="application/json")
+
+
+# -- talent applications ---------------------------------------------------------------------------------------------
+
+APPLICATIONS = "/applications"
+ONE = "/applications/{application_id}"
+# The actions a caller can ask for (the system's own steps are not in the API).
+Action = Literal[tuple(t.action for t in TALENT_LIFECYCLE.transitions if t.actor != SYSTEM)]  # type: ignore[valid-type]
+Status = Literal[TALENT_LIFECYCLE.states]  # type: ignore[valid-type]
+
+
+def _context(identity: Identity, cache: RuleSetCache) -> applications.Context:
+    return applications.Context(identity=identity, rules=cache)
+
+
+async def _shown(
+    session: AsyncSession, identity: Identity, principal: Principal, row: TalentApplication, response: Response
+) -> TalentApplicationRead:
+    set_etag(response, row.version)
+    return await applications.read(session=session, identity=identity, principal=principal, row=row, log_access=False)
+
+
+@router.post(
+    APPLICATIONS, status_code=201, response_model=TalentApplicationRead, responses=problems(401, 403, 409, 422)
+)
+async def create_application(
+    data: ApplicationCreate,
+    principal: TalentApplicant,
+    session: SessionDep,
+    identity: IdentityDep,
+    response: Response,
+    _key: ApplicantKey,
+) -> TalentApplicationRead:
+    """Start a talent registration (send an Idempotency-Key: a retry creates nothing twice). An employer's partner
+    system sponsors a citizen with `on_behalf_of`."""
+    row = await applications.create_application(session=session, principal=principal, data=data)
+    response.headers["Location"] = f"/api/v1/talent/applications/{row.id}"
+    return await _shown(session, identity, principal, row, response)
+
+
+@router.get(APPLICATIONS, response_model=Page[TalentApplicationSummary], responses=problems(401, 403, 422))
+async def list_applications(
+    principal: TalentCaller,
+    session: SessionDep,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    status: Annotated[Status | None, Query()] = None,
+    assignee: Annotated[Literal["me"] | None, Query(description="me: the applications you handle")] = None,
+) -> Page[TalentApplicationSummary]:
+    """Your applications, newest first; for the talent office, its queue, oldest deadline first."""
+    items, next_cursor = await applications.listing(
+        session=session,
+        principal=principal,
+        limit=limit,
+        cursor=cursor,
+        status=status,
+        assignee=principal.account_id if assignee == "me" else None,
+    )
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.get(ONE, response_model=TalentApplicationRead, responses=problems(401, 403, 404, 422))
+async def read_application(
+    application_id: ApplicationId,
+    principal: TalentCaller,
+    session: RecordingSessionDep,
+    identity: IdentityDep,
+    response: Response,
+) -> TalentApplicationRead:
+    """One application: its claims (figures masked unless you are the applicant or the reviewing officer), the
+    scored result, the SLA clock and the actions you may take now. Staff reads land in the applicant's access log."""
+    row = await applications.visible(session=session, principal=principal, application_id=application_id)
+    set_etag(response, row.version)
+    return await applications.read(session=session, identity=identity, principal=principal, row=row)
+
+
+@router.post(
+    ONE + "/actions/{action}",
+    response_model=TalentApplicationRead,
+    responses=problems(401, 403, 404, 409, 412, 422, 428),
+)
+async def take_action(
+    application_id: ApplicationId,
+    action: Annotated[Action, Path(description="a step of the lifecycle; see allowed_actions")],
+    principal: TalentCaller,
+    session: SessionDep,
+    identity: IdentityDep,
+    cache: RuleSets,
+    response: Response,
+    data: TalentActionRequest | None = None,
+    if_match: IfMatch = None,
+    dry_run: Annotated[bool, Query(description="show the outcome (state, score, SLA) without doing it")] = False,
+) -> TalentApplicationRead:
+    """Take a step of the lifecycle (send If-Match); `dry_run=true` answers what would happen and changes nothing."""
+    view = await applications.act(
+        session=session,
+        context=_context(identity, cache),
+        principal=principal,
+        application_id=application_id,
+        action=action,
+        data=data or TalentActionRequest(),
+        if_match=if_match,
+        dry_run=dry_run,
+    )
+    if dry_run:
+        response.headers["Preference-Applied"] = "dry-run"
+    else:
+        set_etag(response, view.version)
+    return view
+
+
+@router.get(ONE + "/history", response_model=Page[HistoryRead], responses=problems(401, 403, 404, 422))
+async def application_history(
+    application_id: ApplicationId, principal: TalentCaller, session: SessionDep
+) -> Page[HistoryRead]:
+    """Every step taken, oldest first: who (by role), from which state to which, and why."""
+    rows = await applications.history(session=session, principal=principal, application_id=application_id)
+    return Page(items=[HistoryRead.model_validate(row, from_attributes=True) for row in rows])
+
+
+# -- claims and their evidence ----------------------------------------------------------------------------------------
+
+
+@router.post(
+    ONE + "/claims", status_code=201, response_model=TalentApplicationRead, responses=problems(401, 403, 404, 409, 422)
+)
+async def declare_claim(
+    application_id: ApplicationId,
+    data: DeclaredClaim,
+    principal: TalentCaller,
+    session: SessionDep,
+    identity: IdentityDep,
+    response: Response,
+) -> TalentApplicationRead:
+    """Declare a claim (education, employment, salary, award, patent, publication, language, birth date) while
+    drafting or when asked; then upload its evidence. Whether it is verified is found out, never declared."""
+    item = await applications.declare(
+        session=session,
+        identity=identity,
+        principal=principal,
+        application_id=application_id,
+        claim=data.model_dump(),
+    )
+    response.headers["Location"] = f"/api/v1/talent/applications/{application_id}/claims/{item.id}"
+    row = await applications.visible(session=session, principal=principal, application_id=application_id)
+    return await _shown(session, identity, principal, row, response)
+
+
+@router.put(
+    ONE + "/claims/{claim_id}", response_model=TalentApplicationRead, responses=problems(401, 403, 404, 409, 422)
+)
+async def change_claim(
+    application_id: ApplicationId,
+    claim_id: ClaimId,
+    data: DeclaredClaim,
+    principal: TalentCaller,
+    session: SessionDep,
+    identity: IdentityDep,
+    response: Response,
+) -> TalentApplicationRead:
+    """Replace a claim (e.g. one that could not be verified); it is verified again."""
+    await applications.declare(
+        session=session,
+        identity=identity,
+        principal=principal,
+        application_id=application_id,
+        claim=data.model_dump(),
+        claim_id=claim_id,
+    )
+    row = await applications.visible(session=session, principal=principal, application_id=application_id)
+    return await _shown(session, identity, principal, row, response)
+
+
+@router.delete(ONE + "/claims/{claim_id}", status_code=204, responses=problems(401, 403, 404, 409, 422))
+async def drop_claim(
+    application_id: ApplicationId, claim_id: ClaimId, principal: TalentCaller, session: SessionDep
+) -> Response:
+    """Drop a claim and its evidence (while drafting or when asked)."""
+    await applications.drop_claim(
+        session=session, principal=principal, application_id=application_id, claim_id=claim_id
+    )
+    return Response(status_code=204)
+
+
+@router.post(
+    ONE + "/claims/{claim_id}/verification",
+    response_model=TalentApplicationRead,
+    responses=problems(401, 403, 404, 409, 412, 422, 428),
+)
+async def verify_claim(
+    application_id: ApplicationId,
+    claim_id: ClaimId,
+    data: ClaimVerification,
+    principal: TalentCaller,
+    session: SessionDep,
+    identity: IdentityDep,
+    cache: RuleSets,
+    response: Response,
+    if_match: IfMatch = None,
+) -> TalentApplicationRead:
+    """The talent officer decides a claim no registry could (send If-Match). A claim that cannot be verified sends
+    the application to the applicant with the reason."""
+    row = await applications.verify_claim(
+        session=session,
+        context=_context(identity, cache),
+        principal=principal,
+        application_id=application_id,
+        claim_id=claim_id,
+        data=data,
+        if_match=if_match,
+    )
+    return await _shown(session, identity, principal, row, response)
+
+
+@router.post(
+    ONE + "/claims/{claim_id}/evidence",
+    status_code=201,
+    response_model=EvidenceUpload,
+    responses=problems(401, 403, 404, 409, 413, 415, 422),
+)
+async def start_evidence_upload(
+    application_id: ApplicationId,
+    claim_id: ClaimId,
+    data: EvidenceUploadRequest,
+    principal: TalentCaller,
+    session: SessionDep,
+    cloud: CloudDep,
+) -> EvidenceUpload:
+    """Announce a document behind a claim; PUT the file to the returned URL, then confirm it with its SHA-256."""
+    return await applications.start_evidence_upload(
+        session=session,
+        principal=principal,
+        storage=cloud.storage,
+        application_id=application_id,
+        claim_id=claim_id,
+        data=data,
+    )
+
+
+@router.post(
+    ONE + "/evidence/{evidence_id}/confirm",
+    response_model=EvidenceRead,
+    responses=problems(401, 403, 404, 409, 413, 415, 422),
+)
+async def confirm_evidence(
+    application_id: ApplicationId,
+    evidence_id: EvidenceId,
+    data: DocumentConfirm,
+    principal: TalentCaller,
+    session: SessionDep,
+    cloud: CloudDep,
+) -> EvidenceRead:
+    """Check the stored file (size, SHA-256, real type) and mark the evidence uploaded."""
+    return await applications.confirm_evidence(
+        session=session,
+        principal=principal,
+        storage=cloud.storage,
+        application_id=application_id,
+        evidence_id=evidence_id,
+        sha256=data.sha256,
+    )
+
+
+@router.get(
+    ONE + "/evidence/{evidence_id}/download", response_model=PresignedRead, responses=problems(401, 403, 404, 409, 422)
+)
+async def download_evidence(
+    application_id: ApplicationId,
+    evidence_id: EvidenceId,
+    principal: TalentCaller,
+    session: RecordingSessionDep,
+    cloud: CloudDep,
+) -> PresignedRead:
+    """A short-lived download URL; staff downloads land in the applicant's access log."""
+    return await applications.download_evidence(
+        session=session,
+        principal=principal,
+        storage=cloud.storage,
+        application_id=application_id,
+        evidence_id=evidence_id,
+    )
+
+
+# -- talent cards -----------------------------------------------------------------------------------------------------
+
+
+@router.get("/cards/{number}", response_model=TalentCardRead, responses=problems(401, 403, 404, 422))
+async def read_card(
+    number: Annotated[str, Path(pattern=r"^[A-Z0-9-]{1,40}$", description="e.g. TI-TALENT-2026-000123")],
+    principal: TalentCaller,
+    session: RecordingSessionDep,
+) -> TalentCardRead:
+    """A talent card for its holder (or the talent office): tier, validity, live status, the signed card for its QR
+    code, and the benefits the tier unlocks. Anyone checks a card at /api/v1/credentials/verify."""
+    return await applications.card(session=session, principal=principal, number=number)

@@ -1,4 +1,4 @@
-"""API schemas of talent rule sets and what-if assessments. Request schemas forbid unknown fields.
+"""API schemas of talent rule sets, what-if assessments and talent applications. Request schemas forbid unknown fields.
 
 The rule-set document itself (the request body of a new version, and `document` in a read) is
 `services.talent.rules.RuleSetDocument`; an assessment's answer is `services.talent.engine.Assessment`.
@@ -6,11 +6,23 @@ The rule-set document itself (the request body of a new version, and `document` 
 
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
-from services.talent.claims import Claim
+from services.cloud.schemas import PresignedRead
+from services.talent.claims import (
+    AwardClaim,
+    BirthDateClaim,
+    Claim,
+    EducationClaim,
+    EmploymentClaim,
+    LanguageClaim,
+    PatentClaim,
+    PublicationClaim,
+    SalaryClaim,
+)
 from services.talent.rules import RuleSetCode
 
 RuleSetStatus = Literal["draft", "active", "retired"]
@@ -51,3 +63,184 @@ class AssessmentRequest(BaseModel):
         le=date(2100, 12, 31),
         description="count ages and open periods to this date (default: today in China)",
     )
+
+
+# -- talent applications ---------------------------------------------------------------------------------------------
+
+MAX_APPLICATION_CLAIMS = 30
+MAX_EVIDENCE_PER_CLAIM = 5
+EVIDENCE_MEDIA_TYPES = ("application/pdf", "image/png", "image/jpeg")
+EVIDENCE_MAX_BYTES = 10 * 1024 * 1024
+
+
+class _Declared(BaseModel):
+    """A claim as an applicant declares it: whether it is verified is for us to find out, never for them to say."""
+
+    verified: SkipJsonSchema[Literal[False]] = Field(default=False, description="set by verification only")
+
+
+class EducationDeclared(_Declared, EducationClaim):
+    certificate_no: str | None = Field(
+        default=None,
+        pattern=r"^\d{16}$",
+        description="the degree certificate number (mainland degrees): the degree registry verifies it",
+    )
+
+
+class EmploymentDeclared(_Declared, EmploymentClaim):
+    pass
+
+
+class SalaryDeclared(_Declared, SalaryClaim):
+    pass
+
+
+class AwardDeclared(_Declared, AwardClaim):
+    pass
+
+
+class PatentDeclared(_Declared, PatentClaim):
+    pass
+
+
+class PublicationDeclared(_Declared, PublicationClaim):
+    pass
+
+
+class LanguageDeclared(_Declared, LanguageClaim):
+    pass
+
+
+class BirthDateDeclared(_Declared, BirthDateClaim):
+    pass
+
+
+DeclaredClaim = Annotated[
+    EducationDeclared
+    | EmploymentDeclared
+    | SalaryDeclared
+    | AwardDeclared
+    | PatentDeclared
+    | PublicationDeclared
+    | LanguageDeclared
+    | BirthDateDeclared,
+    Field(discriminator="kind"),
+]
+
+
+class ApplicationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rule_set: RuleSetCode = Field(default=DEFAULT_RULE_SET, description="the scheme to be assessed against")
+    on_behalf_of: uuid.UUID | None = Field(
+        default=None, description="an employer's partner system: the citizen account it sponsors"
+    )
+
+
+class ActionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, min_length=1, max_length=2000, description="why; the question; the answer")
+    tier: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_-]{1,20}$", description="review: the recommended tier; approve: the tier"
+    )
+    due_in_days: int = Field(default=14, ge=1, le=60, description="request_info: days the applicant has to answer")
+
+
+class ClaimVerification(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["verified", "unverifiable"]
+    reason: str = Field(min_length=1, max_length=1000, description="what was checked, or why it could not be")
+
+
+class EvidenceUploadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    filename: str = Field(min_length=1, max_length=200)
+    media_type: Literal["application/pdf", "image/png", "image/jpeg"]
+    size: int = Field(gt=0, le=EVIDENCE_MAX_BYTES, description="bytes; the upload is capped at 10 MiB")
+
+
+class EvidenceRead(BaseModel):
+    id: uuid.UUID
+    claim_id: uuid.UUID
+    filename: str
+    media_type: str
+    size: int | None
+    sha256: str | None
+    status: str
+    uploaded_at: datetime | None
+
+
+class EvidenceUpload(BaseModel):
+    evidence: EvidenceRead
+    upload: PresignedRead = Field(description="PUT the file here, then confirm with its sha256")
+
+
+class ClaimRead(BaseModel):
+    id: uuid.UUID
+    kind: str
+    status: Literal["pending", "verified", "unverifiable"]
+    method: str | None = Field(description="registry or officer: how it was decided")
+    reason: str | None
+    verified_at: datetime | None
+    version: int
+    masked: bool = Field(description="personal figures (salary, birth date, certificate number) are hidden from you")
+    data: dict[str, Any] = Field(description="the claim as declared")
+    evidence: list[EvidenceRead]
+
+
+class AssessmentResult(BaseModel):
+    rule_set_version: int
+    score: int
+    tier: str | None
+    route: str
+    scored_at: datetime
+    breakdown: list[dict[str, Any]] = Field(description="per criterion; values read from personal figures are masked")
+
+
+class TalentApplicationSummary(BaseModel):
+    id: uuid.UUID
+    reference: str
+    status: str
+    version: int
+    rule_set: str
+    score: int | None
+    scored_tier: str | None
+    approved_tier: str | None
+    assignee_id: uuid.UUID | None
+    submitted_at: datetime | None
+    due_at: datetime | None
+
+
+class TalentApplicationRead(TalentApplicationSummary):
+    sponsored_by_client: str | None
+    decided_at: datetime | None
+    question: str | None
+    answer_due_at: datetime | None
+    result: AssessmentResult | None
+    recommended_tier: str | None
+    rejection_proposed: bool
+    card_number: str | None
+    sla: dict[str, Any]
+    claims: list[ClaimRead]
+    allowed_actions: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class Benefit(BaseModel):
+    code: str
+    title: dict[str, str]
+
+
+class TalentCardRead(BaseModel):
+    number: str
+    tier: str
+    status: str = Field(description="active | suspended | revoked | expired")
+    valid_from: datetime
+    valid_until: datetime
+    credential_id: uuid.UUID = Field(description="/api/v1/credentials/{id}/qr.png is its QR code")
+    token: str = Field(description="the signed card (JWS): /api/v1/credentials/verify checks it")
+    benefits: list[Benefit] = Field(description="the talent benefits the tier unlocks")

@@ -7,6 +7,7 @@ set from the process's `RuleSetCache`, so an assessment normally touches no data
 """
 
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -21,11 +22,12 @@ from core.errors import field_error
 from core.events import Event, define_event, emit
 from core.http import check_if_match
 from core.models import utcnow
+from services.credentials import service as credentials_service
 from services.talent import repository
 from services.talent.claims import ClaimBase
 from services.talent.engine import Assessment, CompiledRuleSet, assess, compile_rule_set
 from services.talent.exceptions import InvalidRuleSet, RuleSetAlreadyActive, RuleSetNotFound
-from services.talent.models import TalentRuleSet
+from services.talent.models import TalentApplication, TalentRuleSet
 from services.talent.rules import RuleSetDocument, check
 from services.talent.schemas import AssessmentRequest, RuleSetRead, RuleSetSummary
 
@@ -295,3 +297,64 @@ async def what_if(
         database=database, cache=cache, code=data.rule_set, version=data.version, drafts=is_admin(principal)
     )
     return assess(rule_set, data.claims, today=data.as_of or today_in_china())
+
+
+# -- for applications and other domains ------------------------------------------------------------------------------
+
+
+async def active_rule_set(
+    *, session: AsyncSession, cache: RuleSetCache, code: str, version: int | None = None
+) -> CompiledRuleSet:
+    """The compiled active version of a scheme (or a given version), read in the caller's transaction if not cached."""
+    entry = cache.get(code, version)
+    if entry is None:
+        row = await repository.document(session, code, version)
+        if row is None:
+            raise RuleSetNotFound(f"{code} has no active version." if version is None else None)
+        entry = cache.put(status=row.status, raw=row.document, version=row.version, code=code)
+    return entry.compiled
+
+
+def assess_claims(rule_set: CompiledRuleSet, claims: list[ClaimBase], *, today: date) -> Assessment:
+    return assess(rule_set, claims, today=today)
+
+
+def tiers_of(rule_set: CompiledRuleSet) -> list[str]:
+    """The tiers a scheme can give, best first (by threshold or by a direct route)."""
+    tiers = [tier for tier, _minimum in rule_set.thresholds]
+    return tiers + [route.tier for route in rule_set.routes if route.tier not in tiers]
+
+
+def criteria_reading(rule_set: CompiledRuleSet, *, kinds: set[str]) -> set[str]:
+    """Codes of the criteria (and bonus criteria) whose value is read from claims of these kinds."""
+    document = rule_set.document
+    return {c.code for c in [*document.criteria, *document.bonus.criteria] if c.claim in kinds}
+
+
+@dataclass(frozen=True)
+class TalentCard:
+    """A talent card in force, as other domains need it (a benefit's eligibility, a fee waiver, benefit drafts)."""
+
+    number: str
+    tier: str
+    holder_id: uuid.UUID
+
+
+async def card_of(*, session: AsyncSession, account_id: uuid.UUID) -> TalentCard | None:
+    """The person's talent card if one is in force (issued, and neither suspended, revoked nor expired)."""
+    return await _in_force(session, await repository.card_holder(session, account_id))
+
+
+async def card_by_number(*, session: AsyncSession, number: str) -> TalentCard | None:
+    return await _in_force(session, await repository.by_card_number(session, number))
+
+
+async def _in_force(session: AsyncSession, row: TalentApplication | None) -> TalentCard | None:
+    if row is None or row.card_number is None or row.approved_tier is None:
+        return None
+    credential = await credentials_service.get_by_subject(
+        session=session, subject_type="talent_application", subject_id=row.id
+    )
+    if credential is None or credentials_service.public_status(credential, utcnow()) != "active":
+        return None
+    return TalentCard(number=row.card_number, tier=row.approved_tier, holder_id=row.applicant_id)

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import update
 
+from core import sla
 from core.models import utcnow
-from services.permits import sla, tasks
+from services.permits import tasks
 from services.permits.models import InformationRequest, PermitApplication
 from tests.services.permits.conftest import APPLICATIONS, act, create, fetch, upload
 

@@ -2,6 +2,7 @@
 rule-set cache per test (the database is reset to the seeded state between tests; the app's cache would not be)."""
 
 import copy
+import hashlib
 import json
 
 import pytest
@@ -119,3 +120,92 @@ async def officer(app) -> dict[str, str]:
 @pytest.fixture
 async def partner(app) -> dict[str, str]:
     return bearer(await client_token(app, "demo-partner", "partner:read"))
+
+
+# -- talent applications ----------------------------------------------------------------------------------------------
+
+APPLICATIONS = "/api/v1/talent/applications"
+PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+ID_NUMBER = "440703199203150034"  # the mock cloud's registries know it: born 1992-03-15
+DEGREE_MASTER_2019 = "1055832019000123"  # Sun Yat-sen University, master, 2019
+DEGREE_UNVERIFIABLE = "1055820242024404"  # the mock cloud's persona: no such certificate
+
+
+@pytest.fixture
+async def applicant(app, client) -> dict[str, str]:
+    """Talent 13800000003 after the real-name check (the registries look claims up by the ID number)."""
+    headers = bearer(
+        await token_for(app, "13800000003", "openid profile talent:apply permits:apply", client_id="demo-web")
+    )
+    checked = await client.post(
+        "/api/v1/me/identity-verification", headers=headers, json={"name": "王磊", "id_number": ID_NUMBER}
+    )
+    assert checked.status_code == 200, checked.text
+    return headers
+
+
+@pytest.fixture
+async def other_applicant(app) -> dict[str, str]:
+    return bearer(await token_for(app, "13800000002", "openid profile talent:apply", client_id="demo-web"))
+
+
+@pytest.fixture
+async def supervisor(app) -> dict[str, str]:
+    return bearer(await token_for(app, "supervisor.talent", "talent:review"))
+
+
+@pytest.fixture
+async def market_supervisor(app) -> dict[str, str]:
+    return bearer(await token_for(app, "supervisor.market", "permits:process"))
+
+
+@pytest.fixture
+async def sponsor(app) -> dict[str, str]:
+    return bearer(await client_token(app, "demo-partner", "partner:submit"))
+
+
+@pytest.fixture
+def worker(app, db, quiet_outbox):
+    from core.worker import Worker
+    from main import worker_settings
+
+    return Worker(db, context=app.state, settings=worker_settings(app.state.settings))
+
+
+async def fetch(client, headers: dict[str, str], application_id: str):
+    return await client.get(f"{APPLICATIONS}/{application_id}", headers=headers)
+
+
+async def act(client, headers: dict[str, str], application_id: str, action: str, **body):
+    """Take an action with the application's current ETag, as `headers` sees it."""
+    current = await fetch(client, headers, application_id)
+    assert current.status_code == 200, current.text
+    return await client.post(
+        f"{APPLICATIONS}/{application_id}/actions/{action}",
+        json=body or None,
+        headers={**headers, "If-Match": current.headers["etag"]},
+    )
+
+
+async def declare(client, headers: dict[str, str], application_id: str, claim: dict, *, evidence: bool = True) -> str:
+    """Declare a claim and (unless told not to) upload one PDF behind it; the claim's id."""
+    declared = await client.post(f"{APPLICATIONS}/{application_id}/claims", json=claim, headers=headers)
+    assert declared.status_code == 201, declared.text
+    claim_id = declared.headers["location"].rsplit("/", 1)[-1]
+    if evidence:
+        started = await client.post(
+            f"{APPLICATIONS}/{application_id}/claims/{claim_id}/evidence",
+            json={"filename": f"{claim['kind']}.pdf", "media_type": "application/pdf", "size": len(PDF)},
+            headers=headers,
+        )
+        assert started.status_code == 201, started.text
+        target = started.json()["upload"]
+        put = await client.request(target["method"], target["url"], content=PDF, headers=target["headers"])
+        assert put.status_code == 200, put.text
+        confirmed = await client.post(
+            f"{APPLICATIONS}/{application_id}/evidence/{started.json()['evidence']['id']}/confirm",
+            json={"sha256": hashlib.sha256(PDF).hexdigest()},
+            headers=headers,
+        )
+        assert confirmed.status_code == 200, confirmed.text
+    return claim_id

@@ -1,5 +1,5 @@
-"""The SLA clock of an application: a deadline from the pinned processing time, paused while the applicant owes an
-answer, and the risk of breaching it.
+"""The SLA clock of an application (a permit, a talent registration): a deadline from the promised processing time,
+paused while the applicant owes an answer, and the risk of breaching it.
 
 Working days skip Saturdays and Sundays. The official holiday calendar (and its make-up working weekends) is not
 modelled: a deadline over a public holiday comes out early, never late, which errs on the citizen's side.

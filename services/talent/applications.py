@@ -1,0 +1,862 @@
+"""Talent applications: claims with their evidence, verification, the lifecycle with its guards and effects, reads.
+
+Claims are kept encrypted whole (salary, tax and birth-date figures are personal data) and shown in full only to the
+applicant and the officer reviewing the application; everyone else sees them masked, and every read by staff or a
+sponsoring employer lands in the applicant's access log. Every transition writes the history, an audit entry and an
+outbox event in the caller's transaction; `dry_run` runs the same code and rolls back. The registry checks, the
+card and the benefit drafts are the worker's (tasks.py and the permits domain).
+"""
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import TypeAdapter
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from auth import service as auth_service
+from auth.guards import Principal
+from auth.identity import Identity
+from core import audit, sla
+from core.context import Actor as AuditActor
+from core.errors import Forbidden, ValidationFailed, field_error
+from core.events import Event, emit
+from core.http import check_if_match
+from core.models import new_id, utcnow
+from core.pagination import encode_cursor
+from core.references import next_reference
+from core.workflow import StepActor, Transition
+from services.catalogue import service as catalogue_service
+from services.cloud import service as cloud_service
+from services.cloud.exceptions import DocumentNotUploaded
+from services.cloud.ports import ObjectStorage
+from services.cloud.schemas import PresignedRead
+from services.credentials import service as credentials_service
+from services.talent import repository, service
+from services.talent.claims import (
+    AwardClaim,
+    BirthDateClaim,
+    ClaimBase,
+    EducationClaim,
+    EmploymentClaim,
+    LanguageClaim,
+    PatentClaim,
+    PublicationClaim,
+    SalaryClaim,
+)
+from services.talent.engine import Assessment
+from services.talent.exceptions import (
+    ApplicationNotFound,
+    CardNotFound,
+    ClaimNotFound,
+    EvidenceNotFound,
+    NotDeclarable,
+    NotReady,
+    RuleSetNotFound,
+)
+from services.talent.models import TalentApplication, TalentClaim, TalentEvidence, TalentHistory
+from services.talent.schemas import (
+    EVIDENCE_MAX_BYTES,
+    EVIDENCE_MEDIA_TYPES,
+    MAX_APPLICATION_CLAIMS,
+    MAX_EVIDENCE_PER_CLAIM,
+    ActionRequest,
+    ApplicationCreate,
+    AssessmentResult,
+    Benefit,
+    ClaimRead,
+    ClaimVerification,
+    DeclaredClaim,
+    EvidenceRead,
+    EvidenceUpload,
+    EvidenceUploadRequest,
+    TalentApplicationRead,
+    TalentApplicationSummary,
+    TalentCardRead,
+)
+from services.talent.service import RuleSetCache
+from services.talent.workflow import (
+    APPLICANT,
+    OFFICER,
+    SUPERVISOR,
+    SYSTEM,
+    TALENT_APPLICATION_CREATED,
+    TALENT_LIFECYCLE,
+)
+
+REFERENCE_PREFIX = "TI-T"
+# Where the applicant may change claims and evidence: while drafting, and when asked to.
+DECLARE_STATES = frozenset({"draft", "awaiting_applicant"})
+# Steps of the review that belong to the officer holding the application (or a supervisor).
+ASSIGNEE_STEPS = frozenset({"request_info", "score", "review"})
+HOLD_DAYS = 14  # what an applicant has to answer when a registry could not verify a claim
+SYSTEM_ACTOR = StepActor(subject=None, role=SYSTEM)
+WORKER = AuditActor(subject=None, client_id="worker")
+# The personal figures of a claim, masked for all but the applicant and the reviewing officer.
+SENSITIVE_FIELDS = {
+    "salary": ("annual_amount", "monthly_amount", "months_recorded"),
+    "birth_date": ("date",),
+    "education": ("certificate_no",),
+}
+SCORED_MODELS: dict[str, type[ClaimBase]] = {
+    model.model_fields["kind"].default: model
+    for model in (
+        EducationClaim,
+        EmploymentClaim,
+        SalaryClaim,
+        AwardClaim,
+        PatentClaim,
+        PublicationClaim,
+        LanguageClaim,
+        BirthDateClaim,
+    )
+}
+_DECLARED: TypeAdapter[Any] = TypeAdapter(DeclaredClaim)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the steps need beyond the session: the identity machinery (ciphers) and the compiled rule sets."""
+
+    identity: Identity
+    rules: RuleSetCache
+
+
+# -- who may do what --------------------------------------------------------------------------------------------------
+
+
+def is_owner(principal: Principal, row: TalentApplication) -> bool:
+    if principal.is_person:
+        return "talent:apply" in principal.scopes and principal.account_id == row.applicant_id
+    return "partner:submit" in principal.scopes and principal.client_id == row.sponsored_by_client
+
+
+def sees_figures(principal: Principal, row: TalentApplication) -> bool:
+    """The applicant and the officer reviewing the application see salaries, birth dates and certificate numbers."""
+    own = principal.is_person and principal.account_id == row.applicant_id
+    return own or (repository.is_staff(principal) and row.assignee_id == principal.account_id)
+
+
+def may(principal: Principal, step: Transition, row: TalentApplication) -> bool:
+    if step.actor == APPLICANT:
+        return is_owner(principal, row)
+    if step.actor not in (OFFICER, SUPERVISOR) or not repository.is_staff(principal):
+        return False
+    if not (step.scopes <= principal.scopes and principal.roles & step.roles):
+        return False
+    if step.action in ASSIGNEE_STEPS:
+        return row.assignee_id == principal.account_id or principal.has_role("supervisor")
+    return True
+
+
+def allowed_actions(principal: Principal, row: TalentApplication) -> list[str]:
+    actions = TALENT_LIFECYCLE.allowed(row.status, lambda step: may(principal, step, row))
+    if is_owner(principal, row) and row.status in DECLARE_STATES:
+        actions.append("declare")  # add, change or drop claims and their evidence
+    if row.status == "verifying" and may_verify(principal, row):
+        actions.append("verify_claims")
+    return sorted(actions)
+
+
+def may_verify(principal: Principal, row: TalentApplication) -> bool:
+    return repository.is_staff(principal) and (
+        row.assignee_id == principal.account_id or principal.has_role("supervisor")
+    )
+
+
+def actor_of(principal: Principal, row: TalentApplication) -> StepActor:
+    if is_owner(principal, row):
+        return StepActor(principal.subject, APPLICANT if principal.is_person else "partner")
+    return StepActor(principal.subject, SUPERVISOR if principal.has_role("supervisor") else OFFICER)
+
+
+# -- claims at rest ---------------------------------------------------------------------------------------------------
+
+
+def seal(identity: Identity, row: TalentApplication, data: dict[str, Any]) -> str:
+    # Bound to the application: a sealed claim copied onto another application does not decrypt.
+    return identity.cipher.encrypt(json.dumps(data, sort_keys=True), context=f"talent_claim:{row.id}")
+
+
+def unseal(identity: Identity, application_id: uuid.UUID, sealed: str) -> dict[str, Any]:
+    return json.loads(identity.cipher.decrypt(sealed, context=f"talent_claim:{application_id}"))
+
+
+def scored_claim(data: dict[str, Any], *, verified: bool) -> ClaimBase:
+    """A stored claim as the engine reads it (fields only the application has, like a certificate number, dropped)."""
+    model = SCORED_MODELS[data["kind"]]
+    return model.model_validate(
+        {key: value for key, value in data.items() if key in model.model_fields} | {"verified": verified}
+    )
+
+
+def masked(data: dict[str, Any]) -> dict[str, Any]:
+    hidden = SENSITIVE_FIELDS.get(data.get("kind", ""), ())
+    return {key: ("***" if key in hidden and value is not None else value) for key, value in data.items()}
+
+
+# -- drafts and claims ------------------------------------------------------------------------------------------------
+
+
+async def create_application(
+    *, session: AsyncSession, principal: Principal, data: ApplicationCreate
+) -> TalentApplication:
+    """A draft for the caller or, from an employer's partner system, for the citizen it sponsors."""
+    applicant_id, client = await auth_service.applicant_for(
+        session=session, principal=principal, on_behalf_of=data.on_behalf_of
+    )
+    try:
+        await service.get_active(session=session, code=data.rule_set)
+    except RuleSetNotFound:
+        raise ValidationFailed(
+            f"{data.rule_set} is not a scheme in force.", errors=[field_error("rule_set", "no active version")]
+        ) from None
+    row = TalentApplication(
+        reference=await next_reference(session, REFERENCE_PREFIX),
+        applicant_id=applicant_id,
+        sponsored_by_client=client,
+        rule_set=data.rule_set,
+    )
+    session.add(row)
+    await session.flush()
+    actor = StepActor(principal.subject, APPLICANT if principal.is_person else "partner")
+    _history(session, row, action="create", before="new", actor=actor, reason=None, now=row.created_at)
+    audit.record(
+        session,
+        action=TALENT_APPLICATION_CREATED.name,
+        object_type="talent_application",
+        object_id=row.id,
+        detail={"reference": row.reference, "rule_set": row.rule_set, "sponsored_by": client},
+    )
+    emit(session, Event(TALENT_APPLICATION_CREATED.name, subject=f"talent_application:{row.id}", payload=_payload(row)))
+    return row
+
+
+async def declare(
+    *,
+    session: AsyncSession,
+    identity: Identity,
+    principal: Principal,
+    application_id: uuid.UUID,
+    claim: dict[str, Any],
+    claim_id: uuid.UUID | None = None,
+) -> TalentClaim:
+    """Add a claim, or (with `claim_id`) replace one: a changed claim is verified again."""
+    row = await _declarable(session, principal, application_id)
+    data = _DECLARED.validate_python(claim).model_dump(mode="json", exclude={"verified"}, exclude_none=True)
+    if claim_id is None:
+        if len(await repository.claims(session, row.id)) >= MAX_APPLICATION_CLAIMS:
+            raise ValidationFailed(f"At most {MAX_APPLICATION_CLAIMS} claims per application.")
+        item = TalentClaim(id=new_id(), application_id=row.id, kind=data["kind"], sealed="")
+    else:
+        item = await _claim(session, row, claim_id)
+        item.kind = data["kind"]
+        item.status, item.method, item.reason, item.verified_by, item.verified_at = "pending", None, None, None, None
+    item.sealed = seal(identity, row, data)
+    session.add(item)
+    await _touch(session, row)
+    audit.record(
+        session,
+        action="talent.claim.declared" if claim_id is None else "talent.claim.changed",
+        object_type="talent_application",
+        object_id=row.id,
+        detail={"claim": str(item.id), "kind": item.kind},  # never the figures
+    )
+    return item
+
+
+async def drop_claim(
+    *, session: AsyncSession, principal: Principal, application_id: uuid.UUID, claim_id: uuid.UUID
+) -> None:
+    row = await _declarable(session, principal, application_id)
+    item = await _claim(session, row, claim_id)
+    await session.delete(item)
+    await _touch(session, row)
+    audit.record(
+        session,
+        action="talent.claim.dropped",
+        object_type="talent_application",
+        object_id=row.id,
+        detail={"claim": str(claim_id), "kind": item.kind},
+    )
+
+
+async def _declarable(session: AsyncSession, principal: Principal, application_id: uuid.UUID) -> TalentApplication:
+    row = await visible(session=session, principal=principal, application_id=application_id)
+    if not is_owner(principal, row):
+        raise Forbidden("Only the applicant declares claims.")
+    if row.status not in DECLARE_STATES:
+        raise NotDeclarable(f"Claims change while drafting or when asked for; the application is {row.status}.")
+    return row
+
+
+async def _claim(session: AsyncSession, row: TalentApplication, claim_id: uuid.UUID) -> TalentClaim:
+    item = await repository.claim(session, row.id, claim_id)
+    if item is None:
+        raise ClaimNotFound()
+    return item
+
+
+async def _touch(session: AsyncSession, row: TalentApplication) -> None:
+    """A change to a claim is a change to the application: its version (the ETag) moves on."""
+    row.updated_at = utcnow()
+    session.add(row)
+    await session.flush()
+
+
+# -- evidence ---------------------------------------------------------------------------------------------------------
+
+
+async def start_evidence_upload(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    storage: ObjectStorage,
+    application_id: uuid.UUID,
+    claim_id: uuid.UUID,
+    data: EvidenceUploadRequest,
+) -> EvidenceUpload:
+    """An evidence row and a presigned PUT capped at 10 MiB; the file then goes straight to storage."""
+    row = await _declarable(session, principal, application_id)
+    item = await _claim(session, row, claim_id)
+    if sum(1 for e in await repository.evidence(session, row.id) if e.claim_id == item.id) >= MAX_EVIDENCE_PER_CLAIM:
+        raise ValidationFailed(f"At most {MAX_EVIDENCE_PER_CLAIM} documents per claim.")
+    evidence_id = new_id()
+    evidence = TalentEvidence(
+        id=evidence_id,
+        application_id=row.id,
+        claim_id=item.id,
+        filename=cloud_service.clean_filename(data.filename),
+        object_key=f"talent/{row.id}/{evidence_id}",
+        media_type=data.media_type,
+    )
+    session.add(evidence)
+    await session.flush()
+    upload = await storage.presign_upload(
+        evidence.object_key, content_type=data.media_type, max_bytes=EVIDENCE_MAX_BYTES
+    )
+    return EvidenceUpload(
+        evidence=EvidenceRead.model_validate(evidence, from_attributes=True),
+        upload=cloud_service.presigned(upload),
+    )
+
+
+async def confirm_evidence(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    storage: ObjectStorage,
+    application_id: uuid.UUID,
+    evidence_id: uuid.UUID,
+    sha256: str,
+) -> EvidenceRead:
+    """Check what storage holds (size, the applicant's SHA-256, the sniffed type); a bad file is refused and deleted."""
+    row = await visible(session=session, principal=principal, application_id=application_id)
+    if not is_owner(principal, row):
+        raise Forbidden("Only the applicant adds evidence.")
+    evidence = await _evidence(session, row, evidence_id)
+    if evidence.status == "uploaded":
+        return EvidenceRead.model_validate(evidence, from_attributes=True)  # confirming twice changes nothing
+    if row.status not in DECLARE_STATES:
+        raise NotDeclarable(f"Evidence is added while drafting or when asked for; it is {row.status}.")
+    head = await cloud_service.check_upload(
+        storage,
+        evidence.object_key,
+        sha256=sha256,
+        media_type=evidence.media_type,
+        media_types=list(EVIDENCE_MEDIA_TYPES),
+        max_bytes=EVIDENCE_MAX_BYTES,
+    )
+    evidence.size, evidence.sha256, evidence.status, evidence.uploaded_at = head.size, head.sha256, "uploaded", utcnow()
+    session.add(evidence)
+    await _touch(session, row)
+    audit.record(
+        session,
+        action="talent.evidence.uploaded",
+        object_type="talent_application",
+        object_id=row.id,
+        detail={"evidence": str(evidence.id), "claim": str(evidence.claim_id), "sha256": evidence.sha256},
+    )
+    return EvidenceRead.model_validate(evidence, from_attributes=True)
+
+
+async def download_evidence(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    storage: ObjectStorage,
+    application_id: uuid.UUID,
+    evidence_id: uuid.UUID,
+) -> PresignedRead:
+    """A short-lived download URL after the ownership check; anyone but the applicant lands in the access log."""
+    row = await visible(session=session, principal=principal, application_id=application_id)
+    evidence = await _evidence(session, row, evidence_id)
+    if evidence.status != "uploaded":
+        raise DocumentNotUploaded("This evidence has not been uploaded.")
+    await cloud_service.check_unchanged(storage, evidence.object_key, evidence.sha256)
+    await auth_service.log_citizen_read(
+        session=session,
+        reader=principal,
+        citizen_id=row.applicant_id,
+        purpose=f"talent application {row.reference}: evidence",
+        object_type="talent_evidence",
+        object_id=evidence.id,
+    )
+    return cloud_service.presigned(await storage.presign_download(evidence.object_key, filename=evidence.filename))
+
+
+async def _evidence(session: AsyncSession, row: TalentApplication, evidence_id: uuid.UUID) -> TalentEvidence:
+    evidence = await repository.evidence_item(session, row.id, evidence_id)
+    if evidence is None:
+        raise EvidenceNotFound()
+    return evidence
+
+
+# -- verification by an officer ---------------------------------------------------------------------------------------
+
+
+async def verify_claim(
+    *,
+    session: AsyncSession,
+    context: Context,
+    principal: Principal,
+    application_id: uuid.UUID,
+    claim_id: uuid.UUID,
+    data: ClaimVerification,
+    if_match: str | None,
+) -> TalentApplication:
+    """The officer holding the application decides a claim no registry could; a claim that cannot be verified sends
+    the application back to the applicant with the reason."""
+    row = await visible(session=session, principal=principal, application_id=application_id)
+    if not may_verify(principal, row):
+        raise Forbidden("Only the talent officer handling the application (or a supervisor) verifies its claims.")
+    if row.status != "verifying":
+        raise NotDeclarable(f"Claims are verified while the application is verifying, not {row.status}.")
+    check_if_match(if_match, row.version)
+    item = await _claim(session, row, claim_id)
+    now = utcnow()
+    item.status, item.method, item.reason = data.decision, "officer", data.reason
+    item.verified_by, item.verified_at = principal.subject, now
+    session.add(item)
+    audit.record(
+        session,
+        action=f"talent.claim.{data.decision}",
+        object_type="talent_application",
+        object_id=row.id,
+        detail={"claim": str(item.id), "kind": item.kind, "method": "officer"},
+    )
+    if data.decision == "unverifiable":
+        step = TALENT_LIFECYCLE.find(row.status, "request_info")
+        question = f"Your {item.kind.replace('_', ' ')} claim could not be verified: {data.reason}"
+        return await apply(
+            session=session,
+            context=context,
+            row=row,
+            step=step,
+            data=ActionRequest(reason=question[:2000]),
+            actor=actor_of(principal, row),
+            now=now,
+        )
+    await _touch(session, row)
+    return row
+
+
+# -- reads ------------------------------------------------------------------------------------------------------------
+
+
+async def visible(*, session: AsyncSession, principal: Principal, application_id: uuid.UUID) -> TalentApplication:
+    """The application if the caller may see it; 404 otherwise, whether or not it exists."""
+    row = await repository.application(session, application_id, within=repository.reach(principal))
+    if row is None:
+        raise ApplicationNotFound()
+    return row
+
+
+async def read(
+    *, session: AsyncSession, identity: Identity, principal: Principal, row: TalentApplication, log_access: bool = True
+) -> TalentApplicationRead:
+    """The whole application for this caller, figures masked unless they are the applicant or the reviewing officer;
+    anyone else's read lands in the applicant's access log."""
+    full = sees_figures(principal, row)
+    if log_access:
+        await auth_service.log_citizen_read(
+            session=session,
+            reader=principal,
+            citizen_id=row.applicant_id,
+            purpose=f"talent application {row.reference}",
+            object_type="talent_application",
+            object_id=row.id,
+        )
+    evidence: dict[uuid.UUID, list[EvidenceRead]] = {}
+    for item in await repository.evidence(session, row.id):
+        evidence.setdefault(item.claim_id, []).append(EvidenceRead.model_validate(item, from_attributes=True))
+    claims = []
+    for item in await repository.claims(session, row.id):
+        data = unseal(identity, row.id, item.sealed)
+        claims.append(
+            ClaimRead(
+                id=item.id,
+                kind=item.kind,
+                status=item.status,  # type: ignore[arg-type]
+                method=item.method,
+                reason=item.reason,
+                verified_at=item.verified_at,
+                version=item.version,
+                masked=not full,
+                data=data if full else masked(data),
+                evidence=evidence.get(item.id, []),
+            )
+        )
+    return TalentApplicationRead(
+        **_summary(row).model_dump(),
+        sponsored_by_client=row.sponsored_by_client,
+        decided_at=row.decided_at,
+        question=row.question,
+        answer_due_at=row.answer_due_at,
+        result=_result(identity, row, full=full),
+        recommended_tier=row.recommended_tier,
+        rejection_proposed=row.rejection_proposed,
+        card_number=row.card_number,
+        sla=sla.view(row, utcnow()),
+        claims=claims,
+        allowed_actions=allowed_actions(principal, row),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _summary(row: TalentApplication) -> TalentApplicationSummary:
+    return TalentApplicationSummary.model_validate(row, from_attributes=True)
+
+
+def _result(identity: Identity, row: TalentApplication, *, full: bool) -> AssessmentResult | None:
+    if row.assessment_sealed is None or row.scored_at is None:
+        return None
+    stored = json.loads(identity.cipher.decrypt(row.assessment_sealed, context=f"talent_assessment:{row.id}"))
+    sensitive = set(stored["sensitive"])
+    breakdown = [
+        line if full or line["code"] not in sensitive else {**line, "value": "***", "band": None}
+        for line in stored["assessment"]["breakdown"]
+    ]
+    assessment = stored["assessment"]
+    return AssessmentResult(
+        rule_set_version=assessment["rule_set"]["version"],
+        score=assessment["score"],
+        tier=assessment["tier"],
+        route=assessment["route"],
+        scored_at=row.scored_at,
+        breakdown=breakdown,
+    )
+
+
+async def listing(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    limit: int,
+    cursor: str | None,
+    status: str | None,
+    assignee: uuid.UUID | None,
+) -> tuple[list[TalentApplicationSummary], str | None]:
+    """The caller's own applications (newest first) or, for the talent office, its queue (oldest deadline first)."""
+    staff = repository.is_staff(principal)
+    rows = await repository.applications(
+        session,
+        within=repository.reach(principal),
+        staff=staff,
+        limit=limit,
+        cursor=cursor,
+        status=status,
+        assignee=assignee,
+    )
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor([last.due_at, last.id] if staff else [last.id])
+    return [_summary(row) for row in rows[:limit]], next_cursor
+
+
+async def history(*, session: AsyncSession, principal: Principal, application_id: uuid.UUID) -> list[TalentHistory]:
+    row = await visible(session=session, principal=principal, application_id=application_id)
+    return await repository.history(session, row.id)
+
+
+# -- the lifecycle ----------------------------------------------------------------------------------------------------
+
+
+async def act(
+    *,
+    session: AsyncSession,
+    context: Context,
+    principal: Principal,
+    application_id: uuid.UUID,
+    action: str,
+    data: ActionRequest,
+    if_match: str | None,
+    dry_run: bool,
+) -> TalentApplicationRead:
+    """Take `action` as the table allows, then show the application; a dry run is the same step, rolled back."""
+    row = await visible(session=session, principal=principal, application_id=application_id)
+    step = TALENT_LIFECYCLE.find(row.status, action)
+    if step.actor == SYSTEM or not may(principal, step, row):
+        raise Forbidden(_who_may(step))
+    check_if_match(if_match, row.version)
+    await apply(session=session, context=context, row=row, step=step, data=data, actor=actor_of(principal, row))
+    view = await read(session=session, identity=context.identity, principal=principal, row=row, log_access=False)
+    if dry_run:
+        await session.rollback()  # every rule and effect ran; none of it is kept
+    return view
+
+
+def _who_may(step: Transition) -> str:
+    return {
+        APPLICANT: f"Only the applicant may {step.action} a talent application.",
+        OFFICER: f"Only the talent officer handling the application (or a supervisor) may {step.action} it.",
+        SUPERVISOR: f"Only a supervisor of the talent office may {step.action} an application.",
+        SYSTEM: f"{step.action} is done by the system, not through the API.",
+    }[step.actor]
+
+
+async def apply(
+    *,
+    session: AsyncSession,
+    context: Context,
+    row: TalentApplication,
+    step: Transition,
+    data: ActionRequest,
+    actor: StepActor,
+    now: datetime | None = None,
+) -> TalentApplication:
+    """Guards, effects, then the new state, its history row, audit entry and outbox event, all in this transaction."""
+    now = now or utcnow()
+    if step.needs_reason and not data.reason:
+        raise ValidationFailed("Say why.", errors=[field_error("reason", f"required to {step.action}", code="missing")])
+    effect = _EFFECTS.get(step.action)
+    if effect is not None:
+        await effect(session, context, row, data, actor, now)
+    before = row.status
+    if step.target:
+        row.status = step.target
+    row.updated_at = now
+    session.add(row)
+    await session.flush()  # bumps the version: a concurrent step that read the same version fails (409)
+    _history(session, row, action=step.action, before=before, actor=actor, reason=data.reason, now=now)
+    audit.record(
+        session,
+        action=TALENT_LIFECYCLE.event_name(step.action),
+        object_type="talent_application",
+        object_id=row.id,
+        detail={"reference": row.reference, "from": before, "to": row.status, "reason": data.reason},
+        actor=WORKER if actor.role == SYSTEM else None,
+    )
+    emit(
+        session,
+        Event(
+            TALENT_LIFECYCLE.event_name(step.action),
+            subject=f"talent_application:{row.id}",
+            payload={**_payload(row), "from": before, "action": step.action},
+        ),
+    )
+    return row
+
+
+def _history(
+    session: AsyncSession,
+    row: TalentApplication,
+    *,
+    action: str,
+    before: str,
+    actor: StepActor,
+    reason: str | None,
+    now: datetime,
+) -> None:
+    session.add(
+        TalentHistory(
+            application_id=row.id,
+            action=action,
+            from_status=before,
+            to_status=row.status,
+            actor_subject=actor.subject,
+            actor_role=actor.role,
+            reason=reason,
+            occurred_at=now,
+        )
+    )
+
+
+def _payload(row: TalentApplication) -> dict[str, Any]:
+    """What every event of an application carries; partner webhooks reach only the sponsoring employer's system."""
+    return {
+        "application_id": row.id,
+        "reference": row.reference,
+        "status": row.status,
+        "tier": row.approved_tier,
+        "card_number": row.card_number,
+        "partner_client_id": row.sponsored_by_client,
+    }
+
+
+# -- guards and effects, one function per action ----------------------------------------------------------------------
+
+
+async def _submit(session, context, row, data, actor, now) -> None:
+    claims = await repository.claims(session, row.id)
+    if not claims:
+        raise NotReady("Declare at least one claim first.")
+    with_evidence = {e.claim_id for e in await repository.evidence(session, row.id) if e.status == "uploaded"}
+    # A birth date is checked against the verified ID number; every other claim needs a document behind it.
+    bare = [item for item in claims if item.kind != "birth_date" and item.id not in with_evidence]
+    if bare:
+        raise NotReady(
+            "Upload evidence for every claim first.",
+            errors=[field_error(f"claims.{item.id}", "no evidence uploaded", code="missing") for item in bare],
+        )
+    row.submitted_at = now
+    sla.start_clock(row, now, None)
+
+
+async def _claim_application(session, context, row, data, actor, now) -> None:
+    row.assignee_id = uuid.UUID(actor.subject)
+
+
+async def _request_info(session, context, row, data, actor, now) -> None:
+    row.question = data.reason
+    row.answer_due_at = now + timedelta(days=data.due_in_days if actor.role != SYSTEM else HOLD_DAYS)
+    sla.pause(row, now)
+
+
+async def _answer(session, context, row, data, actor, now) -> None:
+    row.question, row.answer_due_at = None, None
+    sla.resume(row, now)
+
+
+async def _score(session, context, row, data, actor, now) -> None:
+    claims = await repository.claims(session, row.id)
+    pending = [item for item in claims if item.status == "pending"]
+    if pending:
+        raise NotReady(
+            "Decide every claim first.",
+            errors=[field_error(f"claims.{item.id}", "not verified yet", code="pending") for item in pending],
+        )
+    scored = [
+        scored_claim(unseal(context.identity, row.id, item.sealed), verified=item.status == "verified")
+        for item in claims
+    ]
+    rule_set = await service.active_rule_set(session=session, cache=context.rules, code=row.rule_set)
+    assessment: Assessment = service.assess_claims(rule_set, scored, today=service.today_in_china())
+    sensitive = service.criteria_reading(rule_set, kinds=set(SENSITIVE_FIELDS))
+    row.rule_set_version = assessment.rule_set.version
+    row.score, row.scored_tier, row.scored_at = assessment.score, assessment.tier, now
+    row.recommended_tier, row.reviewed_by, row.rejection_proposed = None, None, False
+    row.assessment_sealed = context.identity.cipher.encrypt(
+        json.dumps({"assessment": assessment.model_dump(mode="json"), "sensitive": sorted(sensitive)}),
+        context=f"talent_assessment:{row.id}",
+    )
+
+
+async def _review(session, context, row, data, actor, now) -> None:
+    if data.tier is None:
+        if not data.reason:
+            raise ValidationFailed(
+                "Recommend a tier, or give the grounds for rejection.",
+                errors=[field_error("tier", "a tier, or a reason to recommend rejection", code="missing")],
+            )
+        row.recommended_tier, row.rejection_proposed = None, True
+    else:
+        await _check_tier(session, context, row, data.tier)
+        row.recommended_tier, row.rejection_proposed = data.tier, False
+    row.reviewed_by = actor.subject
+
+
+async def _approve(session, context, row, data, actor, now) -> None:
+    if row.reviewed_by is None:
+        raise NotReady("A talent officer reviews the scored result first.")
+    tier = data.tier or row.recommended_tier
+    if tier is None:
+        raise ValidationFailed("Say which tier.", errors=[field_error("tier", "required", code="missing")])
+    await _check_tier(session, context, row, tier)
+    if tier != row.recommended_tier and not data.reason:
+        raise ValidationFailed(
+            "A tier other than the recommended one needs a reason.",
+            errors=[field_error("reason", "required for a tier other than the recommended one", code="missing")],
+        )
+    row.approved_tier = tier
+    _decided(row, now)
+
+
+async def _check_tier(session: AsyncSession, context: Context, row: TalentApplication, tier: str) -> None:
+    rule_set = await service.active_rule_set(
+        session=session, cache=context.rules, code=row.rule_set, version=row.rule_set_version
+    )
+    tiers = service.tiers_of(rule_set)
+    if tier not in tiers:
+        raise ValidationFailed(
+            f"{tier} is not a tier of {row.rule_set}.", errors=[field_error("tier", "one of " + ", ".join(tiers))]
+        )
+
+
+async def _reject(session, context, row, data, actor, now) -> None:
+    _decided(row, now)
+
+
+async def _withdraw(session, context, row, data, actor, now) -> None:
+    sla.resume(row, now)
+    row.question, row.answer_due_at = None, None
+
+
+def _decided(row: TalentApplication, now: datetime) -> None:
+    sla.resume(row, now)
+    row.question, row.answer_due_at = None, None
+    row.decided_at = now
+
+
+_EFFECTS = {
+    "submit": _submit,
+    "claim": _claim_application,
+    "hold": _request_info,
+    "request_info": _request_info,
+    "answer": _answer,
+    "rfi_timeout": _withdraw,
+    "score": _score,
+    "review": _review,
+    "approve": _approve,
+    "reject": _reject,
+    "withdraw": _withdraw,
+}
+
+
+# -- talent cards -----------------------------------------------------------------------------------------------------
+
+
+async def card(*, session: AsyncSession, principal: Principal, number: str) -> TalentCardRead:
+    """A card for its holder or the talent office (others: 404); the live status comes from the credential."""
+    row = await repository.by_card_number(session, number)
+    holder = row is not None and principal.is_person and principal.account_id == row.applicant_id
+    if row is None or row.approved_tier is None or not (holder or repository.is_staff(principal)):
+        raise CardNotFound()
+    credential = await credentials_service.get_by_subject(
+        session=session, subject_type="talent_application", subject_id=row.id
+    )
+    if credential is None:
+        raise CardNotFound()
+    await auth_service.log_citizen_read(
+        session=session,
+        reader=principal,
+        citizen_id=row.applicant_id,
+        purpose=f"talent card {number}",
+        object_type="talent_application",
+        object_id=row.id,
+    )
+    benefits = await catalogue_service.benefits_for_tier(session=session, tier=row.approved_tier)
+    return TalentCardRead(
+        number=credential.number,
+        tier=row.approved_tier,
+        status=credentials_service.public_status(credential, utcnow()),
+        valid_from=credential.valid_from,
+        valid_until=credential.valid_until,
+        credential_id=credential.id,
+        token=credential.token,
+        benefits=[Benefit(code=b.code, title={"zh-CN": b.title_zh, "en": b.title_en}) for b in benefits],
+    )

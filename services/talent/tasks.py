@@ -1,0 +1,181 @@
+"""The worker's side of talent registration: registry checks of the claims, scoring, the talent card, notifications
+and the lapse of unanswered requests.
+
+Each handler runs in the event's transaction and has one effect however often it runs: a system step is taken only
+from the state it starts from, a claim is checked only while pending, the card is issued once per application.
+"""
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from auth import service as auth_service
+from core.crypto import mask_name
+from core.events import OutboxEvent
+from core.models import utcnow
+from core.worker import REGISTRY
+from services.credentials import service as credentials_service
+from services.notifications import service as notifications
+from services.talent import repository
+from services.talent.applications import SYSTEM_ACTOR, Context, apply, scored_claim, unseal
+from services.talent.dependencies import cache_in
+from services.talent.models import TalentApplication, TalentClaim
+from services.talent.schemas import ActionRequest
+from services.talent.workflow import DEPARTMENT, TALENT_LIFECYCLE
+
+EVENT = TALENT_LIFECYCLE.event_name
+CARD_VALIDITY = timedelta(days=5 * 365)  # a talent card is valid five years, then renewed
+# A salary claim is confirmed by the tax records when twelve months of them add up to this share of it.
+TAX_RECORD_SHARE = 0.9
+
+
+def _context(state: Any) -> Context:
+    return Context(identity=state.identity, rules=cache_in(state))
+
+
+async def _application(session: AsyncSession, event: OutboxEvent) -> TalentApplication | None:
+    return await repository.application(session, uuid.UUID(str(event.payload["application_id"])))
+
+
+async def _system_step(session: AsyncSession, state: Any, row: TalentApplication, action: str, **data: Any) -> bool:
+    """Take a system step if the application is still where the step starts (a redelivered event does nothing)."""
+    step = next(t for t in TALENT_LIFECYCLE.transitions if t.action == action)
+    if row.status not in step.sources:
+        return False
+    await apply(
+        session=session, context=_context(state), row=row, step=step, data=ActionRequest(**data), actor=SYSTEM_ACTOR
+    )
+    return True
+
+
+@REGISTRY.on(EVENT("submit"), EVENT("answer"), name="talent.verify")
+async def verify(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
+    """Ask the registries about every pending claim they can answer; a claim they cannot verify goes back to the
+    applicant; when nothing is left pending, the application is scored."""
+    row = await _application(session, event)
+    if row is None or row.status not in ("submitted", "verifying"):
+        return
+    now = utcnow()
+    refused = []
+    for item in await repository.claims(session, row.id):
+        if item.status == "pending" and await _check(session, state, row, item, now) == "unverifiable":
+            refused.append(item)
+    await _system_step(session, state, row, "verify")
+    if refused:
+        reasons = "; ".join(f"{item.kind.replace('_', ' ')}: {item.reason}" for item in refused)
+        await _system_step(session, state, row, "hold", reason=f"Could not be verified: {reasons}"[:2000])
+    elif all(item.status != "pending" for item in await repository.claims(session, row.id)):
+        await _system_step(session, state, row, "score")
+
+
+async def _check(
+    session: AsyncSession, state: Any, row: TalentApplication, item: TalentClaim, now: datetime
+) -> str | None:
+    """Verify one claim through the registry that holds it; None when no registry does (an officer decides)."""
+    data = unseal(state.identity, row.id, item.sealed)
+    person = await auth_service.real_name_of(session=session, identity=state.identity, account_id=row.applicant_id)
+    identity_port = state.cloud.cloud.identity
+    outcome: tuple[str, str] | None = None
+    if item.kind == "birth_date" and person is not None:
+        born = await auth_service.birth_date(session=session, identity=state.identity, account_id=row.applicant_id)
+        outcome = (
+            ("verified", "matches the verified ID number")
+            if born is not None and born.isoformat() == data["date"]
+            else ("unverifiable", "differs from the birth date in the verified ID number")
+        )
+    elif item.kind == "education" and data.get("certificate_no") and person is not None:
+        record = await identity_port.verify_degree(
+            name=person[0], id_number=person[1], certificate_no=data["certificate_no"]
+        )
+        if record is None:
+            outcome = ("unverifiable", "the degree registry has no record of this certificate")
+        elif record.degree != data["level"] or record.year != data["year"]:
+            outcome = ("unverifiable", f"the registry records a {record.degree} of {record.year}")
+        else:
+            outcome = ("verified", f"degree registry: {record.institution}")
+    elif item.kind == "salary" and person is not None:
+        outcome = await _tax_check(identity_port, person[1], scored_claim(data, verified=False))
+    if outcome is None:
+        return None
+    item.status, item.reason = outcome
+    item.method, item.verified_by, item.verified_at = "registry", None, now
+    session.add(item)
+    await session.flush()
+    return item.status
+
+
+async def _tax_check(identity_port: Any, id_number: str, claim: Any) -> tuple[str, str]:
+    """Twelve months of tax records must exist and add up to (most of) the claimed annual salary."""
+    records = await identity_port.tax_records(id_number=id_number, months=12)
+    if len(records) < 12:
+        return "unverifiable", "the tax records do not cover the last 12 months"
+    recorded = sum(record.income for record in records) // 100  # fen -> yuan
+    claimed = claim.annual_amount if claim.annual_amount is not None else (claim.monthly_amount or 0) * 12
+    if recorded < claimed * TAX_RECORD_SHARE:
+        return "unverifiable", "the 12-month tax record is well below the claimed salary"
+    return "verified", "12-month tax record"
+
+
+@REGISTRY.on(EVENT("approve"), name="talent.issue_card")
+async def issue_card(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
+    """Sign the talent card as a verifiable credential and mark the application card_issued."""
+    row = await _application(session, event)
+    if row is None or row.status != "approved" or row.approved_tier is None:
+        return
+    existing = await credentials_service.get_by_subject(
+        session=session, subject_type="talent_application", subject_id=row.id
+    )
+    if existing is None:
+        name = (await auth_service.contact_of(session=session, identity=state.identity, account_id=row.applicant_id))[0]
+        now = utcnow()
+        existing = await credentials_service.issue(
+            session=session,
+            identity=state.identity,
+            kind="talent_card",
+            number=row.reference.replace("TI-T-", "TI-TALENT-"),
+            holder_account_id=row.applicant_id,
+            holder_name=mask_name(name),  # anyone may verify a card: it carries no full name
+            department=DEPARTMENT,
+            title={
+                "zh-CN": f"人才岛{row.approved_tier}类人才卡",
+                "en": f"Talent Island talent card, tier {row.approved_tier}",
+            },
+            conditions=[],
+            valid_from=now,
+            valid_until=now + CARD_VALIDITY,
+            subject_type="talent_application",
+            subject_id=row.id,
+        )
+    row.card_number = existing.number
+    await _system_step(session, state, row, "issue_card")
+
+
+STATUS_EVENTS = [EVENT(t.action) for t in TALENT_LIFECYCLE.transitions if t.target]
+
+
+@REGISTRY.on(*STATUS_EVENTS, name="talent.notify_applicant")
+async def notify_applicant(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
+    """Every change of status reaches the applicant, in the inbox and by SMS, in their language."""
+    if event.payload.get("status") == event.payload.get("from") or event.payload.get("status") == "submitted":
+        return  # they just did it themselves
+    row = await _application(session, event)
+    if row is None:
+        return
+    await notifications.notify(
+        session=session,
+        identity=state.identity,
+        account_id=row.applicant_id,
+        template="talent_status_changed",
+        params={"reference": row.reference, "status": event.payload["status"]},
+        dedupe_key=f"event:{event.id}",
+    )
+
+
+@REGISTRY.every(300, name="talent.rfi_timeouts")
+async def rfi_timeouts(state: Any) -> None:
+    """Requests for information not answered by their due date: the application lapses."""
+    async with state.db.transaction() as session:
+        for row in await repository.overdue_answers(session, utcnow()):
+            await _system_step(session, state, row, "rfi_timeout", reason="The request was not answered in time.")
