@@ -189,6 +189,25 @@ async def test_a_talent_registration_from_claims_to_card_and_benefits(
     ).json()
     assert housing["form"] == {"talent_card_no": issued["card_number"]}
 
+    # A card in force unlocks the benefits; once the supervisor revokes it, they are refused.
+    credential = card.json()["credential_id"]
+    current = await client.get(f"/api/v1/credentials/{credential}", headers=supervisor)
+    revoked = await client.post(
+        f"/api/v1/credentials/{credential}/actions/revoke",
+        json={"reason": "Left Talent Island"},
+        headers={**supervisor, "If-Match": current.headers["etag"]},
+    )
+    assert revoked.status_code == 200, revoked.text
+    verified = (await client.get("/api/v1/credentials/verify", params={"token": card.json()["token"]})).json()
+    assert verified["status"] == "revoked"
+    refused = await client.post(
+        "/api/v1/permits/applications",
+        json={"service_code": "talent-housing-subsidy", "form": {}},
+        headers=applicant,
+    )
+    body = assert_problem(refused, 422)
+    assert body["errors"][0]["code"] == "tier"
+
     history = (await client.get(f"{APPLICATIONS}/{app_id}/history", headers=applicant)).json()["items"]
     assert [step["action"] for step in history] == [
         "create",
