@@ -16,6 +16,17 @@ class ApplicantProfile:
     age: int | None = None
 
 
+def asks_about(costs: list[dict[str, Any]]) -> frozenset[str]:
+    """What the waivers of these costs need to know of the applicant ("age", "talent_tier"); nothing else is read."""
+    rules = [waiver["rule"] for cost in costs for waiver in cost.get("waivers", [])]
+    needs = set()
+    if any(rule.get("min_age") is not None or rule.get("max_age") is not None for rule in rules):
+        needs.add("age")
+    if any(rule.get("talent_tiers") is not None for rule in rules):
+        needs.add("talent_tier")
+    return frozenset(needs)
+
+
 def fee_lines(costs: list[dict[str, Any]], form: dict[str, Any], profile: ApplicantProfile) -> list[dict[str, Any]]:
     lines = []
     for cost in costs:

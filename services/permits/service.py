@@ -120,19 +120,24 @@ def actor_of(principal: Principal, row: PermitApplication) -> Actor:
 
 
 async def _applicant_profile(
-    session: AsyncSession, identity: Identity, account_id: uuid.UUID, today: date
+    session: AsyncSession, identity: Identity, account_id: uuid.UUID, today: date, needs: frozenset[str]
 ) -> fees.ApplicantProfile:
-    born = await auth_service.birth_date(session=session, identity=identity, account_id=account_id)
-    age = None
-    if born:
-        age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-    card = await talent_service.card_of(session=session, account_id=account_id)
-    return fees.ApplicantProfile(age=age, talent_tier=card.tier if card else None)
+    """What the fee waivers need to know of the applicant (only that is looked up)."""
+    age = tier = None
+    if "age" in needs:
+        born = await auth_service.birth_date(session=session, identity=identity, account_id=account_id)
+        if born:
+            age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    if "talent_tier" in needs:
+        card = await talent_service.card_of(session=session, account_id=account_id)
+        tier = card.tier if card else None
+    return fees.ApplicantProfile(age=age, talent_tier=tier)
 
 
 async def _price(session: AsyncSession, identity: Identity, row: PermitApplication, content: dict[str, Any]) -> None:
-    profile = await _applicant_profile(session, identity, row.applicant_id, utcnow().date())
-    row.fees = fees.fee_lines(content.get("costs", []), row.form, profile)
+    costs = content.get("costs", [])
+    profile = await _applicant_profile(session, identity, row.applicant_id, utcnow().date(), fees.asks_about(costs))
+    row.fees = fees.fee_lines(costs, row.form, profile)
     row.fee_total = fees.total(row.fees)
 
 

@@ -189,6 +189,15 @@ async def test_a_talent_registration_from_claims_to_card_and_benefits(
     ).json()
     assert housing["form"] == {"talent_card_no": issued["card_number"]}
 
+    # A tier B card waives the residence permit's fee (the fund pays it).
+    residence = await client.post(
+        "/api/v1/permits/applications",
+        json={"service_code": "residence-permit", "form": {"requested_months": 24}},
+        headers=applicant,
+    )
+    assert residence.status_code == 201, residence.text
+    assert [(line["waiver"], line["due"]) for line in residence.json()["fees"]] == [("talent_island_ab", 0)]
+
     # A card in force unlocks the benefits; once the supervisor revokes it, they are refused.
     credential = card.json()["credential_id"]
     current = await client.get(f"/api/v1/credentials/{credential}", headers=supervisor)
