@@ -16,17 +16,24 @@ from services.talent.rules import RuleFilter, Source
 DAYS_PER_YEAR = 365.25
 Claims = dict[str, list[Any]]  # verified claims by kind
 Derivation = Callable[[Claims, date], Any]
+# One `where` entry: the claims (of one kind) that pass it, in their order.
+Step = Callable[[list[Any], date], list[Any]]
 
 
 def derivation(source: Source, parameters: dict[str, float]) -> tuple[tuple[Any, ...], Derivation]:
     """A key (equal sources share one computation per assessment) and the function computing the value."""
     kind = source.claim
-    match = _filter(source)
+    steps = _filter(source)
     key = (kind, source.derive, source.field, repr(sorted(source.where.items())), source.relative_to)
 
     def matching(claims: Claims, today: date) -> list[Any]:
-        found = claims.get(kind, ())
-        return [c for c in found if match(c, today)] if match is not None else list(found)
+        # Read-only: without a filter this is the caller's own list.
+        found = claims.get(kind, [])
+        for step in steps:
+            if not found:
+                break
+            found = step(found, today)
+        return found
 
     if source.derive == "count":
         return key, lambda claims, today: len(matching(claims, today))
@@ -65,33 +72,37 @@ def derivation(source: Source, parameters: dict[str, float]) -> tuple[tuple[Any,
     raise AssertionError(f"unknown derivation {source.derive}")  # the Literal type rules it out
 
 
-def _filter(source: Source) -> Callable[[Any, date], bool] | None:
-    tests: list[Callable[[Any, date], bool]] = []
-    for name, wanted in sorted(source.where.items()):
-        read = _reader(source.claim, name)
-        tests.append(_predicate(read, wanted))
-    if not tests:
-        return None
-    if len(tests) == 1:
-        return tests[0]
-    return lambda claim, today: all(test(claim, today) for test in tests)
+def _filter(source: Source) -> tuple[Step, ...]:
+    """One step per `where` entry; a claim matches when it passes them all. Each step filters a whole list, so
+    reading a field costs an attribute access, not a chain of calls per claim."""
+    return tuple(_step(source.claim, name, wanted) for name, wanted in sorted(source.where.items()))
 
 
-def _reader(kind: str, name: str) -> Callable[[Any, date], Any]:
+def _step(kind: str, name: str, wanted: Any) -> Step:
     if kind == "employment" and name == "current":
-        return lambda claim, today: claim.start <= today and (claim.end is None or claim.end >= today)
-    read = attrgetter(name)
-    return lambda claim, today: read(claim)
+        test = _test(wanted)
+        return lambda claims, today: [c for c in claims if test(_is_current(c, today))]
+    if isinstance(wanted, RuleFilter):
+        test = _test(wanted)
+        return lambda claims, today: [c for c in claims if test(getattr(c, name))]
+    if isinstance(wanted, list):
+        one_of = frozenset(wanted)
+        return lambda claims, today: [c for c in claims if getattr(c, name) in one_of]
+    return lambda claims, today: [c for c in claims if getattr(c, name) == wanted]
 
 
-def _predicate(read: Callable[[Any, date], Any], wanted: Any) -> Callable[[Any, date], bool]:
+def _is_current(claim: Any, today: date) -> bool:
+    """An employment that has begun by `today` and has no end, or ends on or after it."""
+    return claim.start <= today and (claim.end is None or claim.end >= today)
+
+
+def _test(wanted: Any) -> Callable[[Any], bool]:
     if isinstance(wanted, RuleFilter):
         allowed = frozenset(wanted.in_) if wanted.in_ is not None else None
         refused = frozenset(wanted.not_in or ())
         low, high = wanted.min, wanted.max
 
-        def test(claim: Any, today: date) -> bool:
-            value = read(claim, today)
+        def test(value: Any) -> bool:
             # A claim that does not say (no country, no rank) is no evidence either way: it matches no test.
             if value is None or value in refused or (allowed is not None and value not in allowed):
                 return False
@@ -100,8 +111,8 @@ def _predicate(read: Callable[[Any, date], Any], wanted: Any) -> Callable[[Any, 
         return test
     if isinstance(wanted, list):
         one_of = frozenset(wanted)
-        return lambda claim, today: read(claim, today) in one_of
-    return lambda claim, today: read(claim, today) == wanted
+        return lambda value: value in one_of
+    return lambda value: value == wanted
 
 
 def _max_amount(claims: Sequence[Any]) -> int | None:

@@ -19,11 +19,11 @@ the tier; `best_level` picks the level that scores most, not the highest one, so
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.talent.claims import LEVEL_RANK, LEVEL_SCALE_OF, ClaimBase
 from services.talent.derive import Claims, Derivation, derivation
@@ -58,11 +58,17 @@ class RuleSetRef(BaseModel):
 
 
 class BandMatch(BaseModel):
+    # Frozen: a compiled rule set hands the same instance to every assessment that matches the band.
+    model_config = ConfigDict(frozen=True)
+
     index: int | None = Field(description="the band's position in the criterion's bands; null for per_unit scoring")
     label: str = Field(examples=["2 ≤ value < 5", "doctorate", "3 × 5"])
 
 
 class BreakdownLine(BaseModel):
+    # Frozen: equal lines are shared between assessments (see `_Scored.line`).
+    model_config = ConfigDict(frozen=True)
+
     code: str
     name: dict[str, str]
     group: Literal["criterion", "bonus"]
@@ -86,22 +92,54 @@ class Assessment(BaseModel):
 # -- compiled form ---------------------------------------------------------------------------------------------------
 
 
+# Lines remembered per criterion; a criterion whose value is continuous (years, a salary ratio) starts over when full.
+LINES_PER_CRITERION = 512
+
+
 @dataclass(frozen=True, slots=True)
 class _Scored:
     code: str
     name: dict[str, str]
     group: str
-    key: tuple[Any, ...]
-    derive: Derivation
+    slot: int  # where its value is in the assessment's list of derived values
     score: Callable[[Any], tuple[Value, BandMatch | None, int]]
     cap: int | None
+    lines: dict[tuple[Any, ...], BreakdownLine] = field(default_factory=dict, compare=False)
+
+    def line(self, derived: Any, left: int | None = None) -> BreakdownLine:
+        """The line for this derived value, earning at most `left` points (what the bonus cap leaves) when given.
+
+        A line is a function of those two, so each distinct one is built once: validating thirty lines for every
+        assessment costs more than the rest of the engine, and most people share most lines (no claim of the kind,
+        nothing earned). The type is part of the key, so 1 and 1.0 stay apart."""
+        key = (derived.__class__, derived, left)
+        found = self.lines.get(key)
+        if found is None:
+            value, band, earned = self.score(derived)
+            points = earned if self.cap is None else min(earned, self.cap)
+            if left is not None:
+                points = min(points, left)
+            if len(self.lines) >= LINES_PER_CRITERION:
+                self.lines.clear()
+            found = self.lines[key] = BreakdownLine.model_validate(
+                {
+                    "code": self.code,
+                    "name": self.name,
+                    "group": self.group,
+                    "value": value,
+                    "band": band,
+                    "earned": earned,
+                    "points": points,
+                }
+            )
+        return found
 
 
 @dataclass(frozen=True, slots=True)
 class _Route:
     code: str
     tier: str
-    conditions: tuple[tuple[tuple[Any, ...], Derivation, Callable[[Any], bool]], ...]
+    conditions: tuple[tuple[int, Callable[[Any], bool]], ...]  # (slot of the value, test)
 
 
 @dataclass(frozen=True)
@@ -109,6 +147,7 @@ class CompiledRuleSet:
     code: str
     version: int
     document: RuleSetDocument
+    derivations: tuple[Derivation, ...]  # one per distinct source: equal sources share a computation
     criteria: tuple[_Scored, ...]
     bonus: tuple[_Scored, ...]
     bonus_cap: int | None
@@ -126,28 +165,37 @@ def compile_rule_set(document: RuleSetDocument, *, version: int) -> CompiledRule
     if problems:
         raise RuleSetError(problems)
     parameters = document.parameters
+    slots: dict[tuple[Any, ...], int] = {}
+    derivations: list[Derivation] = []
+
+    def slot(source: Source) -> int:
+        key, derive = derivation(source, parameters)
+        if key not in slots:
+            slots[key] = len(derivations)
+            derivations.append(derive)
+        return slots[key]
+
+    criteria = tuple(_criterion(c, "criterion", slot(c)) for c in document.criteria)
+    bonus = tuple(_criterion(c, "bonus", slot(c)) for c in document.bonus.criteria)
+    routes = tuple(
+        _Route(code=route.code, tier=route.tier, conditions=tuple((slot(c), _test(c)) for c in route.when))
+        for route in document.direct_routes
+    )
     return CompiledRuleSet(
         code=document.code,
         version=version,
         document=document,
-        criteria=tuple(_criterion(c, "criterion", parameters) for c in document.criteria),
-        bonus=tuple(_criterion(c, "bonus", parameters) for c in document.bonus.criteria),
+        derivations=tuple(derivations),
+        criteria=criteria,
+        bonus=bonus,
         bonus_cap=document.bonus.cap,
         thresholds=tuple((t.tier, t.min) for t in document.thresholds),
-        routes=tuple(
-            _Route(
-                code=route.code,
-                tier=route.tier,
-                conditions=tuple((*derivation(c, parameters), _test(c)) for c in route.when),
-            )
-            for route in document.direct_routes
-        ),
+        routes=routes,
         ref=RuleSetRef(code=document.code, version=version),
     )
 
 
-def _criterion(criterion: RuleCriterion, group: str, parameters: dict[str, float]) -> _Scored:
-    key, derive = derivation(criterion, parameters)
+def _criterion(criterion: RuleCriterion, group: str, slot: int) -> _Scored:
     if is_level_source(criterion):
         score = _level_scorer(criterion, criterion.bands or [])
     elif criterion.per_unit is not None:
@@ -158,8 +206,7 @@ def _criterion(criterion: RuleCriterion, group: str, parameters: dict[str, float
         code=criterion.code,
         name={"zh-CN": criterion.name.zh, "en": criterion.name.en},
         group=group,
-        key=key,
-        derive=derive,
+        slot=slot,
         score=score,
         cap=criterion.cap,
     )
@@ -203,11 +250,18 @@ def _band_scorer(bands: list[RuleBand]) -> Callable[[Any], tuple[Value, BandMatc
 
 
 def _unit_scorer(per_unit: int) -> Callable[[Any], tuple[Value, BandMatch | None, int]]:
+    matches: dict[int, BandMatch] = {}
+
     def score(value: Any) -> tuple[Value, BandMatch | None, int]:
         if value is None:
             return None, None, 0
         units = max(0, math.floor(value))
-        return value, BandMatch(index=None, label=f"{units} × {per_unit}"), units * per_unit
+        match = matches.get(units)
+        if match is None:
+            if len(matches) >= LINES_PER_CRITERION:
+                matches.clear()
+            match = matches[units] = BandMatch(index=None, label=f"{units} × {per_unit}")
+        return value, match, units * per_unit
 
     return score
 
@@ -260,41 +314,31 @@ def verified_by_kind(claims: Iterable[ClaimBase]) -> Claims:
 def assess(rule_set: CompiledRuleSet, claims: Iterable[ClaimBase], *, today: date) -> Assessment:
     """The score, tier, route and per-criterion breakdown the verified claims earn under this rule set on `today`."""
     verified = verified_by_kind(claims)
-    values: dict[tuple[Any, ...], Any] = {}
+    values = [derive(verified, today) for derive in rule_set.derivations]
 
-    def value_of(key: tuple[Any, ...], derive: Derivation) -> Any:
-        if key not in values:
-            values[key] = derive(verified, today)
-        return values[key]
-
-    lines: list[dict[str, Any]] = []
+    lines: list[BreakdownLine] = []
     score = 0
     for item in rule_set.criteria:
-        value, band, earned = item.score(value_of(item.key, item.derive))
-        points = earned if item.cap is None else min(earned, item.cap)
-        score += points
-        lines.append(_line(item, value, band, earned, points))
-    remaining = rule_set.bonus_cap
+        line = item.line(values[item.slot])
+        score += line.points
+        lines.append(line)
+    remaining = rule_set.bonus_cap  # handed out in rule-set order
     for item in rule_set.bonus:
-        value, band, earned = item.score(value_of(item.key, item.derive))
-        points = earned if item.cap is None else min(earned, item.cap)
+        line = item.line(values[item.slot], remaining)
         if remaining is not None:
-            points = min(points, remaining)
-            remaining -= points
-        score += points
-        lines.append(_line(item, value, band, earned, points))
+            remaining -= line.points
+        score += line.points
+        lines.append(line)
 
     points_tier = next((tier for tier, minimum in rule_set.thresholds if score >= minimum), None)
-    matched = [
-        route for route in rule_set.routes if all(test(value_of(key, derive)) for key, derive, test in route.conditions)
-    ]
+    matched = [route for route in rule_set.routes if all(test(values[slot]) for slot, test in route.conditions)]
     tier, route_name = points_tier, "points"
     if matched:
         rank = {name: position for position, (name, _) in enumerate(rule_set.thresholds)}
         best = min(matched, key=lambda route: rank[route.tier])  # the first route of the best tier
         if points_tier is None or rank[best.tier] < rank[points_tier]:
             tier, route_name = best.tier, f"direct:{best.code}"
-    # One validation of the whole answer (in pydantic's core) costs less than building thirty line objects one by one.
+    # The lines are models already, so this validates the top level only.
     return Assessment.model_validate(
         {
             "rule_set": rule_set.ref,
@@ -307,15 +351,3 @@ def assess(rule_set: CompiledRuleSet, claims: Iterable[ClaimBase], *, today: dat
             "breakdown": lines,
         }
     )
-
-
-def _line(item: _Scored, value: Value, band: BandMatch | None, earned: int, points: int) -> dict[str, Any]:
-    return {
-        "code": item.code,
-        "name": item.name,
-        "group": item.group,
-        "value": value,
-        "band": band,
-        "earned": earned,
-        "points": points,
-    }

@@ -187,6 +187,34 @@ def test_caps_and_the_bonus_cap_are_handed_out_in_order() -> None:
     assert line(result, "patents").band.label == "3 × 5"
 
 
+def test_remembered_lines_answer_as_a_fresh_rule_set_does() -> None:
+    """A compiled rule set reuses the breakdown lines it built before: the same value with less of the bonus cap left
+    must still get a line of its own."""
+
+    def compiled() -> object:
+        return rule_set(
+            [criterion("patents", "patent", "count", per_unit=5, cap=10)],
+            bonus={
+                "cap": 7,
+                "criteria": [
+                    criterion("bonus_one", "patent", "count", bands=[{"min": 1, "points": 5}]),
+                    criterion("bonus_two", "publication", "count", bands=[{"min": 1, "points": 5}]),
+                ],
+            },
+        )
+
+    warm = compiled()
+    patent = {"kind": "patent", "type": "invention", "granted": True, "verified": True}
+    publication = {"kind": "publication", "type": "journal", "indexed": True, "verified": True}
+    # One publication earns 2 points after a patent took 5 of the 7, and 5 without one.
+    for person in ([patent, publication], [publication], [patent] * 3, [publication], [patent, publication], []):
+        assert assess(warm, claims(*person), today=TODAY) == assess(compiled(), claims(*person), today=TODAY)
+    seeded = compile_rule_set(RuleSetDocument.model_validate(SEEDED["talent-island"]), version=1)
+    for person in (STRONG, ORDINARY, STRONG, [], ORDINARY):
+        fresh = compile_rule_set(RuleSetDocument.model_validate(SEEDED["talent-island"]), version=1)
+        assert assess(seeded, claims(*person), today=TODAY) == assess(fresh, claims(*person), today=TODAY)
+
+
 def test_a_direct_route_wins_only_when_its_tier_is_better() -> None:
     routes = [
         {
