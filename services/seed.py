@@ -15,7 +15,7 @@ from core.db import Database
 from core.settings import Settings
 from services.catalogue.seed import seed_catalogue
 from services.permits.seed import seed_demo_applications
-from services.talent.seed import seed_rule_sets
+from services.talent.seed import seed_demo_talent_application, seed_rule_sets
 
 logger = logging.getLogger("ti.seed")
 
@@ -32,6 +32,7 @@ SEEDERS: list[Seeder] = [
     Seeder("demo identities", seed_demo_identities, demo_only=True),
     Seeder("demo catalogue", seed_catalogue, demo_only=True),
     Seeder("demo applications", seed_demo_applications, demo_only=True),
+    Seeder("demo talent application", seed_demo_talent_application, demo_only=True),
 ]
 
 

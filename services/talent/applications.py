@@ -21,6 +21,7 @@ from auth.guards import Principal
 from auth.identity import Identity
 from core import audit, sla
 from core.context import Actor as AuditActor
+from core.crypto import FieldCipher
 from core.errors import Forbidden, ValidationFailed, field_error
 from core.events import Event, emit
 from core.http import check_if_match
@@ -175,9 +176,9 @@ def actor_of(principal: Principal, row: TalentApplication) -> StepActor:
 # -- claims at rest ---------------------------------------------------------------------------------------------------
 
 
-def seal(identity: Identity, row: TalentApplication, data: dict[str, Any]) -> str:
+def seal(cipher: FieldCipher, row: TalentApplication, data: dict[str, Any]) -> str:
     # Bound to the application: a sealed claim copied onto another application does not decrypt.
-    return identity.cipher.encrypt(json.dumps(data, sort_keys=True), context=f"talent_claim:{row.id}")
+    return cipher.encrypt(json.dumps(data, sort_keys=True), context=f"talent_claim:{row.id}")
 
 
 def unseal(identity: Identity, application_id: uuid.UUID, sealed: str) -> dict[str, Any]:
@@ -254,7 +255,7 @@ async def declare(
         item = await _claim(session, row, claim_id)
         item.kind = data["kind"]
         item.status, item.method, item.reason, item.verified_by, item.verified_at = "pending", None, None, None, None
-    item.sealed = seal(identity, row, data)
+    item.sealed = seal(identity.cipher, row, data)
     session.add(item)
     await _touch(session, row)
     audit.record(

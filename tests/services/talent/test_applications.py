@@ -3,6 +3,8 @@ cloud's registries (a degree it cannot verify included), an officer's verificati
 review, approval at tier B, the card issued and verified publicly, the benefit drafts it opens, and a rule-set change
 that leaves the scored application alone."""
 
+import uuid
+
 import pytest
 from sqlalchemy import select
 
@@ -74,7 +76,8 @@ async def test_a_talent_registration_from_claims_to_card_and_benefits(
 
     # The claims are ciphertext at rest: the salary figure is nowhere in the table.
     async with db.transaction(write=False) as session:
-        sealed = (await session.execute(select(TalentClaim.sealed))).scalars().all()
+        statement = select(TalentClaim.sealed).where(TalentClaim.application_id == uuid.UUID(app_id))
+        sealed = (await session.execute(statement)).scalars().all()
     assert len(sealed) == 6
     assert not any("240000" in text for text in sealed)
 
