@@ -11,6 +11,8 @@ from typing import Any
 
 from core.models import aware
 
+# States in which the clock does not run: not sent yet, decided (a permit or a talent card issued), or ended.
+STOPPED = frozenset({"draft", "approved", "issued", "card_issued", "rejected", "withdrawn"})
 # An application is "at risk" once 80% of its time is used.
 RISK_SHARE = 0.8
 _DURATION = re.compile(r"^P(?:(\d+)W|(\d+)D)?(?:T(\d+)H)?$")
@@ -59,7 +61,7 @@ def resume(row: Any, now: datetime) -> None:
 
 def risk(row: Any, now: datetime) -> str:
     """on_track | at_risk | breached | paused | stopped (no clock: a draft, or decided)."""
-    if row.due_at is None or row.status in ("draft", "approved", "issued", "rejected", "withdrawn"):
+    if row.due_at is None or row.status in STOPPED:
         return "stopped"
     if row.paused_at is not None:
         return "paused"

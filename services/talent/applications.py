@@ -55,6 +55,7 @@ from services.talent.exceptions import (
     EvidenceNotFound,
     NotDeclarable,
     NotReady,
+    OpenApplicationExists,
     RuleSetNotFound,
 )
 from services.talent.models import TalentApplication, TalentClaim, TalentEvidence, TalentHistory
@@ -80,6 +81,7 @@ from services.talent.schemas import (
 from services.talent.service import RuleSetCache
 from services.talent.workflow import (
     APPLICANT,
+    DEPARTMENT,
     OFFICER,
     SUPERVISOR,
     SYSTEM,
@@ -92,6 +94,8 @@ REFERENCE_PREFIX = "TI-T"
 DECLARE_STATES = frozenset({"draft", "awaiting_applicant"})
 # Steps of the review that belong to the officer holding the application (or a supervisor).
 ASSIGNEE_STEPS = frozenset({"request_info", "score", "review"})
+# The applicant's steps that send their personal data to the registries: the person's own, never a sponsor's.
+CONSENT_STEPS = frozenset({"submit", "answer"})
 HOLD_DAYS = 14  # what an applicant has to answer when a registry could not verify a claim
 SYSTEM_ACTOR = StepActor(subject=None, role=SYSTEM)
 WORKER = AuditActor(subject=None, client_id="worker")
@@ -137,13 +141,20 @@ def is_owner(principal: Principal, row: TalentApplication) -> bool:
 def sees_figures(principal: Principal, row: TalentApplication) -> bool:
     """The applicant and the officer reviewing the application see salaries, birth dates and certificate numbers."""
     own = principal.is_person and principal.account_id == row.applicant_id
-    return own or (repository.is_staff(principal) and row.assignee_id == principal.account_id)
+    return own or (is_handler(principal, row) and row.assignee_id == principal.account_id)
+
+
+def is_handler(principal: Principal, row: TalentApplication) -> bool:
+    """Talent office staff who may handle this application: never their own (separation of duties)."""
+    return repository.is_staff(principal) and principal.account_id != row.applicant_id
 
 
 def may(principal: Principal, step: Transition, row: TalentApplication) -> bool:
     if step.actor == APPLICANT:
-        return is_owner(principal, row)
-    if step.actor not in (OFFICER, SUPERVISOR) or not repository.is_staff(principal):
+        # Only the person sends their claims to the registries (submit, answer): a sponsor drafts, the citizen
+        # consents by submitting.
+        return is_owner(principal, row) and (principal.is_person or step.action not in CONSENT_STEPS)
+    if step.actor not in (OFFICER, SUPERVISOR) or not is_handler(principal, row):
         return False
     if not (step.scopes <= principal.scopes and principal.roles & step.roles):
         return False
@@ -162,9 +173,7 @@ def allowed_actions(principal: Principal, row: TalentApplication) -> list[str]:
 
 
 def may_verify(principal: Principal, row: TalentApplication) -> bool:
-    return repository.is_staff(principal) and (
-        row.assignee_id == principal.account_id or principal.has_role("supervisor")
-    )
+    return is_handler(principal, row) and (row.assignee_id == principal.account_id or principal.has_role("supervisor"))
 
 
 def actor_of(principal: Principal, row: TalentApplication) -> StepActor:
@@ -208,6 +217,8 @@ async def create_application(
     applicant_id, client = await auth_service.applicant_for(
         session=session, principal=principal, on_behalf_of=data.on_behalf_of
     )
+    if await repository.open_application_of(session, applicant_id) is not None:
+        raise OpenApplicationExists("There is already an open talent application for this person.")
     try:
         await service.get_active(session=session, code=data.rule_set)
     except RuleSetNotFound:
@@ -243,9 +254,12 @@ async def declare(
     application_id: uuid.UUID,
     claim: dict[str, Any],
     claim_id: uuid.UUID | None = None,
+    if_match: str | None = None,
 ) -> TalentClaim:
-    """Add a claim, or (with `claim_id`) replace one: a changed claim is verified again."""
+    """Add a claim, or (with `claim_id`, and If-Match) replace one: a changed claim is verified again."""
     row = await _declarable(session, principal, application_id)
+    if claim_id is not None:
+        check_if_match(if_match, row.version)
     data = _DECLARED.validate_python(claim).model_dump(mode="json", exclude={"verified"}, exclude_none=True)
     if claim_id is None:
         if len(await repository.claims(session, row.id)) >= MAX_APPLICATION_CLAIMS:
@@ -269,9 +283,15 @@ async def declare(
 
 
 async def drop_claim(
-    *, session: AsyncSession, principal: Principal, application_id: uuid.UUID, claim_id: uuid.UUID
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    application_id: uuid.UUID,
+    claim_id: uuid.UUID,
+    if_match: str | None,
 ) -> None:
     row = await _declarable(session, principal, application_id)
+    check_if_match(if_match, row.version)
     item = await _claim(session, row, claim_id)
     await session.delete(item)
     await _touch(session, row)
@@ -393,6 +413,9 @@ async def download_evidence(
 ) -> PresignedRead:
     """A short-lived download URL after the ownership check; anyone but the applicant lands in the access log."""
     row = await visible(session=session, principal=principal, application_id=application_id)
+    if not sees_figures(principal, row):
+        # Evidence shows what the masked figures hide (payslips, tax statements, certificates).
+        raise Forbidden("Evidence is for the applicant and the officer handling the application.")
     evidence = await _evidence(session, row, evidence_id)
     if evidence.status != "uploaded":
         raise DocumentNotUploaded("This evidence has not been uploaded.")
@@ -434,9 +457,12 @@ async def verify_claim(
     if not may_verify(principal, row):
         raise Forbidden("Only the talent officer handling the application (or a supervisor) verifies its claims.")
     if row.status != "verifying":
-        raise NotDeclarable(f"Claims are verified while the application is verifying, not {row.status}.")
+        raise NotReady(f"Claims are verified while the application is verifying, not {row.status}.")
     check_if_match(if_match, row.version)
     item = await _claim(session, row, claim_id)
+    if item.status != "pending":
+        # A registry's answer is not overruled here: the applicant corrects the claim, and it is checked again.
+        raise NotReady(f"This claim is already {item.status}; only pending claims are decided by an officer.")
     now = utcnow()
     item.status, item.method, item.reason = data.decision, "officer", data.reason
     item.verified_by, item.verified_at = principal.subject, now
@@ -476,40 +502,26 @@ async def visible(*, session: AsyncSession, principal: Principal, application_id
 
 
 async def read(
-    *, session: AsyncSession, identity: Identity, principal: Principal, row: TalentApplication, log_access: bool = True
+    *,
+    session: AsyncSession,
+    identity: Identity,
+    principal: Principal,
+    row: TalentApplication,
+    log_access: bool = True,
+    full: bool | None = None,
 ) -> TalentApplicationRead:
     """The whole application for this caller, figures masked unless they are the applicant or the reviewing officer;
     anyone else's read lands in the applicant's access log."""
-    full = sees_figures(principal, row)
+    full = sees_figures(principal, row) if full is None else full
     if log_access:
-        await auth_service.log_citizen_read(
-            session=session,
-            reader=principal,
-            citizen_id=row.applicant_id,
-            purpose=f"talent application {row.reference}",
-            object_type="talent_application",
-            object_id=row.id,
-        )
+        await _log_read(session, principal, row.applicant_id, row.reference, row.id)
     evidence: dict[uuid.UUID, list[EvidenceRead]] = {}
     for item in await repository.evidence(session, row.id):
         evidence.setdefault(item.claim_id, []).append(EvidenceRead.model_validate(item, from_attributes=True))
-    claims = []
-    for item in await repository.claims(session, row.id):
-        data = unseal(identity, row.id, item.sealed)
-        claims.append(
-            ClaimRead(
-                id=item.id,
-                kind=item.kind,
-                status=item.status,  # type: ignore[arg-type]
-                method=item.method,
-                reason=item.reason,
-                verified_at=item.verified_at,
-                version=item.version,
-                masked=not full,
-                data=data if full else masked(data),
-                evidence=evidence.get(item.id, []),
-            )
-        )
+    claims = [
+        _claim_read(identity, row, item, evidence.get(item.id, []), full=full)
+        for item in await repository.claims(session, row.id)
+    ]
     return TalentApplicationRead(
         **_summary(row).model_dump(),
         sponsored_by_client=row.sponsored_by_client,
@@ -528,6 +540,54 @@ async def read(
     )
 
 
+def _claim_read(
+    identity: Identity, row: TalentApplication, item: TalentClaim, evidence: list[EvidenceRead], *, full: bool
+) -> ClaimRead:
+    data = unseal(identity, row.id, item.sealed)
+    return ClaimRead(
+        id=item.id,
+        kind=item.kind,
+        status=item.status,  # type: ignore[arg-type]
+        method=item.method,
+        # A registry's answer can tell a salary band or a birth date: the applicant's and the handler's.
+        reason=item.reason if full or item.method != "registry" else None,
+        verified_at=item.verified_at,
+        version=item.version,
+        masked=not full,
+        data=data if full else masked(data),
+        evidence=evidence,
+    )
+
+
+async def claim_view(
+    *, session: AsyncSession, identity: Identity, principal: Principal, application_id: uuid.UUID, claim_id: uuid.UUID
+) -> ClaimRead:
+    """One claim with its evidence, masked as in the application; read by anyone else, it is logged."""
+    row = await visible(session=session, principal=principal, application_id=application_id)
+    item = await _claim(session, row, claim_id)
+    await _log_read(session, principal, row.applicant_id, row.reference, row.id)
+    evidence = [
+        EvidenceRead.model_validate(e, from_attributes=True)
+        for e in await repository.evidence(session, row.id)
+        if e.claim_id == item.id
+    ]
+    return _claim_read(identity, row, item, evidence, full=sees_figures(principal, row))
+
+
+async def _log_read(
+    session: AsyncSession, principal: Principal, applicant_id: uuid.UUID, reference: str, application_id: uuid.UUID
+) -> None:
+    """Anyone but the applicant who is shown the application lands in the applicant's access log."""
+    await auth_service.log_citizen_read(
+        session=session,
+        reader=principal,
+        citizen_id=applicant_id,
+        purpose=f"talent application {reference}",
+        object_type="talent_application",
+        object_id=application_id,
+    )
+
+
 def _summary(row: TalentApplication) -> TalentApplicationSummary:
     return TalentApplicationSummary.model_validate(row, from_attributes=True)
 
@@ -538,7 +598,9 @@ def _result(identity: Identity, row: TalentApplication, *, full: bool) -> Assess
     stored = json.loads(identity.cipher.decrypt(row.assessment_sealed, context=f"talent_assessment:{row.id}"))
     sensitive = set(stored["sensitive"])
     breakdown = [
-        line if full or line["code"] not in sensitive else {**line, "value": "***", "band": None}
+        line
+        if full or line["code"] not in sensitive
+        else {**line, "value": "***", "band": None, "earned": None, "points": None}
         for line in stored["assessment"]["breakdown"]
     ]
     assessment = stored["assessment"]
@@ -604,10 +666,16 @@ async def act(
     if step.actor == SYSTEM or not may(principal, step, row):
         raise Forbidden(_who_may(step))
     check_if_match(if_match, row.version)
+    # Figures as the caller could see them before the step: a preview of "claim" must not unmask them.
+    full = sees_figures(principal, row)
     await apply(session=session, context=context, row=row, step=step, data=data, actor=actor_of(principal, row))
-    view = await read(session=session, identity=context.identity, principal=principal, row=row, log_access=False)
+    view = await read(
+        session=session, identity=context.identity, principal=principal, row=row, log_access=False, full=full
+    )
+    read_of = (row.applicant_id, row.reference, row.id)
     if dry_run:
         await session.rollback()  # every rule and effect ran; none of it is kept
+    await _log_read(session, principal, *read_of)  # the answer showed the application: logged, a preview too
     return view
 
 
@@ -703,6 +771,12 @@ def _payload(row: TalentApplication) -> dict[str, Any]:
 
 
 async def _submit(session, context, row, data, actor, now) -> None:
+    await _claims_with_evidence(session, row)
+    row.submitted_at = now
+    sla.start_clock(row, now, None)
+
+
+async def _claims_with_evidence(session: AsyncSession, row: TalentApplication) -> None:
     claims = await repository.claims(session, row.id)
     if not claims:
         raise NotReady("Declare at least one claim first.")
@@ -714,12 +788,24 @@ async def _submit(session, context, row, data, actor, now) -> None:
             "Upload evidence for every claim first.",
             errors=[field_error(f"claims.{item.id}", "no evidence uploaded", code="missing") for item in bare],
         )
-    row.submitted_at = now
-    sla.start_clock(row, now, None)
 
 
 async def _claim_application(session, context, row, data, actor, now) -> None:
+    if row.assignee_id is not None:
+        raise NotReady("Another officer handles this application; a supervisor reassigns it.")
     row.assignee_id = uuid.UUID(actor.subject)
+
+
+async def _reassign(session, context, row, data, actor, now) -> None:
+    if data.assignee_id is None:
+        raise ValidationFailed("Say who takes over.", errors=[field_error("assignee_id", "required", code="missing")])
+    staff = await auth_service.staff_of(session=session, department=DEPARTMENT, roles=("talent_officer", "supervisor"))
+    if data.assignee_id not in staff or data.assignee_id == row.applicant_id:
+        raise ValidationFailed(
+            "The assignee must be a talent officer who is not the applicant.",
+            errors=[field_error("assignee_id", "not a talent officer who may handle this application")],
+        )
+    row.assignee_id = data.assignee_id
 
 
 async def _request_info(session, context, row, data, actor, now) -> None:
@@ -729,6 +815,7 @@ async def _request_info(session, context, row, data, actor, now) -> None:
 
 
 async def _answer(session, context, row, data, actor, now) -> None:
+    await _claims_with_evidence(session, row)  # claims added since are held to the same rule
     row.question, row.answer_due_at = None, None
     sla.resume(row, now)
 
@@ -774,6 +861,8 @@ async def _review(session, context, row, data, actor, now) -> None:
 async def _approve(session, context, row, data, actor, now) -> None:
     if row.reviewed_by is None:
         raise NotReady("A talent officer reviews the scored result first.")
+    if row.reviewed_by == actor.subject:
+        raise NotReady("The approval is a second person's: someone other than the reviewer approves.")
     tier = data.tier or row.recommended_tier
     if tier is None:
         raise ValidationFailed("Say which tier.", errors=[field_error("tier", "required", code="missing")])
@@ -816,6 +905,7 @@ def _decided(row: TalentApplication, now: datetime) -> None:
 _EFFECTS = {
     "submit": _submit,
     "claim": _claim_application,
+    "reassign": _reassign,
     "hold": _request_info,
     "request_info": _request_info,
     "answer": _answer,

@@ -37,3 +37,7 @@ class NotReady(Conflict):
 
 class CardNotFound(NotFound):
     code, title = "talent-card-not-found", "No such talent card"
+
+
+class OpenApplicationExists(Conflict):
+    code, title = "talent-application-open", "This person already has an open talent application"

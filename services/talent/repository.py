@@ -161,6 +161,15 @@ async def history(session: AsyncSession, application_id: uuid.UUID) -> list[Tale
     return list((await session.execute(statement)).scalars())
 
 
+OPEN_STATES = ("draft", "submitted", "verifying", "awaiting_applicant", "scored", "approved")
+
+
+async def open_application_of(session: AsyncSession, applicant_id: uuid.UUID) -> uuid.UUID | None:
+    """The person's application that is not over yet (one at a time: a card is renewed by a new one afterwards)."""
+    statement = select(_app.c.id).where(_app.c.applicant_id == applicant_id, _app.c.status.in_(OPEN_STATES)).limit(1)
+    return (await session.execute(statement)).scalar()
+
+
 async def card_holder(session: AsyncSession, account_id: uuid.UUID) -> TalentApplication | None:
     """The person's newest application that a card was issued for."""
     statement = (

@@ -35,6 +35,7 @@ from services.talent.schemas import ActionRequest as TalentActionRequest
 from services.talent.schemas import (
     ApplicationCreate,
     AssessmentRequest,
+    ClaimRead,
     ClaimVerification,
     DeclaredClaim,
     EvidenceRead,
@@ -153,7 +154,8 @@ async def _shown(
     session: AsyncSession, identity: Identity, principal: Principal, row: TalentApplication, response: Response
 ) -> TalentApplicationRead:
     set_etag(response, row.version)
-    return await applications.read(session=session, identity=identity, principal=principal, row=row, log_access=False)
+    # (the applicant's own reads are not logged; a sponsor's or an officer's are)
+    return await applications.read(session=session, identity=identity, principal=principal, row=row)
 
 
 @router.post(
@@ -282,8 +284,24 @@ async def declare_claim(
     return await _shown(session, identity, principal, row, response)
 
 
+@router.get(ONE + "/claims/{claim_id}", response_model=ClaimRead, responses=problems(401, 403, 404, 422))
+async def read_claim(
+    application_id: ApplicationId,
+    claim_id: ClaimId,
+    principal: TalentCaller,
+    session: RecordingSessionDep,
+    identity: IdentityDep,
+) -> ClaimRead:
+    """One claim with its evidence (figures masked as in the application)."""
+    return await applications.claim_view(
+        session=session, identity=identity, principal=principal, application_id=application_id, claim_id=claim_id
+    )
+
+
 @router.put(
-    ONE + "/claims/{claim_id}", response_model=TalentApplicationRead, responses=problems(401, 403, 404, 409, 422)
+    ONE + "/claims/{claim_id}",
+    response_model=TalentApplicationRead,
+    responses=problems(401, 403, 404, 409, 412, 422, 428),
 )
 async def change_claim(
     application_id: ApplicationId,
@@ -293,8 +311,10 @@ async def change_claim(
     session: SessionDep,
     identity: IdentityDep,
     response: Response,
+    if_match: IfMatch = None,
 ) -> TalentApplicationRead:
-    """Replace a claim (e.g. one that could not be verified); it is verified again."""
+    """Replace a claim (e.g. one that could not be verified; send the application's If-Match); it is verified
+    again."""
     await applications.declare(
         session=session,
         identity=identity,
@@ -302,18 +322,23 @@ async def change_claim(
         application_id=application_id,
         claim=data.model_dump(),
         claim_id=claim_id,
+        if_match=if_match,
     )
     row = await applications.visible(session=session, principal=principal, application_id=application_id)
     return await _shown(session, identity, principal, row, response)
 
 
-@router.delete(ONE + "/claims/{claim_id}", status_code=204, responses=problems(401, 403, 404, 409, 422))
+@router.delete(ONE + "/claims/{claim_id}", status_code=204, responses=problems(401, 403, 404, 409, 412, 422, 428))
 async def drop_claim(
-    application_id: ApplicationId, claim_id: ClaimId, principal: TalentCaller, session: SessionDep
+    application_id: ApplicationId,
+    claim_id: ClaimId,
+    principal: TalentCaller,
+    session: SessionDep,
+    if_match: IfMatch = None,
 ) -> Response:
-    """Drop a claim and its evidence (while drafting or when asked)."""
+    """Drop a claim and its evidence (while drafting or when asked; send the application's If-Match)."""
     await applications.drop_claim(
-        session=session, principal=principal, application_id=application_id, claim_id=claim_id
+        session=session, principal=principal, application_id=application_id, claim_id=claim_id, if_match=if_match
     )
     return Response(status_code=204)
 

@@ -145,6 +145,7 @@ class ActionRequest(BaseModel):
         default=None, pattern=r"^[A-Za-z0-9_-]{1,20}$", description="review: the recommended tier; approve: the tier"
     )
     due_in_days: int = Field(default=14, ge=1, le=60, description="request_info: days the applicant has to answer")
+    assignee_id: uuid.UUID | None = Field(default=None, description="reassign: the talent officer who takes over")
 
 
 class ClaimVerification(BaseModel):

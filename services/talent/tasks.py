@@ -29,6 +29,8 @@ EVENT = TALENT_LIFECYCLE.event_name
 CARD_VALIDITY = timedelta(days=5 * 365)  # a talent card is valid five years, then renewed
 # A salary claim is confirmed by the tax records when twelve months of them add up to this share of it.
 TAX_RECORD_SHARE = 0.9
+# Fields of an education claim the degree registry does not hold (they score points, so an officer checks them).
+UNREGISTERED_FIELDS = ("institution_rank", "discipline")
 
 
 def _context(state: Any) -> Context:
@@ -64,8 +66,10 @@ async def verify(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
             refused.append(item)
     await _system_step(session, state, row, "verify")
     if refused:
-        reasons = "; ".join(f"{item.kind.replace('_', ' ')}: {item.reason}" for item in refused)
-        await _system_step(session, state, row, "hold", reason=f"Could not be verified: {reasons}"[:2000])
+        # The registries' answers stay on the claims (shown to the applicant and the handling officer only).
+        kinds = ", ".join(sorted({item.kind.replace("_", " ") for item in refused}))
+        question = f"The registries could not verify your {kinds} claim(s): correct or drop them, then answer."
+        await _system_step(session, state, row, "hold", reason=question)
     elif all(item.status != "pending" for item in await repository.claims(session, row.id)):
         await _system_step(session, state, row, "score")
 
@@ -91,8 +95,16 @@ async def _check(
         )
         if record is None:
             outcome = ("unverifiable", "the degree registry has no record of this certificate")
-        elif record.degree != data["level"] or record.year != data["year"]:
-            outcome = ("unverifiable", f"the registry records a {record.degree} of {record.year}")
+        elif (record.degree, record.year, record.institution.casefold()) != (
+            data["level"],
+            data["year"],
+            data["institution"].strip().casefold(),
+        ):
+            outcome = ("unverifiable", f"the registry records a {record.degree} of {record.year}, {record.institution}")
+        elif any(data.get(field) for field in UNREGISTERED_FIELDS) or data.get("country") not in (None, "CN"):
+            # The registry knows the degree, not a ranking or a discipline: an officer confirms those.
+            item.reason = "the degree registry confirms the degree; its rank and discipline need an officer"
+            session.add(item)
         else:
             outcome = ("verified", f"degree registry: {record.institution}")
     elif item.kind == "salary" and person is not None:

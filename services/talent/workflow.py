@@ -59,6 +59,13 @@ TALENT_LIFECYCLE = Workflow(
         ),
         _t("claim", {"verifying", "scored"}, None, OFFICER, text="Take the application and start the review."),
         _t(
+            "reassign",
+            {"verifying", "awaiting_applicant", "scored"},
+            None,
+            SUPERVISOR,
+            text="Give the application to another talent officer (body: assignee_id).",
+        ),
+        _t(
             "hold",
             {"verifying"},
             "awaiting_applicant",
@@ -125,6 +132,7 @@ TALENT_LIFECYCLE = Workflow(
         "submit": "submitted",
         "verify": "verification_started",
         "claim": "claimed",
+        "reassign": "reassigned",
         "hold": "held",
         "request_info": "information_requested",
         "answer": "answered",

@@ -106,9 +106,9 @@ STAFF_ACTIONS = sorted({t.action for t in TALENT_LIFECYCLE.transitions if t.acto
 
 
 async def test_the_applicant_gets_403_on_every_staff_step(client, verifying, applicant) -> None:
-    assert STAFF_ACTIONS == ["approve", "claim", "reject", "request_info", "review", "score"]
+    assert STAFF_ACTIONS == ["approve", "claim", "reassign", "reject", "request_info", "review", "score"]
     app_id = verifying["application_id"]
-    for action in ("claim", "request_info", "score", "reject"):  # the ones possible while verifying
+    for action in ("claim", "request_info", "score", "reject", "reassign"):  # the ones possible while verifying
         assert_problem(await act(client, applicant, app_id, action, reason="x"), 403)
     verification = await client.post(
         f"{APPLICATIONS}/{app_id}/claims/{verifying['claim_id']}/verification",

@@ -1,0 +1,124 @@
+"""The rules around a talent application that an end-to-end walk does not show: the sponsor's limits, separation of
+duties, who sees evidence and registry answers, what a registry can and cannot confirm, one open application."""
+
+import pytest
+
+from tests.helpers import assert_problem
+from tests.services.talent.conftest import APPLICATIONS, DEGREE_MASTER_2019, act, declare, fetch
+
+RANKED_MASTER = {
+    "kind": "education",
+    "level": "master",
+    "institution": "Sun Yat-sen University",
+    "institution_rank": 1,  # the registry knows the degree, not a ranking
+    "year": 2019,
+    "certificate_no": DEGREE_MASTER_2019,
+}
+SALARY = {"kind": "salary", "year": 2025, "annual_amount": 240000}
+
+
+@pytest.fixture
+async def submitted(client, applicant, worker) -> dict[str, str]:
+    """The talent's application with a ranked degree and a salary, submitted and through the registries."""
+    app_id = (await client.post(APPLICATIONS, json={}, headers=applicant)).json()["id"]
+    degree = await declare(client, applicant, app_id, RANKED_MASTER)
+    salary = await declare(client, applicant, app_id, SALARY)
+    assert (await act(client, applicant, app_id, "submit")).status_code == 200
+    await worker.drain()
+    return {"application_id": app_id, "degree": degree, "salary": salary}
+
+
+def _claim(body: dict, claim_id: str) -> dict:
+    return next(claim for claim in body["claims"] if claim["id"] == claim_id)
+
+
+async def test_a_registry_confirms_only_what_it_holds(client, applicant, submitted) -> None:
+    body = (await fetch(client, applicant, submitted["application_id"])).json()
+    degree = _claim(body, submitted["degree"])
+    assert degree["status"] == "pending"  # the claimed world rank waits for an officer
+    assert "need an officer" in degree["reason"]
+    assert _claim(body, submitted["salary"])["status"] == "verified"
+    assert body["status"] == "verifying"
+
+
+async def test_an_officer_decides_only_pending_claims_and_only_once_claimed(
+    client, submitted, officer, supervisor
+) -> None:
+    app_id = submitted["application_id"]
+    assert (await act(client, officer, app_id, "claim")).status_code == 200
+    assert_problem(await act(client, supervisor, app_id, "claim"), 409)  # taken: a supervisor reassigns
+    preview = await client.post(
+        f"{APPLICATIONS}/{app_id}/actions/claim",
+        params={"dry_run": "true"},
+        headers={**supervisor, "If-Match": (await fetch(client, supervisor, app_id)).headers["etag"]},
+    )
+    assert_problem(preview, 409)
+    etag = (await fetch(client, officer, app_id)).headers["etag"]
+    overrule = await client.post(
+        f"{APPLICATIONS}/{app_id}/claims/{submitted['salary']}/verification",
+        json={"decision": "unverifiable", "reason": "I disagree with the tax office"},
+        headers={**officer, "If-Match": etag},
+    )
+    assert_problem(overrule, 409)  # a registry's answer is not overruled
+    decided = await client.post(
+        f"{APPLICATIONS}/{app_id}/claims/{submitted['degree']}/verification",
+        json={"decision": "verified", "reason": "QS ranking checked"},
+        headers={**officer, "If-Match": etag},
+    )
+    assert decided.status_code == 200, decided.text
+    assert _claim(decided.json(), submitted["degree"])["method"] == "officer"
+
+
+async def test_evidence_and_figures_are_for_the_applicant_and_the_handling_officer(
+    client, submitted, applicant, officer, supervisor
+) -> None:
+    app_id = submitted["application_id"]
+    assert (await act(client, officer, app_id, "claim")).status_code == 200
+    evidence_id = _claim((await fetch(client, officer, app_id)).json(), submitted["salary"])["evidence"][0]["id"]
+    url = f"{APPLICATIONS}/{app_id}/evidence/{evidence_id}/download"
+    assert (await client.get(url, headers=applicant)).status_code == 200
+    assert (await client.get(url, headers=officer)).status_code == 200
+    assert_problem(await client.get(url, headers=supervisor), 403)  # sees the figures masked: not the payslip
+    salary = _claim((await fetch(client, supervisor, app_id)).json(), submitted["salary"])
+    assert (salary["data"]["annual_amount"], salary["reason"]) == ("***", None)
+    log = (await client.get("/api/v1/me/access-log", headers=applicant)).json()["items"]
+    assert {"talent_evidence", "talent_application"} <= {entry["object_type"] for entry in log}
+
+
+async def test_the_approval_is_a_second_persons(client, applicant, supervisor, worker) -> None:
+    app_id = (await client.post(APPLICATIONS, json={}, headers=applicant)).json()["id"]
+    await declare(client, applicant, app_id, {**RANKED_MASTER, "institution_rank": None})
+    assert (await act(client, applicant, app_id, "submit")).status_code == 200
+    await worker.drain()
+    assert (await fetch(client, applicant, app_id)).json()["status"] == "scored"
+    assert (await act(client, supervisor, app_id, "claim")).status_code == 200
+    reviewed = await act(client, supervisor, app_id, "review", tier="C")
+    assert reviewed.status_code == 200, reviewed.text
+    body = assert_problem(await act(client, supervisor, app_id, "approve"), 409)
+    assert "second person" in body["detail"]
+
+
+async def test_a_sponsor_drafts_but_only_the_citizen_sends_claims_to_the_registries(
+    client, applicant, sponsor, worker
+) -> None:
+    me = (await client.get("/api/v1/me", headers=applicant)).json()
+    app_id = (await client.post(APPLICATIONS, json={"on_behalf_of": me["id"]}, headers=sponsor)).json()["id"]
+    salary = await declare(client, sponsor, app_id, SALARY)
+    assert_problem(await act(client, sponsor, app_id, "submit"), 403)
+    assert (await act(client, applicant, app_id, "submit")).status_code == 200  # the citizen's consent
+    await worker.drain()
+    seen = _claim((await fetch(client, sponsor, app_id)).json(), salary)
+    assert seen["status"] == "verified"
+    assert seen["reason"] is None  # the tax office's answer is not the employer's to read
+    evidence = seen["evidence"][0]["id"]
+    assert_problem(await client.get(f"{APPLICATIONS}/{app_id}/evidence/{evidence}/download", headers=sponsor), 403)
+
+
+async def test_one_open_application_per_person_and_claims_change_with_if_match(client, applicant) -> None:
+    app_id = (await client.post(APPLICATIONS, json={}, headers=applicant)).json()["id"]
+    assert_problem(await client.post(APPLICATIONS, json={}, headers=applicant), 409)
+    claim_id = await declare(client, applicant, app_id, SALARY, evidence=False)
+    url = f"{APPLICATIONS}/{app_id}/claims/{claim_id}"
+    assert_problem(await client.put(url, json={**SALARY, "annual_amount": 1}, headers=applicant), 428)
+    assert_problem(await client.delete(url, headers={**applicant, "If-Match": '"999"'}), 412)
+    assert (await client.get(url, headers=applicant)).json()["data"]["annual_amount"] == 240000
