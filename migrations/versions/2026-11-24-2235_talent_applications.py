@@ -1,7 +1,7 @@
 """Talent applications: the application, its claims (encrypted whole), their evidence documents and its history
 
 Claims and the scored breakdown are ciphertext (text columns): nothing queries inside them. The queue index is
-(status, due_at, id), the talent office's queue order; a card number is unique once issued. Downgrade drops the four
+(status, due_at, id), the talent office's queue order; a card number is unique once issued; statuses are checked. Downgrade drops the four
 tables, children first. Reviewed by hand.
 
 Revision ID: 8118e064cb17
@@ -54,6 +54,14 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["applicant_id"], ["account.id"], name=op.f("fk_talent_application_applicant_id_account")
         ),
+        sa.ForeignKeyConstraint(
+            ["assignee_id"], ["account.id"], name=op.f("fk_talent_application_assignee_id_account")
+        ),
+        sa.CheckConstraint(
+            "status IN ('draft', 'submitted', 'verifying', 'awaiting_applicant', 'scored', 'approved', "
+            "'card_issued', 'rejected', 'withdrawn')",
+            name=op.f("ck_talent_application_status"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_talent_application")),
         sa.UniqueConstraint("reference", name=op.f("uq_talent_application_reference")),
     )
@@ -82,6 +90,7 @@ def upgrade() -> None:
             name=op.f("fk_talent_claim_application_id_talent_application"),
             ondelete="CASCADE",
         ),
+        sa.CheckConstraint("status IN ('pending', 'verified', 'unverifiable')", name=op.f("ck_talent_claim_status")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_talent_claim")),
     )
     with op.batch_alter_table("talent_claim", schema=None) as batch_op:
@@ -136,10 +145,12 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("talent_evidence", schema=None) as batch_op:
         batch_op.create_index("ix_talent_evidence_claim", ["claim_id", "id"], unique=False)
+        batch_op.create_index("ix_talent_evidence_application", ["application_id", "id"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("talent_evidence", schema=None) as batch_op:
+        batch_op.drop_index("ix_talent_evidence_application")
         batch_op.drop_index("ix_talent_evidence_claim")
 
     op.drop_table("talent_evidence")

@@ -50,6 +50,11 @@ class TalentApplication(IdMixin, TimestampMixin, VersionMixin, table=True):
         Index("ix_talent_application_queue", "status", "due_at", "id"),
         Index("ix_talent_application_applicant", "applicant_id", "id"),
         Index("ix_talent_application_card_number", "card_number", unique=True),
+        CheckConstraint(
+            "status IN ('draft', 'submitted', 'verifying', 'awaiting_applicant', 'scored', 'approved', "
+            "'card_issued', 'rejected', 'withdrawn')",
+            name="status",
+        ),
     )
 
     reference: str = Field(max_length=30, unique=True, description="TI-T-2026-000123")
@@ -57,7 +62,7 @@ class TalentApplication(IdMixin, TimestampMixin, VersionMixin, table=True):
     sponsored_by_client: str | None = Field(default=None, max_length=100, description="the employer's partner system")
     rule_set: str = Field(max_length=63, description="the scheme it is assessed against")
     status: str = Field(default="draft", max_length=30)
-    assignee_id: uuid.UUID | None = None
+    assignee_id: uuid.UUID | None = Field(default=None, foreign_key="account.id")
     submitted_at: datetime | None = None
     decided_at: datetime | None = None
     # The SLA clock (core/sla.py).
@@ -95,7 +100,10 @@ class TalentClaim(IdMixin, TimestampMixin, VersionMixin, table=True):
     personal data, and nothing queries inside a claim."""
 
     __tablename__ = "talent_claim"
-    __table_args__ = (Index("ix_talent_claim_application", "application_id", "id"),)
+    __table_args__ = (
+        Index("ix_talent_claim_application", "application_id", "id"),
+        CheckConstraint("status IN ('pending', 'verified', 'unverifiable')", name="status"),
+    )
 
     application_id: uuid.UUID = Field(foreign_key="talent_application.id", ondelete="CASCADE")
     kind: str = Field(max_length=20)
@@ -111,7 +119,10 @@ class TalentEvidence(IdMixin, TimestampMixin, table=True):
     """A document behind a claim, uploaded straight to object storage and checked there (cloud_service.check_upload)."""
 
     __tablename__ = "talent_evidence"
-    __table_args__ = (Index("ix_talent_evidence_claim", "claim_id", "id"),)
+    __table_args__ = (
+        Index("ix_talent_evidence_claim", "claim_id", "id"),
+        Index("ix_talent_evidence_application", "application_id", "id"),
+    )
 
     application_id: uuid.UUID = Field(foreign_key="talent_application.id", ondelete="CASCADE")
     claim_id: uuid.UUID = Field(foreign_key="talent_claim.id", ondelete="CASCADE")
