@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from auth.guards import Principal
 from auth.identity import Identity
 from core import audit
+from core.context import Actor
 from core.errors import Forbidden, ValidationFailed, field_error
 from core.events import Event, emit
 from core.http import check_if_match
@@ -345,6 +346,23 @@ async def transition(
         reason=reason,
         if_match=if_match,
     )
+    return await _change_status(session, row, step, reason)
+
+
+SYSTEM_ACTOR = Actor(subject=None, client_id="worker")  # the audit trail's name for a renewal's replacement
+
+
+async def supersede(*, session: AsyncSession, row: Credential, by_number: str) -> Credential | None:
+    """A renewal replaced this credential: it is revoked, saying by which one (None if it was not in force)."""
+    if row.status == "revoked":
+        return None
+    step = LIFECYCLES[row.kind].find(row.status, "revoke")
+    return await _change_status(session, row, step, f"replaced by {by_number}", actor=SYSTEM_ACTOR)
+
+
+async def _change_status(
+    session: AsyncSession, row: Credential, step: Transition, reason: str | None, actor: Actor | None = None
+) -> Credential:
     row.status = step.target
     row.status_reason = reason
     row.status_changed_at = utcnow()
@@ -352,14 +370,17 @@ async def transition(
     await session.flush()
     audit.record(
         session,
-        action=LIFECYCLES[row.kind].event_name(action),
+        action=LIFECYCLES[row.kind].event_name(step.action),
         object_type="credential",
         object_id=row.id,
         detail={"number": row.number, "to": step.target, "reason": reason},
+        actor=actor,
     )
     emit(
         session,
-        Event(LIFECYCLES[row.kind].event_name(action), subject=f"credential:{row.id}", payload=_event_payload(row)),
+        Event(
+            LIFECYCLES[row.kind].event_name(step.action), subject=f"credential:{row.id}", payload=_event_payload(row)
+        ),
     )
     return row
 

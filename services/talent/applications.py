@@ -211,9 +211,10 @@ def masked(data: dict[str, Any]) -> dict[str, Any]:
 
 
 async def create_application(
-    *, session: AsyncSession, principal: Principal, data: ApplicationCreate
+    *, session: AsyncSession, identity: Identity, principal: Principal, data: ApplicationCreate
 ) -> TalentApplication:
-    """A draft for the caller or, from an employer's partner system, for the citizen it sponsors."""
+    """A draft for the caller or, from an employer's partner system, for the citizen it sponsors; a renewal starts
+    from the claims and evidence behind the card it renews."""
     applicant_id, client = await auth_service.applicant_for(
         session=session, principal=principal, on_behalf_of=data.on_behalf_of
     )
@@ -233,17 +234,55 @@ async def create_application(
     )
     session.add(row)
     await session.flush()
+    if data.renews is not None:
+        await _copy_for_renewal(session, identity, row, data.renews)
     actor = StepActor(principal.subject, APPLICANT if principal.is_person else "partner")
-    _history(session, row, action="create", before="new", actor=actor, reason=None, now=row.created_at)
+    reason = f"renews {data.renews}" if data.renews else None
+    _history(session, row, action="create", before="new", actor=actor, reason=reason, now=row.created_at)
     audit.record(
         session,
         action=TALENT_APPLICATION_CREATED.name,
         object_type="talent_application",
         object_id=row.id,
-        detail={"reference": row.reference, "rule_set": row.rule_set, "sponsored_by": client},
+        detail={"reference": row.reference, "rule_set": row.rule_set, "sponsored_by": client, "renews": data.renews},
     )
     emit(session, Event(TALENT_APPLICATION_CREATED.name, subject=f"talent_application:{row.id}", payload=_payload(row)))
     return row
+
+
+async def _copy_for_renewal(session: AsyncSession, identity: Identity, row: TalentApplication, number: str) -> None:
+    """The renewed card's claims (pending again: verified anew) and their evidence (the same stored files)."""
+    previous = await repository.by_card_number(session, number)
+    if previous is None or previous.applicant_id != row.applicant_id or previous.status != "card_issued":
+        raise ValidationFailed(
+            f"{number} is not a talent card of this person.", errors=[field_error("renews", "not this person's card")]
+        )
+    copies: dict[uuid.UUID, uuid.UUID] = {}
+    for item in await repository.claims(session, previous.id):
+        copies[item.id] = new_id()
+        data = unseal(identity, previous.id, item.sealed)
+        session.add(
+            TalentClaim(
+                id=copies[item.id], application_id=row.id, kind=item.kind, sealed=seal(identity.cipher, row, data)
+            )
+        )
+    await session.flush()
+    for evidence in await repository.evidence(session, previous.id):
+        if evidence.status == "uploaded":
+            session.add(
+                TalentEvidence(
+                    application_id=row.id,
+                    claim_id=copies[evidence.claim_id],
+                    filename=evidence.filename,
+                    object_key=evidence.object_key,
+                    media_type=evidence.media_type,
+                    size=evidence.size,
+                    sha256=evidence.sha256,
+                    status="uploaded",
+                    uploaded_at=evidence.uploaded_at,
+                )
+            )
+    await session.flush()
 
 
 async def declare(

@@ -181,6 +181,16 @@ async def card_holder(session: AsyncSession, account_id: uuid.UUID) -> TalentApp
     return (await session.execute(statement)).scalar()
 
 
+async def earlier_cards(session: AsyncSession, application: TalentApplication) -> list[TalentApplication]:
+    """The person's other applications that a card was issued for (a renewal replaces their cards)."""
+    statement = select(TalentApplication).where(
+        TalentApplication.applicant_id == application.applicant_id,
+        TalentApplication.status == "card_issued",
+        TalentApplication.id != application.id,
+    )
+    return list((await session.execute(statement)).scalars())
+
+
 async def by_card_number(session: AsyncSession, number: str) -> TalentApplication | None:
     statement = select(TalentApplication).where(TalentApplication.card_number == number)
     return (await session.execute(statement)).scalar()

@@ -135,6 +135,11 @@ class ApplicationCreate(BaseModel):
     on_behalf_of: uuid.UUID | None = Field(
         default=None, description="an employer's partner system: the citizen account it sponsors"
     )
+    renews: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z0-9-]{1,40}$",
+        description="renew this card of the applicant's: its claims and evidence are copied, to be checked again",
+    )
 
 
 class ActionRequest(BaseModel):

@@ -161,6 +161,13 @@ async def issue_card(session: AsyncSession, event: OutboxEvent, state: Any) -> N
             subject_id=row.id,
         )
     row.card_number = existing.number
+    # One card in force per person: a renewal's card replaces the ones before it.
+    for earlier in await repository.earlier_cards(session, row):
+        credential = await credentials_service.get_by_subject(
+            session=session, subject_type="talent_application", subject_id=earlier.id
+        )
+        if credential is not None:
+            await credentials_service.supersede(session=session, row=credential, by_number=existing.number)
     await _system_step(session, state, row, "issue_card")
 
 

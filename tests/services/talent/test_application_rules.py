@@ -122,3 +122,45 @@ async def test_one_open_application_per_person_and_claims_change_with_if_match(c
     assert_problem(await client.put(url, json={**SALARY, "annual_amount": 1}, headers=applicant), 428)
     assert_problem(await client.delete(url, headers={**applicant, "If-Match": '"999"'}), 412)
     assert (await client.get(url, headers=applicant)).json()["data"]["annual_amount"] == 240000
+
+
+async def _to_card(client, worker, applicant, officer, supervisor, app_id: str) -> dict:
+    """Submit an application whose claims the registries verify, then review, approve and issue; the card."""
+    assert (await act(client, applicant, app_id, "submit")).status_code == 200
+    await worker.drain()
+    assert (await fetch(client, officer, app_id)).json()["status"] == "scored"
+    assert (await act(client, officer, app_id, "claim")).status_code == 200
+    assert (await act(client, officer, app_id, "review", tier="C")).status_code == 200
+    assert (await act(client, supervisor, app_id, "approve")).status_code == 200
+    await worker.drain()
+    number = (await fetch(client, applicant, app_id)).json()["card_number"]
+    card = await client.get(f"/api/v1/talent/cards/{number}", headers=applicant)
+    assert card.status_code == 200, card.text
+    return card.json()
+
+
+async def test_a_renewal_starts_from_the_old_claims_and_its_card_replaces_the_old_one(
+    client, applicant, officer, supervisor, worker
+) -> None:
+    first_id = (await client.post(APPLICATIONS, json={}, headers=applicant)).json()["id"]
+    await declare(client, applicant, first_id, {**RANKED_MASTER, "institution_rank": None})
+    await declare(client, applicant, first_id, SALARY)
+    first = await _to_card(client, worker, applicant, officer, supervisor, first_id)
+
+    renewal = await client.post(APPLICATIONS, json={"renews": first["number"]}, headers=applicant)
+    assert renewal.status_code == 201, renewal.text
+    claims = renewal.json()["claims"]
+    assert sorted(claim["kind"] for claim in claims) == ["education", "salary"]
+    assert all(claim["status"] == "pending" and len(claim["evidence"]) == 1 for claim in claims)
+    second = await _to_card(client, worker, applicant, officer, supervisor, renewal.json()["id"])
+
+    assert second["number"] != first["number"]
+    old = (await client.get("/api/v1/credentials/verify", params={"token": first["token"]})).json()
+    new = (await client.get("/api/v1/credentials/verify", params={"token": second["token"]})).json()
+    assert (old["status"], new["status"]) == ("revoked", "active")
+
+
+async def test_only_ones_own_card_is_renewed(client, applicant, other_applicant) -> None:
+    refused = await client.post(APPLICATIONS, json={"renews": "TI-TALENT-2026-000001"}, headers=other_applicant)
+    assert [error["field"] for error in assert_problem(refused, 422)["errors"]] == ["renews"]
+    assert (await client.get(APPLICATIONS, headers=other_applicant)).json()["items"] == []
