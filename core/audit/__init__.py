@@ -3,10 +3,12 @@
 from core.audit.chain import (
     AuditPolicy,
     VerifyReport,
+    append,
     canonical_json,
     chain_hash,
     chain_pending,
     checkpoint_now,
+    entry,
     record,
     verify,
 )
@@ -20,10 +22,12 @@ __all__ = [
     "AuditPolicy",
     "CheckpointSigner",
     "VerifyReport",
+    "append",
     "canonical_json",
     "chain_hash",
     "chain_pending",
     "checkpoint_now",
+    "entry",
     "record",
     "verify",
 ]

@@ -7,7 +7,9 @@ nor Unicode form changes a hash.
 Writing and sequencing are separate steps:
 
 1. `record()` buffers an entry on the session; `before_commit` inserts it in the same transaction as the change it
-   records, so an entry exists if and only if that change committed.
+   records, so an entry exists if and only if that change committed. (A hot path may instead insert the row made by
+   `entry()` in the same statement as its change, which saves a round trip; on SQLite, where entries are chained by
+   the commit that writes them, it buffers that row with `append()`.)
 2. `_chain()` gives committed entries their sequence numbers and hashes, in order, under a lock on the single head row,
    so the sequence is gapless and never forks however many writers there are. On SQLite it runs inside each write
    transaction (which already holds the database's write lock). On PostgreSQL the `AuditSequencer` runs it in batches
@@ -108,6 +110,41 @@ def _redact(value: Any) -> Any:
     return value
 
 
+def entry(
+    *,
+    action: str,
+    object_type: str | None = None,
+    object_id: object | None = None,
+    outcome: str = "success",
+    detail: dict[str, Any] | None = None,
+    actor: Actor | None = None,
+) -> dict[str, Any]:
+    """A new entry's row (redacted, normalized, size-checked), not yet chained: what `record()` buffers, for a caller
+    that writes it with its own insert in the same transaction (and hands it to `append()` where it cannot)."""
+    actor = actor or current_actor()
+    clean = _normalize(_redact(detail or {}))
+    if len(canonical_json(clean)) > MAX_DETAIL_BYTES:
+        raise ValueError(f"audit detail for {action} exceeds {MAX_DETAIL_BYTES} bytes")
+    return {
+        "id": new_id(),
+        "occurred_at": utcnow(),
+        "subject": actor.subject,
+        "client_id": actor.client_id,
+        "address": actor.address,
+        "request_id": current_request_id(),
+        "action": action,
+        "object_type": object_type,
+        "object_id": None if object_id is None else str(object_id),
+        "outcome": outcome,
+        "detail": clean,
+    }
+
+
+def append(session: Session | AsyncSession, row: dict[str, Any]) -> None:
+    """Buffer an entry made by `entry()`; it is written if and only if the caller's transaction commits."""
+    session.info.setdefault(PENDING_KEY, []).append(row)
+
+
 def record(
     session: Session | AsyncSession,
     *,
@@ -119,24 +156,9 @@ def record(
     actor: Actor | None = None,
 ) -> None:
     """Add an audit entry to the caller's transaction; it is written if and only if that transaction commits."""
-    actor = actor or current_actor()
-    clean = _normalize(_redact(detail or {}))
-    if len(canonical_json(clean)) > MAX_DETAIL_BYTES:
-        raise ValueError(f"audit detail for {action} exceeds {MAX_DETAIL_BYTES} bytes")
-    session.info.setdefault(PENDING_KEY, []).append(
-        {
-            "id": new_id(),
-            "occurred_at": utcnow(),
-            "subject": actor.subject,
-            "client_id": actor.client_id,
-            "address": actor.address,
-            "request_id": current_request_id(),
-            "action": action,
-            "object_type": object_type,
-            "object_id": None if object_id is None else str(object_id),
-            "outcome": outcome,
-            "detail": clean,
-        }
+    append(
+        session,
+        entry(action=action, object_type=object_type, object_id=object_id, outcome=outcome, detail=detail, actor=actor),
     )
 
 

@@ -103,14 +103,25 @@ def _replay_or_refuse(row: Any, fingerprint: str) -> None:
 
 async def claim_key(session: AsyncSession, *, owner: str, key: str, method: str, path: str, fingerprint: str) -> None:
     """Claim (owner, key) in this transaction, or raise: replay of the stored response, 422 reuse, 409 in progress."""
+    # Insert first: a new key (nearly every request) is then claimed without first looking for it.
+    if await _insert_claim(session, owner=owner, key=key, method=method, path=path, fingerprint=fingerprint):
+        return
     where = (_table.c.owner == owner) & (_table.c.key == key)
-    now = utcnow()
-    row = (await session.execute(select(_table).where(where))).mappings().first()
-    if row is not None and row["expires_at"] <= now:
+    row = (await session.execute(select(_table).where(where))).mappings().one()
+    if row["expires_at"] <= utcnow():
         await session.execute(delete(_table).where(where))
-        row = None
-    if row is not None:
-        _replay_or_refuse(row, fingerprint)
+        if await _insert_claim(session, owner=owner, key=key, method=method, path=path, fingerprint=fingerprint):
+            return
+        # Someone else claimed the expired key again while we waited.
+        row = (await session.execute(select(_table).where(where))).mappings().one()
+    _replay_or_refuse(row, fingerprint)
+
+
+async def _insert_claim(
+    session: AsyncSession, *, owner: str, key: str, method: str, path: str, fingerprint: str
+) -> bool:
+    """Insert the key's row unless it exists; False if it does (committed, or committed while we waited)."""
+    now = utcnow()
     dialect = session.bind.dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = (
@@ -138,10 +149,7 @@ async def claim_key(session: AsyncSession, *, owner: str, key: str, method: str,
         if "lock timeout" in str(exc.orig).lower() or "LockNotAvailable" in type(exc.orig).__name__:
             raise Conflict("A request with this Idempotency-Key is in progress.", headers={"Retry-After": "1"}) from exc
         raise
-    if claimed is None:
-        # Someone else committed this key while we waited.
-        row = (await session.execute(select(_table).where(where))).mappings().one()
-        _replay_or_refuse(row, fingerprint)
+    return claimed is not None
 
 
 IdempotencyKeyHeader = Annotated[

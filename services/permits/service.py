@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth import service as auth_service
@@ -19,9 +20,9 @@ from core import audit, sla
 from core.context import Actor as AuditActor
 from core.crypto import mask_name
 from core.errors import Forbidden, ValidationFailed, field_error
-from core.events import Event, emit
+from core.events import Event, emit, outbox_row
 from core.http import check_if_match
-from core.models import aware, utcnow
+from core.models import aware, new_id, utcnow
 from core.pagination import encode_cursor
 from core.references import next_reference
 from core.workflow import StepActor as Actor
@@ -134,10 +135,16 @@ async def _applicant_profile(
     return fees.ApplicantProfile(age=age, talent_tier=tier)
 
 
-async def _price(session: AsyncSession, identity: Identity, row: PermitApplication, content: dict[str, Any]) -> None:
+async def _fee_lines(
+    session: AsyncSession, identity: Identity, applicant_id: uuid.UUID, form: dict[str, Any], content: dict[str, Any]
+) -> list[dict[str, Any]]:
     costs = content.get("costs", [])
-    profile = await _applicant_profile(session, identity, row.applicant_id, utcnow().date(), fees.asks_about(costs))
-    row.fees = fees.fee_lines(costs, row.form, profile)
+    profile = await _applicant_profile(session, identity, applicant_id, utcnow().date(), fees.asks_about(costs))
+    return fees.fee_lines(costs, form, profile)
+
+
+async def _price(session: AsyncSession, identity: Identity, row: PermitApplication, content: dict[str, Any]) -> None:
+    row.fees = await _fee_lines(session, identity, row.applicant_id, row.form, content)
     row.fee_total = fees.total(row.fees)
 
 
@@ -219,8 +226,16 @@ async def _draft(
     actor: Actor,
 ) -> PermitApplication:
     """A new draft, priced, with its first history row, audit entry and outbox event."""
+    reference = await next_reference(session, REFERENCE_PREFIX)
+    lines = await _fee_lines(session, identity, applicant_id, form, service.content)
+    now = utcnow()
+    # Every column given, so the object is the row exactly as written (no default filled in on either side).
     row = PermitApplication(
-        reference=await next_reference(session, REFERENCE_PREFIX),
+        id=new_id(),
+        version=1,
+        created_at=now,
+        updated_at=now,
+        reference=reference,
         service_id=service.id,
         service_code=service.code,
         service_version=service.version,
@@ -229,31 +244,58 @@ async def _draft(
         submitted_by_client=client,
         holder_name=holder,
         holder_public=holder_public,
+        status="draft",
         form=form,
+        fees=lines,
+        fee_total=fees.total(lines),
+        paid_at=None,
+        refunded_at=None,
+        assignee_id=None,
+        rejection_proposed=False,
+        conditions=[],
+        submitted_at=None,
+        decided_at=None,
+        due_at=None,
+        risk_at=None,
+        paused_at=None,
+        paused_seconds=0,
+        escalated_at=None,
+        permit_number=None,
     )
-    await _price(session, identity, row, service.content)
-    session.add(row)
-    await session.flush()
-    session.add(
-        PermitHistory(
-            application_id=row.id,
-            action="create",
-            from_status="new",
-            to_status="draft",
-            actor_subject=actor.subject,
-            actor_role=actor.role,
-        )
-    )
-    audit.record(
+    # Written with Core inserts, in one statement where the database allows, rather than through the unit of work
+    # (which builds, tracks and flushes an ORM object per row, one statement each); the object then joins the session
+    # as if loaded, so later changes to it are ordinary versioned updates.
+    await repository.insert_draft(
         session,
-        action=APPLICATION_CREATED.name,
-        object_type="permit_application",
-        object_id=row.id,
-        detail={"reference": row.reference, "service": row.service_code, "on_behalf_by": client},
-        actor=WORKER if actor.role == SYSTEM else None,
+        application={column.name: getattr(row, column.key) for column in _APPLICATION_COLUMNS},
+        history={
+            "id": new_id(),
+            "application_id": row.id,
+            "action": "create",
+            "from_status": "new",
+            "to_status": "draft",
+            "actor_subject": actor.subject,
+            "actor_role": actor.role,
+            "reason": None,
+            "occurred_at": now,
+        },
+        event=outbox_row(
+            Event(APPLICATION_CREATED.name, subject=f"permit_application:{row.id}", payload=_payload(row))
+        ),
+        audit_entry=audit.entry(
+            action=APPLICATION_CREATED.name,
+            object_type="permit_application",
+            object_id=row.id,
+            detail={"reference": row.reference, "service": row.service_code, "on_behalf_by": client},
+            actor=WORKER if actor.role == SYSTEM else None,
+        ),
     )
-    emit(session, Event(APPLICATION_CREATED.name, subject=f"permit_application:{row.id}", payload=_payload(row)))
+    make_transient_to_detached(row)
+    session.add(row)
     return row
+
+
+_APPLICATION_COLUMNS = tuple(PermitApplication.__table__.columns)
 
 
 # Form fields that name whom a permit is for (a business being registered, an operator), in order of preference.

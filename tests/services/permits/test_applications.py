@@ -6,7 +6,13 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
+from auth.guards import Principal
+from auth.models import Account
+from core.audit import AuditEvent, chain_pending, verify
+from core.events import OutboxEvent
+from services.permits import service
 from services.permits.models import PermitApplication, PermitHistory
+from services.permits.schemas import ApplicationCreate
 from tests.helpers import assert_problem
 from tests.services.permits.conftest import APPLICATIONS, FORM, act, create, fetch, upload
 
@@ -30,6 +36,59 @@ async def test_a_retried_create_with_the_same_key_makes_one_application(client, 
     other_body = await client.post(APPLICATIONS, json={**body, "holder_name": "别人"}, headers=headers)
     assert_problem(other_body, 422)
     assert await _count(db, PermitApplication) == 1
+
+
+async def test_a_new_draft_writes_its_rows_and_stays_in_the_session(app, db, street_vendor) -> None:
+    """The draft, its history row, its outbox event and its audit entry are written together (on PostgreSQL in one
+    statement, not through the unit of work); the object returned is in the session like a loaded one."""
+    identity = app.state.identity
+    async with db.transaction() as session:
+        phone_hash = identity.cipher.lookup_hash("13800000001", context="phone")
+        account = (await session.execute(select(Account).where(Account.phone_hash == phone_hash))).scalar_one()
+        principal = Principal(
+            subject=str(account.id),
+            client_id="demo-web",
+            scopes=frozenset({"permits:apply"}),
+            roles=frozenset({"citizen"}),
+            department=None,
+            token_id="test",
+            session_id=None,
+        )
+        data = ApplicationCreate(service_code=street_vendor, form=FORM)
+        row = await service.create_application(session=session, identity=identity, principal=principal, data=data)
+        assert row in session
+        assert row.version == 1
+        assert row.fee_total == 5000
+        row.holder_name = "夜市小吃"  # an ordinary versioned update of the row just written
+        await session.flush()
+        assert row.version == 2
+    async with db.transaction() as session:
+        stored = await session.get(PermitApplication, row.id)
+        assert (stored.reference, stored.holder_name, stored.version, stored.status) == (
+            row.reference,
+            "夜市小吃",
+            2,
+            "draft",
+        )
+        assert stored.created_at == row.created_at
+        assert stored.fees == row.fees
+        history = (await session.execute(select(PermitHistory).where(PermitHistory.application_id == row.id))).all()
+        assert [(h.action, h.from_status, h.to_status, h.actor_role) for (h,) in history] == [
+            ("create", "new", "draft", "applicant")
+        ]
+        subject = f"permit_application:{row.id}"
+        event = (await session.execute(select(OutboxEvent).where(OutboxEvent.subject == subject))).scalar_one()
+        assert (event.name, event.status, event.payload["reference"]) == (
+            "permits.application.created",
+            "pending",
+            row.reference,
+        )
+        entry = (await session.execute(select(AuditEvent).where(AuditEvent.object_id == str(row.id)))).scalar_one()
+        assert entry.action == "permits.application.created"
+        assert entry.detail["reference"] == row.reference
+        await chain_pending(session)
+    async with db.transaction() as session:
+        assert (await verify(session)).ok
 
 
 async def test_the_form_is_checked_field_by_field_against_the_pinned_version(client, db, street_vendor, citizen):
