@@ -258,10 +258,8 @@ async def decided_durations(session: AsyncSession, since: datetime) -> list[Any]
 
 
 async def service_codes_of(session: AsyncSession, applicant_id: uuid.UUID) -> set[str]:
-    """The services a person has an application for that is not over (withdrawn or rejected)."""
-    statement = select(_app.c.service_code).where(
-        _app.c.applicant_id == applicant_id, _app.c.status.not_in(("withdrawn", "rejected"))
-    )
+    """The services a person has ever applied for (in any state)."""
+    statement = select(_app.c.service_code).where(_app.c.applicant_id == applicant_id)
     return set((await session.execute(statement)).scalars())
 
 

@@ -190,7 +190,8 @@ async def open_benefit_drafts(
     *, session: AsyncSession, identity: Identity, applicant_id: uuid.UUID, tier: str, card_number: str
 ) -> list[PermitApplication]:
     """The drafts a new talent card opens: one per benefit its tier unlocks, the card number filled in (a benefit
-    the person already has an application for is left alone). They then follow the permit lifecycle."""
+    the person has ever applied for, a draft they withdrew included, is left alone). They then follow the permit
+    lifecycle."""
     holder = (await auth_service.contact_of(session=session, identity=identity, account_id=applicant_id))[0]
     held = await repository.service_codes_of(session, applicant_id)
     drafts = []
@@ -316,15 +317,22 @@ async def _applicable(session: AsyncSession, code: str, applicant_id: uuid.UUID)
     )
     if service is None:
         raise ServiceNotApplicable(f"{code} is not a published service open for applications.")
-    if service.kind == "talent_benefit":
-        tiers = catalogue_service.talent_tiers(service)
-        card = await talent_service.card_of(session=session, account_id=applicant_id)
-        if card is None or card.tier not in tiers:
-            raise ServiceNotApplicable(
-                f"{code} is a benefit for holders of a talent card of tier {', '.join(tiers)}.",
-                errors=[field_error("service_code", "needs a talent card of tier " + "/".join(tiers), code="tier")],
-            )
+    await _check_talent_tier(session, service, applicant_id)
     return service
+
+
+async def _check_talent_tier(session: AsyncSession, service: PinnedService, applicant_id: uuid.UUID) -> None:
+    """A talent benefit is for holders of a talent card in force, of a tier it is for (checked when the draft is
+    made and again when it is sent: a card can be suspended or revoked in between)."""
+    if service.kind != "talent_benefit":
+        return
+    tiers = catalogue_service.talent_tiers(service)
+    card = await talent_service.card_of(session=session, account_id=applicant_id)
+    if card is None or card.tier not in tiers:
+        raise ServiceNotApplicable(
+            f"{service.code} is a benefit for holders of a talent card of tier {', '.join(tiers)}.",
+            errors=[field_error("service_code", "needs a talent card of tier " + "/".join(tiers), code="tier")],
+        )
 
 
 async def update_draft(
@@ -628,6 +636,7 @@ def _payload(row: PermitApplication) -> dict[str, Any]:
 
 async def _submit(session, identity, row, data, actor, now) -> None:
     service = await catalogue_service.pinned_version(session=session, service_id=row.service_id)
+    await _check_talent_tier(session, service, row.applicant_id)
     _check_form(row.form, service.content, complete=True)
     missing = await _missing_documents(session, row, service.content, accepted=False)
     if missing:

@@ -222,6 +222,10 @@ async def test_a_talent_registration_from_claims_to_card_and_benefits(
     )
     body = assert_problem(refused, 422)
     assert body["errors"][0]["code"] == "tier"
+    draft_url = f"/api/v1/permits/applications/{opened['talent-housing-subsidy']['id']}"
+    etag = (await client.get(draft_url, headers=applicant)).headers["etag"]
+    sent = await client.post(f"{draft_url}/actions/submit", headers={**applicant, "If-Match": etag})
+    assert assert_problem(sent, 422)["errors"][0]["code"] == "tier"  # the draft opened by the card cannot go now
 
     history = (await client.get(f"{APPLICATIONS}/{app_id}/history", headers=applicant)).json()["items"]
     assert [step["action"] for step in history] == [
