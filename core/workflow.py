@@ -6,14 +6,18 @@ The table is data; who the caller is and what they own is the domain's business,
 """
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.errors import Conflict, NotFound
+from core import audit
+from core.context import Actor as AuditActor
+from core.errors import Conflict, NotFound, ValidationFailed, field_error
+from core.events import Event, emit
 
 
 class TransitionNotAllowed(Conflict):
@@ -118,3 +122,79 @@ class HistoryRead(BaseModel):
     actor_role: str
     reason: str | None
     occurred_at: datetime
+
+
+SYSTEM = "system"
+WORKER = AuditActor(subject=None, client_id="worker")  # the audit trail's name for the system's own steps
+
+
+async def take_step(
+    session: AsyncSession,
+    *,
+    workflow: Workflow,
+    step: Transition,
+    row: Any,
+    history: type,
+    object_type: str,
+    actor: StepActor,
+    reason: str | None,
+    now: datetime,
+    effect: Callable[[], Awaitable[None]] | None,
+    payload: Callable[[Any], dict[str, Any]],
+) -> None:
+    """A step of an application's lifecycle, in the caller's transaction: its reason, its effect (guards included),
+    the new state with a version bump (a concurrent step that read the same version then fails), and the trail it
+    leaves: a history row (`history`, a table of core.models.HistoryFields), an audit entry and an outbox event."""
+    if step.needs_reason and not reason:
+        raise ValidationFailed("Say why.", errors=[field_error("reason", f"required to {step.action}", code="missing")])
+    if effect is not None:
+        await effect()
+    before = row.status
+    if step.target:
+        row.status = step.target
+    row.updated_at = now
+    session.add(row)
+    await session.flush()
+    add_history(session, history, row, action=step.action, before=before, actor=actor, reason=reason, now=now)
+    audit.record(
+        session,
+        action=workflow.event_name(step.action),
+        object_type=object_type,
+        object_id=row.id,
+        detail={"reference": row.reference, "from": before, "to": row.status, "reason": reason},
+        actor=WORKER if actor.role == SYSTEM else None,
+    )
+    emit(
+        session,
+        Event(
+            workflow.event_name(step.action),
+            subject=f"{object_type}:{row.id}",
+            payload={**payload(row), "from": before, "action": step.action},
+        ),
+    )
+
+
+def add_history(
+    session: AsyncSession,
+    history: type,
+    row: Any,
+    *,
+    action: str,
+    before: str,
+    actor: StepActor,
+    reason: str | None,
+    now: datetime,
+) -> None:
+    """One row of an application's history: the step, who took it, from which state to the row's state now, why."""
+    session.add(
+        history(
+            application_id=row.id,
+            action=action,
+            from_status=before,
+            to_status=row.status,
+            actor_subject=actor.subject,
+            actor_role=actor.role,
+            reason=reason,
+            occurred_at=now,
+        )
+    )

@@ -17,16 +17,15 @@ from auth import service as auth_service
 from auth.guards import Principal
 from auth.identity import Identity
 from core import audit, sla
-from core.context import Actor as AuditActor
 from core.crypto import mask_name
 from core.errors import Forbidden, ValidationFailed, field_error
-from core.events import Event, emit, outbox_row
+from core.events import Event, outbox_row
 from core.http import check_if_match
 from core.models import aware, new_id, utcnow
 from core.pagination import encode_cursor
 from core.references import next_reference
+from core.workflow import WORKER, Transition, take_step
 from core.workflow import StepActor as Actor
-from core.workflow import Transition
 from services.catalogue import service as catalogue_service
 from services.catalogue.service import PinnedService
 from services.credentials import service as credentials_service
@@ -64,7 +63,6 @@ ASSIGNEE_STEPS = frozenset({"request_info", "pass", "propose_rejection"})
 
 
 SYSTEM_ACTOR = Actor(subject=None, role=SYSTEM)
-WORKER = AuditActor(subject=None, client_id="worker")  # the audit trail's name for the system's own steps
 
 
 PAYMENT_PURPOSE = "permit.application:"
@@ -578,43 +576,20 @@ async def apply(
     now: datetime | None = None,
 ) -> PermitApplication:
     """Guards, effects, then the new state, its history row, audit entry and outbox event, all in this transaction."""
-    now = now or utcnow()
-    if step.needs_reason and not data.reason:
-        raise ValidationFailed("Say why.", errors=[field_error("reason", f"required to {step.action}", code="missing")])
     effect = _EFFECTS.get(step.action)
-    if effect is not None:
-        await effect(session, identity, row, data, actor, now)
-    before = row.status
-    if step.target:
-        row.status = step.target
-    await repository.lock(session, row)
-    session.add(
-        PermitHistory(
-            application_id=row.id,
-            action=step.action,
-            from_status=before,
-            to_status=row.status,
-            actor_subject=actor.subject,
-            actor_role=actor.role,
-            reason=data.reason,
-            occurred_at=now,
-        )
-    )
-    audit.record(
+    now = now or utcnow()
+    await take_step(
         session,
-        action=APPLICATION_LIFECYCLE.event_name(step.action),
+        workflow=APPLICATION_LIFECYCLE,
+        step=step,
+        row=row,
+        history=PermitHistory,
         object_type="permit_application",
-        object_id=row.id,
-        detail={"reference": row.reference, "from": before, "to": row.status, "reason": data.reason},
-        actor=WORKER if actor.role == SYSTEM else None,
-    )
-    emit(
-        session,
-        Event(
-            APPLICATION_LIFECYCLE.event_name(step.action),
-            subject=f"permit_application:{row.id}",
-            payload={**_payload(row), "from": before, "action": step.action},
-        ),
+        actor=actor,
+        reason=data.reason,
+        now=now,
+        effect=(lambda: effect(session, identity, row, data, actor, now)) if effect else None,
+        payload=_payload,
     )
     return row
 

@@ -20,7 +20,6 @@ from auth import service as auth_service
 from auth.guards import Principal
 from auth.identity import Identity
 from core import audit, sla
-from core.context import Actor as AuditActor
 from core.crypto import FieldCipher
 from core.errors import Forbidden, ValidationFailed, field_error
 from core.events import Event, emit
@@ -28,7 +27,7 @@ from core.http import check_if_match
 from core.models import new_id, utcnow
 from core.pagination import encode_cursor
 from core.references import next_reference
-from core.workflow import StepActor, Transition
+from core.workflow import StepActor, Transition, add_history, take_step
 from services.catalogue import service as catalogue_service
 from services.cloud import service as cloud_service
 from services.cloud.exceptions import DocumentNotUploaded
@@ -98,7 +97,6 @@ ASSIGNEE_STEPS = frozenset({"request_info", "score", "review"})
 CONSENT_STEPS = frozenset({"submit", "answer"})
 HOLD_DAYS = 14  # what an applicant has to answer when a registry could not verify a claim
 SYSTEM_ACTOR = StepActor(subject=None, role=SYSTEM)
-WORKER = AuditActor(subject=None, client_id="worker")
 # The personal figures of a claim, masked for all but the applicant and the reviewing officer.
 SENSITIVE_FIELDS = {
     "salary": ("annual_amount", "monthly_amount", "months_recorded"),
@@ -238,7 +236,9 @@ async def create_application(
         await _copy_for_renewal(session, identity, row, data.renews)
     actor = StepActor(principal.subject, APPLICANT if principal.is_person else "partner")
     reason = f"renews {data.renews}" if data.renews else None
-    _history(session, row, action="create", before="new", actor=actor, reason=reason, now=row.created_at)
+    add_history(
+        session, TalentHistory, row, action="create", before="new", actor=actor, reason=reason, now=row.created_at
+    )
     audit.record(
         session,
         action=TALENT_APPLICATION_CREATED.name,
@@ -738,60 +738,22 @@ async def apply(
     now: datetime | None = None,
 ) -> TalentApplication:
     """Guards, effects, then the new state, its history row, audit entry and outbox event, all in this transaction."""
-    now = now or utcnow()
-    if step.needs_reason and not data.reason:
-        raise ValidationFailed("Say why.", errors=[field_error("reason", f"required to {step.action}", code="missing")])
     effect = _EFFECTS.get(step.action)
-    if effect is not None:
-        await effect(session, context, row, data, actor, now)
-    before = row.status
-    if step.target:
-        row.status = step.target
-    row.updated_at = now
-    session.add(row)
-    await session.flush()  # bumps the version: a concurrent step that read the same version fails (409)
-    _history(session, row, action=step.action, before=before, actor=actor, reason=data.reason, now=now)
-    audit.record(
+    now = now or utcnow()
+    await take_step(
         session,
-        action=TALENT_LIFECYCLE.event_name(step.action),
+        workflow=TALENT_LIFECYCLE,
+        step=step,
+        row=row,
+        history=TalentHistory,
         object_type="talent_application",
-        object_id=row.id,
-        detail={"reference": row.reference, "from": before, "to": row.status, "reason": data.reason},
-        actor=WORKER if actor.role == SYSTEM else None,
-    )
-    emit(
-        session,
-        Event(
-            TALENT_LIFECYCLE.event_name(step.action),
-            subject=f"talent_application:{row.id}",
-            payload={**_payload(row), "from": before, "action": step.action},
-        ),
+        actor=actor,
+        reason=data.reason,
+        now=now,
+        effect=(lambda: effect(session, context, row, data, actor, now)) if effect else None,
+        payload=_payload,
     )
     return row
-
-
-def _history(
-    session: AsyncSession,
-    row: TalentApplication,
-    *,
-    action: str,
-    before: str,
-    actor: StepActor,
-    reason: str | None,
-    now: datetime,
-) -> None:
-    session.add(
-        TalentHistory(
-            application_id=row.id,
-            action=action,
-            from_status=before,
-            to_status=row.status,
-            actor_subject=actor.subject,
-            actor_role=actor.role,
-            reason=reason,
-            occurred_at=now,
-        )
-    )
 
 
 def _payload(row: TalentApplication) -> dict[str, Any]:
