@@ -33,7 +33,7 @@ from core.audit.sequencer import AuditSequencer
 from core.db import Database
 from core.docs import docs_router
 from core.errors import install_error_handlers
-from core.http import RequestContextMiddleware
+from core.http import RequestContextMiddleware, include_routers
 from core.logging import configure_logging
 from core.openapi import install_openapi, operation_id
 from core.outbox_router import build_router as build_outbox_router
@@ -174,21 +174,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         unlimited_prefixes=(f"{MOCK_MOUNT}/storage/",) if cloud.mock_app else (),
     )
 
-    app.include_router(health.router)
-    app.include_router(oauth_endpoints.router)
-    app.include_router(accounts_router)
-    app.include_router(admin_router)
-    app.include_router(build_audit_router(require(scopes={"audit:read"}, roles={"auditor"})))
-    app.include_router(catalogue_router)
-    app.include_router(open311_router)
-    app.include_router(identity_check_router)
-    app.include_router(cloud_callbacks_router)
-    app.include_router(permits_router)
-    app.include_router(talent_router)
-    app.include_router(credentials_router)
-    app.include_router(notifications_router)
-    app.include_router(partners_router)
-    app.include_router(build_outbox_router(require(scopes={"admin"}, roles={"admin"}, people_only=True)))
+    # Gated by their routes' literal prefixes (core.http.routing): FastAPI would walk every router before the one that
+    # matches, route by route.
+    include_routers(
+        app,
+        [
+            health.router,
+            oauth_endpoints.router,
+            accounts_router,
+            admin_router,
+            build_audit_router(require(scopes={"audit:read"}, roles={"auditor"})),
+            catalogue_router,
+            open311_router,
+            identity_check_router,
+            cloud_callbacks_router,
+            permits_router,
+            talent_router,
+            credentials_router,
+            notifications_router,
+            partners_router,
+            build_outbox_router(require(scopes={"admin"}, roles={"admin"}, people_only=True)),
+        ],
+    )
     if cloud.mock_app is not None:  # browsers reach presigned URLs and payment pages of the in-process mock here
         app.mount(MOCK_MOUNT, cloud.mock_app)
     swagger_login = {"clientId": "swagger-ui", "usePkceWithAuthorizationCodeGrant": True, "scopes": "openid profile"}

@@ -3,7 +3,7 @@
 from core.http.conditional import IfMatch, check_if_match, etag, set_etag
 from core.http.idempotency import IdempotencyClaim, IdempotencyRecord, idempotency
 from core.http.middleware import RequestContextMiddleware
-from core.http.routing import ApiRoute
+from core.http.routing import ApiRoute, include_routers
 
 __all__ = [
     "ApiRoute",
@@ -14,5 +14,6 @@ __all__ = [
     "check_if_match",
     "etag",
     "idempotency",
+    "include_routers",
     "set_etag",
 ]

@@ -1,9 +1,9 @@
 """HTTP plumbing every response goes through: request ids, security headers, metrics, access log, last-resort 500."""
 
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Iterable
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.context import Actor, bind_actor, bind_request_id, unbind_actor, unbind_request_id
 from core.errors import problem_response
-from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from core.metrics import observe_request
 
 logger = logging.getLogger("ti.http")
 
@@ -60,7 +60,8 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope["headers"]) or uuid.uuid4().hex
+        # 128 random bits as 32 hex digits, like uuid4().hex without building a UUID (a microsecond per request).
+        request_id = _incoming_request_id(scope["headers"]) or os.urandom(16).hex()
         token = bind_request_id(request_id)
         actor_token = bind_actor(Actor(address=(scope.get("client") or (None,))[0]))
         started = time.perf_counter()
@@ -116,9 +117,8 @@ class RequestContextMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "<unmatched>"
             method = scope["method"]
-            HTTP_REQUESTS.labels(method, template, str(status)).inc()
-            HTTP_LATENCY.labels(method, template).observe(elapsed)
-            if self.access_log:
+            observe_request(method, template, status, elapsed)
+            if self.access_log and logger.isEnabledFor(logging.INFO):  # spares building the record's fields
                 logger.info(
                     "request",
                     extra={

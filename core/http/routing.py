@@ -1,10 +1,24 @@
-"""The route class every API router uses: it completes what dependencies start (idempotent responses)."""
+"""The route class every API router uses (it completes what dependencies start: idempotent responses), and the
+inclusion of routers into the app with a literal-prefix gate that spares each request most of FastAPI's route walk."""
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
-from fastapi import Request, Response
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.routing import (
+    _FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY,
+    _SCOPE_MISSING,
+    APIRoute,
+    _EffectiveRouteContext,
+    _get_fastapi_scope,
+    _IncludedRouter,
+    _restore_fastapi_scope_key,
+)
+from starlette._utils import get_route_path
+from starlette.routing import BaseRoute, Host, Match
+from starlette.types import Scope
 
 from core.http.idempotency import IdempotencyClaim, IdempotentReplay
 
@@ -25,3 +39,136 @@ class ApiRoute(APIRoute):
             return response
 
         return handle
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Routing
+#
+# Since FastAPI 0.16x an included router stays one lazy route (`_IncludedRouter`). For every request the app asks each
+# inclusion in turn whether it matches, and each inclusion walks all its routes with bookkeeping per route (scope
+# keys set and restored, a routes-version check) even when the route's own regex rejects the path at once; the
+# inclusion that matches is walked a second time to handle the request. With a dozen routers included before talent
+# that was about a quarter of a what-if assessment's time.
+#
+# A route's path regex is anchored and its text before the first `{` is literal, so a path that does not start with
+# that text can match neither FULL nor PARTIAL (405). `GatedInclusion` checks that with one `str.startswith` per route,
+# and per inclusion (the literal prefix all its routes share), before FastAPI's own matching, which then runs
+# unchanged for the few routes left: first FULL match wins, else the first PARTIAL, in the same order as before.
+# The OpenAPI document, url_path_for, redirect_slashes, 404 and 405 are FastAPI's own (the gate never changes which
+# route is chosen, only how many are tried).
+
+
+def include_routers(app: FastAPI, routers: Iterable[APIRouter]) -> None:
+    """`app.include_router(router)` for each router, in order, each inclusion gated by the literal prefixes of its
+    routes (rebuilt, as FastAPI rebuilds its own candidates, when one of its routers gains routes)."""
+    for router in routers:
+        app.include_router(router)
+        included = app.router.routes[-1]
+        if not isinstance(included, _IncludedRouter) or included.original_router is not router:
+            raise RuntimeError("FastAPI no longer includes a router as one _IncludedRouter: revisit core.http.routing")
+        app.router.routes[-1] = GatedInclusion(original_router=router, include_context=included.include_context)
+
+
+@dataclass
+class GatedInclusion(_IncludedRouter):
+    # (literal prefix, candidate) for each of FastAPI's candidates of this inclusion, in its order.
+    _gates: list[tuple[str, Any]] = field(default_factory=list, repr=False, compare=False)
+    # The prefix shared by every candidate's literal prefix: a path without it skips the whole inclusion.
+    _shared: str = ""
+    # The routers whose routes this inclusion serves (itself and those it includes), and their versions' sum when the
+    # gates were built.
+    _routers: list[APIRouter] = field(default_factory=list, repr=False, compare=False)
+    _generation: int = -1
+
+    def _current_gates(self) -> list[tuple[str, Any]]:
+        # FastAPI rebuilds its candidates when any router of this inclusion gains routes (each has a version counter);
+        # summing those counters is the cheap way to notice, instead of its per-call walk over every route.
+        if sum(map(_routes_version, self._routers)) != self._generation:
+            candidates = self.effective_candidates()
+            self._gates = [(_literal_prefix(candidate), candidate) for candidate in candidates]
+            self._shared = _shared_prefix(literal for literal, _ in self._gates)
+            self._routers = _routers_in(self.original_router)
+            self._generation = sum(map(_routes_version, self._routers))
+        return self._gates
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        gates = self._current_gates()
+        path = get_route_path(scope)
+        # Most inclusions stop at the shared prefix; the others at their routes' prefixes, before FastAPI's bookkeeping.
+        if not path.startswith(self._shared) or not any(path.startswith(literal) for literal, _ in gates):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+    def _match(self, scope: Scope) -> tuple[Match, Scope, BaseRoute | None, _EffectiveRouteContext | None]:
+        """FastAPI's `_IncludedRouter._match`, trying only the candidates whose literal prefix the path has."""
+        gates = self._current_gates()
+        path = get_route_path(scope)
+        if not path.startswith(self._shared):
+            return Match.NONE, {}, None, None
+        partial: tuple[Scope, BaseRoute, _EffectiveRouteContext | None] | None = None
+        for literal, candidate in gates:
+            if not path.startswith(literal):
+                continue
+            route_context: _EffectiveRouteContext | None
+            if isinstance(candidate, _IncludedRouter):
+                match, child_scope = candidate.matches(scope)
+                route: BaseRoute = candidate
+                route_context = None
+            elif isinstance(candidate.original_route, APIRoute):
+                route_context = candidate
+                fastapi_scope = _get_fastapi_scope(scope)
+                previous = fastapi_scope.get(_FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY, _SCOPE_MISSING)
+                fastapi_scope[_FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY] = route_context
+                try:
+                    match, child_scope = candidate.original_route.matches(scope)
+                finally:
+                    _restore_fastapi_scope_key(scope, _FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY, previous)
+                route = candidate.original_route
+            else:
+                route_context = candidate
+                match, child_scope = candidate.matches(scope)
+                route = candidate.starlette_route or candidate.original_route
+            if match == Match.FULL:
+                return match, child_scope, route, route_context
+            if match == Match.PARTIAL and partial is None:
+                partial = (child_scope, route, route_context)
+        if partial is not None:
+            child_scope, route, route_context = partial
+            return Match.PARTIAL, child_scope, route, route_context
+        return Match.NONE, {}, None, None
+
+
+_routes_version = attrgetter("_routes_version")
+
+
+def _routers_in(router: APIRouter) -> list[APIRouter]:
+    found = [router]
+    for route in router.routes:
+        if isinstance(route, _IncludedRouter):
+            found.extend(_routers_in(route.original_router))
+    return found
+
+
+def _literal_prefix(candidate: Any) -> str:
+    """The text every path a candidate matches starts with ("" when the path is not what decides: hosts, frontends)."""
+    if isinstance(candidate, _IncludedRouter):
+        return _shared_prefix(_literal_prefix(context) for context in candidate.effective_route_contexts())
+    route = candidate.starlette_route or candidate.original_route
+    if isinstance(route, Host) or not isinstance(candidate.original_route, BaseRoute):
+        return ""
+    path = candidate.path if candidate.starlette_route is None else getattr(route, "path", None)
+    if not isinstance(path, str) or not path.startswith("/"):
+        return ""  # frontend route groups and anything else not matched by an anchored path regex
+    return path.split("{", 1)[0]
+
+
+def _shared_prefix(texts: Iterable[str]) -> str:
+    """The longest text all of them start with, compared character by character ("" for none)."""
+    texts = list(texts)
+    if not texts:
+        return ""
+    first, last = min(texts), max(texts)
+    length = 0
+    while length < len(first) and first[length] == last[length]:
+        length += 1
+    return first[:length]
