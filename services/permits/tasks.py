@@ -9,12 +9,13 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth import service as auth_service
 from core import audit, sla
 from core.events import Event, OutboxEvent, emit
-from core.models import utcnow
+from core.models import aware, utcnow
 from core.worker import REGISTRY
 from services.catalogue import service as catalogue_service
 from services.cloud import service as cloud_service
@@ -248,14 +249,21 @@ async def escalate(state: Any) -> None:
 
 @REGISTRY.every(300, name="permits.rfi_timeouts")
 async def rfi_timeouts(state: Any) -> None:
-    """Requests for information not answered by their due date: the application lapses."""
-    async with state.db.transaction() as session:
-        for request in await repository.overdue_requests(session, utcnow()):
-            row = await repository.application(session, request.application_id)
-            if row is not None:
-                await _system_step(
-                    session, state, row, "rfi_timeout", reason="The request for information was not answered in time."
-                )
+    """Requests for information not answered by their due date: the application lapses. One transaction each, so an
+    applicant answering at that very moment fails only their own lapse (and wins)."""
+    async with state.db.transaction(write=False) as session:
+        overdue = [request.application_id for request in await repository.overdue_requests(session, utcnow())]
+    for application_id in overdue:
+        try:
+            async with state.db.transaction() as session:
+                row = await repository.application(session, application_id)
+                request = await repository.open_request(session, application_id)
+                # Still owed? (Answered since, and maybe asked again, it is not this request's lapse.)
+                if row is not None and request is not None and aware(request.due_at) < utcnow():
+                    reason = "The request for information was not answered in time."
+                    await _system_step(session, state, row, "rfi_timeout", reason=reason)
+        except StaleDataError:
+            continue  # answered meanwhile
 
 
 @REGISTRY.every(3600, name="permits.processing_times")

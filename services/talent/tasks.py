@@ -9,12 +9,13 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth import service as auth_service
 from core.crypto import mask_name
 from core.events import OutboxEvent
-from core.models import utcnow
+from core.models import aware, utcnow
 from core.worker import REGISTRY
 from services.credentials import service as credentials_service
 from services.notifications import service as notifications
@@ -194,7 +195,17 @@ async def notify_applicant(session: AsyncSession, event: OutboxEvent, state: Any
 
 @REGISTRY.every(300, name="talent.rfi_timeouts")
 async def rfi_timeouts(state: Any) -> None:
-    """Requests for information not answered by their due date: the application lapses."""
-    async with state.db.transaction() as session:
-        for row in await repository.overdue_answers(session, utcnow()):
-            await _system_step(session, state, row, "rfi_timeout", reason="The request was not answered in time.")
+    """Requests for information not answered by their due date: the application lapses. One transaction each, so an
+    applicant answering at that very moment fails only their own lapse (and wins)."""
+    async with state.db.transaction(write=False) as session:
+        overdue = [row.id for row in await repository.overdue_answers(session, utcnow())]
+    for application_id in overdue:
+        try:
+            async with state.db.transaction() as session:
+                row = await repository.application(session, application_id)
+                # Still owed? (Answered since, and maybe asked again, it is not this request's lapse.)
+                if row is not None and row.answer_due_at is not None and aware(row.answer_due_at) < utcnow():
+                    reason = "The request was not answered in time."
+                    await _system_step(session, state, row, "rfi_timeout", reason=reason)
+        except StaleDataError:
+            continue  # answered meanwhile

@@ -164,3 +164,31 @@ async def test_only_ones_own_card_is_renewed(client, applicant, other_applicant)
     refused = await client.post(APPLICATIONS, json={"renews": "TI-TALENT-2026-000001"}, headers=other_applicant)
     assert [error["field"] for error in assert_problem(refused, 422)["errors"]] == ["renews"]
     assert (await client.get(APPLICATIONS, headers=other_applicant)).json()["items"] == []
+
+
+async def test_an_unanswered_request_lapses_and_an_answered_one_does_not(app, client, db, applicant, worker) -> None:
+    from sqlalchemy import update
+
+    from services.talent import tasks
+    from services.talent.models import TalentApplication
+
+    app_id = (await client.post(APPLICATIONS, json={}, headers=applicant)).json()["id"]
+    doctorate = {**RANKED_MASTER, "level": "doctorate", "year": 2024, "institution_rank": None}
+    await declare(client, applicant, app_id, {**doctorate, "certificate_no": "1055820242024404"})
+    assert (await act(client, applicant, app_id, "submit")).status_code == 200
+    await worker.drain()
+    held = (await fetch(client, applicant, app_id)).json()
+    assert held["status"] == "awaiting_applicant"
+    assert held["answer_due_at"] is not None
+    await tasks.rfi_timeouts(app.state)  # not due yet
+    assert (await fetch(client, applicant, app_id)).json()["status"] == "awaiting_applicant"
+    async with db.transaction() as session:
+        await session.execute(
+            update(TalentApplication)
+            .where(TalentApplication.reference == held["reference"])
+            .values(answer_due_at=TalentApplication.submitted_at)
+        )
+    await tasks.rfi_timeouts(app.state)
+    lapsed = (await fetch(client, applicant, app_id)).json()
+    assert lapsed["status"] == "withdrawn"
+    assert lapsed["sla"]["risk"] == "stopped"
