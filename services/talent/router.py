@@ -273,9 +273,11 @@ async def declare_claim(
     session: SessionDep,
     identity: IdentityDep,
     response: Response,
+    _key: ApplicantKey,
 ) -> TalentApplicationRead:
     """Declare a claim (education, employment, salary, award, patent, publication, language, birth date) while
-    drafting or when asked; then upload its evidence. Whether it is verified is found out, never declared."""
+    drafting or when asked (send an Idempotency-Key: a retry declares it once); then upload its evidence. Whether it
+    is verified is found out, never declared."""
     item = await applications.declare(
         session=session,
         identity=identity,
@@ -390,8 +392,10 @@ async def start_evidence_upload(
     principal: TalentCaller,
     session: SessionDep,
     cloud: CloudDep,
+    _key: ApplicantKey,
 ) -> EvidenceUpload:
-    """Announce a document behind a claim; PUT the file to the returned URL, then confirm it with its SHA-256."""
+    """Announce a document behind a claim (an Idempotency-Key makes a retry announce it once); PUT the file to the
+    returned URL, then confirm it with its SHA-256."""
     return await applications.start_evidence_upload(
         session=session,
         principal=principal,

@@ -192,3 +192,13 @@ async def test_an_unanswered_request_lapses_and_an_answered_one_does_not(app, cl
     lapsed = (await fetch(client, applicant, app_id)).json()
     assert lapsed["status"] == "withdrawn"
     assert lapsed["sla"]["risk"] == "stopped"
+
+
+async def test_a_retried_claim_with_the_same_key_is_declared_once(client, applicant) -> None:
+    app_id = (await client.post(APPLICATIONS, json={}, headers=applicant)).json()["id"]
+    headers = {**applicant, "Idempotency-Key": "claim-salary-1"}
+    first = await client.post(f"{APPLICATIONS}/{app_id}/claims", json=SALARY, headers=headers)
+    again = await client.post(f"{APPLICATIONS}/{app_id}/claims", json=SALARY, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.headers["location"] == again.headers["location"]
+    assert len((await fetch(client, applicant, app_id)).json()["claims"]) == 1
