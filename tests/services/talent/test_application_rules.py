@@ -1,6 +1,8 @@
 """The rules around a talent application that an end-to-end walk does not show: the sponsor's limits, separation of
 duties, who sees evidence and registry answers, what a registry can and cannot confirm, one open application."""
 
+import json
+
 import pytest
 
 from tests.helpers import assert_problem
@@ -26,6 +28,10 @@ async def submitted(client, applicant, worker) -> dict[str, str]:
     assert (await act(client, applicant, app_id, "submit")).status_code == 200
     await worker.drain()
     return {"application_id": app_id, "degree": degree, "salary": salary}
+
+
+def _json(body: dict) -> str:
+    return json.dumps(body)  # (NaN goes out as the bare token NaN, which is not JSON)
 
 
 def _claim(body: dict, claim_id: str) -> dict:
@@ -202,3 +208,84 @@ async def test_a_retried_claim_with_the_same_key_is_declared_once(client, applic
     assert first.status_code == again.status_code == 201
     assert first.headers["location"] == again.headers["location"]
     assert len((await fetch(client, applicant, app_id)).json()["claims"]) == 1
+
+
+async def test_a_supervisor_reassigns_to_a_talent_officer_only(client, submitted, officer, supervisor) -> None:
+    app_id = submitted["application_id"]
+    assert (await act(client, supervisor, app_id, "claim")).status_code == 200
+    officer_id = (await client.get("/api/v1/me", headers=officer)).json()["id"]
+    applicant_view = (await fetch(client, supervisor, app_id)).json()
+    assert_problem(await act(client, officer, app_id, "reassign", assignee_id=officer_id), 403)  # not a supervisor
+    missing = assert_problem(await act(client, supervisor, app_id, "reassign"), 422)
+    assert [error["field"] for error in missing["errors"]] == ["assignee_id"]
+    stranger = "00000000-0000-0000-0000-000000000001"
+    assert_problem(await act(client, supervisor, app_id, "reassign", assignee_id=stranger), 422)
+    moved = await act(client, supervisor, app_id, "reassign", assignee_id=officer_id)
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["assignee_id"] == officer_id
+    assert moved.json()["status"] == applicant_view["status"] == "verifying"
+    # The new handler sees the figures; the supervisor no longer does.
+    assert _claim((await fetch(client, officer, app_id)).json(), submitted["salary"])["data"]["annual_amount"] == 240000
+    assert _claim((await fetch(client, supervisor, app_id)).json(), submitted["salary"])["masked"] is True
+
+
+async def test_bad_input_is_a_422_problem_and_changes_nothing(client, other_applicant, submitted, officer) -> None:
+    person = other_applicant
+    draft = (await client.post(APPLICATIONS, json={}, headers=person)).json()["id"]
+    bad_claims = [
+        {"kind": "salary", "year": 2025},  # neither amount
+        {"kind": "salary", "year": 2025, "annual_amount": float("nan")},
+        {"kind": "education", "level": "master", "institution": "X", "year": 2019, "certificate_no": "12"},
+        {"kind": "age", "value": 30},  # age is derived, never declared
+    ]
+    json_body = {**person, "content-type": "application/json"}
+    for claim in bad_claims:
+        assert_problem(
+            await client.post(f"{APPLICATIONS}/{draft}/claims", content=_json(claim), headers=json_body), 422
+        )
+    claim_id = await declare(client, person, draft, SALARY, evidence=False)
+    evidence_url = f"{APPLICATIONS}/{draft}/claims/{claim_id}/evidence"
+    for body in (
+        {"filename": "a.pdf", "media_type": "application/pdf", "size": 11 * 1024 * 1024},
+        {"filename": "a.exe", "media_type": "application/x-msdownload", "size": 10},
+    ):
+        assert_problem(await client.post(evidence_url, json=body, headers=person), 422)
+    after = (await fetch(client, person, draft)).json()
+    assert [claim["kind"] for claim in after["claims"]] == ["salary"]
+    assert after["claims"][0]["evidence"] == []
+
+    verifying = submitted["application_id"]
+    assert (await act(client, officer, verifying, "claim")).status_code == 200
+    etag = (await fetch(client, officer, verifying)).headers["etag"]
+    for body in ({"decision": "maybe", "reason": "x"}, {"decision": "verified"}):
+        response = await client.post(
+            f"{APPLICATIONS}/{verifying}/claims/{submitted['degree']}/verification",
+            json=body,
+            headers={**officer, "If-Match": etag},
+        )
+        assert_problem(response, 422)
+    assert _claim((await fetch(client, officer, verifying)).json(), submitted["degree"])["status"] == "pending"
+
+
+async def test_a_changed_claim_replaces_the_old_one_and_is_verified_again(client, applicant) -> None:
+    app_id = (await client.post(APPLICATIONS, json={}, headers=applicant)).json()["id"]
+    claim_id = await declare(client, applicant, app_id, SALARY, evidence=False)
+    etag = (await fetch(client, applicant, app_id)).headers["etag"]
+    changed = await client.put(
+        f"{APPLICATIONS}/{app_id}/claims/{claim_id}",
+        json={**SALARY, "annual_amount": 300000},
+        headers={**applicant, "If-Match": etag},
+    )
+    assert changed.status_code == 200, changed.text
+    claim = _claim(changed.json(), claim_id)
+    assert (claim["data"]["annual_amount"], claim["status"], claim["version"]) == (300000, "pending", 2)
+    assert changed.headers["etag"] != etag
+    stale = await client.put(
+        f"{APPLICATIONS}/{app_id}/claims/{claim_id}", json=SALARY, headers={**applicant, "If-Match": etag}
+    )
+    assert_problem(stale, 412)
+    dropped = await client.delete(
+        f"{APPLICATIONS}/{app_id}/claims/{claim_id}", headers={**applicant, "If-Match": changed.headers["etag"]}
+    )
+    assert dropped.status_code == 204
+    assert (await fetch(client, applicant, app_id)).json()["claims"] == []
