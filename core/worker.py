@@ -38,6 +38,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -312,6 +313,19 @@ class RetryLater(Exception):
 
 
 # -- dead letters (the admin API) ---------------------------------------------------------------------------------
+
+
+async def one_by_one(
+    database: Database, items: list[Any], work: Callable[[AsyncSession, Any], Awaitable[None]]
+) -> None:
+    """`work(session, item)` for each item, each in a transaction of its own (for scheduled jobs over many rows): a
+    row a request changed meanwhile (a stale version) loses only its own step, and the request wins."""
+    for item in items:
+        try:
+            async with database.transaction() as session:
+                await work(session, item)
+        except StaleDataError:
+            logger.info("scheduled step skipped: the row changed meanwhile", extra={"item": str(item)})
 
 
 async def dead_letters(session: AsyncSession, *, limit: int, after: Any | None) -> list[Any]:

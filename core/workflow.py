@@ -84,6 +84,11 @@ class Workflow:
                 return transition
         raise TransitionNotAllowed(f"Cannot {action} a {self.name.rsplit('.', 1)[-1]} that is {state}.")
 
+    def still_possible(self, state: str, action: str) -> Transition | None:
+        """The transition `action` takes from `state`, or None: for system steps that may arrive late or twice (a
+        redelivered event, a job racing a request), where "no longer possible" means "nothing to do"."""
+        return next((t for t in self._by_action.get(action, ()) if state in t.sources), None)
+
     def allowed(self, state: str, permitted: Callable[[Transition], bool]) -> list[str]:
         """Actions the caller may take now: possible from `state` and `permitted` for them."""
         return sorted({t.action for t in self.transitions if state in t.sources and permitted(t)})

@@ -9,14 +9,13 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth import service as auth_service
 from core import audit, sla
 from core.events import Event, OutboxEvent, emit
 from core.models import aware, utcnow
-from core.worker import REGISTRY
+from core.worker import REGISTRY, one_by_one
 from services.catalogue import service as catalogue_service
 from services.cloud import service as cloud_service
 from services.credentials import service as credentials_service
@@ -40,8 +39,8 @@ async def _application(session: AsyncSession, event: OutboxEvent) -> PermitAppli
 
 async def _system_step(session: AsyncSession, state: Any, row: PermitApplication, action: str, **data: Any) -> bool:
     """Take a system step if the application is still where the step starts (a redelivered event does nothing)."""
-    step = next(t for t in APPLICATION_LIFECYCLE.transitions if t.action == action)
-    if row.status not in step.sources:
+    step = APPLICATION_LIFECYCLE.still_possible(row.status, action)
+    if step is None:
         return False
     await apply(
         session=session, identity=state.identity, row=row, step=step, data=ActionRequest(**data), actor=SYSTEM_ACTOR
@@ -253,17 +252,16 @@ async def rfi_timeouts(state: Any) -> None:
     applicant answering at that very moment fails only their own lapse (and wins)."""
     async with state.db.transaction(write=False) as session:
         overdue = [request.application_id for request in await repository.overdue_requests(session, utcnow())]
-    for application_id in overdue:
-        try:
-            async with state.db.transaction() as session:
-                row = await repository.application(session, application_id)
-                request = await repository.open_request(session, application_id)
-                # Still owed? (Answered since, and maybe asked again, it is not this request's lapse.)
-                if row is not None and request is not None and aware(request.due_at) < utcnow():
-                    reason = "The request for information was not answered in time."
-                    await _system_step(session, state, row, "rfi_timeout", reason=reason)
-        except StaleDataError:
-            continue  # answered meanwhile
+
+    async def lapse(session: AsyncSession, application_id: uuid.UUID) -> None:
+        row = await repository.application(session, application_id)
+        request = await repository.open_request(session, application_id)
+        # Still owed? (Answered since, and maybe asked again, it is not this request's lapse.)
+        if row is not None and request is not None and aware(request.due_at) < utcnow():
+            reason = "The request for information was not answered in time."
+            await _system_step(session, state, row, "rfi_timeout", reason=reason)
+
+    await one_by_one(state.db, overdue, lapse)
 
 
 @REGISTRY.every(3600, name="permits.processing_times")

@@ -9,14 +9,13 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth import service as auth_service
 from core.crypto import mask_name
 from core.events import OutboxEvent
 from core.models import aware, utcnow
-from core.worker import REGISTRY
+from core.worker import REGISTRY, one_by_one
 from services.credentials import service as credentials_service
 from services.notifications import service as notifications
 from services.talent import repository
@@ -44,8 +43,8 @@ async def _application(session: AsyncSession, event: OutboxEvent) -> TalentAppli
 
 async def _system_step(session: AsyncSession, state: Any, row: TalentApplication, action: str, **data: Any) -> bool:
     """Take a system step if the application is still where the step starts (a redelivered event does nothing)."""
-    step = next(t for t in TALENT_LIFECYCLE.transitions if t.action == action)
-    if row.status not in step.sources:
+    step = TALENT_LIFECYCLE.still_possible(row.status, action)
+    if step is None:
         return False
     await apply(
         session=session, context=_context(state), row=row, step=step, data=ActionRequest(**data), actor=SYSTEM_ACTOR
@@ -199,13 +198,11 @@ async def rfi_timeouts(state: Any) -> None:
     applicant answering at that very moment fails only their own lapse (and wins)."""
     async with state.db.transaction(write=False) as session:
         overdue = [row.id for row in await repository.overdue_answers(session, utcnow())]
-    for application_id in overdue:
-        try:
-            async with state.db.transaction() as session:
-                row = await repository.application(session, application_id)
-                # Still owed? (Answered since, and maybe asked again, it is not this request's lapse.)
-                if row is not None and row.answer_due_at is not None and aware(row.answer_due_at) < utcnow():
-                    reason = "The request was not answered in time."
-                    await _system_step(session, state, row, "rfi_timeout", reason=reason)
-        except StaleDataError:
-            continue  # answered meanwhile
+
+    async def lapse(session: AsyncSession, application_id: uuid.UUID) -> None:
+        row = await repository.application(session, application_id)
+        # Still owed? (Answered since, and maybe asked again, it is not this request's lapse.)
+        if row is not None and row.answer_due_at is not None and aware(row.answer_due_at) < utcnow():
+            await _system_step(session, state, row, "rfi_timeout", reason="The request was not answered in time.")
+
+    await one_by_one(state.db, overdue, lapse)

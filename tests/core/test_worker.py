@@ -197,3 +197,26 @@ async def test_the_embedded_worker_runs_inside_the_app_and_stops_with_it(setting
     await _emit(db, idle.name, 1)  # after shutdown nothing claims it
     await asyncio.sleep(0.3)
     assert await _statuses(db, idle.name) == {"done": 3, "pending": 1}
+
+
+async def test_one_by_one_keeps_the_other_items_when_one_row_changed_meanwhile(db) -> None:
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from core.worker import one_by_one
+
+    done: list[int] = []
+
+    async def work(session, item: int) -> None:
+        await session.execute(text("SELECT 1"))
+        if item == 2:
+            raise StaleDataError("changed by a request meanwhile")
+        done.append(item)
+
+    await one_by_one(db, [1, 2, 3], work)
+    assert done == [1, 3]
+
+    async def broken(session, item: int) -> None:
+        raise RuntimeError("a real fault")
+
+    with pytest.raises(RuntimeError):  # only a stale row is skipped; anything else is the job's failure
+        await one_by_one(db, [1], broken)
