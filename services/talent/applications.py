@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth import service as auth_service
@@ -69,7 +69,6 @@ from services.talent.schemas import (
     Benefit,
     ClaimRead,
     ClaimVerification,
-    DeclaredClaim,
     EvidenceRead,
     EvidenceUpload,
     EvidenceUploadRequest,
@@ -116,7 +115,6 @@ SCORED_MODELS: dict[str, type[ClaimBase]] = {
         BirthDateClaim,
     )
 }
-_DECLARED: TypeAdapter[Any] = TypeAdapter(DeclaredClaim)
 
 
 @dataclass(frozen=True)
@@ -291,15 +289,16 @@ async def declare(
     identity: Identity,
     principal: Principal,
     application_id: uuid.UUID,
-    claim: dict[str, Any],
+    claim: BaseModel,
     claim_id: uuid.UUID | None = None,
     if_match: str | None = None,
-) -> TalentClaim:
-    """Add a claim, or (with `claim_id`, and If-Match) replace one: a changed claim is verified again."""
+) -> tuple[TalentApplication, TalentClaim]:
+    """Add a claim (one of the DeclaredClaim models, validated by the request), or (with `claim_id`, and If-Match)
+    replace one: a changed claim is verified again. The application and the claim as they now are."""
     row = await _declarable(session, principal, application_id)
     if claim_id is not None:
         check_if_match(if_match, row.version)
-    data = _DECLARED.validate_python(claim).model_dump(mode="json", exclude={"verified"}, exclude_none=True)
+    data = claim.model_dump(mode="json", exclude={"verified"}, exclude_none=True)
     if claim_id is None:
         if len(await repository.claims(session, row.id)) >= MAX_APPLICATION_CLAIMS:
             raise ValidationFailed(f"At most {MAX_APPLICATION_CLAIMS} claims per application.")
@@ -318,7 +317,7 @@ async def declare(
         object_id=row.id,
         detail={"claim": str(item.id), "kind": item.kind},  # never the figures
     )
-    return item
+    return row, item
 
 
 async def drop_claim(

@@ -278,15 +278,10 @@ async def declare_claim(
     """Declare a claim (education, employment, salary, award, patent, publication, language, birth date) while
     drafting or when asked (send an Idempotency-Key: a retry declares it once); then upload its evidence. Whether it
     is verified is found out, never declared."""
-    item = await applications.declare(
-        session=session,
-        identity=identity,
-        principal=principal,
-        application_id=application_id,
-        claim=data.model_dump(),
+    row, item = await applications.declare(
+        session=session, identity=identity, principal=principal, application_id=application_id, claim=data
     )
     response.headers["Location"] = f"/api/v1/talent/applications/{application_id}/claims/{item.id}"
-    row = await applications.visible(session=session, principal=principal, application_id=application_id)
     return await _shown(session, identity, principal, row, response)
 
 
@@ -321,16 +316,15 @@ async def change_claim(
 ) -> TalentApplicationRead:
     """Replace a claim (e.g. one that could not be verified; send the application's If-Match); it is verified
     again."""
-    await applications.declare(
+    row, _item = await applications.declare(
         session=session,
         identity=identity,
         principal=principal,
         application_id=application_id,
-        claim=data.model_dump(),
+        claim=data,
         claim_id=claim_id,
         if_match=if_match,
     )
-    row = await applications.visible(session=session, principal=principal, application_id=application_id)
     return await _shown(session, identity, principal, row, response)
 
 
