@@ -144,6 +144,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_tags=TAGS,
         generate_unique_id_function=operation_id,
+        # Metrics are Prometheus (core.metrics) and there is no OpenTelemetry here: FastAPI's native telemetry would
+        # only look for providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.db = database

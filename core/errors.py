@@ -213,7 +213,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
             status=400,
             code="malformed-body",
             title="The request body is not valid JSON",
-            detail="; ".join(f"{e.detail} at position {e.field}" for e in errors if e.code == "json_invalid"),
+            detail="; ".join(_where_json_broke(e) for e in errors if e.code == "json_invalid"),
             instance=request.url.path,
         )
     return problem_response(
@@ -224,6 +224,11 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         instance=request.url.path,
         errors=errors,
     )
+
+
+def _where_json_broke(error: FieldError) -> str:
+    # FastAPI's parser reports the offset as the field; pydantic's (core.http.body) says line and column itself.
+    return error.detail if error.field == error.location else f"{error.detail} at position {error.field}"
 
 
 async def _stale_write(request: Request, exc: Exception) -> JSONResponse:

@@ -3,11 +3,14 @@
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.encoders import jsonable_encoder
+from fastapi.openapi.models import Schema
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic.json_schema import models_json_schema
 
 from core.errors import PROBLEM_JSON, FieldError, Problem, problems
+from core.http.body import DOCUMENTED
 
 
 def operation_id(route: APIRoute) -> str:
@@ -22,6 +25,20 @@ def _problem_components() -> dict[str, Any]:
         ref_template="#/components/schemas/{model}",
     )
     return schema["$defs"]
+
+
+def _body_components() -> dict[str, Any]:
+    """The schemas of bodies routes validate themselves (core.http.body): FastAPI only sees its own parameters."""
+    if not DOCUMENTED:
+        return {}
+    _, schema = models_json_schema(
+        [(model, "validation") for model in dict.fromkeys(DOCUMENTED)], ref_template="#/components/schemas/{model}"
+    )
+    # As FastAPI publishes its own: through the OpenAPI model (integer bounds as numbers, no null defaults).
+    return {
+        name: jsonable_encoder(Schema(**definition), by_alias=True, exclude_none=True)
+        for name, definition in schema["$defs"].items()
+    }
 
 
 def _document_transport_errors(operation: dict[str, Any]) -> None:
@@ -52,6 +69,9 @@ def install_openapi(app: FastAPI, *, description: str) -> None:
         for name in ("HTTPValidationError", "ValidationError"):
             schemas.pop(name, None)
         schemas.update(_problem_components())
+        for name, definition in _body_components().items():
+            if schemas.setdefault(name, definition) != definition:
+                raise RuntimeError(f"two different schemas are named {name} in the OpenAPI document")
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
                 _document_transport_errors(operation)

