@@ -780,7 +780,7 @@ async def introspect(request: Request, identity: Identity = Depends(get_identity
 # -- userinfo, keys, discovery ----------------------------------------------------------------------------------------
 
 
-UserInfoCaller = Depends(require(scopes={"openid"}, people_only=True))
+UserInfoCaller = require(scopes={"openid"}, people_only=True)
 
 
 async def _userinfo(session: Any, identity: Identity, principal: Principal) -> dict[str, Any]:

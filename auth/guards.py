@@ -9,7 +9,7 @@ scope needed, both as problem+json.
 """
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -26,22 +26,21 @@ from core.ratelimit import enforce
 
 REALM = "talent-island"
 
-oauth2_scheme = OAuth2(
-    flows=OAuthFlows(
-        authorizationCode=OAuthFlowAuthorizationCode(
-            authorizationUrl="/oauth2/authorize",
-            tokenUrl="/oauth2/token",
-            refreshUrl="/oauth2/token",
-            scopes={name: scope.en for name, scope in SCOPES.items() if not scope.client_only},
-        ),
-        clientCredentials=OAuthFlowClientCredentials(
-            tokenUrl="/oauth2/token", scopes={name: scope.en for name, scope in SCOPES.items()}
-        ),
+OAUTH2_FLOWS = OAuthFlows(
+    authorizationCode=OAuthFlowAuthorizationCode(
+        authorizationUrl="/oauth2/authorize",
+        tokenUrl="/oauth2/token",
+        refreshUrl="/oauth2/token",
+        scopes={name: scope.en for name, scope in SCOPES.items() if not scope.client_only},
     ),
-    scheme_name="oauth2",
-    description="Authorization code with PKCE (S256) for people; client credentials for partner systems.",
-    auto_error=False,
+    clientCredentials=OAuthFlowClientCredentials(
+        tokenUrl="/oauth2/token", scopes={name: scope.en for name, scope in SCOPES.items()}
+    ),
 )
+OAUTH2_SCHEME = "oauth2"
+OAUTH2_DESCRIPTION = "Authorization code with PKCE (S256) for people; client credentials for partner systems."
+
+oauth2_scheme = OAuth2(flows=OAUTH2_FLOWS, scheme_name=OAUTH2_SCHEME, description=OAUTH2_DESCRIPTION, auto_error=False)
 
 
 class InvalidToken(Unauthorized):
@@ -133,6 +132,45 @@ async def authenticate(request: Request, authorization: str | None) -> Principal
     return principal
 
 
+class Guard(OAuth2):
+    """The oauth2 scheme and the check of one kind of caller, as one dependency: FastAPI publishes it as the route's
+    security requirement (with its scopes) and solves it in one step per request, where a check depending on the
+    scheme took two (about 10 us on every protected request)."""
+
+    def __init__(
+        self, *, scopes: Iterable[str], any_scope: Iterable[str], roles: Iterable[str], people: bool, clients: bool
+    ) -> None:
+        super().__init__(
+            flows=OAUTH2_FLOWS, scheme_name=OAUTH2_SCHEME, description=OAUTH2_DESCRIPTION, auto_error=False
+        )
+        self.needed = sorted(scopes)
+        self.one_of = frozenset(any_scope)
+        self.roles = frozenset(roles)
+        self.people = people
+        self.clients = clients
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        principal = await authenticate(request, request.headers.get("authorization"))
+        missing = set(self.needed) - principal.scopes
+        if missing:
+            raise InsufficientScope(
+                f"This needs the scope(s): {' '.join(sorted(missing))}.",
+                headers=_challenge("insufficient_scope", scope=" ".join(self.needed)),
+            )
+        if self.one_of and not principal.scopes & self.one_of:
+            raise InsufficientScope(
+                f"This needs one of the scopes: {' '.join(sorted(self.one_of))}.",
+                headers=_challenge("insufficient_scope", scope=" ".join(sorted(self.one_of))),
+            )
+        if self.people and not principal.is_person:
+            raise Forbidden("Only a person signed in through an app may do this.")
+        if self.clients and principal.is_person:
+            raise Forbidden("Only a partner system (client credentials) may do this.")
+        if self.roles and not principal.roles & self.roles:
+            raise Forbidden(f"This needs one of the roles: {', '.join(sorted(self.roles))}.")
+        return principal
+
+
 def require(
     *,
     scopes: Iterable[str] = (),
@@ -140,37 +178,12 @@ def require(
     any_scope: Iterable[str] = (),
     people_only: bool = False,
     clients_only: bool = False,
-) -> Callable[..., Any]:
-    """A dependency yielding the Principal if its token has every scope in `scopes`, one of `any_scope` when given
-    (an API shared by citizens, officers and partners) and, when `roles` is given, at least one of those roles."""
-    needed = sorted(scopes)
-    one_of = frozenset(any_scope)
-    allowed_roles = frozenset(roles)
-
-    async def dependency(
-        request: Request, authorization: Annotated[str | None, Security(oauth2_scheme, scopes=needed)]
-    ) -> Principal:
-        principal = await authenticate(request, authorization)
-        missing = set(needed) - principal.scopes
-        if missing:
-            raise InsufficientScope(
-                f"This needs the scope(s): {' '.join(sorted(missing))}.",
-                headers=_challenge("insufficient_scope", scope=" ".join(needed)),
-            )
-        if one_of and not principal.scopes & one_of:
-            raise InsufficientScope(
-                f"This needs one of the scopes: {' '.join(sorted(one_of))}.",
-                headers=_challenge("insufficient_scope", scope=" ".join(sorted(one_of))),
-            )
-        if people_only and not principal.is_person:
-            raise Forbidden("Only a person signed in through an app may do this.")
-        if clients_only and principal.is_person:
-            raise Forbidden("Only a partner system (client credentials) may do this.")
-        if allowed_roles and not principal.roles & allowed_roles:
-            raise Forbidden(f"This needs one of the roles: {', '.join(sorted(allowed_roles))}.")
-        return principal
-
-    return dependency
+) -> Any:
+    """The dependency (`Annotated[Principal, require(...)]`) yielding the Principal if its token has every scope in
+    `scopes`, one of `any_scope` when given (an API shared by citizens, officers and partners) and, when `roles` is
+    given, at least one of those roles."""
+    guard = Guard(scopes=scopes, any_scope=any_scope, roles=roles, people=people_only, clients=clients_only)
+    return Security(guard, scopes=guard.needed)
 
 
 async def optional_principal(
@@ -200,8 +213,8 @@ async def public_caller(request: Request) -> None:
 PublicCaller = Depends(public_caller)
 
 # The callers the API knows, as typed dependencies (DESIGN convention 6).
-Authenticated = Annotated[Principal, Depends(require())]
-Person = Annotated[Principal, Depends(require(people_only=True))]
-Auditor = Annotated[Principal, Depends(require(scopes={"audit:read"}, roles={"auditor"}))]
-Admin = Annotated[Principal, Depends(require(scopes={"admin"}, roles={"admin"}, people_only=True))]
+Authenticated = Annotated[Principal, require()]
+Person = Annotated[Principal, require(people_only=True)]
+Auditor = Annotated[Principal, require(scopes={"audit:read"}, roles={"auditor"})]
+Admin = Annotated[Principal, require(scopes={"admin"}, roles={"admin"}, people_only=True)]
 MaybeSignedIn = Annotated[Principal | None, Depends(optional_principal)]

@@ -1,11 +1,10 @@
 """Dead letters for administrators: outbox events that exhausted their attempts, and a retry for each."""
 
 import uuid
-from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Path, params
 from pydantic import BaseModel
 
 from core.db import SessionDep
@@ -29,12 +28,12 @@ class DeadLetterNotFound(NotFound):
     code, title = "dead-letter-not-found", "No such dead event"
 
 
-def build_router(admin: Callable[..., Any]) -> APIRouter:
+def build_router(admin: params.Depends) -> APIRouter:
     router = APIRouter(
         prefix="/api/v1/admin/outbox",
         tags=["admin"],
         route_class=ApiRoute,
-        dependencies=[Depends(admin)],
+        dependencies=[admin],
         responses=problems(401, 403),
     )
 

@@ -1,10 +1,9 @@
 """The auditor's API: browse the trail, verify the chain, export the signed checkpoints."""
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query, params
 from pydantic import BaseModel, Field
 
 from core.audit import repository
@@ -15,11 +14,9 @@ from core.errors import problems
 from core.pagination import Cursor, Limit, Page
 
 
-def build_router(auditor: Callable[..., Any]) -> APIRouter:
+def build_router(auditor: params.Depends) -> APIRouter:
     """The auditor API, guarded by `auditor` (the identity layer's scope + role check; core cannot import it)."""
-    guarded = APIRouter(
-        prefix="/api/v1/audit", tags=["audit"], dependencies=[Depends(auditor)], responses=problems(401, 403)
-    )
+    guarded = APIRouter(prefix="/api/v1/audit", tags=["audit"], dependencies=[auditor], responses=problems(401, 403))
     guarded.include_router(router)
     return guarded
 

@@ -10,8 +10,8 @@ from auth.guards import Principal, require
 from auth.i18n import language_from_header
 from services.catalogue.render import BOTH
 
-Editor = Annotated[Principal, Depends(require(scopes={"catalogue:write"}, roles={"catalogue_editor"}))]
-Publisher = Annotated[Principal, Depends(require(scopes={"catalogue:publish"}, roles={"publisher"}))]
+Editor = Annotated[Principal, require(scopes={"catalogue:write"}, roles={"catalogue_editor"})]
+Publisher = Annotated[Principal, require(scopes={"catalogue:publish"}, roles={"publisher"})]
 
 LangParam = Annotated[
     str | None,

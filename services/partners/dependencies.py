@@ -8,7 +8,7 @@ from auth.guards import Principal, require
 from core.outbound import GuardedTransport, guarded_client
 from core.settings import Settings
 
-Partner = Annotated[Principal, Depends(require(scopes={"webhooks:manage"}))]
+Partner = Annotated[Principal, require(scopes={"webhooks:manage"})]
 
 
 def webhook_guard(settings: Settings) -> GuardedTransport:

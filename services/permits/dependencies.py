@@ -10,9 +10,9 @@ from auth.guards import Principal, require
 from core.http.idempotency import IdempotencyClaim, idempotency
 
 # Citizens (permits:apply), officers and supervisors (permits:process), partner systems (partner:submit).
-PermitsCaller = Annotated[Principal, Depends(require(any_scope={"permits:apply", "permits:process", "partner:submit"}))]
+PermitsCaller = Annotated[Principal, require(any_scope={"permits:apply", "permits:process", "partner:submit"})]
 # Those who file applications: a citizen for themselves, a partner for a citizen it represents.
-Applicant = Annotated[Principal, Depends(require(any_scope={"permits:apply", "partner:submit"}))]
+Applicant = Annotated[Principal, require(any_scope={"permits:apply", "partner:submit"})]
 ApplicationId = Annotated[uuid.UUID, Path(description="the application's id")]
 DocumentId = Annotated[uuid.UUID, Path(description="the document's id")]
 

@@ -10,7 +10,7 @@ from core.http.idempotency import IdempotencyClaim, idempotency
 from services.talent.service import RuleSetCache
 
 # What-if assessments: any person signed in through an app (no scope needed: it reads and writes nothing of theirs).
-Person = Annotated[Principal, Depends(require(people_only=True))]
+Person = Annotated[Principal, require(people_only=True)]
 
 
 async def reader(request: Request, principal: MaybeSignedIn) -> Principal | None:
@@ -51,8 +51,8 @@ RuleSets = Annotated[RuleSetCache, Depends(_cache_dependency)]
 
 # Talent applications: applicants (talent:apply), the talent office (talent:review), sponsoring employers' partner
 # systems (partner:submit). Which applications a caller sees is decided per application (repository.reach).
-TalentCaller = Annotated[Principal, Depends(require(any_scope={"talent:apply", "talent:review", "partner:submit"}))]
-TalentApplicant = Annotated[Principal, Depends(require(any_scope={"talent:apply", "partner:submit"}))]
+TalentCaller = Annotated[Principal, require(any_scope={"talent:apply", "talent:review", "partner:submit"})]
+TalentApplicant = Annotated[Principal, require(any_scope={"talent:apply", "partner:submit"})]
 ApplicationId = Annotated[uuid.UUID, Path(description="the application's id")]
 ClaimId = Annotated[uuid.UUID, Path(description="the claim's id")]
 EvidenceId = Annotated[uuid.UUID, Path(description="the evidence document's id")]
