@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -66,6 +66,18 @@ async def account_by_id_number_hash(session: AsyncSession, lookup: str) -> uuid.
 
 async def account(session: AsyncSession, account_id: uuid.UUID) -> Account | None:
     return await session.get(Account, account_id)
+
+
+# Built once: every new application and every notification asks it (the three columns, not the whole account). It
+# runs through the session, which flushes pending changes first: a name changed in this transaction is seen.
+_CONTACT = select(Account.name, Account.phone_encrypted, Account.preferred_language).where(
+    Account.id == bindparam("id")
+)
+
+
+async def contact(session: AsyncSession, account_id: uuid.UUID) -> Any:
+    """(name, phone_encrypted, preferred_language) of an account; None when there is no such account."""
+    return (await session.execute(_CONTACT, {"id": account_id})).first()
 
 
 async def roles(session: AsyncSession, account_id: uuid.UUID) -> set[str]:

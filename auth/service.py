@@ -272,7 +272,7 @@ async def contact_of(
     *, session: AsyncSession, identity: Identity, account_id: uuid.UUID
 ) -> tuple[str, str | None, str]:
     """Name, phone number (decrypted; None for staff) and preferred language, for notifying the account."""
-    account = await repository.account(session, account_id)
+    account = await repository.contact(session, account_id)
     if account is None:
         raise AccountNotFound()
     phone = identity.cipher.decrypt(account.phone_encrypted, context="phone") if account.phone_encrypted else None

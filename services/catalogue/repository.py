@@ -4,7 +4,7 @@ with a GIN index and ts_rank on PostgreSQL, both over the tokens of services/cat
 import uuid
 from typing import Any
 
-from sqlalchemy import cast, column, func, literal, literal_column, select, table, update
+from sqlalchemy import bindparam, cast, column, func, literal, literal_column, select, table, update
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -94,12 +94,15 @@ async def current(session: AsyncSession, code: str) -> ServiceVersion | None:
     return (await session.execute(stmt)).scalars().first()
 
 
+# Built once: every new application asks it, and building the expression cost more than running it.
+_CURRENT_STATUS = select(ServiceVersion.id, ServiceVersion.status, ServiceVersion.kind).where(
+    ServiceVersion.code == bindparam("code"), ServiceVersion.current.is_(True)
+)
+
+
 async def current_status(session: AsyncSession, code: str) -> Any:
     """(id, status, kind) of the current version: what deciding on a new application needs, without the content."""
-    statement = select(ServiceVersion.id, ServiceVersion.status, ServiceVersion.kind).where(
-        ServiceVersion.code == code, ServiceVersion.current.is_(True)
-    )
-    return (await session.execute(statement)).first()
+    return (await session.execute(_CURRENT_STATUS, {"code": code})).first()
 
 
 async def current_published_ids(session: AsyncSession, *, kind: str) -> list[uuid.UUID]:

@@ -277,3 +277,26 @@ async def test_disabling_a_client_stops_it(client, admin) -> None:
         )
     ).status_code != 401:
         assert time.monotonic() < deadline
+
+
+async def test_contact_details_are_the_accounts_own_and_see_a_pending_change(client, app, db) -> None:
+    # What notifications and new applications use: the name, the phone decrypted, the language; in the caller's
+    # transaction, a change not yet flushed is already seen.
+    from auth import service
+
+    created = (await client.post("/api/v1/accounts", json=SIGN_UP)).json()
+    identity = app.state.identity
+    async with db.transaction() as session:
+        account_id = uuid.UUID(created["id"])
+        assert await service.contact_of(session=session, identity=identity, account_id=account_id) == (
+            "林小雨 Lin Xiaoyu",
+            "13912345678",
+            "zh-CN",
+        )
+        account = await session.get(Account, account_id)
+        account.name = "Lin Xiaoyu"
+        name, _, _ = await service.contact_of(session=session, identity=identity, account_id=account_id)
+        assert name == "Lin Xiaoyu"
+        await session.rollback()
+        with pytest.raises(service.AccountNotFound):
+            await service.contact_of(session=session, identity=identity, account_id=uuid.uuid4())
