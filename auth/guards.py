@@ -98,7 +98,15 @@ def _challenge(error: str | None = None, description: str | None = None, scope: 
     return {"WWW-Authenticate": "Bearer " + ", ".join(parts)}
 
 
+# Where the request keeps its caller once authenticated: a route guarded twice (its own guard and an Idempotency-Key
+# owner's) verifies the token and counts against the rate limit once.
+_AUTHENTICATED = "ti.principal"
+
+
 async def authenticate(request: Request, authorization: str | None) -> Principal:
+    known: Principal | None = request.scope.get(_AUTHENTICATED)
+    if known is not None:
+        return known
     identity: Identity = request.app.state.identity
     if not authorization:
         # RFC 6750 3.1: no error code when the request carried no credentials at all.
@@ -129,6 +137,7 @@ async def authenticate(request: Request, authorization: str | None) -> Principal
         window=window,
         what="requests from this client",
     )
+    request.scope[_AUTHENTICATED] = principal
     return principal
 
 
@@ -212,7 +221,8 @@ async def public_caller(request: Request) -> None:
 
 PublicCaller = Depends(public_caller)
 
-# The callers the API knows, as typed dependencies (DESIGN convention 6).
+# The callers the API knows, as typed dependencies (DESIGN convention 6). `require()` is the dependency itself (an
+# OAuth2 scheme that checks the caller), so an alias is `Annotated[Principal, require(...)]`, not `Depends(require())`.
 Authenticated = Annotated[Principal, require()]
 Person = Annotated[Principal, require(people_only=True)]
 Auditor = Annotated[Principal, require(scopes={"audit:read"}, roles={"auditor"})]

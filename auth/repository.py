@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Row, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -75,7 +75,7 @@ _CONTACT = select(Account.name, Account.phone_encrypted, Account.preferred_langu
 )
 
 
-async def contact(session: AsyncSession, account_id: uuid.UUID) -> Any:
+async def contact(session: AsyncSession, account_id: uuid.UUID) -> Row[tuple[str, str | None, str]] | None:
     """(name, phone_encrypted, preferred_language) of an account; None when there is no such account."""
     return (await session.execute(_CONTACT, {"id": account_id})).first()
 

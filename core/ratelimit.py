@@ -2,6 +2,7 @@
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -26,38 +27,42 @@ class RateLimiter(Protocol):
 class MemoryRateLimiter:
     """Per-process counters (the embedded default)."""
 
-    def __init__(self) -> None:
-        self._counts: dict[str, int] = {}
-        self._last_sweep = 0
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        # slot (key and window number) -> (hits, when the window ends)
+        self._counts: dict[str, tuple[int, float]] = {}
+        self._last_sweep = 0.0
 
     def _slot(self, key: str, window: int, now: float) -> tuple[str, int]:
         index = int(now // window)
-        return f"{key}:{index}", math.ceil((index + 1) * window - now)
+        return f"{key}:{window}:{index}", math.ceil((index + 1) * window - now)
 
     async def hit(self, key: str, *, limit: int, window: int) -> Decision:
-        now = time.time()
+        now = self._clock()
         slot, remaining = self._slot(key, window, now)
         # No lock: nothing here awaits, so no other task can run between the read and the write.
         self._sweep(now)
-        count = self._counts.get(slot, 0) + 1
-        self._counts[slot] = count
+        count = self._counts.get(slot, (0, 0.0))[0] + 1
+        self._counts[slot] = (count, now + remaining)
         return Decision(count <= limit, count, max(remaining, 1))
 
     async def count(self, key: str, *, window: int) -> int:
-        slot, _ = self._slot(key, window, time.time())
-        return self._counts.get(slot, 0)
+        slot, _ = self._slot(key, window, self._clock())
+        return self._counts.get(slot, (0, 0.0))[0]
 
     async def reset(self, key: str, *, window: int) -> None:
-        slot, _ = self._slot(key, window, time.time())
+        slot, _ = self._slot(key, window, self._clock())
         self._counts.pop(slot, None)
 
     def _sweep(self, now: float) -> None:
-        # Drop finished windows once a minute so the dict stays small.
+        # Once a minute, drop the windows that have ended (each slot knows its own end, whatever its length).
         if now - self._last_sweep < 60:
             return
         self._last_sweep = now
-        current = {int(now // w) for w in (1, 60, 300, 900, 3600)}
-        self._counts = {k: v for k, v in self._counts.items() if int(k.rsplit(":", 1)[1]) >= min(current) - 1}
+        self._counts = {slot: entry for slot, entry in self._counts.items() if entry[1] > now}
+
+    def __len__(self) -> int:
+        return len(self._counts)
 
 
 class RedisRateLimiter:

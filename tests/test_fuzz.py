@@ -54,3 +54,23 @@ def fuzz_app(settings: Settings) -> FastAPI:
 )
 def test_api_conforms_to_its_spec(case, fuzz_app: FastAPI, db) -> None:
     case.call_and_validate(checks=CHECKS, app=fuzz_app)
+
+
+@pytest.fixture
+async def signed_in(app: FastAPI) -> dict[str, str]:
+    from tests.oauth import bearer, token_for
+
+    return bearer(await token_for(app, "13800000001", "openid profile", client_id="demo-web"))
+
+
+# The what-if validates its body itself (core.http.JsonBody): fuzzed by a signed-in person, so the body is what
+# decides the answer (400 or 422, never a 5xx or an answer outside the spec).
+@schema.include(operation_id="talent-assess").parametrize()
+@hypothesis_settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture],
+    derandomize=True,
+)
+def test_the_what_if_body_conforms_signed_in(case, fuzz_app: FastAPI, db, signed_in: dict[str, str]) -> None:
+    case.call_and_validate(checks=CHECKS, app=fuzz_app, headers=signed_in)

@@ -43,3 +43,20 @@ async def test_the_hit_past_the_limit_is_refused_with_retry_after(limiter: RateL
     assert refused.value.detail == f"Too many sign-in attempts; try again in {retry_after} seconds."
     await limiter.reset("login:x", window=600)
     assert (await enforce(limiter, "login:x", limit=3, window=600, what="sign-in attempts")).count == 1
+
+
+async def test_in_memory_windows_of_any_length_last_their_length_and_no_longer() -> None:
+    now = [1_800_000_000.0]
+    limiter = MemoryRateLimiter(clock=lambda: now[0])
+    for _ in range(3):
+        await limiter.hit("signups", limit=10, window=86_400)
+        await limiter.hit("api", limit=10, window=60)
+    # An hour later (a sweep runs at most once a minute): the day's count stands, the minute's window has ended.
+    now[0] += 3_600
+    assert (await limiter.hit("signups", limit=10, window=86_400)).count == 4
+    assert (await limiter.hit("api", limit=10, window=60)).count == 1
+    assert len(limiter) == 2  # the ended minute's counter is gone, not kept forever
+    # The next day starts over.
+    now[0] += 86_400
+    assert (await limiter.hit("signups", limit=10, window=86_400)).count == 1
+    assert len(limiter) == 1

@@ -372,3 +372,16 @@ async def test_a_payment_that_arrives_after_withdrawal_goes_back(app, client, st
     final = (await fetch(client, citizen, app_id)).json()
     assert final["paid_at"] is None
     assert (await client.get(f"{APPLICATIONS}/{app_id}/payment", headers=citizen)).json()["status"] == "refunded"
+
+
+async def test_a_request_through_two_guards_is_authenticated_and_counted_once(app, client, street_vendor, citizen):
+    # Creating takes the applicant's guard and the Idempotency-Key owner's (the permits caller's): one caller, one
+    # request against the rate limit.
+    identity = app.state.identity
+    claims = identity.tokens.verify_access_token(citizen["Authorization"].split()[1])
+    key, (_, window) = f"api:{claims['client_id']}:{claims['sub']}", identity.settings.api_requests_per_caller
+    before = await identity.limiter.count(key, window=window)
+    headers = {**citizen, "Idempotency-Key": "counted-once-1"}
+    created = await client.post(APPLICATIONS, json={"service_code": street_vendor, "form": FORM}, headers=headers)
+    assert created.status_code == 201
+    assert await identity.limiter.count(key, window=window) == before + 1

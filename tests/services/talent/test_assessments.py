@@ -167,15 +167,54 @@ async def test_a_body_that_is_not_json_is_a_clear_problem(client, citizen) -> No
     assert [(e["location"], e["field"], e["code"]) for e in assert_problem(as_text, 422)["errors"]] == [
         ("body", "body", "content_type")
     ]
-    for empty in (b"", b"{}"):
-        response = await client.post(ASSESSMENTS, content=empty, headers=as_json)
-        assert response.status_code == (400 if not empty else 422)
+    nothing = assert_problem(await client.post(ASSESSMENTS, content=b"", headers=as_json), 422)
+    assert [(e["location"], e["field"], e["code"]) for e in nothing["errors"]] == [("body", "body", "missing")]
     missing = assert_problem(await client.post(ASSESSMENTS, content=b"{}", headers=as_json), 422)
     assert [(e["location"], e["field"], e["code"]) for e in missing["errors"]] == [("body", "claims", "missing")]
+    # Validated strictly against the schema: JSON's own types, nothing coerced.
+    loose = {"claims": [{"kind": "birth_date", "date": 0, "verified": 0}], "version": "1"}
+    coerced = assert_problem(await client.post(ASSESSMENTS, json=loose, headers=citizen), 422)
+    assert {(e["field"], e["code"]) for e in coerced["errors"]} == {
+        ("claims.0.birth_date.date", "date_type"),
+        ("claims.0.birth_date.verified", "bool_type"),
+        ("version", "int_type"),
+    }
+    # A UTF-8 byte order mark is ignored, as json.loads does for every other route.
+    marked = await client.post(ASSESSMENTS, content=b'\xef\xbb\xbf{"claims": []}', headers=as_json)
+    assert (marked.status_code, marked.json()["score"]) == (200, 0)
     # A JSON media type with parameters or a +json suffix is JSON.
     for media in ("application/json; charset=utf-8", "application/vnd.talent+json"):
         fine = await client.post(ASSESSMENTS, content=b'{"claims": []}', headers={**citizen, "content-type": media})
         assert (fine.status_code, fine.json()["score"]) == (200, 0)
+
+
+async def test_a_client_gone_mid_body_is_a_400_not_a_server_error(app, citizen) -> None:
+    sent: list[dict] = []
+    messages = iter([{"type": "http.request", "body": b'{"claims": [', "more_body": True}, {"type": "http.disconnect"}])
+
+    async def receive() -> dict:
+        return next(messages)
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    headers = [(name.lower().encode(), value.encode()) for name, value in citizen.items()]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": ASSESSMENTS,
+        "raw_path": ASSESSMENTS.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [*headers, (b"content-type", b"application/json"), (b"host", b"test")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("test", 80),
+    }
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 400
 
 
 async def test_a_warm_assessment_reads_no_rule_set(client, db, citizen) -> None:
