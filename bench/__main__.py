@@ -60,30 +60,38 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(command: list[str], port: int, ready_path: str, env: dict[str, str]):
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
-    )
+def server(commands: list[list[str]], port: int, ready_path: str, env: dict[str, str]):
+    """The server processes (one per command), ready: every one answers `ready_path` before the load starts."""
+    processes = [
+        subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
+        for command in commands
+    ]
     try:
         deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"server exited: {process.stderr.read().decode()[-2000:]}")
+        ready = 0
+        while ready < 5 * len(processes):  # answers in a row: the kernel has spread them over every process
+            for process in processes:
+                if process.poll() is not None:
+                    raise SystemExit(f"server exited: {process.stderr.read().decode()[-2000:]}")
             try:
-                if httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=1).status_code == 200:
-                    break
+                ok = httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=1).status_code == 200
+                ready = ready + 1 if ok else 0
             except httpx.HTTPError:
-                pass
+                ready = 0
             if time.monotonic() > deadline:
                 raise SystemExit("server did not become ready")
             time.sleep(0.3)
         yield f"http://127.0.0.1:{port}"
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        for process in processes:
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -110,22 +118,11 @@ end
 """
 
 
-def uvicorn_command(port: int, workers: int) -> list[str]:
-    """The same server stack for the baseline and the app: uvicorn (uvloop, httptools), N workers, no access log."""
-    return [
-        PYTHON,
-        "-m",
-        "uvicorn",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
+def uvicorn_commands(port: int, workers: int, app: str, *, factory: bool = False) -> list[list[str]]:
+    """The same server stack for the baseline and the app: uvicorn (uvloop, httptools), no access log, N worker
+    processes, each on its own SO_REUSEPORT socket (bench/serve.py says why)."""
+    command = [PYTHON, "-m", "bench.serve", "--port", str(port), *(["--factory"] if factory else []), app]
+    return [command] * workers
 
 
 def run_wrk(wrk: str, base: str, scenario: Scenario, *, duration: int, connections: int, threads: int) -> Result:
@@ -210,7 +207,7 @@ def main() -> None:
 
     def measure_baseline(name: str) -> Result:
         port = free_port()
-        with server([*uvicorn_command(port, args.workers), "bench.baseline:app"], port, "/", base_env) as base:
+        with server(uvicorn_commands(port, args.workers, "bench.baseline:app"), port, "/", base_env) as base:
             return run_wrk(wrk, base, Scenario(name, "/"), **load)
 
     before = measure_baseline("bare baseline (before)")
@@ -239,7 +236,7 @@ def main() -> None:
         env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         for target in dict.fromkeys(scenario.app for scenario in chosen):
             port = free_port()
-            with server([*uvicorn_command(port, args.workers), "--factory", target], port, "/healthz", env) as base:
+            with server(uvicorn_commands(port, args.workers, target, factory=True), port, "/healthz", env) as base:
                 for scenario in (s for s in chosen if s.app == target):
                     if scenario.prepare:
                         scenario.prepare(url)
