@@ -4,6 +4,7 @@ Built once per app (`app.state.identity`); everything here is either immutable o
 processes behave as one.
 """
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -46,6 +47,8 @@ class Identity:
         self.clients = FeedCache("client")
         # The signed-in person's own account view (GET /api/v1/me), evicted when the account changes.
         self.accounts = FeedCache("account")
+        self._reload = asyncio.Lock()
+        self._reload_loop: asyncio.AbstractEventLoop | None = None
         # Derived, not stored: the CSRF key is a function of the data key file.
         self._csrf_key = hmac.new(self.cipher.lookup_hash("csrf").encode(), b"csrf", hashlib.sha256).digest()
 
@@ -53,13 +56,26 @@ class Identity:
 
     async def ready(self) -> None:
         """Reload keys (every minute, or after an unknown kid) and the revocation list (every second) if stale."""
-        if self.keyring.stale():
-            async with self.database.transaction() as session:
-                connection = await session.connection()
-                await connection.run_sync(self.keyring.load)
-        if self.revocations.stale():
-            async with self.database.transaction(write=False) as session:
-                await self.revocations.refresh(session)
+        if not (self.keyring.stale() or self.revocations.stale()):
+            return
+        # One reload at a time: the requests that arrive while it runs wait for it and then find everything fresh.
+        # Without this every request in flight when the list turned a second old started a reload of its own, each
+        # holding a pooled connection, every second.
+        async with self._reload_lock():
+            if self.keyring.stale():
+                async with self.database.transaction() as session:
+                    connection = await session.connection()
+                    await connection.run_sync(self.keyring.load)
+            if self.revocations.stale():
+                async with self.database.transaction(write=False) as session:
+                    await self.revocations.refresh(session)
+
+    def _reload_lock(self) -> asyncio.Lock:
+        # One per event loop (tests drive one app from more than one loop; an asyncio lock belongs to one).
+        loop = asyncio.get_running_loop()
+        if self._reload_loop is not loop:
+            self._reload, self._reload_loop = asyncio.Lock(), loop
+        return self._reload
 
     def forget_cached_state(self) -> None:
         """Drop everything cached from the database: after it was restored (from a backup, or by a test)."""

@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(default=0.5, gt=0)
     # The embedded default (make run): each app process also runs a worker; production runs workers on their own.
     worker_in_app: bool = False
+    # Once started, move everything loaded so far (modules, routes, schemas, metadata: the bulk of the heap, and never
+    # garbage) out of the garbage collector's sight, so a full collection scans only what requests made since. Off in
+    # the test suite, whose one process starts many apps.
+    freeze_startup_heap: bool = True
     # Test-only: lets webhooks reach receivers on loopback (plain http). Never in production.
     webhook_allow_loopback: bool = False
 

@@ -19,6 +19,8 @@ _KEYS = Path(tempfile.mkdtemp(prefix="ti-test-keys-"))
 os.environ["TI_AUDIT_KEY_FILE"] = str(_KEYS / "audit-ed25519.pem")
 os.environ["TI_DATA_KEY_FILE"] = str(_KEYS / "data.key")
 os.environ["TI_CLOUD_MOCK_DIR"] = str(_KEYS / "mock-cloud")
+# The suite's one process starts many apps: none of them freezes the heap it shares with the others.
+os.environ["TI_FREEZE_STARTUP_HEAP"] = "false"
 
 import services.models  # noqa: E402
 import services.tasks  # noqa: E402, F401  (the worker handlers the tests drive)
