@@ -2,13 +2,14 @@
 has one. The SMS is sent by the worker (event `notification.sms.requested`), never inside the caller's request."""
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth import service as auth_service
 from auth.identity import Identity
-from core.events import Event, define_event, emit
+from core.events import Event, OutboxEvent, define_event, emit
 from services.cloud import service as cloud_service
 from services.cloud.ports import Sms
 from services.notifications import repository
@@ -54,6 +55,32 @@ async def notify(
     if row.sms_status == "queued":
         emit(session, Event(SMS_REQUESTED.name, subject=f"notification:{row.id}", payload={"notification_id": row.id}))
     return row
+
+
+async def tell_applicant_of_status(
+    *,
+    session: AsyncSession,
+    identity: Identity,
+    event: OutboxEvent,
+    template: str,
+    find: Callable[[AsyncSession, OutboxEvent], Awaitable[Any]],
+) -> None:
+    """An application's change of status (`event`), told to its applicant: inbox and SMS, in their language, once per
+    event. Not the changes they made themselves (a submission), so `find` (the application) is not even read."""
+    status = event.payload.get("status")
+    if status == event.payload.get("from") or status == "submitted":
+        return
+    row = await find(session, event)
+    if row is None:
+        return
+    await notify(
+        session=session,
+        identity=identity,
+        account_id=row.applicant_id,
+        template=template,
+        params={"reference": row.reference, "status": status},
+        dedupe_key=f"event:{event.id}",
+    )
 
 
 async def send_sms(*, session: AsyncSession, identity: Identity, sms: Sms, notification_id: uuid.UUID) -> None:

@@ -180,18 +180,8 @@ STATUS_EVENTS = [EVENT(t.action) for t in APPLICATION_LIFECYCLE.transitions if t
 @REGISTRY.on(*STATUS_EVENTS, name="permits.notify_applicant")
 async def notify_applicant(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
     """Every change of status reaches the applicant, in the inbox and by SMS, in their language."""
-    if event.payload.get("status") == event.payload.get("from") or event.payload.get("status") == "submitted":
-        return  # they just did it themselves
-    row = await _application(session, event)
-    if row is None:
-        return
-    await notifications.notify(
-        session=session,
-        identity=state.identity,
-        account_id=row.applicant_id,
-        template="permit_status_changed",
-        params={"reference": row.reference, "status": event.payload["status"]},
-        dedupe_key=f"event:{event.id}",
+    await notifications.tell_applicant_of_status(
+        session=session, identity=state.identity, event=event, template="permit_status_changed", find=_application
     )
 
 

@@ -177,18 +177,8 @@ STATUS_EVENTS = [EVENT(t.action) for t in TALENT_LIFECYCLE.transitions if t.targ
 @REGISTRY.on(*STATUS_EVENTS, name="talent.notify_applicant")
 async def notify_applicant(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
     """Every change of status reaches the applicant, in the inbox and by SMS, in their language."""
-    if event.payload.get("status") == event.payload.get("from") or event.payload.get("status") == "submitted":
-        return  # they just did it themselves
-    row = await _application(session, event)
-    if row is None:
-        return
-    await notifications.notify(
-        session=session,
-        identity=state.identity,
-        account_id=row.applicant_id,
-        template="talent_status_changed",
-        params={"reference": row.reference, "status": event.payload["status"]},
-        dedupe_key=f"event:{event.id}",
+    await notifications.tell_applicant_of_status(
+        session=session, identity=state.identity, event=event, template="talent_status_changed", find=_application
     )
 
 
