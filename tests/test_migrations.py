@@ -1,14 +1,19 @@
 """The migrations build exactly the models' schema, and they come back down to nothing."""
 
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, inspect
+import pytest
+from sqlalchemy import create_engine, insert, inspect, select, update
 
+from auth.models import Account
 from core.db import Database, sync_url
 from core.migrate import downgrade, drift, upgrade
 from core.models import metadata
 from core.settings import Settings
 from services.seed import seed
+from services.talent.models import TalentApplication
 from tests.databases import fresh_database, take_snapshot
 
 
@@ -38,3 +43,32 @@ async def test_seed_is_idempotent(settings: Settings, db: Database) -> None:
     before = await take_snapshot(db)
     await seed(db, settings)
     assert await take_snapshot(db) == before
+
+
+def test_one_open_application_migration_names_people_it_cannot_hold_to_one(backend: str, tmp_path: Path) -> None:
+    """Two open talent applications of one person (left by the race the index closes) stop the upgrade, naming the
+    person: which one to withdraw is for an officer to decide. Once one is withdrawn, it goes through."""
+    with fresh_database(backend, tmp_path) as url:
+        upgrade(url, "8118e064cb17")  # just before the index
+        person, now = uuid.uuid4(), datetime.now(UTC)
+        stamps = {"version": 1, "created_at": now, "updated_at": now}
+        application = {**stamps, "applicant_id": person, "rule_set": "talent-island", "status": "draft"}
+        engine = create_engine(sync_url(url))
+        try:
+            with engine.begin() as connection:
+                account = {"id": person, "kind": "citizen", "name": "test", "password_hash": "x", **stamps}
+                connection.execute(insert(Account.__table__).values(**account))
+                connection.execute(
+                    insert(TalentApplication.__table__),
+                    [{**application, "id": uuid.uuid4(), "reference": f"TI-T-TEST-{n}"} for n in (1, 2)],
+                )
+            with pytest.raises(RuntimeError, match=str(person)):
+                upgrade(url)
+            with engine.begin() as connection:
+                table = TalentApplication.__table__
+                first = connection.execute(select(table.c.id).where(table.c.reference == "TI-T-TEST-1")).scalar()
+                connection.execute(update(table).where(table.c.id == first).values(status="withdrawn"))
+            upgrade(url)
+            assert drift(url, metadata) == []
+        finally:
+            engine.dispose()

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth import service as auth_service
@@ -206,6 +207,9 @@ def masked(data: dict[str, Any]) -> dict[str, Any]:
 # -- drafts and claims ------------------------------------------------------------------------------------------------
 
 
+ONE_OPEN = "There is already an open talent application for this person."
+
+
 async def create_application(
     *, session: AsyncSession, identity: Identity, principal: Principal, data: ApplicationCreate
 ) -> TalentApplication:
@@ -215,7 +219,7 @@ async def create_application(
         session=session, principal=principal, on_behalf_of=data.on_behalf_of
     )
     if await repository.open_application_of(session, applicant_id) is not None:
-        raise OpenApplicationExists("There is already an open talent application for this person.")
+        raise OpenApplicationExists(ONE_OPEN)
     try:
         await service.get_active(session=session, code=data.rule_set)
     except RuleSetNotFound:
@@ -228,8 +232,16 @@ async def create_application(
         sponsored_by_client=client,
         rule_set=data.rule_set,
     )
-    session.add(row)
-    await session.flush()
+    try:
+        # In a savepoint: when a create racing this one got in first, the database's one-open-application index
+        # refuses this row, and the transaction is still usable to say so as above (not as a bare conflict).
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError:
+        if await repository.open_application_of(session, applicant_id) is not None:
+            raise OpenApplicationExists(ONE_OPEN) from None
+        raise
     if data.renews is not None:
         await _copy_for_renewal(session, identity, row, data.renews)
     actor = StepActor(principal.subject, APPLICANT if principal.is_person else "partner")

@@ -19,6 +19,9 @@ from core.models import HistoryFields, IdMixin, RevisionMixin, TimestampMixin, V
 
 RULE_SET_STATUSES = ("draft", "active", "retired")
 _ACTIVE = text("status = 'active'")
+# An application that is not over yet; a person has at most one (a card is renewed by a new one afterwards).
+OPEN_STATES = ("draft", "submitted", "verifying", "awaiting_applicant", "scored", "approved")
+_OPEN = text("status IN (" + ", ".join(f"'{state}'" for state in OPEN_STATES) + ")")
 
 
 class TalentRuleSet(IdMixin, TimestampMixin, RevisionMixin, table=True):
@@ -50,6 +53,9 @@ class TalentApplication(IdMixin, TimestampMixin, VersionMixin, table=True):
         Index("ix_talent_application_queue", "status", "due_at", "id"),
         Index("ix_talent_application_applicant", "applicant_id", "id"),
         Index("ix_talent_application_card_number", "card_number", unique=True),
+        # The database holds the one-open-application rule, so two creates racing past the service's check cannot
+        # both land.
+        Index("uq_talent_application_open", "applicant_id", unique=True, postgresql_where=_OPEN, sqlite_where=_OPEN),
         CheckConstraint(
             "status IN ('draft', 'submitted', 'verifying', 'awaiting_applicant', 'scored', 'approved', "
             "'card_issued', 'rejected', 'withdrawn')",

@@ -11,7 +11,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth.guards import Principal
 from core.pagination import keyset, page_of
-from services.talent.models import TalentApplication, TalentClaim, TalentEvidence, TalentHistory, TalentRuleSet
+from services.talent.models import (
+    OPEN_STATES,
+    TalentApplication,
+    TalentClaim,
+    TalentEvidence,
+    TalentHistory,
+    TalentRuleSet,
+)
 from services.talent.workflow import DEPARTMENT
 
 _rule_set = TalentRuleSet.__table__
@@ -159,9 +166,6 @@ async def evidence_item(
 async def history(session: AsyncSession, application_id: uuid.UUID) -> list[TalentHistory]:
     statement = select(TalentHistory).where(TalentHistory.application_id == application_id).order_by(TalentHistory.id)
     return list((await session.execute(statement)).scalars())
-
-
-OPEN_STATES = ("draft", "submitted", "verifying", "awaiting_applicant", "scored", "approved")
 
 
 async def open_application_of(session: AsyncSession, applicant_id: uuid.UUID) -> uuid.UUID | None:

@@ -1,10 +1,15 @@
 """The rules around a talent application that an end-to-end walk does not show: the sponsor's limits, separation of
 duties, who sees evidence and registry answers, what a registry can and cannot confirm, one open application."""
 
+import asyncio
 import json
+import uuid
 
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
+from services.talent.models import OPEN_STATES, TalentApplication
 from tests.helpers import assert_problem
 from tests.services.talent.conftest import APPLICATIONS, DEGREE_MASTER_2019, act, declare, fetch
 
@@ -128,6 +133,39 @@ async def test_one_open_application_per_person_and_claims_change_with_if_match(c
     assert_problem(await client.put(url, json={**SALARY, "annual_amount": 1}, headers=applicant), 428)
     assert_problem(await client.delete(url, headers={**applicant, "If-Match": '"999"'}), 412)
     assert (await client.get(url, headers=applicant)).json()["data"]["annual_amount"] == 240000
+
+
+async def test_creates_racing_each_other_open_one_application(client, db, applicant) -> None:
+    # Sent together, the creates pass the service's check before any of them has written (on PostgreSQL; SQLite
+    # runs write transactions one at a time): the database's index decides, and the losers hear why.
+    answers = await asyncio.gather(*(client.post(APPLICATIONS, json={}, headers=applicant) for _ in range(6)))
+    assert sorted(answer.status_code for answer in answers) == [201, 409, 409, 409, 409, 409]
+    for answer in answers:
+        if answer.status_code == 409:
+            assert_problem(answer, 409, "talent-application-open")
+    created = next(answer.json() for answer in answers if answer.status_code == 201)
+    async with db.transaction(write=False) as session:
+        applicant_id = (await session.get(TalentApplication, uuid.UUID(created["id"]))).applicant_id
+        statement = select(func.count()).where(
+            TalentApplication.applicant_id == applicant_id, TalentApplication.status.in_(OPEN_STATES)
+        )
+        assert (await session.execute(statement)).scalar() == 1
+
+
+async def test_the_database_holds_one_open_application_per_person(client, db, applicant) -> None:
+    first = (await client.post(APPLICATIONS, json={}, headers=applicant)).json()
+    async with db.transaction(write=False) as session:
+        original = await session.get(TalentApplication, uuid.UUID(first["id"]))
+    columns = {"applicant_id": original.applicant_id, "rule_set": original.rule_set}
+    with pytest.raises(IntegrityError):  # a second open one, written past the service
+        async with db.transaction() as session:
+            session.add(TalentApplication(reference="TI-T-TEST-1", **columns))
+    async with db.transaction() as session:  # closed ones do not count
+        session.add(TalentApplication(reference="TI-T-TEST-2", status="withdrawn", **columns))
+        session.add(TalentApplication(reference="TI-T-TEST-3", status="card_issued", **columns))
+    assert (await act(client, applicant, first["id"], "withdraw")).status_code == 200
+    again = await client.post(APPLICATIONS, json={}, headers=applicant)
+    assert again.status_code == 201, again.text
 
 
 async def _to_card(client, worker, applicant, officer, supervisor, app_id: str) -> dict:
