@@ -6,8 +6,13 @@ modelled: a deadline over a public holiday comes out early, never late, which er
 """
 
 import re
+import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
+
+from sqlalchemy import select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.models import aware
 
@@ -97,3 +102,34 @@ def processing_seconds(row: Any) -> int | None:
     if not (row.submitted_at and row.decided_at):
         return None
     return max(0, int((aware(row.decided_at) - aware(row.submitted_at)).total_seconds()) - row.paused_seconds)
+
+
+# -- escalation: the worker hands an application near its deadline to the supervisors, once ---------------------------
+
+
+async def near_breach(
+    session: AsyncSession, model: type, running: Iterable[str], now: datetime, *, limit: int = 200
+) -> list[Any]:
+    """Applications (rows of `model`, in one of the `running` states) whose clock runs and is past its at-risk
+    instant, and that nobody has escalated yet; oldest deadline first."""
+    statement = (
+        select(model)
+        .where(
+            model.status.in_(tuple(running)),
+            model.risk_at <= now,
+            model.paused_at.is_(None),
+            model.escalated_at.is_(None),
+        )
+        .order_by(model.due_at)
+        .limit(limit)
+    )
+    return list((await session.execute(statement)).scalars())
+
+
+async def mark_escalated(session: AsyncSession, model: type, row_id: uuid.UUID, now: datetime) -> bool:
+    """Compare-and-set, so two workers never escalate one application twice."""
+    table = model.__table__
+    result = await session.execute(
+        update(table).where(table.c.id == row_id, table.c.escalated_at.is_(None)).values(escalated_at=now)
+    )
+    return result.rowcount == 1

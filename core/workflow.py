@@ -14,10 +14,11 @@ from typing import Any
 from pydantic import BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core import audit
+from core import audit, sla
 from core.context import Actor as AuditActor
 from core.errors import Conflict, NotFound, ValidationFailed, field_error
 from core.events import Event, emit
+from core.models import utcnow
 
 
 class TransitionNotAllowed(Conflict):
@@ -203,3 +204,46 @@ def add_history(
             occurred_at=now,
         )
     )
+
+
+ESCALATION_REASON = "80% of the processing time used"
+
+
+async def escalate_near_breach(
+    db: Any,
+    *,
+    model: type,
+    running: Iterable[str],
+    history: type,
+    object_type: str,
+    event: str,
+    tell: Callable[[AsyncSession, Any], Awaitable[None]],
+) -> None:
+    """The worker's escalation round for one kind of application (rows of `model`): each whose clock is past its
+    at-risk instant (core.sla) is marked once, its history says so (the state stays), an audit entry and an outbox
+    event (`event`) record it, and `tell` lets the supervisors know, all in one transaction."""
+    now = utcnow()
+    async with db.transaction() as session:
+        for row in await sla.near_breach(session, model, running, now):
+            if not await sla.mark_escalated(session, model, row.id, now):
+                continue  # another worker got there first
+            add_history(
+                session,
+                history,
+                row,
+                action="escalate",
+                before=row.status,
+                actor=StepActor(None, SYSTEM),
+                reason=ESCALATION_REASON,
+                now=now,
+            )
+            audit.record(
+                session,
+                action=event,
+                object_type=object_type,
+                object_id=row.id,
+                detail={"due_at": row.due_at.isoformat() if row.due_at else None},
+                actor=WORKER,
+            )
+            emit(session, Event(event, subject=f"{object_type}:{row.id}", payload={"application_id": row.id}))
+            await tell(session, row)

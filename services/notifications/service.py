@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from auth import service as auth_service
 from auth.identity import Identity
 from core.events import Event, OutboxEvent, define_event, emit
+from core.models import aware
 from services.cloud import service as cloud_service
 from services.cloud.ports import Sms
 from services.notifications import repository
@@ -81,6 +82,22 @@ async def tell_applicant_of_status(
         params={"reference": row.reference, "status": status},
         dedupe_key=f"event:{event.id}",
     )
+
+
+async def tell_supervisors_of_deadline(
+    *, session: AsyncSession, identity: Identity, row: Any, department: str, template: str
+) -> None:
+    """An application close to its deadline (`row`), told to each active supervisor of `department`, once."""
+    params = {"reference": row.reference, "due_at": f"{aware(row.due_at):%Y-%m-%d %H:%M} UTC"}
+    for supervisor in await auth_service.staff_of(session=session, department=department, roles=("supervisor",)):
+        await notify(
+            session=session,
+            identity=identity,
+            account_id=supervisor,
+            template=template,
+            params=params,
+            dedupe_key=f"escalated:{row.id}",
+        )
 
 
 async def send_sms(*, session: AsyncSession, identity: Identity, sms: Sms, notification_id: uuid.UUID) -> None:

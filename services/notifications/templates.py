@@ -108,6 +108,15 @@ TEMPLATES: dict[str, Template] = {
             },
             params=("reference", "due_at"),
         ),
+        Template(
+            code="talent_escalated",
+            title={"zh-CN": "人才认定申请即将超期", "en": "A talent application is close to its deadline"},
+            body={
+                "zh-CN": "人才认定申请 {reference} 将于 {due_at} 到期，请尽快处理。",
+                "en": "Talent application {reference} is due by {due_at}; please act on it.",
+            },
+            params=("reference", "due_at"),
+        ),
     )
 }
 

@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, false, func, insert, select, update
+from sqlalchemy import Select, bindparam, false, func, insert, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -223,30 +223,6 @@ async def overdue_requests(session: AsyncSession, now: datetime, *, limit: int =
         .limit(limit)
     )
     return list((await session.execute(statement)).scalars())
-
-
-async def near_breach(session: AsyncSession, now: datetime, *, limit: int = 200) -> list[PermitApplication]:
-    """Running clocks past their at-risk instant that nobody has escalated yet."""
-    statement = (
-        select(PermitApplication)
-        .where(
-            PermitApplication.status.in_(("submitted", "screening", "under_review", "pending_payment")),
-            PermitApplication.risk_at <= now,
-            PermitApplication.paused_at.is_(None),
-            PermitApplication.escalated_at.is_(None),
-        )
-        .order_by(PermitApplication.due_at)
-        .limit(limit)
-    )
-    return list((await session.execute(statement)).scalars())
-
-
-async def mark_escalated(session: AsyncSession, application_id: uuid.UUID, now: datetime) -> bool:
-    """Compare-and-set, so two workers never escalate one application twice."""
-    result = await session.execute(
-        update(_app).where(_app.c.id == application_id, _app.c.escalated_at.is_(None)).values(escalated_at=now)
-    )
-    return result.rowcount == 1
 
 
 async def decided_durations(session: AsyncSession, since: datetime) -> list[Any]:

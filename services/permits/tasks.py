@@ -11,11 +11,11 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from auth import service as auth_service
 from core import audit, sla
 from core.events import Event, OutboxEvent, emit
 from core.models import aware, utcnow
 from core.worker import REGISTRY, one_by_one
+from core.workflow import escalate_near_breach
 from services.catalogue import service as catalogue_service
 from services.cloud import service as cloud_service
 from services.credentials import service as credentials_service
@@ -24,7 +24,7 @@ from services.permits import repository
 from services.permits.models import PermitApplication, PermitHistory
 from services.permits.schemas import ActionRequest
 from services.permits.service import PAYMENT_PURPOSE, SYSTEM_ACTOR, WORKER, apply, open_benefit_drafts, purpose_of
-from services.permits.workflow import APPLICATION_ESCALATED, APPLICATION_LIFECYCLE, APPLICATION_PAID
+from services.permits.workflow import ACTIVE, APPLICATION_ESCALATED, APPLICATION_LIFECYCLE, APPLICATION_PAID
 from services.talent import service as talent_service
 
 EVENT = APPLICATION_LIFECYCLE.event_name
@@ -191,49 +191,21 @@ async def notify_applicant(session: AsyncSession, event: OutboxEvent, state: Any
 @REGISTRY.every(300, name="permits.escalate")
 async def escalate(state: Any) -> None:
     """Applications past 80% of their time go to the department's supervisors, once."""
-    now = utcnow()
-    async with state.db.transaction() as session:
-        for row in await repository.near_breach(session, now):
-            if not await repository.mark_escalated(session, row.id, now):
-                continue
-            session.add(
-                PermitHistory(
-                    application_id=row.id,
-                    action="escalate",
-                    from_status=row.status,
-                    to_status=row.status,
-                    actor_role="system",
-                    reason="80% of the processing time used",
-                    occurred_at=now,
-                )
-            )
-            audit.record(
-                session,
-                action=APPLICATION_ESCALATED.name,
-                object_type="permit_application",
-                object_id=row.id,
-                detail={"due_at": row.due_at.isoformat() if row.due_at else None},
-                actor=WORKER,
-            )
-            emit(
-                session,
-                Event(
-                    APPLICATION_ESCALATED.name,
-                    subject=f"permit_application:{row.id}",
-                    payload={"application_id": row.id},
-                ),
-            )
-            for supervisor in await auth_service.staff_of(
-                session=session, department=row.department, roles=("supervisor",)
-            ):
-                await notifications.notify(
-                    session=session,
-                    identity=state.identity,
-                    account_id=supervisor,
-                    template="permit_escalated",
-                    params={"reference": row.reference, "due_at": f"{row.due_at:%Y-%m-%d %H:%M} UTC"},
-                    dedupe_key=f"escalated:{row.id}",
-                )
+
+    async def tell(session: AsyncSession, row: PermitApplication) -> None:
+        await notifications.tell_supervisors_of_deadline(
+            session=session, identity=state.identity, row=row, department=row.department, template="permit_escalated"
+        )
+
+    await escalate_near_breach(
+        state.db,
+        model=PermitApplication,
+        running=ACTIVE,
+        history=PermitHistory,
+        object_type="permit_application",
+        event=APPLICATION_ESCALATED.name,
+        tell=tell,
+    )
 
 
 @REGISTRY.every(300, name="permits.rfi_timeouts")

@@ -1,5 +1,5 @@
-"""The worker's side of talent registration: registry checks of the claims, scoring, the talent card, notifications
-and the lapse of unanswered requests.
+"""The worker's side of talent registration: registry checks of the claims, scoring, the talent card, notifications,
+the lapse of unanswered requests and the escalation of applications near their deadline.
 
 Each handler runs in the event's transaction and has one effect however often it runs: a system step is taken only
 from the state it starts from, a claim is checked only while pending, the card is issued once per application.
@@ -16,14 +16,15 @@ from core.crypto import mask_name
 from core.events import OutboxEvent
 from core.models import aware, utcnow
 from core.worker import REGISTRY, one_by_one
+from core.workflow import escalate_near_breach
 from services.credentials import service as credentials_service
 from services.notifications import service as notifications
 from services.talent import repository
 from services.talent.applications import SYSTEM_ACTOR, Context, apply, scored_claim, unseal
 from services.talent.dependencies import cache_in
-from services.talent.models import TalentApplication, TalentClaim
+from services.talent.models import TalentApplication, TalentClaim, TalentHistory
 from services.talent.schemas import ActionRequest
-from services.talent.workflow import DEPARTMENT, TALENT_LIFECYCLE
+from services.talent.workflow import ACTIVE, DEPARTMENT, TALENT_APPLICATION_ESCALATED, TALENT_LIFECYCLE
 
 EVENT = TALENT_LIFECYCLE.event_name
 CARD_VALIDITY = timedelta(days=5 * 365)  # a talent card is valid five years, then renewed
@@ -196,3 +197,23 @@ async def rfi_timeouts(state: Any) -> None:
             await _system_step(session, state, row, "rfi_timeout", reason="The request was not answered in time.")
 
     await one_by_one(state.db, overdue, lapse)
+
+
+@REGISTRY.every(300, name="talent.escalate")
+async def escalate(state: Any) -> None:
+    """Applications past 80% of their time go to the talent office's supervisors, once."""
+
+    async def tell(session: AsyncSession, row: TalentApplication) -> None:
+        await notifications.tell_supervisors_of_deadline(
+            session=session, identity=state.identity, row=row, department=DEPARTMENT, template="talent_escalated"
+        )
+
+    await escalate_near_breach(
+        state.db,
+        model=TalentApplication,
+        running=ACTIVE,
+        history=TalentHistory,
+        object_type="talent_application",
+        event=TALENT_APPLICATION_ESCALATED.name,
+        tell=tell,
+    )

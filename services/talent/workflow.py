@@ -154,3 +154,6 @@ for _action, _past in TALENT_LIFECYCLE.events.items():
         partner_visible=_action in PARTNER_EVENTS,
     )
 TALENT_APPLICATION_CREATED = define_event("talent.application.created", description="A talent application was drafted")
+TALENT_APPLICATION_ESCALATED = define_event(
+    "talent.application.escalated", description="A talent application near its deadline was escalated to the supervisor"
+)

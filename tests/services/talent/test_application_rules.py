@@ -4,11 +4,14 @@ duties, who sees evidence and registry answers, what a registry can and cannot c
 import asyncio
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from core.events import OutboxEvent
+from core.models import utcnow
 from services.talent.models import OPEN_STATES, TalentApplication
 from tests.helpers import assert_problem
 from tests.services.talent.conftest import APPLICATIONS, DEGREE_MASTER_2019, act, declare, fetch
@@ -166,6 +169,42 @@ async def test_the_database_holds_one_open_application_per_person(client, db, ap
     assert (await act(client, applicant, first["id"], "withdraw")).status_code == 200
     again = await client.post(APPLICATIONS, json={}, headers=applicant)
     assert again.status_code == 201, again.text
+
+
+async def test_near_its_deadline_an_application_goes_to_the_talent_supervisors_once(
+    app, client, db, applicant, supervisor, market_supervisor, submitted
+) -> None:
+    from services.talent import tasks
+
+    app_id = submitted["application_id"]
+    async with db.transaction() as session:
+        await session.execute(
+            update(TalentApplication)
+            .where(TalentApplication.id == uuid.UUID(app_id))
+            .values(risk_at=utcnow() - timedelta(minutes=1))
+        )
+    await tasks.escalate(app.state)
+    await tasks.escalate(app.state)
+    body = (await fetch(client, applicant, app_id)).json()
+    history = (await client.get(f"{APPLICATIONS}/{app_id}/history", headers=applicant)).json()["items"]
+    escalations = [step for step in history if step["action"] == "escalate"]
+    assert len(escalations) == 1
+    assert escalations[0]["from_status"] == escalations[0]["to_status"] == body["status"]  # the state stays
+
+    async def told(headers: dict[str, str]) -> list[str]:
+        inbox = await client.get("/api/v1/me/notifications", headers=headers, params={"limit": 100})
+        return [item["template"] for item in inbox.json()["items"] if body["reference"] in item["body"]]
+
+    assert await told(supervisor) == ["talent_escalated"]
+    assert await told(market_supervisor) == []  # another department's supervisor
+    async with db.transaction(write=False) as session:
+        events = await session.execute(
+            select(func.count()).where(
+                OutboxEvent.name == "talent.application.escalated",
+                OutboxEvent.subject == f"talent_application:{app_id}",
+            )
+        )
+        assert events.scalar() == 1
 
 
 async def _to_card(client, worker, applicant, officer, supervisor, app_id: str) -> dict:
