@@ -116,7 +116,7 @@ async def authenticate(request: Request, authorization: str | None) -> Principal
         raise InvalidToken("Use the Bearer scheme.", headers=_challenge("invalid_request", "use the Bearer scheme"))
     await identity.ready()
     try:
-        claims = identity.tokens.verify_access_token(token.strip())
+        claims = await identity.verify_access_token(token.strip())
     except TokenError as error:
         raise InvalidToken(str(error), headers=_challenge("invalid_token", str(error))) from error
     if identity.revocations.is_revoked(claims):

@@ -8,14 +8,14 @@ import asyncio
 import hashlib
 import hmac
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from auth.clients import FeedCache
 from auth.keys import KeyRing
 from auth.policy import HashingGate
-from auth.tokens import RevocationList, Tokens, TokenSettings
+from auth.tokens import RevocationList, Tokens, TokenSettings, UnknownSigningKey
 from core.crypto import FieldCipher
 from core.db import Database
 from core.ratelimit import RateLimiter, create_rate_limiter
@@ -69,6 +69,24 @@ class Identity:
             if self.revocations.stale():
                 async with self.database.transaction(write=False) as session:
                     await self.revocations.refresh(session)
+
+    async def verify_access_token(self, token: str) -> dict[str, Any]:
+        """The claims of a valid access token (TokenError if not). A kid this process has not loaded yet is probably
+        a key another process has just made (at first start, or on rotation): the keys are reloaded once and the
+        token checked again, rather than answering 401 to a good token. Revocation is the caller's second check."""
+        try:
+            return self.tokens.verify_access_token(token)
+        except UnknownSigningKey:
+            if not await self.reload_for_unknown_kid():
+                raise
+        return self.tokens.verify_access_token(token)
+
+    async def reload_for_unknown_kid(self) -> bool:
+        """Reload the keys for a kid not among them (at most every few seconds); whether they were reloaded."""
+        if not self.keyring.forget_for_unknown_kid():
+            return False
+        await self.ready()
+        return True
 
     def _reload_lock(self) -> asyncio.Lock:
         # One per event loop (tests drive one app from more than one loop; an asyncio lock belongs to one).

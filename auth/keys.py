@@ -45,6 +45,10 @@ class LoadedKey:
     retired: bool
 
 
+# The least time between two reloads forced by unknown kids.
+FORCED_RELOAD_SECONDS = 5.0
+
+
 class KeyRing:
     """The keys of this process, reloaded from the database at most every `reload_seconds` (or on an unknown kid)."""
 
@@ -56,6 +60,7 @@ class KeyRing:
         self._reload_seconds = reload_seconds
         self._keys: dict[str, LoadedKey] = {}
         self._loaded_at = 0.0
+        self._forced_at = float("-inf")
         self._lock = threading.Lock()
 
     # -- loading --------------------------------------------------------------------------------------------------
@@ -131,8 +136,17 @@ class KeyRing:
         return time.monotonic() - self._loaded_at > self._reload_seconds
 
     def forget(self) -> None:
-        """Force a reload on next use (an unknown kid may be a key another process just made)."""
-        self._loaded_at = 0.0
+        """Start afresh: reload on next use, with no forced reload counted against the next unknown kid."""
+        self._loaded_at, self._forced_at = 0.0, float("-inf")
+
+    def forget_for_unknown_kid(self) -> bool:
+        """Force a reload for a kid this process does not know (another process may have just made the key), unless
+        one was forced in the last few seconds: random kids must not make every request reload. Whether it will."""
+        now = time.monotonic()
+        if now - self._forced_at < FORCED_RELOAD_SECONDS:
+            return False
+        self._forced_at, self._loaded_at = now, 0.0
+        return True
 
     # -- use ------------------------------------------------------------------------------------------------------
 

@@ -39,6 +39,11 @@ class TokenError(Exception):
     """The token is not acceptable; the message says why (it goes into `error_description`)."""
 
 
+class UnknownSigningKey(TokenError):
+    """No key this process has loaded has the token's kid: it may be one another process has just made
+    (`Identity.verify_access_token` reloads the keys and tries again)."""
+
+
 def _b64url_json(segment: str) -> dict[str, Any]:
     value = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
     if not isinstance(value, dict):
@@ -216,8 +221,7 @@ class Tokens:
         kid = header.get("kid")
         key = self.keyring.verification_key(kid, purpose) if isinstance(kid, str) else None
         if key is None:
-            self.keyring.forget()
-            raise TokenError("unknown signing key")
+            raise UnknownSigningKey("unknown signing key")
         try:
             return dict(jwt.decode(token, key.key, algorithms=[expected]).claims)
         except (JoseError, ValueError) as exc:

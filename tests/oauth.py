@@ -120,9 +120,12 @@ async def sign_in(
     return response.json()
 
 
-async def token_for(app: FastAPI, login: str, scopes: str, *, client_id: str = "officer-console") -> str:
-    """A real access token (signed with the server's key) for a demo person, without the browser dance."""
-    identity: Identity = app.state.identity
+async def token_for(
+    app: FastAPI, login: str, scopes: str, *, client_id: str = "officer-console", identity: Identity | None = None
+) -> str:
+    """A real access token (signed with the server's key, or `identity`'s: another process's) for a demo person,
+    without the browser dance."""
+    identity = identity or app.state.identity
     await identity.ready()
     async with app.state.db.transaction(write=False) as session:
         phone_hash = identity.cipher.lookup_hash(login, context="phone") if login.isdigit() else None

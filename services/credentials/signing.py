@@ -7,7 +7,6 @@ checking through joserfc, with only our algorithm, only a published credential k
 
 import binascii
 import re
-import time
 import uuid
 from io import BytesIO
 from typing import Any
@@ -34,9 +33,6 @@ VERIFY_PATH = "/api/v1/credentials/verify"
 # The longest link a QR code can hold at error correction level M (version 40, byte mode).
 QR_CAPACITY_BYTES = 2331
 _JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
-# A token naming a key this process has not loaded forces a reload of the key ring at most this often.
-_FORCED_RELOAD_SECONDS = 5.0
-_last_forced_reload = 0.0
 
 
 class InvalidSignature(Exception):
@@ -102,20 +98,15 @@ def extract_token(value: str) -> str:
 
 async def refresh_keys(*, identity: Identity, token: str) -> None:
     """Have the key ring current for `token`: a kid this process does not know may be a key another process has just
-    made, so it forces a reload (at most every few seconds, so random kids cannot make every request reload).
-    Opens a transaction of its own: call it before the request's."""
-    global _last_forced_reload
+    made, so it forces a reload (at most every few seconds: see KeyRing.forget_for_unknown_kid). Opens a transaction
+    of its own: call it before the request's."""
     await identity.ready()
     try:
         kid = unverified_header(token).get("kid")
     except TokenError:
         return
-    if not isinstance(kid, str) or identity.keyring.verification_key(kid, KEY_PURPOSE) is not None:
-        return
-    if time.monotonic() - _last_forced_reload >= _FORCED_RELOAD_SECONDS:
-        _last_forced_reload = time.monotonic()
-        identity.keyring.forget()
-        await identity.ready()
+    if isinstance(kid, str) and identity.keyring.verification_key(kid, KEY_PURPOSE) is None:
+        await identity.reload_for_unknown_kid()
 
 
 def verified_claims(identity: Identity, token: str) -> tuple[dict[str, Any], str]:

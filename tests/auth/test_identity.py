@@ -1,9 +1,16 @@
 """The identity layer keeping in step with the database: keys and the revocation list are reloaded once, however
-many requests find them stale at the same moment."""
+many requests find them stale at the same moment, and a key another process has just made is found."""
 
 import asyncio
+import base64
+import json
 
 from fastapi import FastAPI
+
+from auth.identity import Identity
+from auth.tokens import unverified_header
+from tests.helpers import assert_problem
+from tests.oauth import bearer, token_for
 
 
 async def test_requests_that_find_the_revocation_list_stale_share_one_reload(app: FastAPI) -> None:
@@ -43,3 +50,56 @@ async def test_requests_that_find_the_keys_stale_share_one_reload(app: FastAPI) 
     await asyncio.gather(*(identity.ready() for _ in range(20)))
     assert loads == 1
     assert not identity.keyring.stale()
+
+
+async def test_a_token_signed_with_a_key_another_process_just_made_is_accepted(app: FastAPI, client) -> None:
+    """Two processes starting on a fresh database each make keys, and a rotation happens in one process first: the
+    other has not loaded that key yet. It reloads its keys and accepts the token, instead of a 401 to a good token."""
+    this_process: Identity = app.state.identity
+    await this_process.ready()
+    other_process = Identity(app.state.settings, app.state.db)
+    await other_process.ready()
+    async with app.state.db.transaction() as session:
+        connection = await session.connection()
+        new_kid = await connection.run_sync(lambda sync: other_process.keyring.rotate(sync, "access"))
+    await other_process.ready()
+    token = await token_for(app, "13800000001", "openid profile", client_id="demo-web", identity=other_process)
+    assert unverified_header(token)["kid"] == new_kid
+    assert this_process.keyring.verification_key(new_kid, "access") is None  # not loaded here yet
+
+    me = await client.get("/api/v1/me", headers=bearer(token))
+    assert me.status_code == 200, me.text
+    assert this_process.keyring.verification_key(new_kid, "access") is not None
+
+
+async def test_unknown_kids_reload_the_keys_at_most_every_few_seconds(app: FastAPI, client) -> None:
+    identity: Identity = app.state.identity
+    await identity.ready()
+    loads = 0
+    load = identity.keyring.load
+
+    def counting_load(connection) -> None:
+        nonlocal loads
+        loads += 1
+        load(connection)
+
+    identity.keyring.load = counting_load
+    try:
+        real = await token_for(app, "13800000001", "openid profile", client_id="demo-web")
+        for n in range(5):  # made-up kids: each is refused, and only the first one reloads the keys
+            forged = forge_kid(real, f"made-up-{n}")
+            refused = await client.get("/api/v1/me", headers=bearer(forged))
+            body = assert_problem(refused, 401)
+            assert "unknown signing key" in body["detail"]
+            assert 'error="invalid_token"' in refused.headers["www-authenticate"]
+        assert loads == 1
+        assert (await client.get("/api/v1/me", headers=bearer(real))).status_code == 200
+    finally:
+        del identity.keyring.load
+
+
+def forge_kid(token: str, kid: str) -> str:
+    """The token with another kid in its header (its signature no longer matches, which is never reached)."""
+    changed = {**unverified_header(token), "kid": kid}
+    header = base64.urlsafe_b64encode(json.dumps(changed).encode()).rstrip(b"=").decode()
+    return f"{header}.{token.split('.', 1)[1]}"
