@@ -81,6 +81,7 @@ from services.talent.service import RuleSetCache
 from services.talent.workflow import (
     APPLICANT,
     DEPARTMENT,
+    EVIDENCE_RELEASED,
     OFFICER,
     SUPERVISOR,
     SYSTEM,
@@ -343,7 +344,8 @@ async def drop_claim(
     row = await _declarable(session, principal, application_id)
     check_if_match(if_match, row.version)
     item = await _claim(session, row, claim_id)
-    await session.delete(item)
+    files = await repository.claim_object_keys(session, item.id)
+    await session.delete(item)  # its evidence rows go with it (ON DELETE CASCADE)
     await _touch(session, row)
     audit.record(
         session,
@@ -352,6 +354,13 @@ async def drop_claim(
         object_id=row.id,
         detail={"claim": str(claim_id), "kind": item.kind},
     )
+    if files:
+        # The files are personal data nobody needs any more: the worker deletes them (storage is not transactional,
+        # so not here: a rollback would leave rows naming deleted files).
+        emit(
+            session,
+            Event(EVIDENCE_RELEASED.name, subject=f"talent_application:{row.id}", payload={"object_keys": files}),
+        )
 
 
 async def _declarable(session: AsyncSession, principal: Principal, application_id: uuid.UUID) -> TalentApplication:

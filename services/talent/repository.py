@@ -154,6 +154,18 @@ async def evidence(session: AsyncSession, application_id: uuid.UUID) -> list[Tal
     return list((await session.execute(statement)).scalars())
 
 
+async def claim_object_keys(session: AsyncSession, claim_id: uuid.UUID) -> list[str]:
+    """The storage keys of a claim's evidence files."""
+    statement = select(TalentEvidence.object_key).where(TalentEvidence.claim_id == claim_id).order_by(TalentEvidence.id)
+    return list((await session.execute(statement)).scalars())
+
+
+async def object_keys_in_use(session: AsyncSession, keys: list[str]) -> set[str]:
+    """Those of `keys` that some evidence still names (a renewal's claims share their files with the old ones)."""
+    statement = select(TalentEvidence.object_key).where(TalentEvidence.object_key.in_(keys))
+    return set((await session.execute(statement)).scalars())
+
+
 async def evidence_item(
     session: AsyncSession, application_id: uuid.UUID, evidence_id: uuid.UUID
 ) -> TalentEvidence | None:

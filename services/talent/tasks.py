@@ -24,7 +24,13 @@ from services.talent.applications import SYSTEM_ACTOR, Context, apply, scored_cl
 from services.talent.dependencies import cache_in
 from services.talent.models import TalentApplication, TalentClaim, TalentHistory
 from services.talent.schemas import ActionRequest
-from services.talent.workflow import ACTIVE, DEPARTMENT, TALENT_APPLICATION_ESCALATED, TALENT_LIFECYCLE
+from services.talent.workflow import (
+    ACTIVE,
+    DEPARTMENT,
+    EVIDENCE_RELEASED,
+    TALENT_APPLICATION_ESCALATED,
+    TALENT_LIFECYCLE,
+)
 
 EVENT = TALENT_LIFECYCLE.event_name
 CARD_VALIDITY = timedelta(days=5 * 365)  # a talent card is valid five years, then renewed
@@ -181,6 +187,17 @@ async def notify_applicant(session: AsyncSession, event: OutboxEvent, state: Any
     await notifications.tell_applicant_of_status(
         session=session, identity=state.identity, event=event, template="talent_status_changed", find=_application
     )
+
+
+@REGISTRY.on(EVIDENCE_RELEASED.name, name="talent.delete_released_evidence")
+async def delete_released_evidence(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
+    """Delete a dropped claim's evidence files from storage, but those another claim still names (a renewal copies
+    the claims it renews with their files). Deleting a file already gone is no error, so a rerun is harmless."""
+    keys = [str(key) for key in event.payload["object_keys"]]
+    in_use = await repository.object_keys_in_use(session, keys)
+    for key in keys:
+        if key not in in_use:
+            await state.cloud.cloud.storage.delete(key)
 
 
 @REGISTRY.every(300, name="talent.rfi_timeouts")

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.events import OutboxEvent
 from core.models import utcnow
-from services.talent.models import OPEN_STATES, TalentApplication
+from services.talent.models import OPEN_STATES, TalentApplication, TalentEvidence
 from tests.helpers import assert_problem
 from tests.services.talent.conftest import APPLICATIONS, DEGREE_MASTER_2019, act, declare, fetch
 
@@ -241,6 +241,50 @@ async def test_a_renewal_starts_from_the_old_claims_and_its_card_replaces_the_ol
     old = (await client.get("/api/v1/credentials/verify", params={"token": first["token"]})).json()
     new = (await client.get("/api/v1/credentials/verify", params={"token": second["token"]})).json()
     assert (old["status"], new["status"]) == ("revoked", "active")
+
+
+async def _object_keys(db, application_id: str) -> dict[str, str]:
+    """Each claim's evidence file: the storage key, by claim id."""
+    async with db.transaction(write=False) as session:
+        rows = await session.execute(
+            select(TalentEvidence.claim_id, TalentEvidence.object_key).where(
+                TalentEvidence.application_id == uuid.UUID(application_id)
+            )
+        )
+        return {str(claim_id): key for claim_id, key in rows}
+
+
+async def test_a_dropped_claims_files_leave_storage_unless_another_claim_names_them(
+    app, client, db, applicant, officer, supervisor, worker
+) -> None:
+    storage = app.state.cloud.cloud.storage
+    first_id = (await client.post(APPLICATIONS, json={}, headers=applicant)).json()["id"]
+    await declare(client, applicant, first_id, {**RANKED_MASTER, "institution_rank": None})
+    salary = await declare(client, applicant, first_id, SALARY)
+    dropped = await declare(client, applicant, first_id, {**SALARY, "year": 2024})
+    files = await _object_keys(db, first_id)
+    assert await storage.head(files[dropped]) is not None
+    etag = (await fetch(client, applicant, first_id)).headers["etag"]
+    url = f"{APPLICATIONS}/{first_id}/claims/{dropped}"
+    assert (await client.delete(url, headers={**applicant, "If-Match": etag})).status_code == 204
+    await worker.drain()
+    assert await storage.head(files[dropped]) is None  # personal data nobody needs any more
+    assert await storage.head(files[salary]) is not None
+
+    # A renewal's claims share their files with the claims they copy: dropping one leaves the file to the other.
+    first = await _to_card(client, worker, applicant, officer, supervisor, first_id)
+    renewal = (await client.post(APPLICATIONS, json={"renews": first["number"]}, headers=applicant)).json()
+    copy = next(claim["id"] for claim in renewal["claims"] if claim["kind"] == "salary")
+    assert (await _object_keys(db, renewal["id"]))[copy] == files[salary]
+    etag = (await fetch(client, applicant, renewal["id"])).headers["etag"]
+    url = f"{APPLICATIONS}/{renewal['id']}/claims/{copy}"
+    assert (await client.delete(url, headers={**applicant, "If-Match": etag})).status_code == 204
+    await worker.drain()
+    assert await storage.head(files[salary]) is not None
+    old = await client.get(f"{APPLICATIONS}/{first_id}", headers=applicant)
+    evidence = next(claim for claim in old.json()["claims"] if claim["id"] == salary)["evidence"][0]["id"]
+    download = await client.get(f"{APPLICATIONS}/{first_id}/evidence/{evidence}/download", headers=applicant)
+    assert download.status_code == 200, download.text
 
 
 async def test_only_ones_own_card_is_renewed(client, applicant, other_applicant) -> None:
