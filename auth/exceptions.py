@@ -11,6 +11,14 @@ class ClientNotFound(NotFound):
     code, title = "client-not-found", "No such client"
 
 
+class PartnerNotFound(NotFound):
+    code, title = "partner-not-found", "No such partner system"
+
+
+class RepresentationNotFound(NotFound):
+    code, title = "representation-not-found", "This partner system does not act for you"
+
+
 class PhoneTaken(Conflict):
     code, title = "phone-taken", "An account with this phone number exists"
 

@@ -1,4 +1,5 @@
-"""Identity tables: accounts and roles, OAuth clients, codes, refresh tokens, login sessions, consents, signing keys,
+"""Identity tables: accounts and roles, OAuth clients, codes, refresh tokens, login sessions, consents, partners'
+mandates, signing keys,
 and the revocation list every process reloads.
 
 Secrets are never stored: codes, refresh tokens, session ids and client secrets are kept as SHA-256 digests, private
@@ -123,6 +124,19 @@ class Consent(SQLModel, table=True):
     client_id: str = Field(primary_key=True, max_length=100)
     scopes: list[str] = Field(default_factory=empty_list, sa_type=JsonType)
     granted_at: datetime = Field(default_factory=utcnow)
+
+
+class Representation(SQLModel, table=True):
+    """A citizen's mandate to a partner system (an employer, an agency) to file applications for them
+    (`on_behalf_of`); the citizen grants and withdraws it. A withdrawn mandate keeps its row, so the record of who
+    could act for whom, and when, stays."""
+
+    __tablename__ = "representation"
+
+    account_id: uuid.UUID = Field(foreign_key="account.id", ondelete="CASCADE", primary_key=True)
+    client_id: str = Field(foreign_key="oauth_client.client_id", ondelete="CASCADE", primary_key=True, max_length=100)
+    granted_at: datetime = Field(default_factory=utcnow)
+    withdrawn_at: datetime | None = None
 
 
 class SigningKey(SQLModel, table=True):

@@ -20,6 +20,7 @@ from auth.models import (
     LoginSession,
     OAuthClient,
     RefreshToken,
+    Representation,
 )
 from core.models import utcnow
 from core.pagination import keyset, page_of
@@ -31,6 +32,7 @@ _code = AuthorizationCode.__table__
 _refresh = RefreshToken.__table__
 _session = LoginSession.__table__
 _consent = Consent.__table__
+_mandate = Representation.__table__
 _jti = ClientAssertionJti.__table__
 
 
@@ -316,3 +318,60 @@ async def save_consent(session: AsyncSession, account_id: uuid.UUID, client_id: 
         await session.execute(update(_consent).where(where).values(scopes=merged, granted_at=utcnow()))
     else:
         await session.execute(insert(_consent).values(account_id=account_id, client_id=client_id, scopes=merged))
+
+
+async def represents(session: AsyncSession, account_id: uuid.UUID, client_id: str) -> bool:
+    """Whether the citizen's mandate to this partner system stands."""
+    statement = select(_mandate.c.account_id).where(
+        _mandate.c.account_id == account_id, _mandate.c.client_id == client_id, _mandate.c.withdrawn_at.is_(None)
+    )
+    return (await session.execute(statement)).first() is not None
+
+
+async def mandates_of(session: AsyncSession, account_id: uuid.UUID) -> list[Any]:
+    """The standing mandates of a citizen with the partners' names, oldest first."""
+    statement = (
+        select(_mandate.c.client_id, _mandate.c.granted_at, _client.c.name_zh, _client.c.name_en)
+        .join(_client, _client.c.client_id == _mandate.c.client_id)
+        .where(_mandate.c.account_id == account_id, _mandate.c.withdrawn_at.is_(None))
+        .order_by(_mandate.c.granted_at, _mandate.c.client_id)
+    )
+    return list((await session.execute(statement)).all())
+
+
+async def grant_mandate(session: AsyncSession, account_id: uuid.UUID, client_id: str) -> bool:
+    """Grant (or grant again) a mandate; whether it was not standing already."""
+    where = (_mandate.c.account_id == account_id) & (_mandate.c.client_id == client_id)
+    found = (await session.execute(select(_mandate.c.withdrawn_at).where(where))).first()
+    if found is None:
+        await session.execute(insert(_mandate).values(account_id=account_id, client_id=client_id, granted_at=utcnow()))
+        return True
+    if found.withdrawn_at is None:
+        return False
+    await session.execute(update(_mandate).where(where).values(granted_at=utcnow(), withdrawn_at=None))
+    return True
+
+
+async def withdraw_mandate(session: AsyncSession, account_id: uuid.UUID, client_id: str) -> bool:
+    """Withdraw a standing mandate; whether there was one."""
+    result = await session.execute(
+        update(_mandate)
+        .where(
+            _mandate.c.account_id == account_id, _mandate.c.client_id == client_id, _mandate.c.withdrawn_at.is_(None)
+        )
+        .values(withdrawn_at=utcnow())
+    )
+    return result.rowcount == 1
+
+
+async def seed_mandate(session: AsyncSession, account_id: uuid.UUID, client_id: str) -> bool:
+    """A mandate, unless the citizen has one to this partner, standing or withdrawn (seeding changes nothing that
+    exists); whether it was added."""
+    dialect = (await session.connection()).dialect.name
+    statement = (
+        _insert_ignoring_conflicts(dialect, _mandate)
+        .values(account_id=account_id, client_id=client_id, granted_at=utcnow())
+        .on_conflict_do_nothing()
+        .returning(_mandate.c.client_id)
+    )
+    return (await session.execute(statement)).first() is not None

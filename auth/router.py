@@ -3,12 +3,13 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from auth import service
 from auth.guards import Admin, Person
 from auth.identity import IdentityDep, client_address
 from auth.schemas import (
+    CLIENT_ID_PATTERN,
     AccessLogRead,
     AccountRead,
     AccountUpdate,
@@ -19,6 +20,7 @@ from auth.schemas import (
     ClientWithSecret,
     Me,
     MeUpdate,
+    RepresentationRead,
     StaffCreate,
 )
 from core import accesslog
@@ -71,6 +73,31 @@ async def read_access_log(
     rows = await accesslog.entries(session, principal.account_id, limit=limit, before=before)
     items = [AccessLogRead.model_validate(row, from_attributes=True) for row in rows[:limit]]
     return Page(items=items, next_cursor=encode_cursor([items[-1].id]) if len(rows) > limit else None)
+
+
+# A partner's path segment: a client_id as clients are registered.
+PartnerId = Annotated[str, Path(pattern=CLIENT_ID_PATTERN)]
+
+
+@accounts.get("/me/representations", response_model=list[RepresentationRead], responses=problems(401, 403))
+async def read_mandates(principal: Person, session: SessionDep) -> list[RepresentationRead]:
+    """The partner systems you have let file applications for you (`on_behalf_of`), such as an employer."""
+    return await service.mandates(session=session, principal=principal)
+
+
+@accounts.put(
+    "/me/representations/{client_id}", response_model=RepresentationRead, responses=problems(401, 403, 404, 422)
+)
+async def grant_mandate(principal: Person, client_id: PartnerId, session: SessionDep) -> RepresentationRead:
+    """Let this partner system file applications for you; granting again changes nothing."""
+    return await service.grant_mandate(session=session, principal=principal, client_id=client_id)
+
+
+@accounts.delete("/me/representations/{client_id}", status_code=204, responses=problems(401, 403, 404, 422))
+async def withdraw_mandate(principal: Person, client_id: PartnerId, session: SessionDep) -> Response:
+    """Stop this partner system filing for you; what it has filed stays yours."""
+    await service.withdraw_mandate(session=session, principal=principal, client_id=client_id)
+    return Response(status_code=204)
 
 
 @accounts.patch("/me", response_model=Me, responses=problems(401, 403, 404, 412, 422, 428))

@@ -18,7 +18,8 @@ DepartmentCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,39}$")]
 StaffRole = Literal["officer", "supervisor", "talent_officer", "catalogue_editor", "publisher", "auditor", "admin"]
 GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
 AuthMethod = Literal["none", "client_secret_basic", "client_secret_post", "private_key_jwt"]
-ClientId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{2,99}$")]
+CLIENT_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{2,99}$"
+ClientId = Annotated[str, Field(pattern=CLIENT_ID_PATTERN)]
 
 
 class Strict(BaseModel):
@@ -56,6 +57,14 @@ class AccountUpdate(Strict):
 class MeUpdate(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     preferred_language: Language | None = None
+
+
+class RepresentationRead(BaseModel):
+    """A partner system the citizen has given a mandate to file applications for them."""
+
+    client_id: str
+    client_name: dict[str, str] = Field(description="zh-CN and en")
+    granted_at: datetime
 
 
 class Me(BaseModel):

@@ -127,6 +127,26 @@ async def seed_demo_identities(*, session: AsyncSession, settings: Settings) -> 
                 object_id=client.client_id,
                 detail={"seed": "demo"},
             )
+    await session.flush()
+    await seed_demo_mandates(session=session, settings=settings)
+
+
+# Demo citizens who have let the demo partner system file applications for them (the others have not).
+DEMO_MANDATES = [("13800000002", "demo-partner"), ("13800000003", "demo-partner")]
+
+
+async def seed_demo_mandates(*, session: AsyncSession, settings: Settings) -> None:
+    """The demo mandates, each unless the citizen has one to that partner already (standing or withdrawn)."""
+    for login, client_id in DEMO_MANDATES:
+        account_id = await demo_account_id(session=session, settings=settings, login=login)
+        if account_id is not None and await repository.seed_mandate(session, account_id, client_id):
+            audit.record(
+                session,
+                action="identity.mandate.granted",
+                object_type="account",
+                object_id=account_id,
+                detail={"client_id": client_id, "seed": "demo"},
+            )
 
 
 async def demo_account_id(*, session: AsyncSession, settings: Settings, login: str) -> uuid.UUID | None:

@@ -18,7 +18,9 @@ from auth.exceptions import (
     IdNumberTaken,
     InvalidAccountChange,
     InvalidClient,
+    PartnerNotFound,
     PhoneTaken,
+    RepresentationNotFound,
     UsernameTaken,
     WeakPassword,
 )
@@ -36,6 +38,7 @@ from auth.schemas import (
     ClientWithSecret,
     Me,
     MeUpdate,
+    RepresentationRead,
     StaffCreate,
     check_client_consistency,
 )
@@ -305,11 +308,60 @@ async def applicant_for(
         raise ValidationFailed(
             "Say whom you apply for.", errors=[field_error("on_behalf_of", "required for partners", code="missing")]
         )
-    if not await is_active_citizen(session=session, account_id=on_behalf_of):
+    # One answer whether the account is missing, not a citizen's, or has given this partner no mandate: a partner
+    # must not learn who has an account.
+    if not (
+        await is_active_citizen(session=session, account_id=on_behalf_of)
+        and await repository.represents(session, on_behalf_of, principal.client_id)
+    ):
         raise ValidationFailed(
-            "No such citizen.", errors=[field_error("on_behalf_of", "not an active citizen account")]
+            "No active citizen with this id has given your system a mandate to act for them.",
+            errors=[field_error("on_behalf_of", "no mandate from an active citizen", code="no_mandate")],
         )
     return on_behalf_of, principal.client_id
+
+
+# -- mandates: a citizen lets a partner system file for them ---------------------------------------------------------
+
+PARTNER_SCOPE = "partner:submit"
+
+
+async def mandates(*, session: AsyncSession, principal: Principal) -> list[RepresentationRead]:
+    return [
+        RepresentationRead(
+            client_id=row.client_id, client_name={"zh-CN": row.name_zh, "en": row.name_en}, granted_at=row.granted_at
+        )
+        for row in await repository.mandates_of(session, principal.account_id)
+    ]
+
+
+async def grant_mandate(*, session: AsyncSession, principal: Principal, client_id: str) -> RepresentationRead:
+    """Let a partner system (an active client allowed `partner:submit`) file applications for the caller."""
+    partner = await repository.active_client(session, client_id)
+    if partner is None or PARTNER_SCOPE not in (partner.scopes or ()):
+        raise PartnerNotFound(f"There is no partner system {client_id} that files applications.")
+    if await repository.grant_mandate(session, principal.account_id, client_id):
+        audit.record(
+            session,
+            action="identity.mandate.granted",
+            object_type="account",
+            object_id=principal.account_id,
+            detail={"client_id": client_id},
+        )
+    return next(item for item in await mandates(session=session, principal=principal) if item.client_id == client_id)
+
+
+async def withdraw_mandate(*, session: AsyncSession, principal: Principal, client_id: str) -> None:
+    """From now on the partner cannot file for the caller; what it filed stays, and stays the caller's."""
+    if not await repository.withdraw_mandate(session, principal.account_id, client_id):
+        raise RepresentationNotFound(f"{client_id} has no mandate from you.")
+    audit.record(
+        session,
+        action="identity.mandate.withdrawn",
+        object_type="account",
+        object_id=principal.account_id,
+        detail={"client_id": client_id},
+    )
 
 
 async def real_name_of(*, session: AsyncSession, identity: Identity, account_id: uuid.UUID) -> tuple[str, str] | None:
