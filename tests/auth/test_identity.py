@@ -4,7 +4,9 @@ many requests find them stale at the same moment, and a key another process has 
 import asyncio
 import base64
 import json
+from collections.abc import Iterator
 
+import pytest
 from fastapi import FastAPI
 
 from auth.identity import Identity
@@ -34,21 +36,28 @@ async def test_requests_that_find_the_revocation_list_stale_share_one_reload(app
     assert reloads == 1
 
 
-async def test_requests_that_find_the_keys_stale_share_one_reload(app: FastAPI) -> None:
-    identity = app.state.identity
-    await identity.ready()
-    loads = 0
-    load = identity.keyring.load
+@pytest.fixture
+def key_loads(app: FastAPI) -> Iterator[list[int]]:
+    """How many times the app's key ring is loaded from the database during the test (in a one-item list)."""
+    keyring = app.state.identity.keyring
+    load, loads = keyring.load, [0]
 
     def counting_load(connection) -> None:
-        nonlocal loads
-        loads += 1
+        loads[0] += 1
         load(connection)
 
-    identity.keyring.load = counting_load
+    keyring.load = counting_load
+    yield loads
+    del keyring.load  # the class's own again
+
+
+async def test_requests_that_find_the_keys_stale_share_one_reload(app: FastAPI, key_loads: list[int]) -> None:
+    identity = app.state.identity
+    await identity.ready()
+    key_loads[0] = 0
     identity.keyring.forget()
     await asyncio.gather(*(identity.ready() for _ in range(20)))
-    assert loads == 1
+    assert key_loads == [1]
     assert not identity.keyring.stale()
 
 
@@ -72,30 +81,16 @@ async def test_a_token_signed_with_a_key_another_process_just_made_is_accepted(a
     assert this_process.keyring.verification_key(new_kid, "access") is not None
 
 
-async def test_unknown_kids_reload_the_keys_at_most_every_few_seconds(app: FastAPI, client) -> None:
-    identity: Identity = app.state.identity
-    await identity.ready()
-    loads = 0
-    load = identity.keyring.load
-
-    def counting_load(connection) -> None:
-        nonlocal loads
-        loads += 1
-        load(connection)
-
-    identity.keyring.load = counting_load
-    try:
-        real = await token_for(app, "13800000001", "openid profile", client_id="demo-web")
-        for n in range(5):  # made-up kids: each is refused, and only the first one reloads the keys
-            forged = forge_kid(real, f"made-up-{n}")
-            refused = await client.get("/api/v1/me", headers=bearer(forged))
-            body = assert_problem(refused, 401)
-            assert "unknown signing key" in body["detail"]
-            assert 'error="invalid_token"' in refused.headers["www-authenticate"]
-        assert loads == 1
-        assert (await client.get("/api/v1/me", headers=bearer(real))).status_code == 200
-    finally:
-        del identity.keyring.load
+async def test_unknown_kids_reload_the_keys_at_most_every_few_seconds(app: FastAPI, client, key_loads) -> None:
+    real = await token_for(app, "13800000001", "openid profile", client_id="demo-web")
+    key_loads[0] = 0
+    for n in range(5):  # made-up kids: each is refused, and only the first one reloads the keys
+        refused = await client.get("/api/v1/me", headers=bearer(forge_kid(real, f"made-up-{n}")))
+        body = assert_problem(refused, 401)
+        assert "unknown signing key" in body["detail"]
+        assert 'error="invalid_token"' in refused.headers["www-authenticate"]
+    assert key_loads == [1]
+    assert (await client.get("/api/v1/me", headers=bearer(real))).status_code == 200
 
 
 def forge_kid(token: str, kid: str) -> str:
