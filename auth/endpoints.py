@@ -770,6 +770,10 @@ async def introspect(request: Request, identity: Identity = Depends(get_identity
         await _limit_token_requests(request, identity, oauth_request)
     except _TokenThrottled as throttled:
         return _throttled(throttled.retry_after)
+    token = oauth_request.form.get("token")
+    if isinstance(token, str) and token.count(".") == 2:
+        # A token signed with a key another process has just made would otherwise be reported inactive.
+        await identity.keys_current_for(token, "access")
     return _oauth_json(
         *await _with_server(
             request, identity, lambda server: server.create_endpoint_response("introspection", oauth_request)

@@ -15,7 +15,7 @@ from fastapi import Depends, Request
 from auth.clients import FeedCache
 from auth.keys import KeyRing
 from auth.policy import HashingGate
-from auth.tokens import RevocationList, Tokens, TokenSettings, UnknownSigningKey
+from auth.tokens import RevocationList, TokenError, Tokens, TokenSettings, UnknownSigningKey, unverified_header
 from core.crypto import FieldCipher
 from core.db import Database
 from core.ratelimit import RateLimiter, create_rate_limiter
@@ -80,6 +80,18 @@ class Identity:
             if not await self.reload_for_unknown_kid():
                 raise
         return self.tokens.verify_access_token(token)
+
+    async def keys_current_for(self, token: str, purpose: str) -> None:
+        """Have the key ring hold the key `token` names, where there is one: for the checks that cannot reload and
+        retry themselves (introspection runs inside Authlib; a credential's verification reads the register in a
+        transaction of its own). Opens a transaction of its own: call it before the request's."""
+        await self.ready()
+        try:
+            kid = unverified_header(token).get("kid")
+        except TokenError:
+            return  # not a JWS: nothing to load for it
+        if isinstance(kid, str) and self.keyring.verification_key(kid, purpose) is None:
+            await self.reload_for_unknown_kid()
 
     async def reload_for_unknown_kid(self) -> bool:
         """Reload the keys for a kid not among them (at most every few seconds); whether they were reloaded."""

@@ -392,7 +392,7 @@ async def prepare_verification(*, identity: Identity, value: str) -> str:
     """The token in `value` (a JWS or a QR code's link; 422 otherwise), with the key ring current for it. Opens a
     transaction of its own: call it before the one `verify` reads in."""
     token = signing.extract_token(value)
-    await signing.refresh_keys(identity=identity, token=token)
+    await identity.keys_current_for(token, signing.KEY_PURPOSE)
     return token
 
 

@@ -96,19 +96,6 @@ def extract_token(value: str) -> str:
     return value
 
 
-async def refresh_keys(*, identity: Identity, token: str) -> None:
-    """Have the key ring current for `token`: a kid this process does not know may be a key another process has just
-    made, so it forces a reload (at most every few seconds: see KeyRing.forget_for_unknown_kid). Opens a transaction
-    of its own: call it before the request's."""
-    await identity.ready()
-    try:
-        kid = unverified_header(token).get("kid")
-    except TokenError:
-        return
-    if isinstance(kid, str) and identity.keyring.verification_key(kid, KEY_PURPOSE) is None:
-        await identity.reload_for_unknown_kid()
-
-
 def verified_claims(identity: Identity, token: str) -> tuple[dict[str, Any], str]:
     """The claims and kid of a token this issuer signed with a published credential key; InvalidSignature if not."""
     try:

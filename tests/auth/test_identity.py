@@ -61,24 +61,36 @@ async def test_requests_that_find_the_keys_stale_share_one_reload(app: FastAPI, 
     assert not identity.keyring.stale()
 
 
-async def test_a_token_signed_with_a_key_another_process_just_made_is_accepted(app: FastAPI, client) -> None:
-    """Two processes starting on a fresh database each make keys, and a rotation happens in one process first: the
-    other has not loaded that key yet. It reloads its keys and accepts the token, instead of a 401 to a good token."""
-    this_process: Identity = app.state.identity
-    await this_process.ready()
+async def _signed_with_a_new_key_of_another_process(app: FastAPI) -> tuple[str, str]:
+    """Another process rotates the access key and signs a token with the new one, which this process has not
+    loaded: as when two processes start on a fresh database, or one rotates first. The token and the new kid."""
+    await app.state.identity.ready()
     other_process = Identity(app.state.settings, app.state.db)
     await other_process.ready()
     async with app.state.db.transaction() as session:
         connection = await session.connection()
         new_kid = await connection.run_sync(lambda sync: other_process.keyring.rotate(sync, "access"))
     await other_process.ready()
-    token = await token_for(app, "13800000001", "openid profile", client_id="demo-web", identity=other_process)
+    token = await token_for(app, "officer.market", "openid profile", identity=other_process)  # the officer console's
     assert unverified_header(token)["kid"] == new_kid
-    assert this_process.keyring.verification_key(new_kid, "access") is None  # not loaded here yet
+    assert app.state.identity.keyring.verification_key(new_kid, "access") is None  # not loaded here yet
+    return token, new_kid
 
+
+async def test_a_token_signed_with_a_key_another_process_just_made_is_accepted(app: FastAPI, client) -> None:
+    token, new_kid = await _signed_with_a_new_key_of_another_process(app)
     me = await client.get("/api/v1/me", headers=bearer(token))
-    assert me.status_code == 200, me.text
-    assert this_process.keyring.verification_key(new_kid, "access") is not None
+    assert me.status_code == 200, me.text  # the keys reloaded and the token checked again, not a 401
+    assert app.state.identity.keyring.verification_key(new_kid, "access") is not None
+
+
+async def test_introspection_knows_a_key_another_process_just_made(app: FastAPI, client) -> None:
+    token, _ = await _signed_with_a_new_key_of_another_process(app)
+    answer = await client.post(
+        "/oauth2/introspect", data={"token": token}, auth=("officer-console", "officer-console-secret")
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["active"] is True, answer.json()
 
 
 async def test_unknown_kids_reload_the_keys_at_most_every_few_seconds(app: FastAPI, client, key_loads) -> None:
