@@ -339,17 +339,18 @@ async def mandates_of(session: AsyncSession, account_id: uuid.UUID) -> list[Any]
     return list((await session.execute(statement)).all())
 
 
-async def grant_mandate(session: AsyncSession, account_id: uuid.UUID, client_id: str) -> bool:
-    """Grant (or grant again) a mandate; whether it was not standing already."""
+async def grant_mandate(session: AsyncSession, account_id: uuid.UUID, client_id: str) -> tuple[datetime, bool]:
+    """Grant (or grant again) a mandate: when it was granted, and whether it was not standing already."""
     where = (_mandate.c.account_id == account_id) & (_mandate.c.client_id == client_id)
-    found = (await session.execute(select(_mandate.c.withdrawn_at).where(where))).first()
+    found = (await session.execute(select(_mandate.c.granted_at, _mandate.c.withdrawn_at).where(where))).first()
+    if found is not None and found.withdrawn_at is None:
+        return found.granted_at, False
+    now = utcnow()
     if found is None:
-        await session.execute(insert(_mandate).values(account_id=account_id, client_id=client_id, granted_at=utcnow()))
-        return True
-    if found.withdrawn_at is None:
-        return False
-    await session.execute(update(_mandate).where(where).values(granted_at=utcnow(), withdrawn_at=None))
-    return True
+        await session.execute(insert(_mandate).values(account_id=account_id, client_id=client_id, granted_at=now))
+    else:
+        await session.execute(update(_mandate).where(where).values(granted_at=now, withdrawn_at=None))
+    return now, True
 
 
 async def withdraw_mandate(session: AsyncSession, account_id: uuid.UUID, client_id: str) -> bool:

@@ -4,7 +4,7 @@ every change that narrows what someone may do revokes their live tokens in every
 import secrets
 import uuid
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -323,41 +323,38 @@ async def applicant_for(
 
 # -- mandates: a citizen lets a partner system file for them ---------------------------------------------------------
 
-PARTNER_SCOPE = "partner:submit"
+
+def _mandate_view(client_id: str, name_zh: str, name_en: str, granted_at: datetime) -> RepresentationRead:
+    return RepresentationRead(client_id=client_id, client_name={"zh-CN": name_zh, "en": name_en}, granted_at=granted_at)
 
 
 async def mandates(*, session: AsyncSession, principal: Principal) -> list[RepresentationRead]:
-    return [
-        RepresentationRead(
-            client_id=row.client_id, client_name={"zh-CN": row.name_zh, "en": row.name_en}, granted_at=row.granted_at
-        )
-        for row in await repository.mandates_of(session, principal.account_id)
-    ]
+    rows = await repository.mandates_of(session, principal.account_id)
+    return [_mandate_view(row.client_id, row.name_zh, row.name_en, row.granted_at) for row in rows]
 
 
 async def grant_mandate(*, session: AsyncSession, principal: Principal, client_id: str) -> RepresentationRead:
     """Let a partner system (an active client allowed `partner:submit`) file applications for the caller."""
     partner = await repository.active_client(session, client_id)
-    if partner is None or PARTNER_SCOPE not in (partner.scopes or ()):
+    if partner is None or "partner:submit" not in (partner.scopes or ()):
         raise PartnerNotFound(f"There is no partner system {client_id} that files applications.")
-    if await repository.grant_mandate(session, principal.account_id, client_id):
-        audit.record(
-            session,
-            action="identity.mandate.granted",
-            object_type="account",
-            object_id=principal.account_id,
-            detail={"client_id": client_id},
-        )
-    return next(item for item in await mandates(session=session, principal=principal) if item.client_id == client_id)
+    granted_at, new = await repository.grant_mandate(session, principal.account_id, client_id)
+    if new:
+        _audit_mandate(session, principal, client_id, "granted")
+    return _mandate_view(client_id, partner.name_zh, partner.name_en, granted_at)
 
 
 async def withdraw_mandate(*, session: AsyncSession, principal: Principal, client_id: str) -> None:
     """From now on the partner cannot file for the caller; what it filed stays, and stays the caller's."""
     if not await repository.withdraw_mandate(session, principal.account_id, client_id):
         raise RepresentationNotFound(f"{client_id} has no mandate from you.")
+    _audit_mandate(session, principal, client_id, "withdrawn")
+
+
+def _audit_mandate(session: AsyncSession, principal: Principal, client_id: str, change: str) -> None:
     audit.record(
         session,
-        action="identity.mandate.withdrawn",
+        action=f"identity.mandate.{change}",
         object_type="account",
         object_id=principal.account_id,
         detail={"client_id": client_id},

@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import audit, sla
 from core.context import Actor as AuditActor
+from core.db import Database
 from core.errors import Conflict, NotFound, ValidationFailed, field_error
 from core.events import Event, emit
 from core.models import utcnow
@@ -210,7 +211,7 @@ ESCALATION_REASON = "80% of the processing time used"
 
 
 async def escalate_near_breach(
-    db: Any,
+    db: Database,
     *,
     model: type,
     running: Iterable[str],

@@ -54,8 +54,12 @@ async def test_only_partner_systems_get_mandates_and_only_people_give_them(app, 
     assert_problem(await client.put(f"{MANDATES}/no-such-client", headers=citizen), 404, "partner-not-found")
     assert_problem(await client.put(f"{MANDATES}/Bad Id!", headers=citizen), 422)
     assert_problem(await client.get(MANDATES), 401)
-    partner = bearer(await client_token(app, "demo-partner", "partner:submit"))
-    assert_problem(await client.put(f"{MANDATES}/demo-partner", headers=partner), 403)
+    assert_problem(await client.delete(f"{MANDATES}/demo-partner"), 401)
+    assert_problem(await client.delete(f"{MANDATES}/Bad Id!", headers=citizen), 422)
+    partner = bearer(await client_token(app, "demo-partner", "partner:submit"))  # a system, not a person
+    for method in ("GET", "PUT", "DELETE"):
+        url = MANDATES if method == "GET" else f"{MANDATES}/demo-partner"
+        assert_problem(await client.request(method, url, headers=partner), 403)
 
 
 async def test_a_citizens_mandates_are_theirs_alone(app, client, db) -> None:
