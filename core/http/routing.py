@@ -51,11 +51,12 @@ class ApiRoute(APIRoute):
 # that was about a quarter of a what-if assessment's time.
 #
 # A route's path regex is anchored and its text before the first `{` is literal, so a path that does not start with
-# that text can match neither FULL nor PARTIAL (405). `GatedInclusion` checks that with one `str.startswith` per route,
-# and per inclusion (the literal prefix all its routes share), before FastAPI's own matching, which then runs
-# unchanged for the few routes left: first FULL match wins, else the first PARTIAL, in the same order as before.
-# The OpenAPI document, url_path_for, redirect_slashes, 404 and 405 are FastAPI's own (the gate never changes which
-# route is chosen, only how many are tried).
+# that text can match neither FULL nor PARTIAL (405). `GatedInclusion` checks that first: for the whole inclusion in
+# one `str.startswith` over its routes' literal prefixes, then route by route, before FastAPI's own matching, which
+# then runs unchanged for the few routes left: first FULL match wins, else the first PARTIAL, in the same order as
+# before. FastAPI matches the chosen inclusion twice, to choose it and again to handle the request; the first result
+# is kept in the request's scope for the second. The OpenAPI document, url_path_for, redirect_slashes, 404 and 405 are
+# FastAPI's own (the gate never changes which route is chosen, only how many are tried, and how often).
 
 
 def include_routers(app: FastAPI, routers: Iterable[APIRouter]) -> None:
@@ -73,8 +74,8 @@ def include_routers(app: FastAPI, routers: Iterable[APIRouter]) -> None:
 class GatedInclusion(_IncludedRouter):
     # (literal prefix, candidate) for each of FastAPI's candidates of this inclusion, in its order.
     _gates: list[tuple[str, Any]] = field(default_factory=list, repr=False, compare=False)
-    # The prefix shared by every candidate's literal prefix: a path without it skips the whole inclusion.
-    _shared: str = ""
+    # The candidates' distinct literal prefixes: a path with none of them skips the whole inclusion.
+    _prefixes: tuple[str, ...] = ()
     # The routers whose routes this inclusion serves (itself and those it includes), and their versions' sum when the
     # gates were built.
     _routers: list[APIRouter] = field(default_factory=list, repr=False, compare=False)
@@ -86,25 +87,34 @@ class GatedInclusion(_IncludedRouter):
         if sum(map(_routes_version, self._routers)) != self._generation:
             candidates = self.effective_candidates()
             self._gates = [(_literal_prefix(candidate), candidate) for candidate in candidates]
-            self._shared = _shared_prefix(literal for literal, _ in self._gates)
+            self._prefixes = tuple(dict.fromkeys(literal for literal, _ in self._gates))
             self._routers = _routers_in(self.original_router)
             self._generation = sum(map(_routes_version, self._routers))
         return self._gates
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        gates = self._current_gates()
-        path = get_route_path(scope)
-        # Most inclusions stop at the shared prefix; the others at their routes' prefixes, before FastAPI's bookkeeping.
-        if not path.startswith(self._shared) or not any(path.startswith(literal) for literal, _ in gates):
-            return Match.NONE, {}
-        return super().matches(scope)
+        # FastAPI's own `matches` (scope bookkeeping, then the router asking this inclusion's `_match`), minus the
+        # bookkeeping: it only tells that router which inclusion asks. Its answer carries no child scope either.
+        return self._match(scope)[0], {}
 
     def _match(self, scope: Scope) -> tuple[Match, Scope, BaseRoute | None, _EffectiveRouteContext | None]:
-        """FastAPI's `_IncludedRouter._match`, trying only the candidates whose literal prefix the path has."""
+        """FastAPI's `_IncludedRouter._match`, trying only the candidates whose literal prefix the path has; the
+        second call for one request (FastAPI's handling of the inclusion it chose) answers from the first."""
+        kept = scope.get(_MATCHED)
+        if kept is not None and kept[0] is self:
+            return kept[1]
         gates = self._current_gates()
         path = get_route_path(scope)
-        if not path.startswith(self._shared):
-            return Match.NONE, {}, None, None
+        if not path.startswith(self._prefixes):
+            return _NO_MATCH
+        found = self._match_gated(scope, path, gates)
+        if found[0] is not Match.NONE:
+            scope[_MATCHED] = (self, found)
+        return found
+
+    def _match_gated(
+        self, scope: Scope, path: str, gates: list[tuple[str, Any]]
+    ) -> tuple[Match, Scope, BaseRoute | None, _EffectiveRouteContext | None]:
         partial: tuple[Scope, BaseRoute, _EffectiveRouteContext | None] | None = None
         for literal, candidate in gates:
             if not path.startswith(literal):
@@ -135,8 +145,12 @@ class GatedInclusion(_IncludedRouter):
         if partial is not None:
             child_scope, route, route_context = partial
             return Match.PARTIAL, child_scope, route, route_context
-        return Match.NONE, {}, None, None
+        return _NO_MATCH
 
+
+# Where a request's scope keeps the inclusion that matched it, and how.
+_MATCHED = "ti.matched_inclusion"
+_NO_MATCH: tuple[Match, Scope, None, None] = (Match.NONE, {}, None, None)
 
 _routes_version = attrgetter("_routes_version")
 
