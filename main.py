@@ -40,6 +40,7 @@ from core.openapi import install_openapi, operation_id
 from core.outbox_router import build_router as build_outbox_router
 from core.settings import PROJECT_ROOT, Settings, get_settings
 from core.worker import Worker, WorkerSettings
+from services.calendar.router import router as calendar_router
 from services.catalogue.router import open311 as open311_router
 from services.catalogue.router import router as catalogue_router
 from services.cloud.dependencies import MOCK_MOUNT, build_cloud
@@ -76,6 +77,11 @@ TAGS = [
         "name": "catalogue",
         "description": "Departments and bilingual public services (CPSV-AP / HSDS names): public "
         "reads and search, editors' drafts, publishers' lifecycle.",
+    },
+    {
+        "name": "calendar",
+        "description": "The official working-day calendar (public holidays and make-up working days) that "
+        "deadlines in working days are counted on.",
     },
     {"name": "open311", "description": "The catalogue as Open311 GeoReport v2 services and service definitions."},
     {
@@ -193,6 +199,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             admin_router,
             build_audit_router(require(scopes={"audit:read"}, roles={"auditor"})),
             catalogue_router,
+            calendar_router,
             open311_router,
             identity_check_router,
             cloud_callbacks_router,

@@ -1,14 +1,16 @@
 """The SLA clock of an application (a permit, a talent registration): a deadline from the promised processing time,
 paused while the applicant owes an answer, and the risk of breaching it.
 
-Working days skip Saturdays and Sundays. The official holiday calendar (and its make-up working weekends) is not
-modelled: a deadline over a public holiday comes out early, never late, which errs on the citizen's side.
+Working days are counted on China's calendar, in China's time: Monday to Friday, except the official public holidays,
+plus the weekend days worked in their place (the State Council publishes each year's in the autumn before it; the
+calendar domain keeps them). A year not published yet counts Monday to Friday.
 """
 
 import re
 import uuid
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select, update
@@ -16,15 +18,36 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.models import aware
 
+# China has one time zone and no daylight saving.
+CHINA = timezone(timedelta(hours=8), "CST")
 # States in which the clock does not run: not sent yet, decided (a permit or a talent card issued), or ended.
 STOPPED = frozenset({"draft", "approved", "issued", "card_issued", "rejected", "withdrawn"})
 # An application is "at risk" once 80% of its time is used.
 RISK_SHARE = 0.8
+# What a service that promises nothing gets: the statutory 20 working days.
+DEFAULT_PROCESSING_TIME = {"duration": "P20D", "working_days": True}
 _DURATION = re.compile(r"^P(?:(\d+)W|(\d+)D)?(?:T(\d+)H)?$")
 
 
-def deadline(start: datetime, duration: str, *, working_days: bool) -> datetime:
-    """`start` plus an ISO 8601 duration (P20D, P2W, PT4H), counting only weekdays when `working_days`."""
+@dataclass(frozen=True)
+class WorkingCalendar:
+    """Which days are working days: Monday to Friday, but for the days off and the (weekend) days worked."""
+
+    days_off: frozenset[date] = frozenset()
+    days_worked: frozenset[date] = frozenset()
+
+    def is_working(self, day: date) -> bool:
+        if day in self.days_worked:
+            return True
+        return day.weekday() < 5 and day not in self.days_off
+
+
+WEEKDAYS = WorkingCalendar()
+
+
+def deadline(start: datetime, duration: str, *, working_days: bool, calendar: WorkingCalendar = WEEKDAYS) -> datetime:
+    """`start` plus an ISO 8601 duration (P20D, P2W, PT4H). With `working_days`, the days are the working days that
+    follow the start's date in China (the deadline keeps the start's time of day)."""
     match = _DURATION.match(duration)
     if match is None:
         raise ValueError(f"not a supported duration: {duration}")
@@ -32,20 +55,40 @@ def deadline(start: datetime, duration: str, *, working_days: bool) -> datetime:
     days += (5 if working_days else 7) * weeks  # a week of working days is five of them
     if not working_days:
         return start + timedelta(days=days, hours=hours)
-    end = start
+    local = start.astimezone(CHINA)
+    day = local.date()
     while days > 0:
-        end += timedelta(days=1)
-        if end.weekday() < 5:
+        day += timedelta(days=1)
+        if calendar.is_working(day):
             days -= 1
+    end = datetime.combine(day, local.timetz()).astimezone(start.tzinfo)
     return end + timedelta(hours=hours)
 
 
-def start_clock(row: Any, now: datetime, processing_time: dict[str, Any] | None) -> None:
+def start_clock(
+    row: Any, now: datetime, processing_time: dict[str, Any] | None, calendar: WorkingCalendar = WEEKDAYS
+) -> None:
     """Set the deadline and the at-risk instant on submission (no processing time: 20 working days, the default)."""
-    processing_time = processing_time or {"duration": "P20D", "working_days": True}
-    row.due_at = deadline(now, processing_time["duration"], working_days=processing_time.get("working_days", True))
-    row.risk_at = now + (row.due_at - now) * RISK_SHARE
     row.paused_at, row.paused_seconds = None, 0
+    _schedule(row, now, processing_time, calendar)
+
+
+def reschedule(row: Any, processing_time: dict[str, Any] | None, calendar: WorkingCalendar) -> bool:
+    """Count a running clock's deadline again on a changed calendar, its pauses kept; whether it moved."""
+    before = row.due_at
+    _schedule(row, aware(row.submitted_at), processing_time, calendar)
+    return before is None or aware(before) != row.due_at
+
+
+def _schedule(row: Any, start: datetime, processing_time: dict[str, Any] | None, calendar: WorkingCalendar) -> None:
+    # The time already spent paused moves both instants on by as much (a pause still running moves them on resume).
+    processing_time = processing_time or DEFAULT_PROCESSING_TIME
+    due = deadline(
+        start, processing_time["duration"], working_days=processing_time.get("working_days", True), calendar=calendar
+    )
+    paused = timedelta(seconds=row.paused_seconds)
+    row.due_at = due + paused
+    row.risk_at = start + (due - start) * RISK_SHARE + paused
 
 
 def pause(row: Any, now: datetime) -> None:
@@ -102,6 +145,18 @@ def processing_seconds(row: Any) -> int | None:
     if not (row.submitted_at and row.decided_at):
         return None
     return max(0, int((aware(row.decided_at) - aware(row.submitted_at)).total_seconds()) - row.paused_seconds)
+
+
+async def clocks_through(session: AsyncSession, model: type, start: datetime, end: datetime) -> list[Any]:
+    """Applications (rows of `model`) whose clock runs and whose deadline was counted over days in [start, end): sent
+    before `end`, due on or after `start` (a deadline before `start` never looked at a day in it)."""
+    statement = select(model).where(
+        model.status.not_in(tuple(STOPPED)),
+        model.due_at.is_not(None),
+        model.due_at >= start,
+        model.submitted_at < end,
+    )
+    return list((await session.execute(statement.order_by(model.id))).scalars())
 
 
 # -- escalation: the worker hands an application near its deadline to the supervisors, once ---------------------------

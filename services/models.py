@@ -11,6 +11,7 @@ import core.events
 import core.http.idempotency
 import core.references
 import core.worker  # noqa: F401
+import services.calendar.models
 import services.catalogue.models
 import services.cloud.models
 import services.credentials.models

@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from auth.seed import seed_demo_identities
 from core.db import Database
 from core.settings import Settings
+from services.calendar.seed import seed_calendar
 from services.catalogue.seed import seed_catalogue
 from services.permits.seed import seed_demo_applications
 from services.talent.seed import seed_demo_talent_application, seed_rule_sets
@@ -28,6 +29,7 @@ class Seeder:
 
 
 SEEDERS: list[Seeder] = [
+    Seeder("working-day calendar", seed_calendar),
     Seeder("talent rule sets", seed_rule_sets),
     Seeder("demo identities", seed_demo_identities, demo_only=True),
     Seeder("demo catalogue", seed_catalogue, demo_only=True),

@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth.seed import demo_account_id
-from core import sla
 from core.models import utcnow
 from core.references import next_reference
 from core.settings import Settings
+from services.calendar import service as calendar_service
 from services.catalogue import service as catalogue_service
 from services.permits import fees
 from services.permits.models import InformationRequest, PermitApplication, PermitHistory
@@ -94,7 +94,9 @@ async def seed_demo_applications(*, session: AsyncSession, settings: Settings) -
         if days is not None:
             submitted = now - timedelta(days=days)
             row.submitted_at = submitted
-            sla.start_clock(row, submitted, service.content.get("processing_time"))
+            await calendar_service.start_clock(
+                session=session, row=row, now=submitted, processing_time=service.content.get("processing_time")
+            )
         session.add(row)
         await session.flush()
         _history(session, row, PATH.get(status, []), applicant=str(applicant), officer=str(officer))

@@ -26,6 +26,7 @@ from core.pagination import encode_cursor
 from core.references import next_reference
 from core.workflow import WORKER, Transition, take_step
 from core.workflow import StepActor as Actor
+from services.calendar import service as calendar_service
 from services.catalogue import service as catalogue_service
 from services.catalogue.service import PinnedService
 from services.credentials import service as credentials_service
@@ -623,7 +624,9 @@ async def _submit(session, identity, row, data, actor, now) -> None:
         )
     await _price(session, identity, row, service.content)  # the fees are fixed from here on
     row.submitted_at = now
-    sla.start_clock(row, now, service.content.get("processing_time"))
+    await calendar_service.start_clock(
+        session=session, row=row, now=now, processing_time=service.content.get("processing_time")
+    )
 
 
 async def _claim(session, identity, row, data, actor, now) -> None:

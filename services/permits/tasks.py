@@ -16,6 +16,8 @@ from core.events import Event, OutboxEvent, emit
 from core.models import aware, utcnow
 from core.worker import REGISTRY, one_by_one
 from core.workflow import escalate_near_breach
+from services.calendar import service as calendar_service
+from services.calendar.service import CALENDAR_CHANGED
 from services.catalogue import service as catalogue_service
 from services.cloud import service as cloud_service
 from services.credentials import service as credentials_service
@@ -237,3 +239,16 @@ async def processing_times(state: Any) -> None:
                 by_service.setdefault(row.service_code, []).append(seconds)
         for code, durations in by_service.items():
             await catalogue_service.record_processing_times(session=session, code=code, durations=durations)
+
+
+@REGISTRY.on(CALENDAR_CHANGED.name, name="permits.recount_deadlines")
+async def recount_deadlines(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
+    """A year of the calendar changed: the running deadlines counted over it are counted again."""
+
+    async def processing_time(row: PermitApplication) -> dict[str, Any] | None:
+        pinned = await catalogue_service.pinned_version(session=session, service_id=row.service_id)
+        return pinned.content.get("processing_time")
+
+    await calendar_service.recount_deadlines(
+        session=session, model=PermitApplication, year=int(event.payload["year"]), processing_time_of=processing_time
+    )

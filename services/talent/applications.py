@@ -29,6 +29,7 @@ from core.models import new_id, utcnow
 from core.pagination import encode_cursor
 from core.references import next_reference
 from core.workflow import StepActor, Transition, add_history, take_step
+from services.calendar import service as calendar_service
 from services.catalogue import service as catalogue_service
 from services.cloud import service as cloud_service
 from services.cloud.exceptions import DocumentNotUploaded
@@ -794,7 +795,7 @@ def _payload(row: TalentApplication) -> dict[str, Any]:
 async def _submit(session, context, row, data, actor, now) -> None:
     await _claims_with_evidence(session, row)
     row.submitted_at = now
-    sla.start_clock(row, now, None)
+    await calendar_service.start_clock(session=session, row=row, now=now, processing_time=None)
 
 
 async def _claims_with_evidence(session: AsyncSession, row: TalentApplication) -> None:

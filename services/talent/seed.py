@@ -14,12 +14,13 @@ from sqlalchemy import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth.seed import demo_account_id
-from core import audit, sla
+from core import audit
 from core.context import Actor
 from core.crypto import FieldCipher
 from core.models import utcnow
 from core.references import next_reference
 from core.settings import Settings
+from services.calendar import service as calendar_service
 from services.talent import repository
 from services.talent.applications import REFERENCE_PREFIX, seal
 from services.talent.engine import compile_rule_set
@@ -101,7 +102,7 @@ async def seed_demo_talent_application(*, session: AsyncSession, settings: Setti
         submitted_at=submitted,
         created_at=submitted,
     )
-    sla.start_clock(row, submitted, None)
+    await calendar_service.start_clock(session=session, row=row, now=submitted, processing_time=None)
     session.add(row)
     await session.flush()
     for claim in DEMO_CLAIMS:

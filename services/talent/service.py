@@ -9,7 +9,7 @@ set from the process's `RuleSetCache`, so an assessment normally touches no data
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import event
@@ -22,6 +22,7 @@ from core.errors import field_error
 from core.events import Event, define_event, emit
 from core.http import check_if_match
 from core.models import utcnow
+from core.sla import CHINA
 from services.credentials import service as credentials_service
 from services.talent import repository
 from services.talent.claims import ClaimBase
@@ -38,14 +39,12 @@ RULE_SET_ACTIVATED = define_event(
     "talent.rule_set.activated", description="A talent rule set version became the one assessments use."
 )
 
-# Ages and open employment periods are counted to the date in Jiangmen, not in UTC.
-CHINA = timezone(timedelta(hours=8), "CST")
 PUBLIC_STATUSES = ("active", "retired")
 ALL_STATUSES = ("draft", "active", "retired")
 
 
 def today_in_china() -> date:
-    """Today's date in China Standard Time."""
+    """Today's date in China Standard Time (ages and open employment periods count to the date in Jiangmen)."""
     return datetime.now(CHINA).date()
 
 

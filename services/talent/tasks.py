@@ -17,6 +17,8 @@ from core.events import OutboxEvent
 from core.models import aware, utcnow
 from core.worker import REGISTRY, one_by_one
 from core.workflow import escalate_near_breach
+from services.calendar import service as calendar_service
+from services.calendar.service import CALENDAR_CHANGED
 from services.credentials import service as credentials_service
 from services.notifications import service as notifications
 from services.talent import repository
@@ -234,3 +236,10 @@ async def escalate(state: Any) -> None:
         event=TALENT_APPLICATION_ESCALATED.name,
         tell=tell,
     )
+
+
+@REGISTRY.on(CALENDAR_CHANGED.name, name="talent.recount_deadlines")
+async def recount_deadlines(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
+    """A year of the calendar changed: the running deadlines counted over it are counted again (a talent
+    registration promises the statutory 20 working days)."""
+    await calendar_service.recount_deadlines(session=session, model=TalentApplication, year=int(event.payload["year"]))

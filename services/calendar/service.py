@@ -1,0 +1,112 @@
+"""The official calendar: reading a year, publishing one, and the working calendar the SLA clocks count on."""
+
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core import audit, sla
+from core.errors import ValidationFailed, field_error
+from core.events import Event, define_event, emit
+from core.http import check_if_match
+from core.models import aware, utcnow
+from core.sla import CHINA, WorkingCalendar
+from services.calendar import repository
+from services.calendar.exceptions import CalendarYearNotFound
+from services.calendar.models import CalendarDay, CalendarYear
+from services.calendar.schemas import CalendarYearIn
+
+CALENDAR_CHANGED = define_event(
+    "calendar.year.changed",
+    description="A year of the working-day calendar was published or corrected: running deadlines are counted again.",
+)
+
+
+async def get_year(*, session: AsyncSession, year: int) -> tuple[CalendarYear, list[CalendarDay]]:
+    row = await repository.year(session, year)
+    if row is None:
+        raise CalendarYearNotFound(f"No calendar has been published for {year}: it counts Monday to Friday.")
+    return row, await repository.days_of(session, year)
+
+
+async def publish_year(
+    *, session: AsyncSession, year: int, data: CalendarYearIn, if_match: str | None
+) -> tuple[CalendarYear, list[CalendarDay]]:
+    """Publish a year, or replace a published one (If-Match its version); running deadlines follow in the worker."""
+    _check_days(year, data)
+    row = await repository.year(session, year)
+    if row is None:
+        row = CalendarYear(year=year, source=data.source)
+    else:
+        check_if_match(if_match, row.version)
+        row.source = data.source
+        row.updated_at = utcnow()  # the row changes with its days, whatever its source: a new version, a new ETag
+    session.add(row)
+    await session.flush()
+    days = [
+        CalendarDay(day=day.date, year=year, working=day.working, name_zh=day.name.zh, name_en=day.name.en)
+        for day in sorted(data.days, key=lambda day: day.date)
+    ]
+    await repository.replace_days(session, year, days)
+    audit.record(
+        session,
+        action="calendar.year.published",
+        object_type="calendar_year",
+        object_id=year,
+        detail={"days_off": sum(not d.working for d in days), "days_worked": sum(d.working for d in days)},
+    )
+    emit(session, Event(CALENDAR_CHANGED.name, subject=f"calendar_year:{year}", payload={"year": year}))
+    return row, days
+
+
+def _check_days(year: int, data: CalendarYearIn) -> None:
+    errors = []
+    for index, day in enumerate(data.days):
+        if day.date.year != year:
+            errors.append(field_error(f"days.{index}.date", f"not in {year}"))
+        elif day.working and day.date.weekday() < 5:
+            errors.append(field_error(f"days.{index}.working", "a weekday is a working day already"))
+    if errors:
+        raise ValidationFailed("Some days do not belong in this year's calendar.", errors=errors)
+
+
+async def working_calendar(*, session: AsyncSession, since: date) -> WorkingCalendar:
+    """The published days off and days worked from `since` on, for counting deadlines that start then."""
+    listed = await repository.exceptions_from(session, since)
+    return WorkingCalendar(
+        days_off=frozenset(day for day, working in listed if not working),
+        days_worked=frozenset(day for day, working in listed if working),
+    )
+
+
+async def start_clock(
+    *, session: AsyncSession, row: Any, now: datetime, processing_time: dict[str, Any] | None
+) -> None:
+    """`sla.start_clock` on the published calendar, from the day the application is sent."""
+    calendar = await working_calendar(session=session, since=now.astimezone(CHINA).date())
+    sla.start_clock(row, now, processing_time, calendar)
+
+
+async def recount_deadlines(
+    *,
+    session: AsyncSession,
+    model: type,
+    year: int,
+    processing_time_of: Callable[[Any], Awaitable[dict[str, Any] | None]] | None = None,
+) -> int:
+    """Count again, on the calendar as it is now, the deadlines of `model`'s running applications that were counted
+    over days of `year` (each with its promised processing time, the statutory 20 working days without one); how
+    many moved. Each domain calls it from its handler of CALENDAR_CHANGED."""
+    start = datetime(year, 1, 1, tzinfo=CHINA)
+    rows = await sla.clocks_through(session, model, start, datetime(year + 1, 1, 1, tzinfo=CHINA))
+    if not rows:
+        return 0
+    first = min(aware(row.submitted_at) for row in rows)
+    calendar = await working_calendar(session=session, since=first.astimezone(CHINA).date())
+    moved = 0
+    for row in rows:
+        promised = await processing_time_of(row) if processing_time_of else None
+        moved += sla.reschedule(row, promised, calendar)
+    await session.flush()
+    return moved

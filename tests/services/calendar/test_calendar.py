@@ -1,0 +1,121 @@
+"""The working-day calendar: deadlines counted over public holidays and make-up working days, in China's time, and
+the calendar's API (public to read, administrators publish with If-Match, refused input changes nothing)."""
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from core import sla
+from services.calendar.seed import days_2026
+from tests.helpers import assert_problem
+from tests.oauth import bearer, token_for
+
+CALENDAR_2026 = sla.WorkingCalendar(
+    days_off=frozenset(d.day for d in days_2026() if not d.working),
+    days_worked=frozenset(d.day for d in days_2026() if d.working),
+)
+CST = sla.CHINA
+YEAR = "/api/v1/calendar/2027"
+DAYS_2027 = [
+    {"date": "2027-01-01", "working": False, "name": {"zh-CN": "元旦", "en": "New Year's Day"}},
+    {"date": "2027-01-02", "working": False, "name": {"zh-CN": "元旦", "en": "New Year's Day"}},
+]
+
+
+@pytest.mark.parametrize(
+    ("start", "duration", "expected", "weekdays_only"),
+    [
+        # Thu before the Spring Festival: Fri 13, Sat 14 (worked), then Tue 24 to Thu 26 after nine days off.
+        (datetime(2026, 2, 12, 10, 0, tzinfo=CST), "P5D", datetime(2026, 2, 26, 10, 0, tzinfo=CST), date(2026, 2, 19)),
+        # Over National Day: Sun 20 Sep is worked, 1-7 Oct are off, Sat 10 Oct is worked.
+        (datetime(2026, 9, 18, 9, 0, tzinfo=CST), "P10D", datetime(2026, 10, 9, 9, 0, tzinfo=CST), date(2026, 10, 2)),
+        # A make-up Saturday alone makes a deadline a day earlier than Monday-to-Friday would.
+        (datetime(2026, 5, 7, 9, 0, tzinfo=CST), "P2D", datetime(2026, 5, 9, 9, 0, tzinfo=CST), date(2026, 5, 11)),
+        # New Year: 1 and 2 Jan off, Sun 4 Jan worked.
+        (datetime(2025, 12, 31, 9, 0, tzinfo=CST), "P2D", datetime(2026, 1, 5, 9, 0, tzinfo=CST), date(2026, 1, 2)),
+    ],
+)
+def test_deadlines_skip_holidays_and_count_make_up_days(start, duration, expected, weekdays_only) -> None:
+    assert sla.deadline(start, duration, working_days=True, calendar=CALENDAR_2026) == expected
+    assert sla.deadline(start, duration, working_days=True).astimezone(CST).date() == weekdays_only
+
+
+def test_working_days_are_counted_on_china_dates() -> None:
+    # Friday 20:00 UTC is already Saturday in China: the next working day is Monday, not Monday of UTC's count.
+    late_friday = datetime(2026, 11, 27, 20, 0, tzinfo=UTC)
+    assert sla.deadline(late_friday, "P1D", working_days=True) == datetime(2026, 11, 29, 20, 0, tzinfo=UTC)
+    assert sla.deadline(late_friday, "P1D", working_days=True).astimezone(CST).date() == date(2026, 11, 30)
+
+
+@pytest.fixture
+async def admin(app) -> dict[str, str]:
+    return bearer(await token_for(app, "admin", "admin"))
+
+
+async def test_the_seeded_year_is_public(client) -> None:
+    response = await client.get("/api/v1/calendar/2026")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert response.headers["etag"] == f'"{body["version"]}"'
+    days = {day["date"]: day for day in body["days"]}
+    assert days["2026-02-14"] == {
+        "date": "2026-02-14",
+        "working": True,
+        "weekday": 6,
+        "name": {"zh-CN": "春节", "en": "Spring Festival"},
+    }
+    assert days["2026-10-07"]["working"] is False
+    assert sum(not day["working"] for day in body["days"]) == 33
+    assert [day["date"] for day in body["days"] if day["working"]] == [
+        "2026-01-04", "2026-02-14", "2026-02-28", "2026-05-09", "2026-09-20", "2026-10-10"
+    ]  # fmt: skip
+    assert_problem(await client.get("/api/v1/calendar/2031"), 404, "calendar-year-not-found")
+    assert_problem(await client.get("/api/v1/calendar/1999"), 422)
+
+
+async def test_an_administrator_publishes_and_corrects_a_year(client, app, admin) -> None:
+    created = await client.put(YEAR, json={"source": "notice", "days": DAYS_2027}, headers=admin)
+    assert created.status_code == 200, created.text
+    assert created.json()["version"] == 1
+    assert created.headers["etag"] == '"1"'
+    assert [day["date"] for day in created.json()["days"]] == ["2027-01-01", "2027-01-02"]
+
+    corrected = [*DAYS_2027, {"date": "2027-01-09", "working": True, "name": {"zh-CN": "元旦", "en": "New Year"}}]
+    assert_problem(await client.put(YEAR, json={"days": corrected}, headers=admin), 428)
+    assert_problem(await client.put(YEAR, json={"days": corrected}, headers={**admin, "If-Match": '"7"'}), 412)
+    changed = await client.put(YEAR, json={"days": corrected}, headers={**admin, "If-Match": '"1"'})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["version"] == 2
+    assert changed.json()["source"] is None
+    assert (await client.get(YEAR)).json()["days"] == changed.json()["days"]
+    # Changing the days alone is a new version too.
+    again = await client.put(YEAR, json={"days": DAYS_2027}, headers={**admin, "If-Match": '"2"'})
+    assert again.json()["version"] == 3
+    assert len(again.json()["days"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("days", "field"),
+    [
+        ([{"date": "2026-12-31", "working": False, "name": {"zh-CN": "x", "en": "x"}}], "days.0.date"),
+        ([{"date": "2027-01-05", "working": True, "name": {"zh-CN": "x", "en": "x"}}], "days.0.working"),
+        ([DAYS_2027[0], DAYS_2027[0]], "days"),
+        ([{"date": "2027-01-05", "working": False, "name": {"zh-CN": "x"}}], "days.0.name.en"),
+    ],
+)
+async def test_refused_days_change_nothing(client, admin, days, field) -> None:
+    assert (await client.put(YEAR, json={"days": DAYS_2027}, headers=admin)).status_code == 200
+    problem = assert_problem(await client.put(YEAR, json={"days": days}, headers={**admin, "If-Match": '"1"'}), 422)
+    assert any(error["field"].startswith(field) for error in problem["errors"]), problem
+    after = (await client.get(YEAR)).json()
+    assert after["version"] == 1
+    assert [day["date"] for day in after["days"]] == ["2027-01-01", "2027-01-02"]
+
+
+async def test_only_administrators_publish(client, app) -> None:
+    assert_problem(await client.put(YEAR, json={"days": []}), 401)
+    citizen = bearer(await token_for(app, "13800000001", "openid profile", client_id="demo-web"))
+    assert_problem(await client.put(YEAR, json={"days": []}, headers=citizen), 403)
+    officer = bearer(await token_for(app, "officer.market", "permits:process"))
+    assert_problem(await client.put(YEAR, json={"days": []}, headers=officer), 403)
+    assert_problem(await client.get(YEAR), 404)
