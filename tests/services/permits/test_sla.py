@@ -2,16 +2,16 @@
 requests for information, and the observed processing times shown in the catalogue."""
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
 
 from core import sla
 from core.models import utcnow
-from services.calendar.seed import days_2026
 from services.permits import tasks
 from services.permits.models import InformationRequest, PermitApplication
+from tests.calendar import PUBLISHED, declare_day_off
 from tests.oauth import bearer, token_for
 from tests.services.permits.conftest import APPLICATIONS, act, create, fetch, upload
 
@@ -90,8 +90,6 @@ async def test_the_queue_filters_by_risk_assignee_and_service(client, db, street
 
 
 async def test_near_breach_is_escalated_to_the_supervisor_once(app, client, db, street_vendor, citizen, worker):
-    from tests.oauth import bearer, token_for
-
     application = await _submitted(client, citizen, worker)
     await _set(db, application["id"], risk_at=utcnow() - timedelta(minutes=1))
     await tasks.escalate(app.state)
@@ -139,20 +137,6 @@ async def test_the_catalogue_shows_observed_processing_times(app, client, db, st
     assert service["actual_processing_time"]["sample_size"] == 5
 
 
-# What the seed publishes (2026), as the deadlines count on it.
-PUBLISHED = sla.WorkingCalendar(
-    days_off=frozenset(d.day for d in days_2026() if not d.working),
-    days_worked=frozenset(d.day for d in days_2026() if d.working),
-)
-
-
-def _next_working_weekday(after: datetime) -> date:
-    day = after.astimezone(sla.CHINA).date() + timedelta(days=1)
-    while day.weekday() >= 5 or not PUBLISHED.is_working(day):
-        day += timedelta(days=1)
-    return day
-
-
 async def test_deadlines_follow_the_published_calendar(app, client, db, street_vendor, citizen, worker) -> None:
     """A submission counts on the calendar as published, and a correction of the calendar moves the deadlines of
     applications under way (their pauses kept), not those of drafts or of other years."""
@@ -165,18 +149,9 @@ async def test_deadlines_follow_the_published_calendar(app, client, db, street_v
     assert due == sla.deadline(submitted, "P5D", working_days=True, calendar=PUBLISHED)
     await _set(db, running["id"], paused_seconds=3600)  # an earlier pause of an hour
 
-    # The next weekday becomes a day off (a holiday announced late).
-    off = _next_working_weekday(submitted)
-    year = f"/api/v1/calendar/{off.year}"
-    current = await client.get(year)
-    headers = {**admin, "If-Match": current.headers["etag"]} if current.status_code == 200 else admin
-    listed = current.json()["days"] if current.status_code == 200 else []
-    days = [{key: d[key] for key in ("date", "working", "name")} for d in listed if d["date"] != off.isoformat()]
-    days.append({"date": off.isoformat(), "working": False, "name": {"zh-CN": "临时休假", "en": "Day off"}})
-    assert (await client.put(year, json={"days": days}, headers=headers)).status_code == 200
+    calendar = await declare_day_off(client, admin, submitted)
     await worker.drain()
 
-    calendar = sla.WorkingCalendar(days_off=PUBLISHED.days_off | {off}, days_worked=PUBLISHED.days_worked - {off})
     moved = (await fetch(client, citizen, running["id"])).json()
     expected = sla.deadline(submitted, "P5D", working_days=True, calendar=calendar) + timedelta(hours=1)
     assert datetime.fromisoformat(moved["sla"]["due_at"]) == expected

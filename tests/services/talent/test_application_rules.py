@@ -4,16 +4,19 @@ duties, who sees evidence and registry answers, what a registry can and cannot c
 import asyncio
 import json
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from core import sla
 from core.events import OutboxEvent
 from core.models import utcnow
 from services.talent.models import OPEN_STATES, TalentApplication, TalentEvidence
+from tests.calendar import PUBLISHED, declare_day_off
 from tests.helpers import assert_problem
+from tests.oauth import bearer, token_for
 from tests.services.talent.conftest import APPLICATIONS, DEGREE_MASTER_2019, act, declare, fetch
 
 RANKED_MASTER = {
@@ -410,3 +413,24 @@ async def test_a_changed_claim_replaces_the_old_one_and_is_verified_again(client
     )
     assert dropped.status_code == 204
     assert (await fetch(client, applicant, app_id)).json()["claims"] == []
+
+
+async def test_a_registrations_deadline_follows_the_published_calendar(app, client, applicant, worker) -> None:
+    """Twenty working days on the published calendar, counted again when a day off is announced after submission."""
+    app_id = (await client.post(APPLICATIONS, json={}, headers=applicant)).json()["id"]
+    await declare(client, applicant, app_id, RANKED_MASTER)
+    assert (await act(client, applicant, app_id, "submit")).status_code == 200
+    before = (await fetch(client, applicant, app_id)).json()
+    submitted = datetime.fromisoformat(before["submitted_at"])
+    assert datetime.fromisoformat(before["sla"]["due_at"]) == sla.deadline(
+        submitted, "P20D", working_days=True, calendar=PUBLISHED
+    )
+
+    admin = bearer(await token_for(app, "admin", "admin"))
+    calendar = await declare_day_off(client, admin, submitted)
+    await worker.drain()
+    after = (await fetch(client, applicant, app_id)).json()
+    assert datetime.fromisoformat(after["sla"]["due_at"]) == sla.deadline(
+        submitted, "P20D", working_days=True, calendar=calendar
+    )
+    assert after["sla"]["due_at"] != before["sla"]["due_at"]
