@@ -147,16 +147,21 @@ def processing_seconds(row: Any) -> int | None:
     return max(0, int((aware(row.decided_at) - aware(row.submitted_at)).total_seconds()) - row.paused_seconds)
 
 
-async def clocks_through(session: AsyncSession, model: type, start: datetime, end: datetime) -> list[Any]:
+async def clocks_through(
+    session: AsyncSession, model: type, start: datetime, end: datetime, *, after: uuid.UUID | None, limit: int
+) -> list[Any]:
     """Applications (rows of `model`) whose clock runs and whose deadline was counted over days in [start, end): sent
-    before `end`, due on or after `start` (a deadline before `start` never looked at a day in it)."""
+    before `end`, due on or after `start` (a deadline before `start` never looked at a day in it). A page of them in
+    id order, after the id `after`."""
     statement = select(model).where(
         model.status.not_in(tuple(STOPPED)),
         model.due_at.is_not(None),
         model.due_at >= start,
         model.submitted_at < end,
     )
-    return list((await session.execute(statement.order_by(model.id))).scalars())
+    if after is not None:
+        statement = statement.where(model.id > after)
+    return list((await session.execute(statement.order_by(model.id).limit(limit))).scalars())
 
 
 # -- escalation: the worker hands an application near its deadline to the supervisors, once ---------------------------

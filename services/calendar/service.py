@@ -17,6 +17,9 @@ from services.calendar.exceptions import CalendarYearNotFound
 from services.calendar.models import CalendarDay, CalendarYear
 from services.calendar.schemas import CalendarYearIn
 
+# Applications counted again per query when a year changes.
+RECOUNT_BATCH = 500
+
 CALENDAR_CHANGED = define_event(
     "calendar.year.changed",
     description="A year of the working-day calendar was published or corrected: running deadlines are counted again.",
@@ -98,15 +101,16 @@ async def recount_deadlines(
     """Count again, on the calendar as it is now, the deadlines of `model`'s running applications that were counted
     over days of `year` (each with its promised processing time, the statutory 20 working days without one); how
     many moved. Each domain calls it from its handler of CALENDAR_CHANGED."""
-    start = datetime(year, 1, 1, tzinfo=CHINA)
-    rows = await sla.clocks_through(session, model, start, datetime(year + 1, 1, 1, tzinfo=CHINA))
-    if not rows:
-        return 0
-    first = min(aware(row.submitted_at) for row in rows)
-    calendar = await working_calendar(session=session, since=first.astimezone(CHINA).date())
-    moved = 0
-    for row in rows:
-        promised = await processing_time_of(row) if processing_time_of else None
-        moved += sla.reschedule(row, promised, calendar)
-    await session.flush()
+    start, end = datetime(year, 1, 1, tzinfo=CHINA), datetime(year + 1, 1, 1, tzinfo=CHINA)
+    moved, after = 0, None
+    while rows := await sla.clocks_through(session, model, start, end, after=after, limit=RECOUNT_BATCH):
+        first = min(aware(row.submitted_at) for row in rows)
+        calendar = await working_calendar(session=session, since=first.astimezone(CHINA).date())
+        for row in rows:
+            promised = await processing_time_of(row) if processing_time_of else None
+            moved += sla.reschedule(row, promised, calendar)
+        await session.flush()
+        after = rows[-1].id
+        for row in rows:  # written: the session need not hold every application of the year at once
+            session.expunge(row)
     return moved

@@ -9,6 +9,7 @@ from sqlalchemy import update
 
 from core import sla
 from core.models import utcnow
+from services.calendar import service as calendar_service
 from services.permits import tasks
 from services.permits.models import InformationRequest, PermitApplication
 from tests.calendar import PUBLISHED, declare_day_off
@@ -137,11 +138,16 @@ async def test_the_catalogue_shows_observed_processing_times(app, client, db, st
     assert service["actual_processing_time"]["sample_size"] == 5
 
 
-async def test_deadlines_follow_the_published_calendar(app, client, db, street_vendor, citizen, worker) -> None:
+async def test_deadlines_follow_the_published_calendar(
+    app, client, db, street_vendor, citizen, worker, monkeypatch
+) -> None:
     """A submission counts on the calendar as published, and a correction of the calendar moves the deadlines of
     applications under way (their pauses kept), not those of drafts or of other years."""
+    monkeypatch.setattr(calendar_service, "RECOUNT_BATCH", 1)  # the recount goes a page at a time
     admin = bearer(await token_for(app, "admin", "admin"))
     running = await _submitted(client, citizen, worker)
+    second = await _submitted(client, citizen, worker)
+    second_due = datetime.fromisoformat((await fetch(client, citizen, second["id"])).json()["sla"]["due_at"])
     draft = await create(client, citizen)
     before = (await fetch(client, citizen, running["id"])).json()
     submitted = datetime.fromisoformat(before["submitted_at"])
@@ -158,6 +164,7 @@ async def test_deadlines_follow_the_published_calendar(app, client, db, street_v
     assert expected - due >= timedelta(days=1) + timedelta(hours=1)
     assert moved["version"] == before["version"] + 1  # a new ETag: the representation changed
     assert (await fetch(client, citizen, draft["id"])).json()["sla"]["due_at"] is None
+    assert datetime.fromisoformat((await fetch(client, citizen, second["id"])).json()["sla"]["due_at"]) > second_due
 
     # A new submission counts on it from the start.
     later = await _submitted(client, citizen, worker)
