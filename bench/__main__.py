@@ -102,16 +102,24 @@ def _ms(value: str) -> float:
     return float(number) * _UNITS[unit]
 
 
-# Counts every response by status in each wrk thread and prints the totals (wrk's own counter lumps 3xx with 2xx).
+# Counts every response by status in each wrk thread and prints the totals (wrk's own counter lumps 3xx with 2xx),
+# and the first unexpected answer's body, so that a rare failure says what it was.
 STATUS_COUNTER = """
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
 function init(args) statuses = {} end
-function response(status, headers, body) statuses[status] = (statuses[status] or 0) + 1 end
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+  if (status < 200 or status >= 300) and status ~= expected and not unexpected then
+    unexpected = string.format("%d %s", status, string.sub(body or "", 1, 300))
+  end
+end
 function done(summary, latency, requests)
   local total = {}
   for _, thread in ipairs(threads) do
     for code, n in pairs(thread:get("statuses")) do total[code] = (total[code] or 0) + n end
+    local first = thread:get("unexpected")
+    if first then io.write("unexpected " .. string.gsub(first, "\\n", " ") .. "\\n") end
   end
   for code, n in pairs(total) do io.write(string.format("status %d %d\\n", code, n)) end
 end
@@ -133,6 +141,7 @@ def run_wrk(wrk: str, base: str, scenario: Scenario, *, duration: int, connectio
         lua_lines.append(f"wrk.body = {json.dumps(scenario.body)}")
     if scenario.lua:
         lua_lines.append(scenario.lua)
+    lua_lines.append(f"expected = {scenario.expect_status or 0}")
     lua_lines.append(STATUS_COUNTER)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write("\n".join(lua_lines) + "\n")
@@ -163,6 +172,8 @@ def run_wrk(wrk: str, base: str, scenario: Scenario, *, duration: int, connectio
     non_2xx = sum(n for code, n in statuses.items() if not 200 <= code < 300 and code != scenario.expect_status)
     if non_2xx:
         print(f"  {scenario.name}: statuses {dict(sorted(statuses.items()))}", flush=True)
+        for line in re.findall(r"^unexpected (.*)$", output, re.MULTILINE):
+            print(f"    first unexpected answer: {line}", flush=True)
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
     return Result(scenario.name, rps, p50, p99, requests, non_2xx, errors)
 
