@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from joserfc.jwk import ECKey, Key, RSAKey, import_key
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import Connection, func, insert, or_, select, update
 
 from auth.models import SigningKey
 from core.crypto import FieldCipher
@@ -68,15 +68,15 @@ class KeyRing:
     def load(self, connection: Connection) -> None:
         """Read the published keys; create or rotate active keys where needed."""
         now = utcnow()
-        rows = (
-            connection.execute(select(_table).where(or_(_table.c.unpublish_at.is_(None), _table.c.unpublish_at > now)))
-            .mappings()
-            .all()
-        )
-        keys = {row["kid"]: self._loaded(row) for row in rows}
+        keys = self._published(connection, now)
+        if self._due(keys, now):
+            # Processes starting together on an empty table (or reloading together when a key is due) would each make
+            # a set, and for a while each would sign with keys the others do not know. One at a time instead: the
+            # others wait here, then read the keys it made and make none of their own.
+            _lock_key_changes(connection)
+            keys = self._published(connection, now)
         for purpose, alg in ALGORITHMS.items():
-            active = [k for k in keys.values() if k.purpose == purpose and not k.retired]
-            newest = max(active, key=lambda k: k.created_at, default=None)
+            newest = self._newest(keys, purpose)
             if newest is None or now - newest.created_at >= self._rotation:
                 fresh = self._create(connection, purpose, alg, now)
                 keys[fresh.kid] = fresh
@@ -88,6 +88,20 @@ class KeyRing:
         with self._lock:
             self._keys = keys
             self._loaded_at = time.monotonic()
+
+    def _published(self, connection: Connection, now: datetime) -> dict[str, LoadedKey]:
+        published = or_(_table.c.unpublish_at.is_(None), _table.c.unpublish_at > now)
+        return {row["kid"]: self._loaded(row) for row in connection.execute(select(_table).where(published)).mappings()}
+
+    def _due(self, keys: dict[str, LoadedKey], now: datetime) -> bool:
+        """Whether some purpose has no active key, or one older than the rotation period."""
+        newest = (self._newest(keys, purpose) for purpose in ALGORITHMS)
+        return any(key is None or now - key.created_at >= self._rotation for key in newest)
+
+    @staticmethod
+    def _newest(keys: dict[str, LoadedKey], purpose: str) -> LoadedKey | None:
+        active = [k for k in keys.values() if k.purpose == purpose and not k.retired]
+        return max(active, key=lambda k: k.created_at, default=None)
 
     def _loaded(self, row: Any) -> LoadedKey:
         private = json.loads(self._cipher.decrypt(row["private_jwk_encrypted"], context=_CONTEXT))
@@ -127,6 +141,7 @@ class KeyRing:
 
     def rotate(self, connection: Connection, purpose: str) -> str:
         """Make a new active key for `purpose` and retire the others; returns the new kid."""
+        _lock_key_changes(connection)
         fresh = self._create(connection, purpose, ALGORITHMS[purpose], utcnow())
         self._retire(connection, purpose, keep=fresh.kid, now=utcnow())
         self._loaded_at = 0.0
@@ -162,6 +177,17 @@ class KeyRing:
 
     def jwks(self) -> dict[str, list[dict[str, Any]]]:
         return {"keys": [k.public_jwk for k in sorted(self._keys.values(), key=lambda k: (k.purpose, k.created_at))]}
+
+
+# Any fixed number: the PostgreSQL advisory lock that key changes take.
+_KEY_CHANGES_LOCK = 7_436_201
+
+
+def _lock_key_changes(connection: Connection) -> None:
+    """Hold the key table's changes to this transaction until it ends. SQLite needs nothing: it runs one writing
+    transaction at a time, and the embedded default is one process."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(select(func.pg_advisory_xact_lock(_KEY_CHANGES_LOCK)))
 
 
 def _retired(key: LoadedKey) -> LoadedKey:

@@ -4,13 +4,21 @@ many requests find them stale at the same moment, and a key another process has 
 import asyncio
 import base64
 import json
+import threading
 from collections.abc import Iterator
 
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import create_engine, select
 
 from auth.identity import Identity
+from auth.keys import ALGORITHMS, KeyRing
+from auth.models import SigningKey
 from auth.tokens import unverified_header
+from core.crypto import FieldCipher
+from core.db import sync_url
+from core.migrate import upgrade
+from tests.databases import BACKENDS, fresh_database
 from tests.helpers import assert_problem
 from tests.oauth import bearer, token_for
 
@@ -111,3 +119,35 @@ def forge_kid(token: str, kid: str) -> str:
     changed = {**unverified_header(token), "kid": kid}
     header = base64.urlsafe_b64encode(json.dumps(changed).encode()).rstrip(b"=").decode()
     return f"{header}.{token.split('.', 1)[1]}"
+
+
+@pytest.mark.parametrize("kind", [name for name in BACKENDS if name == "postgresql"])
+def test_processes_starting_together_on_an_empty_key_table_make_one_set(kind: str, tmp_path) -> None:
+    """The second process waits for the first one's keys instead of making its own set (each would otherwise sign
+    tokens the other does not know until it reloads). PostgreSQL only: SQLite is the one-process embedded default."""
+    cipher = FieldCipher.from_file(tmp_path / "data.key", create=True)
+    first_ring, second_ring = (KeyRing(cipher, rotation_days=90, token_lifetime=900) for _ in range(2))
+    with fresh_database(kind, tmp_path) as url:
+        upgrade(url)
+        engine = create_engine(sync_url(url))
+        try:
+
+            def second_process() -> None:
+                with engine.begin() as connection:
+                    second_ring.load(connection)
+
+            with engine.connect() as connection, connection.begin():
+                first_ring.load(connection)  # makes a set; not committed yet
+                second = threading.Thread(target=second_process)
+                second.start()
+                second.join(timeout=1.0)
+                assert second.is_alive()  # waiting for the first process's keys
+            second.join(timeout=10.0)
+            assert not second.is_alive()
+            with engine.connect() as connection:
+                kids = set(connection.execute(select(SigningKey.kid)).scalars())
+        finally:
+            engine.dispose()
+    assert len(kids) == len(ALGORITHMS)
+    assert {second_ring.signing_key(purpose).kid for purpose in ALGORITHMS} == kids
+    assert {first_ring.signing_key(purpose).kid for purpose in ALGORITHMS} == kids
