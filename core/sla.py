@@ -70,25 +70,29 @@ def start_clock(
 ) -> None:
     """Set the deadline and the at-risk instant on submission (no processing time: 20 working days, the default)."""
     row.paused_at, row.paused_seconds = None, 0
-    _schedule(row, now, processing_time, calendar)
+    row.due_at, row.risk_at = _instants(now, processing_time, calendar, paused_seconds=0)
 
 
-def reschedule(row: Any, processing_time: dict[str, Any] | None, calendar: WorkingCalendar) -> bool:
-    """Count a running clock's deadline again on a changed calendar, its pauses kept; whether it moved."""
-    before = row.due_at
-    _schedule(row, aware(row.submitted_at), processing_time, calendar)
-    return before is None or aware(before) != row.due_at
+def reschedule(row: Any, processing_time: dict[str, Any] | None, calendar: WorkingCalendar) -> None:
+    """Count a running clock's deadline again on a changed calendar, its pauses kept. A deadline that does not move
+    is not written (a row read back naive from SQLite would otherwise look changed and get a new version, an ETag
+    its readers did not cause)."""
+    due, risk = _instants(aware(row.submitted_at), processing_time, calendar, paused_seconds=row.paused_seconds)
+    if row.due_at is None or aware(row.due_at) != due:
+        row.due_at, row.risk_at = due, risk
 
 
-def _schedule(row: Any, start: datetime, processing_time: dict[str, Any] | None, calendar: WorkingCalendar) -> None:
-    # The time already spent paused moves both instants on by as much (a pause still running moves them on resume).
+def _instants(
+    start: datetime, processing_time: dict[str, Any] | None, calendar: WorkingCalendar, *, paused_seconds: int
+) -> tuple[datetime, datetime]:
+    """The deadline and the at-risk instant of a clock started at `start`; the time already spent paused moves both
+    on by as much (a pause still running moves them on resume)."""
     processing_time = processing_time or DEFAULT_PROCESSING_TIME
     due = deadline(
         start, processing_time["duration"], working_days=processing_time.get("working_days", True), calendar=calendar
     )
-    paused = timedelta(seconds=row.paused_seconds)
-    row.due_at = due + paused
-    row.risk_at = start + (due - start) * RISK_SHARE + paused
+    paused = timedelta(seconds=paused_seconds)
+    return due + paused, start + (due - start) * RISK_SHARE + paused
 
 
 def pause(row: Any, now: datetime) -> None:

@@ -97,20 +97,19 @@ async def recount_deadlines(
     model: type,
     year: int,
     processing_time_of: Callable[[Any], Awaitable[dict[str, Any] | None]] | None = None,
-) -> int:
+) -> None:
     """Count again, on the calendar as it is now, the deadlines of `model`'s running applications that were counted
-    over days of `year` (each with its promised processing time, the statutory 20 working days without one); how
-    many moved. Each domain calls it from its handler of CALENDAR_CHANGED."""
+    over days of `year` (each with its promised processing time, the statutory 20 working days without one). Each
+    domain calls it from its handler of CALENDAR_CHANGED."""
     start, end = datetime(year, 1, 1, tzinfo=CHINA), datetime(year + 1, 1, 1, tzinfo=CHINA)
-    moved, after = 0, None
+    after = None
     while rows := await sla.clocks_through(session, model, start, end, after=after, limit=RECOUNT_BATCH):
         first = min(aware(row.submitted_at) for row in rows)
         calendar = await working_calendar(session=session, since=first.astimezone(CHINA).date())
         for row in rows:
             promised = await processing_time_of(row) if processing_time_of else None
-            moved += sla.reschedule(row, promised, calendar)
+            sla.reschedule(row, promised, calendar)
         await session.flush()
         after = rows[-1].id
         for row in rows:  # written: the session need not hold every application of the year at once
             session.expunge(row)
-    return moved

@@ -1,7 +1,7 @@
 """The working-day calendar: deadlines counted over public holidays and make-up working days, in China's time, and
 the calendar's API (public to read, administrators publish with If-Match, refused input changes nothing)."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -115,3 +115,23 @@ async def test_only_administrators_publish(client, app) -> None:
     officer = bearer(await token_for(app, "officer.market", "permits:process"))
     assert_problem(await client.put(YEAR, json={"days": []}, headers=officer), 403)
     assert_problem(await client.get(YEAR), 404)
+
+
+def test_a_deadline_that_does_not_move_is_not_written() -> None:
+    """As SQLite reads them back: naive UTC. Rewriting an unchanged deadline would give the row a new version."""
+
+    class Row:
+        submitted_at = datetime(2026, 11, 2, 9, 0)
+        due_at = datetime(2026, 11, 9, 9, 0)  # five working days on
+        risk_at = None
+        paused_seconds = 0
+
+        def __setattr__(self, name: str, value: object) -> None:
+            raise AssertionError(f"{name} written")
+
+    sla.reschedule(Row(), {"duration": "P5D", "working_days": True}, PUBLISHED)
+    moved = Row()
+    Row.__setattr__ = object.__setattr__  # type: ignore[method-assign]
+    sla.reschedule(moved, {"duration": "P5D", "working_days": True}, sla.WorkingCalendar(days_off={date(2026, 11, 3)}))
+    assert moved.due_at == datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
+    assert moved.risk_at == datetime(2026, 11, 2, 9, 0, tzinfo=UTC) + timedelta(days=8) * 0.8
