@@ -1,12 +1,15 @@
 """The official calendar: reading a year, publishing one, and the working calendar the SLA clocks count on."""
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import audit, sla
+from core.db import Database
 from core.errors import ValidationFailed, field_error
 from core.events import Event, define_event, emit
 from core.http import check_if_match
@@ -17,8 +20,13 @@ from services.calendar.exceptions import CalendarYearNotFound
 from services.calendar.models import CalendarDay, CalendarYear
 from services.calendar.schemas import CalendarYearIn
 
-# Applications counted again per query when a year changes.
+# Applications counted again per transaction when a year changes, and the readings of a page that requests keep
+# changing before the recount gives up (the event is then tried again later).
 RECOUNT_BATCH = 500
+PAGE_ATTEMPTS = 5
+logger = logging.getLogger(__name__)
+# The processing time an application was promised (its service version's), read in the page's session.
+ProcessingTimeOf = Callable[[AsyncSession, Any], Awaitable[dict[str, Any] | None]]
 
 CALENDAR_CHANGED = define_event(
     "calendar.year.changed",
@@ -93,23 +101,51 @@ async def start_clock(
 
 async def recount_deadlines(
     *,
-    session: AsyncSession,
+    database: Database,
     model: type,
     year: int,
-    processing_time_of: Callable[[Any], Awaitable[dict[str, Any] | None]] | None = None,
+    processing_time_of: ProcessingTimeOf | None = None,
 ) -> None:
     """Count again, on the calendar as it is now, the deadlines of `model`'s running applications that were counted
     over days of `year` (each with its promised processing time, the statutory 20 working days without one). Each
-    domain calls it from its handler of CALENDAR_CHANGED."""
+    domain calls it from its handler of CALENDAR_CHANGED.
+
+    A page of RECOUNT_BATCH applications at a time, each page in a transaction of its own: a day off announced for a
+    year with many applications under way never holds them all locked while the rest are counted, and an application
+    a request changes meanwhile costs its page a second reading, not the whole recount. Counting again writes only the
+    deadlines that move, so a recount cut short (a crash, a lost lease) is simply run again from the start."""
     start, end = datetime(year, 1, 1, tzinfo=CHINA), datetime(year + 1, 1, 1, tzinfo=CHINA)
     after = None
-    while rows := await sla.clocks_through(session, model, start, end, after=after, limit=RECOUNT_BATCH):
-        first = min(aware(row.submitted_at) for row in rows)
-        calendar = await working_calendar(session=session, since=first.astimezone(CHINA).date())
-        for row in rows:
-            promised = await processing_time_of(row) if processing_time_of else None
-            sla.reschedule(row, promised, calendar)
-        await session.flush()
-        after = rows[-1].id
-        for row in rows:  # written: the session need not hold every application of the year at once
-            session.expunge(row)
+    while True:
+        after = await _recount_page(database, model, start, end, after, processing_time_of)
+        if after is None:
+            return
+
+
+async def _recount_page(
+    database: Database,
+    model: type,
+    start: datetime,
+    end: datetime,
+    after: Any,
+    processing_time_of: ProcessingTimeOf | None,
+) -> Any:
+    """The page after the id `after`, counted and committed; its last id, or None when there was no page."""
+    attempt = 1
+    while True:
+        try:
+            async with database.transaction() as session:
+                rows = await sla.clocks_through(session, model, start, end, after=after, limit=RECOUNT_BATCH)
+                if rows:
+                    first = min(aware(row.submitted_at) for row in rows)
+                    calendar = await working_calendar(session=session, since=first.astimezone(CHINA).date())
+                    for row in rows:
+                        promised = await processing_time_of(session, row) if processing_time_of else None
+                        sla.reschedule(row, promised, calendar)
+            return rows[-1].id if rows else None
+        except StaleDataError:
+            # A request changed one of them between the page's reading and its writing: read the page again.
+            if attempt == PAGE_ATTEMPTS:
+                raise
+            logger.info("recount page read again: an application changed meanwhile", extra={"attempt": attempt})
+            attempt += 1

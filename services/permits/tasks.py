@@ -243,12 +243,14 @@ async def processing_times(state: Any) -> None:
 
 @REGISTRY.on(CALENDAR_CHANGED.name, name="permits.recount_deadlines")
 async def recount_deadlines(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
-    """A year of the calendar changed: the running deadlines counted over it are counted again."""
+    """A year of the calendar changed: the running deadlines counted over it are counted again, a page per
+    transaction of its own (not the event's: counting again is idempotent, so a retried event repeats no harm). It
+    writes nothing in the event's session, which on SQLite would hold the write lock the pages wait for."""
 
-    async def processing_time(row: PermitApplication) -> dict[str, Any] | None:
-        pinned = await catalogue_service.pinned_version(session=session, service_id=row.service_id)
+    async def processing_time(page: AsyncSession, row: PermitApplication) -> dict[str, Any] | None:
+        pinned = await catalogue_service.pinned_version(session=page, service_id=row.service_id)
         return pinned.content.get("processing_time")
 
     await calendar_service.recount_deadlines(
-        session=session, model=PermitApplication, year=int(event.payload["year"]), processing_time_of=processing_time
+        database=state.db, model=PermitApplication, year=int(event.payload["year"]), processing_time_of=processing_time
     )

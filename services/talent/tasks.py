@@ -241,5 +241,7 @@ async def escalate(state: Any) -> None:
 @REGISTRY.on(CALENDAR_CHANGED.name, name="talent.recount_deadlines")
 async def recount_deadlines(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
     """A year of the calendar changed: the running deadlines counted over it are counted again (a talent
-    registration promises the statutory 20 working days)."""
-    await calendar_service.recount_deadlines(session=session, model=TalentApplication, year=int(event.payload["year"]))
+    registration promises the statutory 20 working days), a page per transaction of its own, as for permits."""
+    await calendar_service.recount_deadlines(
+        database=state.db, model=TalentApplication, year=int(event.payload["year"])
+    )

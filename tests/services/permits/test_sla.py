@@ -5,11 +5,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from core import sla
-from core.models import utcnow
+from core.events import OutboxEvent
+from core.models import aware, utcnow
 from services.calendar import service as calendar_service
+from services.catalogue import service as catalogue_service
 from services.permits import tasks
 from services.permits.models import InformationRequest, PermitApplication
 from tests.calendar import PUBLISHED, declare_day_off
@@ -173,3 +175,56 @@ async def test_deadlines_follow_the_published_calendar(
     assert datetime.fromisoformat(fresh["sla"]["due_at"]) == sla.deadline(
         fresh_start, "P5D", working_days=True, calendar=calendar
     )
+
+
+async def test_a_recount_commits_page_by_page_and_reads_a_page_again_that_a_request_changed(
+    app, client, db, street_vendor, citizen, worker, monkeypatch
+) -> None:
+    """Each page of the recount is its own transaction: the deadlines of a page are visible to everyone while the
+    next page is counted, and an application a request changes between a page's reading and its writing costs only
+    that page a second reading (not a failed event, and not the whole year again)."""
+    monkeypatch.setattr(calendar_service, "RECOUNT_BATCH", 1)
+    admin = bearer(await token_for(app, "admin", "admin"))
+    first, second = [await _submitted(client, citizen, worker) for _ in range(2)]
+    before = (await fetch(client, citizen, first["id"])).json()
+    seen_during_second_page: list[datetime] = []
+    pinned_version = catalogue_service.pinned_version
+    first_id, second_id = uuid.UUID(first["id"]), uuid.UUID(second["id"])
+    readings = {first_id: 0, second_id: 0}
+
+    async def reading(*, session, service_id):
+        # Called for each application as its page is counted (a page of one: the seeded ones have pages too).
+        for row in session.sync_session.identity_map.values():
+            if getattr(row, "id", None) in readings:
+                readings[row.id] += 1
+                if row.id == second_id and readings[second_id] == 1:
+                    async with db.transaction(write=False) as other:
+                        due = await other.scalar(
+                            select(PermitApplication.due_at).where(PermitApplication.id == first_id)
+                        )
+                    seen_during_second_page.append(due)
+                    # A request's write lands under the page: the row's version moves past the one the page read
+                    # (through the table, so the page's object keeps the version it read).
+                    table = PermitApplication.__table__
+                    await session.execute(
+                        update(table).where(table.c.id == second_id).values(version=table.c.version + 1)
+                    )
+        return await pinned_version(session=session, service_id=service_id)
+
+    monkeypatch.setattr(catalogue_service, "pinned_version", reading)
+    calendar = await declare_day_off(client, admin, datetime.fromisoformat(before["submitted_at"]))
+    await worker.drain()
+
+    assert readings == {first_id: 1, second_id: 2}  # the second page was read again, the first was not
+    moved = datetime.fromisoformat((await fetch(client, citizen, first["id"])).json()["sla"]["due_at"])
+    assert moved > datetime.fromisoformat(before["sla"]["due_at"])
+    assert [aware(due) for due in seen_during_second_page] == [moved]  # the first page was committed already
+    again = (await fetch(client, citizen, second["id"])).json()
+    assert datetime.fromisoformat(again["sla"]["due_at"]) == sla.deadline(
+        datetime.fromisoformat(again["submitted_at"]), "P5D", working_days=True, calendar=calendar
+    )
+    async with db.transaction(write=False) as session:
+        event = await session.scalar(
+            select(OutboxEvent).where(OutboxEvent.name == calendar_service.CALENDAR_CHANGED.name)
+        )
+    assert (event.status, event.attempts, event.last_error) == ("done", 1, None)
