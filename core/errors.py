@@ -12,9 +12,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
+from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.context import current_request_id
@@ -195,14 +197,27 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     status = exc.status_code
     phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
+    headers = exc.headers
+    if status == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
     return problem_response(
         status=status,
         code=_HTTP_CODES.get(status, f"http-{status}"),
         title=phrase,
         detail=detail,
         instance=request.url.path,
-        headers=exc.headers,
+        headers=headers,
     )
+
+
+def _allowed_methods(request: Request) -> str:
+    """The methods of the resource at the request's path: of every route with the path template of the first route
+    that matched (the one Starlette answered for). A 405 must list them all (RFC 9110, 15.5.6), and Starlette's names
+    only that first route's, so a collection served by a GET and a POST route said GET."""
+    path = get_route_path(request.scope)
+    contexts = [c for c in iter_route_contexts(request.app.routes) if getattr(c, "methods", None)]
+    template = next((c.path for c in contexts if c.path_regex.match(path)), None)
+    return ", ".join(sorted({method for c in contexts if c.path == template for method in c.methods}))
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -59,3 +59,28 @@ def test_every_route_is_documented() -> None:
         if not path.startswith(("/docs", "/openapi.json", "/oauth2/assets"))
     }
     assert undocumented == set()
+
+
+def test_every_discriminator_is_a_required_property() -> None:
+    """OpenAPI asks that a union's discriminator be required in each of its schemas: a client generated from the
+    spec then always sends it (the app cannot tell a claim's kind without it, and refuses the claim)."""
+    spec = _app().openapi()
+    schemas = spec["components"]["schemas"]
+    found = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if "discriminator" in node:
+                found.append(node["discriminator"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(spec)
+    assert found  # the claim unions
+    for discriminator in found:
+        for target in discriminator["mapping"].values():
+            schema = schemas[target.rsplit("/", 1)[1]]
+            assert discriminator["propertyName"] in schema["required"], target

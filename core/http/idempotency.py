@@ -157,6 +157,8 @@ IdempotencyKeyHeader = Annotated[
     Header(
         alias="Idempotency-Key",
         max_length=255,
+        # Documented, and checked by the dependency, which says what is wrong in words rather than as a regex.
+        json_schema_extra={"pattern": _KEY.pattern},
         description="A unique key per logical request (e.g. a UUID). A retry with the same key and body returns the "
         "first response (with `Idempotent-Replayed: true`) instead of repeating the work. Keys expire after 24 h.",
     ),

@@ -61,6 +61,19 @@ async def test_wrong_method_is_a_405_problem_with_allow(probe: httpx.AsyncClient
     assert "GET" in response.headers["allow"]
 
 
+async def test_a_405_allows_every_method_of_the_resource(probe: httpx.AsyncClient) -> None:
+    """Each method of a resource is a route of its own; the Allow of a 405 names them all, not only the first's."""
+    collection = await probe.request("OPTIONS", "/api/v1/admin/accounts")
+    assert_problem(collection, 405, "method-not-allowed")
+    assert collection.headers["allow"] == "GET, POST"
+    one = await probe.delete("/api/v1/permits/applications/01a211b1-bc14-7cf9-b233-b22f5788b9ce")
+    assert_problem(one, 405, "method-not-allowed")
+    assert one.headers["allow"] == "GET, PATCH"
+    # A literal path beside a templated one that also matches it (/webhooks/{webhook_id}) is its own resource.
+    literal = await probe.request("OPTIONS", "/api/v1/partners/webhooks/events")
+    assert literal.headers["allow"] == "GET"
+
+
 async def test_malformed_json_is_a_400_problem(probe: httpx.AsyncClient) -> None:
     response = await probe.post(
         "/_probe/items", content=b'{"name": "x", "count": ', headers={"content-type": "application/json"}
