@@ -26,7 +26,7 @@ from auth.guards import Principal, require
 from auth.i18n import pick_language, translator
 from auth.identity import Identity, client_address, get_identity
 from auth.policy import needs_rehash
-from auth.requests import StarletteOAuth2Request, adapt
+from auth.requests import StarletteOAuth2Request, adapt, holds_nul
 from auth.scopes import SCOPES, scopes_for_person
 from auth.server import LoginContext, ServerContext, build
 from core import audit
@@ -458,7 +458,8 @@ async def login(request: Request, session: SessionDep, identity: Identity = Depe
     lang = pick_language(request)
     t = translator(lang)
     form = await request.form()
-    identifier = str(form.get("identifier") or "").strip()[:64]
+    forged = holds_nul(form.multi_items())  # no browser sends a NUL, and PostgreSQL could not look one up
+    identifier = "" if forged else str(form.get("identifier") or "").strip()[:64]
     password = str(form.get("password") or "")[:256]
     return_to = _safe_return(str(form.get("return_to") or ""))
     csrf = _csrf(request, identity)
@@ -478,7 +479,7 @@ async def login(request: Request, session: SessionDep, identity: Identity = Depe
             headers=headers,
         )
 
-    if not identity.check_csrf(request.cookies.get(CSRF_COOKIE), str(form.get("csrf_token") or "")):
+    if forged or not identity.check_csrf(request.cookies.get(CSRF_COOKIE), str(form.get("csrf_token") or "")):
         return again(t("expired_form"), 400)
     settings = identity.settings
     limit, window = settings.login_attempts_per_address
@@ -596,6 +597,8 @@ async def logout(request: Request, identity: Identity = Depends(get_identity)) -
     await identity.ready()
     form = await request.form() if request.method == "POST" else {}
     params = {**dict(request.query_params), **{k: str(v) for k, v in dict(form).items()}}
+    if holds_nul(params.items()):  # no client sends a NUL, and PostgreSQL could not look one up
+        return _message(request, lang, title=t("error_title"), detail="a parameter holds a NUL", code="invalid_request")
     hint_claims = None
     if params.get("id_token_hint"):
         try:

@@ -60,12 +60,18 @@ class StarletteOAuth2Request(OAuth2Request):
 MAX_FIELDS = 50
 
 
+def holds_nul(pairs: Any) -> bool:
+    """Whether any name or value of these (name, value) pairs holds a NUL character."""
+    return any("\x00" in name or "\x00" in str(value) for name, value in pairs)
+
+
 async def adapt(request: Request, *, payload: str = "form") -> StarletteOAuth2Request:
     """`payload="query"` for the authorization endpoint (its parameters stay in the URL even when the consent form
     posts back), the form body for the token, revocation and introspection endpoints.
 
     OAuth bodies are urlencoded (RFC 6749 4.1.3): parsed with parse_qsl, far cheaper than the multipart machinery.
-    A body that is not valid UTF-8 or has absurdly many fields reads as empty, and Authlib answers invalid_request.
+    A body that is not valid UTF-8 or has absurdly many fields reads as empty, and Authlib answers invalid_request; so
+    does a query or a body holding a NUL character, which no parameter has and PostgreSQL could not look up.
     """
     form: list[tuple[str, str]] = []
     content_type = request.headers.get("content-type", "")
@@ -77,4 +83,8 @@ async def adapt(request: Request, *, payload: str = "form") -> StarletteOAuth2Re
     elif request.method == "POST" and content_type.startswith(FORM_TYPES[1]):
         form = [(key, value) for key, value in (await request.form()).multi_items() if isinstance(value, str)]
     query = list(request.query_params.multi_items())
+    if holds_nul(form):
+        form = []
+    if holds_nul(query):
+        query = []
     return StarletteOAuth2Request(request.method, str(request.url), request.headers, query, form, payload=payload)

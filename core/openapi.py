@@ -11,6 +11,7 @@ from pydantic.json_schema import models_json_schema
 
 from core.errors import PROBLEM_JSON, FieldError, Problem, problems
 from core.http.body import DOCUMENTED
+from core.http.middleware import OWN_FORMAT_PREFIXES
 
 
 def operation_id(route: APIRoute) -> str:
@@ -41,14 +42,16 @@ def _body_components() -> dict[str, Any]:
     }
 
 
-def _document_transport_errors(operation: dict[str, Any]) -> None:
-    """Replace FastAPI's default 422 schema with ours, and document what the framework itself may answer."""
+def _document_transport_errors(path: str, operation: dict[str, Any]) -> None:
+    """Replace FastAPI's default 422 schema with ours, and document what the framework itself may answer: a 400 for
+    any request holding a NUL character (core.http.middleware), except where OAuth answers in its own formats."""
     responses = operation.setdefault("responses", {})
     if "422" in responses:
         responses["422"] = problems(422)[422]
+    if not path.startswith(OWN_FORMAT_PREFIXES):
+        responses.setdefault("400", problems(400)[400])
     body = operation.get("requestBody", {}).get("content", {})
     if any(media.endswith("json") for media in body):
-        responses.setdefault("400", problems(400)[400])
         responses.setdefault("413", problems(413)[413])
         responses.setdefault("422", problems(422)[422])
 
@@ -72,9 +75,9 @@ def install_openapi(app: FastAPI, *, description: str) -> None:
         for name, definition in _body_components().items():
             if schemas.setdefault(name, definition) != definition:
                 raise RuntimeError(f"two different schemas are named {name} in the OpenAPI document")
-        for operations in schema.get("paths", {}).values():
+        for path, operations in schema.get("paths", {}).items():
             for operation in operations.values():
-                _document_transport_errors(operation)
+                _document_transport_errors(path, operation)
         app.openapi_schema = schema
         return schema
 

@@ -4,7 +4,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -38,6 +38,36 @@ class BodyTooLarge(StarletteHTTPException):
         super().__init__(413, f"The request body exceeds {limit} bytes.")
 
 
+# U+0000 is text PostgreSQL cannot store, and no field needs: it is refused at the door, whatever the route, instead of
+# failing as a 500 where it reaches the database. It comes percent-encoded in a URL or an urlencoded form, raw in a
+# multipart form (no file is uploaded through the API: documents go to object storage), or as a JSON escape: `\u0000`
+# after an even run of backslashes (`\\u0000` is the six characters "\u0000").
+NUL_DETAIL = "The request holds a NUL character (U+0000), which no text here may contain."
+# OAuth's endpoints and pages answer in their protocol's formats (JSON errors, HTML pages), a NUL included.
+OWN_FORMAT_PREFIXES = ("/oauth2/",)
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+class NulInBody(StarletteHTTPException):
+    """Raised from `receive` once the body is read, as BodyTooLarge is."""
+
+    def __init__(self) -> None:
+        super().__init__(400, NUL_DETAIL)
+
+
+def _nul_finder(content_type: bytes | None) -> Callable[[bytes], bool] | None:
+    """How to tell whether a body of this media type holds a NUL; None for bodies that are not text fields. A body
+    without a type is read as JSON, as FastAPI reads it."""
+    media = (content_type or b"").split(b";", 1)[0].strip().lower()
+    if media in (b"", b"application/json") or (media.startswith(b"application/") and media.endswith(b"+json")):
+        return lambda body: b"\\u0000" in body and _JSON_NUL.search(body) is not None
+    if media == b"application/x-www-form-urlencoded":
+        return lambda body: b"%00" in body or b"\x00" in body
+    if media == b"multipart/form-data":
+        return lambda body: b"\x00" in body
+    return None
+
+
 class RequestContextMiddleware:
     """Pure ASGI (no BaseHTTPMiddleware) so it costs microseconds on the hot path."""
 
@@ -49,10 +79,13 @@ class RequestContextMiddleware:
         hsts: bool = False,
         access_log: bool = True,
         unlimited_prefixes: tuple[str, ...] = (),
+        own_format_prefixes: tuple[str, ...] = OWN_FORMAT_PREFIXES,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.unlimited_prefixes = unlimited_prefixes
+        # Paths whose routes refuse a NUL themselves, in their own formats (a problem+json would not be theirs).
+        self.own_format_prefixes = own_format_prefixes
         self.defaults: tuple[tuple[bytes, bytes], ...] = BASE_SECURITY_HEADERS + ((HSTS,) if hsts else ())
         self.access_log = access_log
 
@@ -85,25 +118,37 @@ class RequestContextMiddleware:
         if self.unlimited_prefixes and scope["path"].startswith(self.unlimited_prefixes):
             limit = 1 << 62  # the mounted app enforces its own cap
         received = 0
+        declared, content_type = _content_headers(scope["headers"])
+        checks_nul = not scope["path"].startswith(self.own_format_prefixes)
+        holds_nul = _nul_finder(content_type) if checks_nul else None
+        chunks: list[bytes] = []
 
-        async def receive_with_limit() -> Message:
+        async def receive_checked() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                body = message.get("body", b"")
+                received += len(body)
                 if received > limit:
                     raise BodyTooLarge(limit)
+                if holds_nul is not None:
+                    chunks.append(body)
+                    if not message.get("more_body", False) and holds_nul(b"".join(chunks)):
+                        raise NulInBody()
             return message
 
         try:
-            declared = _content_length(scope["headers"])
             if declared is not None and declared > limit:
                 # Refuse before reading a byte of it.
                 await _problem(413, "payload-too-large", "Request body too large", BodyTooLarge(limit).detail)(
                     scope, receive, send_with_headers
                 )
+            elif checks_nul and (b"%00" in scope["query_string"] or b"%00" in scope.get("raw_path", b"")):
+                await _problem(400, "bad-request", "Bad Request", NUL_DETAIL, scope["path"])(
+                    scope, receive, send_with_headers
+                )
             else:
-                await self.app(scope, receive_with_limit, send_with_headers)
+                await self.app(scope, receive_checked, send_with_headers)
         except Exception:
             logger.exception("unhandled error", extra={"path": scope.get("path")})
             if not response_started:
@@ -138,11 +183,15 @@ def _problem(status: int, code: str, title: str, detail: str, instance: str | No
     return problem_response(status=status, code=code, title=title, detail=detail, instance=instance)
 
 
-def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
+def _content_headers(headers: Iterable[tuple[bytes, bytes]]) -> tuple[int | None, bytes | None]:
+    """The declared Content-Length (None when absent or not a number) and the Content-Type."""
+    length, content_type = None, None
     for name, value in headers:
         if name == b"content-length":
-            return int(value) if value.isdigit() else None
-    return None
+            length = int(value) if value.isdigit() else None
+        elif name == b"content-type":
+            content_type = value
+    return length, content_type
 
 
 def _incoming_request_id(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
