@@ -40,9 +40,10 @@ async def test_sizes_types_and_codes_are_checked_before_any_upload(client, stree
     assert_problem(await _start(client, citizen, draft["id"], code="stall_photo", media_type="image/gif"), 422)
     assert_problem(await _start(client, citizen, draft["id"], media_type="image/png"), 415, "document-type-refused")
     assert_problem(await _start(client, citizen, draft["id"], code="passport"), 422)
-    names = await _start(client, citizen, draft["id"], filename="../../etc/pass\x00wd;.pdf")
+    names = await _start(client, citizen, draft["id"], filename="../../etc/pass\x01wd;.pdf")
     assert names.status_code == 201
-    assert names.json()["document"]["filename"] == "passwd_.pdf"  # no path, no NUL, no separator
+    assert names.json()["document"]["filename"] == "passwd_.pdf"  # no path, no control character, no separator
+    assert_problem(await _start(client, citizen, draft["id"], filename="pass\x00wd.pdf"), 400, "bad-request")
     assert "etc" not in names.json()["upload"]["url"]
 
 
