@@ -35,6 +35,7 @@ from core.db import Database
 from core.docs import docs_router
 from core.errors import install_error_handlers
 from core.http import RequestContextMiddleware, include_routers
+from core.http.middleware import OWN_FORMAT_PREFIXES
 from core.logging import configure_logging
 from core.openapi import install_openapi, operation_id
 from core.outbox_router import build_router as build_outbox_router
@@ -186,6 +187,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         access_log=settings.access_log,
         # The in-process mock cloud's object uploads are capped by their presigned URL, not the API body limit.
         unlimited_prefixes=(f"{MOCK_MOUNT}/storage/",) if cloud.mock_app else (),
+        # The mock cloud stands for another server: its objects are opaque bytes, not text of ours.
+        own_format_prefixes=(*OWN_FORMAT_PREFIXES, f"{MOCK_MOUNT}/") if cloud.mock_app else OWN_FORMAT_PREFIXES,
     )
 
     # Gated by their routes' literal prefixes (core.http.routing): FastAPI would walk every router before the one that

@@ -84,7 +84,7 @@ class RequestContextMiddleware:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.unlimited_prefixes = unlimited_prefixes
-        # Paths whose routes refuse a NUL themselves, in their own formats (a problem+json would not be theirs).
+        # Paths that answer in formats other than the API's, and refuse a NUL themselves if they must.
         self.own_format_prefixes = own_format_prefixes
         self.defaults: tuple[tuple[bytes, bytes], ...] = BASE_SECURITY_HEADERS + ((HSTS,) if hsts else ())
         self.access_log = access_log
