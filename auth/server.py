@@ -71,6 +71,8 @@ class AuthorizationServer(AuthlibServer):
     # -- Authlib's hooks ------------------------------------------------------------------------------------------
 
     def query_client(self, client_id: str) -> RegisteredClient | None:
+        if "\x00" in client_id:  # from Basic auth or a client assertion; no client has one, and PostgreSQL cannot
+            return None  # look one up
         identity = self.ctx.identity
         hit, cached = identity.clients.get(client_id, changed_since=identity.revocations.changed_since)
         if hit:

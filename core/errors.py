@@ -198,8 +198,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
     headers = exc.headers
-    if status == 405:
-        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+    if status == 405 and (allowed := _allowed_methods(request)):
+        headers = {**(headers or {}), "Allow": allowed}
     return problem_response(
         status=status,
         code=_HTTP_CODES.get(status, f"http-{status}"),
@@ -216,7 +216,7 @@ def _allowed_methods(request: Request) -> str:
     only that first route's, so a collection served by a GET and a POST route said GET."""
     path = get_route_path(request.scope)
     contexts = [c for c in iter_route_contexts(request.app.routes) if getattr(c, "methods", None)]
-    template = next((c.path for c in contexts if c.path_regex.match(path)), None)
+    template = next((c.path for c in contexts if c.path_regex.match(path)), None)  # None: keep Starlette's
     return ", ".join(sorted({method for c in contexts if c.path == template for method in c.methods}))
 
 

@@ -10,6 +10,8 @@ and the event is marked done in that same transaction, guarded by `locked_by = m
 and "done" commit together or not at all, and a worker whose lease ran out (another took the event over) cannot
 commit a second copy of the effects: its guard matches no row and it rolls back. Effects outside the database carry an
 idempotency key derived from the event id (an SMS ClientToken, a webhook id), so a repeat is recognised downstream.
+A handler whose work is long and idempotent may instead commit it in transactions of its own (the calendar recount,
+a page of applications at a time): if the lease runs out meanwhile, another worker repeats it, to no harm.
 
 Failure. The transaction rolls back; the event goes back to pending with `available_at` pushed out by exponential
 backoff with jitter and the error kept; after `max_attempts` it is dead (listable and retryable by an administrator).

@@ -4,7 +4,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,10 +39,11 @@ class BodyTooLarge(StarletteHTTPException):
 
 
 # U+0000 is text PostgreSQL cannot store, and no field needs: it is refused at the door, whatever the route, instead of
-# failing as a 500 where it reaches the database. It comes percent-encoded in a URL or an urlencoded form, raw in a
-# multipart form (no file is uploaded through the API: documents go to object storage), or as a JSON escape: `\u0000`
-# after an even run of backslashes (`\\u0000` is the six characters "\u0000").
-NUL_DETAIL = "The request holds a NUL character (U+0000), which no text here may contain."
+# failing as a 500 where it reaches the database. In a URL it comes percent-encoded; in a body (every API body is JSON:
+# documents go to object storage) as a JSON escape, `\u0000` after an even run of backslashes (`\\u0000` is the text
+# "\u0000"), or as a raw NUL byte, which UTF-8 JSON never holds (JSON in UTF-16 or UTF-32 is full of them, and
+# RFC 8259 asks for UTF-8 between systems: it is refused with the rest).
+NUL_DETAIL = "The request holds a NUL (U+0000): no text here may contain one, and a JSON body must be UTF-8."
 # OAuth's endpoints and pages answer in their protocol's formats (JSON errors, HTML pages), a NUL included.
 OWN_FORMAT_PREFIXES = ("/oauth2/",)
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
@@ -55,17 +56,12 @@ class NulInBody(StarletteHTTPException):
         super().__init__(400, NUL_DETAIL)
 
 
-def _nul_finder(content_type: bytes | None) -> Callable[[bytes], bool] | None:
-    """How to tell whether a body of this media type holds a NUL; None for bodies that are not text fields. A body
-    without a type is read as JSON, as FastAPI reads it."""
-    media = (content_type or b"").split(b";", 1)[0].strip().lower()
-    if media in (b"", b"application/json") or (media.startswith(b"application/") and media.endswith(b"+json")):
-        return lambda body: b"\\u0000" in body and _JSON_NUL.search(body) is not None
-    if media == b"application/x-www-form-urlencoded":
-        return lambda body: b"%00" in body or b"\x00" in body
-    if media == b"multipart/form-data":
-        return lambda body: b"\x00" in body
-    return None
+def _url_holds_nul(scope: Scope) -> bool:
+    return "\x00" in scope["path"] or b"%00" in scope["query_string"]
+
+
+def _body_holds_nul(body: bytes) -> bool:
+    return b"\x00" in body or (b"\\u0000" in body and _JSON_NUL.search(body) is not None)
 
 
 class RequestContextMiddleware:
@@ -118,10 +114,8 @@ class RequestContextMiddleware:
         if self.unlimited_prefixes and scope["path"].startswith(self.unlimited_prefixes):
             limit = 1 << 62  # the mounted app enforces its own cap
         received = 0
-        declared, content_type = _content_headers(scope["headers"])
         checks_nul = not scope["path"].startswith(self.own_format_prefixes)
-        holds_nul = _nul_finder(content_type) if checks_nul else None
-        chunks: list[bytes] = []
+        chunks: list[bytes] = []  # kept (not copied) while the route reads them, for the NUL check at the end
 
         async def receive_checked() -> Message:
             nonlocal received
@@ -131,19 +125,20 @@ class RequestContextMiddleware:
                 received += len(body)
                 if received > limit:
                     raise BodyTooLarge(limit)
-                if holds_nul is not None:
+                if checks_nul:
                     chunks.append(body)
-                    if not message.get("more_body", False) and holds_nul(b"".join(chunks)):
+                    if not message.get("more_body", False) and _body_holds_nul(b"".join(chunks)):
                         raise NulInBody()
             return message
 
         try:
+            declared = _content_length(scope["headers"])
             if declared is not None and declared > limit:
                 # Refuse before reading a byte of it.
                 await _problem(413, "payload-too-large", "Request body too large", BodyTooLarge(limit).detail)(
                     scope, receive, send_with_headers
                 )
-            elif checks_nul and (b"%00" in scope["query_string"] or b"%00" in scope.get("raw_path", b"")):
+            elif checks_nul and _url_holds_nul(scope):
                 await _problem(400, "bad-request", "Bad Request", NUL_DETAIL, scope["path"])(
                     scope, receive, send_with_headers
                 )
@@ -183,15 +178,11 @@ def _problem(status: int, code: str, title: str, detail: str, instance: str | No
     return problem_response(status=status, code=code, title=title, detail=detail, instance=instance)
 
 
-def _content_headers(headers: Iterable[tuple[bytes, bytes]]) -> tuple[int | None, bytes | None]:
-    """The declared Content-Length (None when absent or not a number) and the Content-Type."""
-    length, content_type = None, None
+def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
     for name, value in headers:
         if name == b"content-length":
-            length = int(value) if value.isdigit() else None
-        elif name == b"content-type":
-            content_type = value
-    return length, content_type
+            return int(value) if value.isdigit() else None
+    return None
 
 
 def _incoming_request_id(headers: Iterable[tuple[bytes, bytes]]) -> str | None:

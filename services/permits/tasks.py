@@ -245,7 +245,8 @@ async def processing_times(state: Any) -> None:
 async def recount_deadlines(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
     """A year of the calendar changed: the running deadlines counted over it are counted again, a page per
     transaction of its own (not the event's: counting again is idempotent, so a retried event repeats no harm). It
-    writes nothing in the event's session, which on SQLite would hold the write lock the pages wait for."""
+    leaves the event's session alone: on SQLite its first statement, a read included, would take the write lock the
+    pages wait for (a name's handlers run before the catch-all "*" ones, which write there)."""
 
     async def processing_time(page: AsyncSession, row: PermitApplication) -> dict[str, Any] | None:
         pinned = await catalogue_service.pinned_version(session=page, service_id=row.service_id)

@@ -71,6 +71,7 @@ async def test_a_405_allows_every_method_of_the_resource(probe: httpx.AsyncClien
     assert one.headers["allow"] == "GET, PATCH"
     # A literal path beside a templated one that also matches it (/webhooks/{webhook_id}) is its own resource.
     literal = await probe.request("OPTIONS", "/api/v1/partners/webhooks/events")
+    assert_problem(literal, 405, "method-not-allowed")
     assert literal.headers["allow"] == "GET"
 
 

@@ -25,6 +25,9 @@ async def test_oauth_refuses_a_nul_in_its_own_formats(client) -> None:
     token = await client.post("/oauth2/token", data=form)
     assert token.status_code == 400
     assert token.json()["error"] in ("invalid_request", "unsupported_grant_type")  # the body reads as empty
+    # A client id can also come in Basic authentication, base64-encoded: no such client.
+    basic = await client.post("/oauth2/token", data={"grant_type": "client_credentials"}, auth=("partner\x00", "x"))
+    assert (basic.status_code, basic.json()["error"]) == (401, "invalid_client")
     pages = [
         await client.get("/oauth2/authorize", params={"response_type": "code", "client_id": "demo\x00web"}),
         await client.get("/oauth2/logout", params={"client_id": "demo\x00web"}),
@@ -48,6 +51,12 @@ async def test_a_nul_in_json_is_refused_and_nothing_is_written(app, client, db) 
             "/api/v1/permits/applications", json={**draft, "holder_name": holder}, headers=citizen
         )
         assert assert_problem(refused, 400, "bad-request")["detail"] == NUL_DETAIL
+    # JSON in UTF-16 hides the escape's NUL between its bytes (the body is full of NUL bytes): refused with the rest.
+    utf16 = json.dumps({**draft, "holder_name": "Chen\x00Ming"}).encode("utf-16")
+    refused = await client.post(
+        "/api/v1/permits/applications", content=utf16, headers={**citizen, "content-type": "application/json"}
+    )
+    assert assert_problem(refused, 400, "bad-request")["detail"] == NUL_DETAIL
     assert await drafts() == before
 
     # The text "\u0000" (a backslash, then u0000) is no NUL: it is stored and read back as sent.
