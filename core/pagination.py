@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 from sqlalchemy import DateTime, Select, literal, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -25,6 +25,18 @@ Cursor = Annotated[
     str | None,
     Query(max_length=512, description="Opaque cursor from the previous page's `next_cursor`."),
 ]
+
+
+def _not_a_number(value: Any) -> Any:
+    # Pydantic would read "1700000000" or "0.5" as seconds since 1970: a filter that says so is a mistake, not a date.
+    if isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        raise ValueError("an ISO 8601 date-time with its offset, e.g. 2026-11-25T09:00:00Z")
+    return value
+
+
+# A list filter's instant: RFC 3339 as the document says, with its offset (a naive one could not be compared with
+# the stored instants; it answered 500).
+Instant = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
 
 
 class Page(BaseModel, Generic[T]):

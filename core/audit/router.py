@@ -11,7 +11,7 @@ from core.audit.chain import POLICY_KEY, AuditPolicy, chain_pending, checkpoint_
 from core.audit.signing import public_jwk
 from core.db import DatabaseDep, SessionDep
 from core.errors import problems
-from core.pagination import Cursor, Limit, Page
+from core.pagination import Cursor, Instant, Limit, Page
 
 
 def build_router(auditor: params.Depends) -> APIRouter:
@@ -75,8 +75,8 @@ async def list_events(
     object_id: Annotated[str | None, Query(max_length=100)] = None,
     subject: Annotated[str | None, Query(max_length=200)] = None,
     outcome: Annotated[str | None, Query(max_length=20)] = None,
-    occurred_after: datetime | None = None,
-    occurred_before: datetime | None = None,
+    occurred_after: Instant | None = None,
+    occurred_before: Instant | None = None,
 ) -> Page[AuditEventRead]:
     items, next_cursor = await repository.list_events(
         session,

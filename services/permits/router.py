@@ -1,7 +1,6 @@
 """Permit applications over HTTP: thin routes over service.py and attachments.py."""
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response
@@ -11,7 +10,7 @@ from auth.identity import IdentityDep
 from core.db import RecordingSessionDep, SessionDep
 from core.errors import problems
 from core.http import ApiRoute, IfMatch, set_etag
-from core.pagination import Cursor, Limit, Page
+from core.pagination import Cursor, Instant, Limit, Page
 from services.cloud.dependencies import CloudDep
 from services.permits import attachments, service
 from services.permits.dependencies import Applicant, ApplicantKey, ApplicationId, DocumentId, PermitsCaller
@@ -77,8 +76,8 @@ async def list_applications(
     service_code: Annotated[str | None, Query(alias="service", max_length=63)] = None,
     assignee: Annotated[str | None, Query(pattern=UUID_OR_WORD, description="me, none, or an officer's id")] = None,
     sla_risk: Annotated[Risk | None, Query()] = None,
-    submitted_after: Annotated[datetime | None, Query()] = None,
-    submitted_before: Annotated[datetime | None, Query()] = None,
+    submitted_after: Annotated[Instant | None, Query()] = None,
+    submitted_before: Annotated[Instant | None, Query()] = None,
 ) -> Page[ApplicationSummary]:
     """Your applications, newest first; for officers, the department's queue, oldest deadline first, with filters."""
     items, next_cursor = await service.listing(

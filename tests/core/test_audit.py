@@ -401,6 +401,13 @@ async def test_audit_api_lists_filters_and_pages(client, db: Database, auditor) 
     one = (await client.get("/api/v1/audit/events", params={"object_id": "2"}, headers=AUDITOR)).json()
     assert {item["seq"] for item in one["items"]} == {base + 3, base + 10}
     assert_problem(await client.get("/api/v1/audit/events", params={"limit": 1000}, headers=AUDITOR), 422)
+    # Time filters take an instant with its offset; one without (or a bare number) is a 422, not a 500.
+    latest = page["items"][0]["occurred_at"]
+    since = (await client.get("/api/v1/audit/events", params={"occurred_after": latest}, headers=AUDITOR)).json()
+    assert [item["seq"] for item in since["items"]] == [base + 10]
+    for vague in (latest.removesuffix("Z").split("+")[0], "1700000000"):
+        refused = await client.get("/api/v1/audit/events", params={"occurred_after": vague}, headers=AUDITOR)
+        assert assert_problem(refused, 422)["errors"][0]["field"] == "occurred_after"
 
 
 async def test_audit_api_verifies_and_reports_tampering(client, db: Database, auditor) -> None:

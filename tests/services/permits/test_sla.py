@@ -15,6 +15,7 @@ from services.catalogue import service as catalogue_service
 from services.permits import tasks
 from services.permits.models import InformationRequest, PermitApplication
 from tests.calendar import PUBLISHED, declare_day_off
+from tests.helpers import assert_problem
 from tests.oauth import bearer, token_for
 from tests.services.permits.conftest import APPLICATIONS, act, create, fetch, upload
 
@@ -65,6 +66,24 @@ async def _set(db, app_id: str, **values) -> None:
         await session.execute(
             update(PermitApplication).where(PermitApplication.id == uuid.UUID(app_id)).values(**values)
         )
+
+
+async def test_the_queue_filters_by_submission_time(client, db, street_vendor, citizen, officer, worker) -> None:
+    early, late = [await _submitted(client, citizen, worker) for _ in range(2)]
+    await _set(db, early["id"], submitted_at=datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
+    await _set(db, late["id"], submitted_at=datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
+
+    async def ids(**filters: str) -> set[str]:
+        listed = await client.get(APPLICATIONS, params={"limit": 100, **filters}, headers=officer)
+        assert listed.status_code == 200, listed.text
+        return {item["id"] for item in listed.json()["items"]} & {early["id"], late["id"]}
+
+    assert await ids(submitted_after="2026-11-10T00:00:00+08:00") == {late["id"]}
+    assert await ids(submitted_before="2026-11-10T00:00:00Z") == {early["id"]}
+    # An instant without its offset (or a number of seconds) is a 422 naming the filter, not a 500.
+    for vague in ("2026-11-10T00:00:00", "2026-11-10", "1762732800"):
+        refused = await client.get(APPLICATIONS, params={"submitted_after": vague}, headers=officer)
+        assert assert_problem(refused, 422)["errors"][0]["field"] == "submitted_after"
 
 
 async def test_the_queue_filters_by_risk_assignee_and_service(client, db, street_vendor, citizen, officer, worker):
