@@ -23,7 +23,7 @@ from fastapi.templating import Jinja2Templates
 
 from auth import repository
 from auth.guards import Principal, require
-from auth.i18n import pick_language, translator
+from auth.i18n import page_language, translator
 from auth.identity import Identity, client_address, get_identity
 from auth.policy import needs_rehash
 from auth.requests import StarletteOAuth2Request, adapt, holds_nul
@@ -294,7 +294,7 @@ def _without_prompt_login(request: Request) -> str:
     },
 )
 async def authorize(request: Request, identity: Identity = Depends(get_identity)) -> Response:
-    lang = pick_language(request)
+    lang = page_language(request)
     t = translator(lang)
     settings = identity.settings
     await identity.ready()
@@ -429,7 +429,7 @@ def _safe_return(value: str | None) -> str | None:
     "/oauth2/login", response_class=HTMLResponse, summary="The sign-in page", responses={200: {"content": HTML}}
 )
 async def login_page(request: Request, identity: Identity = Depends(get_identity)) -> HTMLResponse:
-    lang = pick_language(request)
+    lang = page_language(request)
     return _render(
         request,
         "login.html",
@@ -455,7 +455,7 @@ async def login_page(request: Request, identity: Identity = Depends(get_identity
     },
 )
 async def login(request: Request, session: SessionDep, identity: Identity = Depends(get_identity)) -> Response:
-    lang = pick_language(request)
+    lang = page_language(request)
     t = translator(lang)
     form = await request.form()
     forged = holds_nul(form.multi_items())  # no browser sends a NUL, and PostgreSQL could not look one up
@@ -563,7 +563,7 @@ async def login(request: Request, session: SessionDep, identity: Identity = Depe
     responses={200: {"content": HTML}},
 )
 async def signed_in_page(request: Request) -> HTMLResponse:
-    lang = pick_language(request)
+    lang = page_language(request)
     t = translator(lang)
     return _message(request, lang, title=t("signed_in_title"), status=200)
 
@@ -592,7 +592,7 @@ async def signed_in_page(request: Request) -> HTMLResponse:
     },
 )
 async def logout(request: Request, identity: Identity = Depends(get_identity)) -> Response:
-    lang = pick_language(request)
+    lang = page_language(request)
     t = translator(lang)
     await identity.ready()
     form = await request.form() if request.method == "POST" else {}

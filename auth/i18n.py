@@ -3,8 +3,7 @@ Accept-Language, Chinese by default."""
 
 from fastapi import Request
 
-LANGUAGES = ("zh-CN", "en")
-DEFAULT_LANGUAGE = "zh-CN"
+from core.http.language import LANGUAGES, language_from_header
 
 TEXT: dict[str, dict[str, str]] = {
     "service": {"zh-CN": "人才岛政务服务", "en": "Talent Island citizen services"},
@@ -51,7 +50,7 @@ TEXT: dict[str, dict[str, str]] = {
 }
 
 
-def pick_language(request: Request) -> str:
+def page_language(request: Request) -> str:
     for candidate in request.query_params.get("ui_locales", "").split():
         if candidate in LANGUAGES:
             return candidate
@@ -63,26 +62,6 @@ def pick_language(request: Request) -> str:
     if chosen in LANGUAGES:
         return chosen
     return language_from_header(request.headers.get("accept-language", ""))
-
-
-def language_from_header(header: str) -> str:
-    """The first of zh / en named in an Accept-Language header, by quality."""
-    ranked = []
-    for index, part in enumerate(header.split(",")):
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                quality = 0.0
-        ranked.append((-quality, index, tag.strip().lower()))
-    for _, _, tag in sorted(ranked):
-        if tag.startswith("zh"):
-            return "zh-CN"
-        if tag.startswith("en"):
-            return "en"
-    return DEFAULT_LANGUAGE
 
 
 def translator(language: str):

@@ -27,6 +27,7 @@ from core import accesslog
 from core.db import RecordingSessionDep, SessionDep
 from core.errors import problems
 from core.http import ApiRoute, IdempotencyClaim, IfMatch, idempotency, set_etag
+from core.http.language import Language, localize
 from core.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from core.ratelimit import enforce
 
@@ -80,17 +81,19 @@ PartnerId = Annotated[str, Path(pattern=CLIENT_ID_PATTERN)]
 
 
 @accounts.get("/me/representations", response_model=list[RepresentationRead], responses=problems(401, 403))
-async def read_mandates(principal: Person, session: SessionDep) -> list[RepresentationRead]:
+async def read_mandates(principal: Person, session: SessionDep, language: Language) -> list[RepresentationRead]:
     """The partner systems you have let file applications for you (`on_behalf_of`), such as an employer."""
-    return await service.mandates(session=session, principal=principal)
+    return localize(await service.mandates(session=session, principal=principal), language)
 
 
 @accounts.put(
     "/me/representations/{client_id}", response_model=RepresentationRead, responses=problems(401, 403, 404, 422)
 )
-async def grant_mandate(principal: Person, client_id: PartnerId, session: SessionDep) -> RepresentationRead:
+async def grant_mandate(
+    principal: Person, client_id: PartnerId, session: SessionDep, language: Language
+) -> RepresentationRead:
     """Let this partner system file applications for you; granting again changes nothing."""
-    return await service.grant_mandate(session=session, principal=principal, client_id=client_id)
+    return localize(await service.grant_mandate(session=session, principal=principal, client_id=client_id), language)
 
 
 @accounts.delete("/me/representations/{client_id}", status_code=204, responses=problems(401, 403, 404, 422))

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from auth.scopes import SCOPES, STAFF_ROLES
+from core.http.language import Localized
 
 Language = Literal["zh-CN", "en"]
 MobilePhone = Annotated[str, Field(pattern=r"^1[3-9]\d{9}$", description="A mainland China mobile number, 11 digits")]
@@ -63,7 +64,7 @@ class RepresentationRead(BaseModel):
     """A partner system the citizen has given a mandate to file applications for them."""
 
     client_id: str
-    client_name: dict[str, str] = Field(description="zh-CN and en")
+    client_name: Localized
     granted_at: datetime
 
 

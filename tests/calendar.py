@@ -21,7 +21,7 @@ async def declare_day_off(client: httpx.AsyncClient, admin: dict[str, str], afte
     while off.weekday() >= 5 or not PUBLISHED.is_working(off):
         off += timedelta(days=1)
     year = f"/api/v1/calendar/{off.year}"
-    current = await client.get(year)
+    current = await client.get(year, params={"lang": "all"})  # both languages: it is written back
     headers, listed = admin, []
     if current.status_code == 200:
         headers, listed = {**admin, "If-Match": current.headers["etag"]}, current.json()["days"]

@@ -84,3 +84,59 @@ def test_every_discriminator_is_a_required_property() -> None:
         for target in discriminator["mapping"].values():
             schema = schemas[target.rsplit("/", 1)[1]]
             assert discriminator["propertyName"] in schema["required"], target
+
+
+def _pair_schemas(schemas: dict) -> set[str]:
+    """The components that are one text in both languages (Bilingual and its stricter input forms)."""
+    return {name for name, schema in schemas.items() if set(schema.get("properties", {})) == {"zh-CN", "en"}}
+
+
+def test_every_bilingual_text_in_an_answer_follows_the_language_asked_for() -> None:
+    """DESIGN 5: Accept-Language (or ?lang=) picks the rendering. A text the API answers with is either one string
+    or, with lang=all, the pair; so wherever a pair can appear in a 2xx answer, a string can too (the schema is
+    `Localized`), and the operation takes `lang`. A new bilingual field typed as the pair alone fails here."""
+    spec = _app().openapi()
+    schemas = spec["components"]["schemas"]
+    pairs = _pair_schemas(schemas)
+    assert "Bilingual" in pairs
+
+    def bare_pairs(node: object, seen: frozenset[str]) -> list[str]:
+        """Where a pair appears without a string beside it, by the path through the schema."""
+        if isinstance(node, list):
+            return [found for item in node for found in bare_pairs(item, seen)]
+        if not isinstance(node, dict):
+            return []
+        reference = node.get("$ref", "").rpartition("/")[2]
+        if reference in pairs:
+            return [reference]
+        if reference:
+            return [] if reference in seen else bare_pairs(schemas[reference], seen | {reference})
+        options = node.get("anyOf")
+        if options and {"type": "string"} in options:
+            others = [option for option in options if option != {"type": "string"}]
+            return [found for found in bare_pairs(others, seen) if found not in pairs]
+        return [found for value in node.values() for found in bare_pairs(value, seen)]
+
+    localized = 0
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            answers = [r for status, r in operation["responses"].items() if status.startswith("2")]
+            assert not bare_pairs(answers, frozenset()), (method, path)
+            if _mentions(answers, schemas, pairs):
+                localized += 1
+                names = [parameter["name"] for parameter in operation.get("parameters", [])]
+                assert "lang" in names, (method, path)
+    assert localized >= 25  # the catalogue, calendar, credentials, permits, talent and mandates answers
+
+
+def _mentions(node: object, schemas: dict, pairs: set[str], seen: frozenset[str] = frozenset()) -> bool:
+    if isinstance(node, list):
+        return any(_mentions(item, schemas, pairs, seen) for item in node)
+    if not isinstance(node, dict):
+        return False
+    reference = node.get("$ref", "").rpartition("/")[2]
+    if reference:
+        return reference in pairs or (
+            reference not in seen and _mentions(schemas[reference], schemas, pairs, seen | {reference})
+        )
+    return any(_mentions(value, schemas, pairs, seen) for value in node.values())

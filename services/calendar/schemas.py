@@ -4,6 +4,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from core.http.language import Localized
 from services.catalogue.schemas import ShortText
 
 
@@ -36,7 +37,7 @@ class CalendarDayRead(BaseModel):
     date: date
     working: bool
     weekday: int = Field(description="ISO weekday, 1 (Monday) to 7 (Sunday)")
-    name: dict[str, str] = Field(description='{"zh-CN": ..., "en": ...}')
+    name: Localized = Field(description="the holiday it belongs to")
 
 
 class CalendarYearRead(BaseModel):

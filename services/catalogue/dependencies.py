@@ -1,28 +1,15 @@
-"""Who may do what in the catalogue, the public response cache, and the language of a response."""
+"""Who may do what in the catalogue, and the public response cache."""
 
 import hashlib
 import time
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Request
 
 from auth.guards import Principal, require
-from auth.i18n import language_from_header
-from services.catalogue.render import BOTH
 
 Editor = Annotated[Principal, require(scopes={"catalogue:write"}, roles={"catalogue_editor"})]
 Publisher = Annotated[Principal, require(scopes={"catalogue:publish"}, roles={"publisher"})]
-
-LangParam = Annotated[
-    str | None,
-    Query(pattern="^(zh-CN|en|all)$", description="zh-CN or en for one language, all for both; else Accept-Language"),
-]
-
-
-def pick_language(request: Request, lang: str | None) -> str:
-    if lang in ("zh-CN", "en", BOTH):
-        return lang
-    return language_from_header(request.headers.get("accept-language", ""))
 
 
 class PublicCache:

@@ -3,22 +3,20 @@ Open311 GeoReport v2, and as CPSV-AP JSON-LD."""
 
 from typing import Any
 
+from core.http.language import BOTH
 from services.catalogue.models import Department, ServiceVersion
 
-LANGUAGES = ("zh-CN", "en")
-BOTH = "all"
 
-
-def localize(value: Any, language: str) -> Any:
-    """Every {"zh-CN": ..., "en": ...} pair becomes its `language` text; BOTH keeps the pairs."""
+def localize_content(value: Any, language: str) -> Any:
+    """Every {"zh-CN": ..., "en": ...} pair in stored content becomes its `language` text; BOTH keeps the pairs."""
     if language == BOTH:
         return value
     if isinstance(value, dict):
         if set(value) == {"zh-CN", "en"}:
             return value[language]
-        return {key: localize(item, language) for key, item in value.items()}
+        return {key: localize_content(item, language) for key, item in value.items()}
     if isinstance(value, list):
-        return [localize(item, language) for item in value]
+        return [localize_content(item, language) for item in value]
     return value
 
 
@@ -43,7 +41,7 @@ def summary(row: Any, language: str, *, score: float | None = None) -> dict[str,
 
 
 def service(row: ServiceVersion, language: str, *, allowed_actions: list[str] | None = None) -> dict[str, Any]:
-    content = localize(row.content, language)
+    content = localize_content(row.content, language)
     return {
         "id": str(row.id),
         "code": row.code,
@@ -76,7 +74,7 @@ def department(row: Department, language: str) -> dict[str, Any]:
     return {
         "code": row.code,
         "name": _pair(row.name_zh, row.name_en, language),
-        "contact": localize(row.contact, language),
+        "contact": localize_content(row.contact, language),
         "version": row.version,
     }
 
@@ -115,11 +113,15 @@ def open311_definition(row: ServiceVersion, language: str) -> dict[str, Any]:
                 "code": field["code"],
                 "datatype": field["datatype"],
                 "required": field["required"],
-                "datatype_description": localize(field.get("description"), language) or "",
+                "datatype_description": localize_content(field.get("description"), language) or "",
                 "order": field["order"],
-                "description": localize(field["label"], language),
+                "description": localize_content(field["label"], language),
                 **(
-                    {"values": [{"key": v["key"], "name": localize(v["name"], language)} for v in field["values"]]}
+                    {
+                        "values": [
+                            {"key": v["key"], "name": localize_content(v["name"], language)} for v in field["values"]
+                        ]
+                    }
                     if field["values"]
                     else {}
                 ),

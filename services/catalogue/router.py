@@ -12,18 +12,11 @@ from auth.guards import Admin, MaybeSignedIn, PublicCaller
 from core.db import DatabaseDep, SessionDep
 from core.errors import problems
 from core.http import ApiRoute, IfMatch, set_etag
+from core.http.language import BOTH, LangParam, Language, language_headers, pick_language
 from core.pagination import MAX_OFFSET, Cursor, Limit, Page, decode_offset, encode_offset
 from core.settings import Settings
 from services.catalogue import render, repository, service
-from services.catalogue.dependencies import (
-    Cache,
-    Editor,
-    LangParam,
-    PublicCache,
-    Publisher,
-    etag_of,
-    pick_language,
-)
+from services.catalogue.dependencies import Cache, Editor, PublicCache, Publisher, etag_of
 from services.catalogue.exceptions import ServiceNotFound
 from services.catalogue.schemas import (
     Audience,
@@ -69,8 +62,7 @@ async def _public(
     headers = {
         "ETag": etag,
         "Cache-Control": CACHE_CONTROL,
-        "Vary": "Accept-Language",
-        "Content-Language": "zh-CN, en" if language == render.BOTH else language,
+        **language_headers(language),
     }
     candidates = [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]
     if etag in candidates or etag.removeprefix("W/") in candidates:
@@ -206,7 +198,7 @@ async def service_jsonld(code: CodePath, request: Request, database: DatabaseDep
             owner = await service.get_department(session=session, code=row.department)
         return render.jsonld(row, owner, settings.issuer)
 
-    return await _public(request, cache, render.BOTH, build, media_type="application/ld+json")
+    return await _public(request, cache, BOTH, build, media_type="application/ld+json")
 
 
 @router.get(
@@ -265,12 +257,12 @@ async def read_version(
     summary="Draft a new service (editors, own department)",
 )
 async def create_service(
-    data: ServiceCreate, principal: Editor, session: SessionDep, response: Response, cache: Cache
+    data: ServiceCreate, principal: Editor, session: SessionDep, response: Response, cache: Cache, language: Language
 ) -> dict[str, Any]:
     row = await service.create_service(session=session, principal=principal, data=data)
     response.headers["Location"] = f"/api/v1/catalogue/services/{row.code}/versions/{row.version}"
     cache.clear()
-    return _service_response(row, render.BOTH, principal, response)
+    return _service_response(row, language, principal, response)
 
 
 @router.post(
@@ -281,12 +273,12 @@ async def create_service(
     summary="Draft the next version of a service",
 )
 async def create_version(
-    code: CodePath, principal: Editor, session: SessionDep, response: Response, cache: Cache
+    code: CodePath, principal: Editor, session: SessionDep, response: Response, cache: Cache, language: Language
 ) -> dict[str, Any]:
     row = await service.new_version(session=session, principal=principal, code=code)
     response.headers["Location"] = f"/api/v1/catalogue/services/{row.code}/versions/{row.version}"
     cache.clear()
-    return _service_response(row, render.BOTH, principal, response)
+    return _service_response(row, language, principal, response)
 
 
 @router.put(
@@ -303,13 +295,14 @@ async def update_draft(
     session: SessionDep,
     response: Response,
     cache: Cache,
+    language: Language,
     if_match: IfMatch = None,
 ) -> dict[str, Any]:
     row = await service.update_draft(
         session=session, principal=principal, code=code, version=version, data=data, if_match=if_match
     )
     cache.clear()
-    return _service_response(row, render.BOTH, principal, response)
+    return _service_response(row, language, principal, response)
 
 
 @router.delete(
@@ -354,6 +347,7 @@ async def take_action(
     session: SessionDep,
     response: Response,
     cache: Cache,
+    language: Language,
     body: ActionIn | None = None,
     if_match: IfMatch = None,
 ) -> dict[str, Any]:
@@ -367,7 +361,7 @@ async def take_action(
         if_match=if_match,
     )
     cache.clear()
-    return _service_response(row, render.BOTH, principal, response)
+    return _service_response(row, language, principal, response)
 
 
 @router.post(
@@ -378,12 +372,12 @@ async def take_action(
     summary="Add a department (administrators)",
 )
 async def create_department(
-    data: DepartmentIn, _: Admin, session: SessionDep, response: Response, cache: Cache
+    data: DepartmentIn, _: Admin, session: SessionDep, response: Response, cache: Cache, language: Language
 ) -> dict[str, Any]:
     row = await service.create_department(session=session, data=data)
     cache.clear()
     set_etag(response, row.version)
-    return render.department(row, render.BOTH)
+    return render.department(row, language)
 
 
 @router.put(
@@ -399,12 +393,13 @@ async def update_department(
     session: SessionDep,
     response: Response,
     cache: Cache,
+    language: Language,
     if_match: IfMatch = None,
 ) -> dict[str, Any]:
     row = await service.update_department(session=session, code=code, data=data, if_match=if_match)
     cache.clear()
     set_etag(response, row.version)
-    return render.department(row, render.BOTH)
+    return render.department(row, language)
 
 
 # -- Open311 GeoReport v2 -------------------------------------------------------------------------------------------
@@ -453,7 +448,7 @@ Open311Lang = Annotated[str | None, Query(pattern="^(zh-CN|en)$", description="z
 )
 async def open311_services(request: Request, database: DatabaseDep, cache: Cache, lang: Open311Lang = None) -> Response:
     language = pick_language(request, lang)
-    if language == render.BOTH:
+    if language == BOTH:
         language = "zh-CN"
 
     async def build() -> Any:
@@ -490,7 +485,7 @@ async def open311_definition(
     code: CodePath, request: Request, database: DatabaseDep, cache: Cache, lang: Open311Lang = None
 ) -> Response:
     language = pick_language(request, lang)
-    if language == render.BOTH:
+    if language == BOTH:
         language = "zh-CN"
 
     async def build() -> Any:

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.http.language import Bilingual, Localized
+
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,62}$", description="stable identifier, e.g. business-licence")]
 FieldCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 DepartmentCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,39}$")]
@@ -32,14 +34,11 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class Text(Strict):
+class Text(Bilingual):
     """One text in both languages; both are required."""
 
     zh: str = Field(alias="zh-CN", min_length=1, max_length=4000)
     en: str = Field(min_length=1, max_length=4000)
-
-    def pick(self, language: str) -> str:
-        return self.en if language == "en" else self.zh
 
 
 class ShortText(Text):
@@ -253,8 +252,7 @@ class ServiceUpdate(ServiceContent):
     """A draft is replaced whole (PUT semantics): the editor sends the service as it should read."""
 
 
-# In a response, text is in the language asked for, or {"zh-CN": ..., "en": ...} with lang=all.
-Localized = str | dict[str, str]
+# In a response, keywords are in the language asked for, or {"zh-CN": [...], "en": [...]} with lang=all.
 LocalizedList = list[str] | dict[str, list[str]]
 
 

@@ -10,6 +10,7 @@ from auth.identity import IdentityDep
 from core.db import DatabaseDep, SessionDep
 from core.errors import problems
 from core.http import ApiRoute, IfMatch, set_etag
+from core.http.language import Language, localize
 from core.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from services.credentials import service
 from services.credentials.dependencies import CredentialId, Staff, VisibleCredential
@@ -25,10 +26,10 @@ PNG = {200: {"content": {"image/png": {"schema": {"type": "string", "format": "b
 ActionPath = Annotated[str, Path(description=f"one of: {', '.join(ACTIONS)}", json_schema_extra={"enum": ACTIONS})]
 
 
-async def _verify(database: DatabaseDep, identity: IdentityDep, value: str) -> VerificationResult:
+async def _verify(database: DatabaseDep, identity: IdentityDep, value: str, language: str) -> VerificationResult:
     token = await service.prepare_verification(identity=identity, value=value)
     async with database.transaction(write=False) as session:
-        return await service.verify(session=session, identity=identity, token=token)
+        return localize(await service.verify(session=session, identity=identity, token=token), language)
 
 
 @credentials.get(
@@ -41,13 +42,14 @@ async def _verify(database: DatabaseDep, identity: IdentityDep, value: str) -> V
 async def verify(
     database: DatabaseDep,
     identity: IdentityDep,
+    language: Language,
     token: Annotated[
         str, Query(min_length=1, max_length=MAX_INPUT_BYTES, description="the JWS, or the QR code's whole content")
     ],
 ) -> VerificationResult:
     """The link a credential's QR code holds. Says whether the signature is ours and intact (`integrity`) and, if so,
     the credential's status in the register. A forged or altered credential is a 200 with `integrity: invalid`."""
-    return await _verify(database, identity, token)
+    return await _verify(database, identity, token, language)
 
 
 @credentials.post(
@@ -57,9 +59,11 @@ async def verify(
     responses=problems(422, 429),
     summary="Verify a credential (public; for tokens too long for a link)",
 )
-async def verify_posted(data: VerifyIn, database: DatabaseDep, identity: IdentityDep) -> VerificationResult:
+async def verify_posted(
+    data: VerifyIn, database: DatabaseDep, identity: IdentityDep, language: Language
+) -> VerificationResult:
     """The same check as GET, with `{"token": ...}` or `{"qr": <the scanned QR content>}`."""
-    return await _verify(database, identity, data.token or data.qr or "")
+    return await _verify(database, identity, data.token or data.qr or "", language)
 
 
 @credentials.get(
@@ -69,10 +73,10 @@ async def verify_posted(data: VerifyIn, database: DatabaseDep, identity: Identit
     summary="A credential (its holder, or staff of the issuing department)",
 )
 async def read_credential(
-    row: VisibleCredential, principal: Person, identity: IdentityDep, response: Response
+    row: VisibleCredential, principal: Person, identity: IdentityDep, response: Response, language: Language
 ) -> CredentialRead:
     set_etag(response, row.version)
-    return service.represent(row, principal=principal, settings=identity.settings)
+    return localize(service.represent(row, principal=principal, settings=identity.settings), language)
 
 
 @credentials.get(
@@ -99,6 +103,7 @@ async def take_action(
     session: SessionDep,
     identity: IdentityDep,
     response: Response,
+    language: Language,
     body: ActionIn | None = None,
     if_match: IfMatch = None,
     dry_run: Annotated[bool, Query(description="check everything and show the outcome; change nothing")] = False,
@@ -115,7 +120,7 @@ async def take_action(
             if_match=if_match,
         )
         set_etag(response, row.version)
-        return service.represent(row, principal=principal, settings=identity.settings, state=target)
+        return localize(service.represent(row, principal=principal, settings=identity.settings, state=target), language)
     row = await service.transition(
         session=session,
         principal=principal,
@@ -125,18 +130,23 @@ async def take_action(
         if_match=if_match,
     )
     set_etag(response, row.version)
-    return service.represent(row, principal=principal, settings=identity.settings)
+    return localize(service.represent(row, principal=principal, settings=identity.settings), language)
 
 
 @mine.get("", response_model=Page[CredentialRead], responses=problems(401, 403, 422), summary="Your credentials")
 async def list_my_credentials(
-    principal: Person, session: SessionDep, identity: IdentityDep, limit: Limit = 20, cursor: Cursor = None
+    principal: Person,
+    session: SessionDep,
+    identity: IdentityDep,
+    language: Language,
+    limit: Limit = 20,
+    cursor: Cursor = None,
 ) -> Page[CredentialRead]:
     """The permits and talent cards issued to you, newest first, in keyset pages."""
     before = decode_cursor(cursor, [Credential.id])[0] if cursor else None
     rows, last = await service.list_mine(session=session, account_id=principal.account_id, limit=limit, before=before)
     items = [service.represent(row, principal=principal, settings=identity.settings) for row in rows]
-    return Page(items=items, next_cursor=encode_cursor([last]) if last else None)
+    return localize(Page(items=items, next_cursor=encode_cursor([last]) if last else None), language)
 
 
 router.include_router(credentials)

@@ -6,13 +6,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from core.http.language import Bilingual, Localized
+
 Kind = Literal["permit", "talent_card"]
 PublicStatus = Literal["active", "suspended", "revoked", "expired"]
 MAX_INPUT_BYTES = 8192  # a token, or the QR content holding one; anything longer is not ours
 
 
-class Bilingual(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+class CredentialText(Bilingual):
+    """A title or condition as a credential carries it: both languages, signed."""
 
     zh: str = Field(alias="zh-CN", min_length=1, max_length=500)
     en: str = Field(min_length=1, max_length=500)
@@ -28,8 +30,8 @@ class CredentialRead(BaseModel):
     subject_id: uuid.UUID
     holder_name: str
     department: str
-    title: Bilingual
-    conditions: list[Bilingual]
+    title: Localized
+    conditions: list[Localized]
     valid_from: datetime
     valid_until: datetime
     status: PublicStatus = Field(description="active, suspended, revoked, or expired (past valid_until)")
@@ -77,10 +79,10 @@ class VerificationResult(BaseModel):
     detail: str | None = Field(default=None, description="why the integrity is invalid or the status unknown")
     kind: Kind | None = None
     number: str | None = None
-    title: Bilingual | None = None
+    title: Localized | None = None
     holder_name: str | None = None
     department: str | None = None
-    conditions: list[Bilingual] | None = None
+    conditions: list[Localized] | None = None
     issuer: str | None = None
     valid_from: datetime | None = None
     valid_until: datetime | None = None

@@ -34,7 +34,7 @@ from services.credentials.exceptions import (
     InvalidCredential,
 )
 from services.credentials.models import Credential
-from services.credentials.schemas import Bilingual, CredentialRead, VerificationResult
+from services.credentials.schemas import CredentialRead, CredentialText, VerificationResult
 from services.credentials.workflow import ISSUED, KINDS, LIFECYCLES, STAFF_SCOPE
 from services.notifications import service as notifications_service
 
@@ -233,7 +233,7 @@ def _check_issue(
     texts: list[dict[str, str]] = []
     for name, value in [("title", title), *((f"conditions.{n}", c) for n, c in enumerate(conditions))]:
         try:
-            texts.append(Bilingual.model_validate(value).model_dump(by_alias=True))
+            texts.append(CredentialText.model_validate(value).model_dump(by_alias=True))
         except ValidationError:
             errors.append(field_error(name, 'both "zh-CN" and "en", 1-500 characters each'))
     if errors:

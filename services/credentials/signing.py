@@ -23,7 +23,7 @@ from auth.tokens import TokenError, sign_compact, unverified_header
 from core.errors import field_error
 from core.settings import Settings
 from services.credentials.exceptions import MalformedToken
-from services.credentials.schemas import MAX_INPUT_BYTES, Bilingual
+from services.credentials.schemas import MAX_INPUT_BYTES, CredentialText
 from services.credentials.workflow import KINDS
 
 TOKEN_TYPE = "ti-credential+jwt"  # noqa: S105 (a media type, not a secret)
@@ -125,9 +125,9 @@ def verified_claims(identity: Identity, token: str) -> tuple[dict[str, Any], str
             and isinstance(claims["exp"], int)
         ):
             raise ValueError("claim types")
-        Bilingual.model_validate(claims["title"])
+        CredentialText.model_validate(claims["title"])
         for condition in claims.get("conditions") or []:
-            Bilingual.model_validate(condition)
+            CredentialText.model_validate(condition)
     except (KeyError, ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
         raise InvalidSignature("not a well-formed credential") from exc
     return claims, kid

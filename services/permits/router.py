@@ -10,6 +10,7 @@ from auth.identity import IdentityDep
 from core.db import RecordingSessionDep, SessionDep
 from core.errors import problems
 from core.http import ApiRoute, IfMatch, set_etag
+from core.http.language import Language, localize
 from core.pagination import Cursor, Instant, Limit, Page
 from services.cloud.dependencies import CloudDep
 from services.permits import attachments, service
@@ -46,9 +47,9 @@ UUID_OR_WORD = r"^(me|none|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA
 ONE = "/applications/{application_id}"
 
 
-def _etag(response: Response, view: ApplicationRead) -> ApplicationRead:
+def _shown(response: Response, view: ApplicationRead, language: str) -> ApplicationRead:
     set_etag(response, view.version)
-    return view
+    return localize(view, language)
 
 
 @router.post(APPLICATIONS, status_code=201, response_model=ApplicationRead, responses=problems(401, 403, 409, 422))
@@ -58,12 +59,15 @@ async def create_application(
     session: SessionDep,
     identity: IdentityDep,
     response: Response,
+    language: Language,
     _key: ApplicantKey,
 ) -> ApplicationRead:
     """Start a draft for a published permit service (send an Idempotency-Key: a retry creates nothing twice)."""
     row = await service.create_application(session=session, identity=identity, principal=principal, data=data)
     response.headers["Location"] = f"/api/v1/permits/applications/{row.id}"
-    return _etag(response, await service.read(session=session, principal=principal, row=row, log_access=False))
+    return _shown(
+        response, await service.read(session=session, principal=principal, row=row, log_access=False), language
+    )
 
 
 @router.get(APPLICATIONS, response_model=Page[ApplicationSummary], responses=problems(401, 403, 422))
@@ -102,11 +106,15 @@ async def list_applications(
 
 @router.get(ONE, response_model=ApplicationRead, responses=problems(401, 403, 404, 422))
 async def read_application(
-    application_id: ApplicationId, principal: PermitsCaller, session: RecordingSessionDep, response: Response
+    application_id: ApplicationId,
+    principal: PermitsCaller,
+    session: RecordingSessionDep,
+    response: Response,
+    language: Language,
 ) -> ApplicationRead:
     """One application with its SLA clock and the actions you may take now."""
     row = await service.visible(session=session, principal=principal, application_id=application_id)
-    return _etag(response, await service.read(session=session, principal=principal, row=row))
+    return _shown(response, await service.read(session=session, principal=principal, row=row), language)
 
 
 @router.patch(ONE, response_model=ApplicationRead, responses=problems(401, 403, 404, 409, 412, 422, 428))
@@ -117,6 +125,7 @@ async def update_application(
     session: SessionDep,
     identity: IdentityDep,
     response: Response,
+    language: Language,
     if_match: IfMatch = None,
 ) -> ApplicationRead:
     """Change a draft's form or holder name (send If-Match)."""
@@ -128,7 +137,9 @@ async def update_application(
         data=data,
         if_match=if_match,
     )
-    return _etag(response, await service.read(session=session, principal=principal, row=row, log_access=False))
+    return _shown(
+        response, await service.read(session=session, principal=principal, row=row, log_access=False), language
+    )
 
 
 @router.post(
@@ -141,6 +152,7 @@ async def take_action(
     session: SessionDep,
     identity: IdentityDep,
     response: Response,
+    language: Language,
     data: ActionRequest | None = None,
     if_match: IfMatch = None,
     dry_run: Annotated[bool, Query(description="show the outcome (state, fees, SLA) without doing it")] = False,
@@ -158,8 +170,8 @@ async def take_action(
     )
     if dry_run:
         response.headers["Preference-Applied"] = "dry-run"
-        return view
-    return _etag(response, view)
+        return localize(view, language)
+    return _shown(response, view, language)
 
 
 @router.get(ONE + "/history", response_model=Page[HistoryRead], responses=problems(401, 403, 404, 422))
@@ -176,11 +188,11 @@ async def application_history(
 
 @router.get(ONE + "/documents", response_model=Page[ChecklistItem], responses=problems(401, 403, 404, 422))
 async def list_documents(
-    application_id: ApplicationId, principal: PermitsCaller, session: SessionDep
+    application_id: ApplicationId, principal: PermitsCaller, session: SessionDep, language: Language
 ) -> Page[ChecklistItem]:
     """The service's document checklist, each line with its latest upload and its review."""
     items = await attachments.checklist(session=session, principal=principal, application_id=application_id)
-    return Page(items=items)
+    return localize(Page(items=items), language)
 
 
 @router.post(
@@ -328,6 +340,7 @@ async def read_payment(application_id: ApplicationId, principal: PermitsCaller, 
 @router.get("/register", response_model=Page[RegisterEntry], responses=problems(422, 429), dependencies=[PublicCaller])
 async def public_register(
     session: SessionDep,
+    language: Language,
     number: Annotated[str | None, Query(max_length=40, description="a permit number, exactly")] = None,
     holder: Annotated[
         str | None, Query(min_length=2, max_length=100, description="the start of the holder's name")
@@ -339,4 +352,4 @@ async def public_register(
     items, next_cursor = await service.register(
         session=session, number=number, holder=holder, limit=limit, cursor=cursor
     )
-    return Page(items=items, next_cursor=next_cursor)
+    return localize(Page(items=items, next_cursor=next_cursor), language)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from core.http.language import Localized
 from core.workflow import HistoryRead  # noqa: F401  (re-exported)
 from services.cloud.schemas import DocumentConfirm, PresignedRead  # noqa: F401  (re-exported)
 
@@ -55,7 +56,7 @@ class ActionRequest(Strict):
 
 class FeeLine(BaseModel):
     code: str
-    description: dict[str, str]
+    description: Localized
     amount: int = Field(description="minor units (fen)")
     currency: str
     waived: bool
@@ -66,7 +67,7 @@ class FeeLine(BaseModel):
 class ServiceRef(BaseModel):
     code: str
     version: int
-    title: dict[str, str]
+    title: Localized
 
 
 class Sla(BaseModel):
@@ -176,7 +177,7 @@ class DocumentReview(Strict):
 
 class ChecklistItem(BaseModel):
     code: str
-    name: dict[str, str]
+    name: Localized
     required: bool
     media_types: list[str]
     max_size_bytes: int
@@ -196,7 +197,7 @@ class RegisterEntry(BaseModel):
     permit_number: str
     holder_name: str
     service_code: str
-    service_title: dict[str, str]
+    service_title: Localized
     department: str
     status: str = Field(description="active | suspended | revoked | expired")
     issued_at: datetime | None

@@ -11,6 +11,7 @@ from auth.identity import Identity, IdentityDep
 from core.db import RecordingSessionDep, SessionDep, get_database
 from core.errors import problems
 from core.http import ApiRoute, IfMatch, JsonBody, set_etag
+from core.http.language import LangParam, Language, language_headers, localize, pick_language
 from core.pagination import Cursor, Limit, Page
 from core.workflow import HistoryRead
 from services.cloud.dependencies import CloudDep
@@ -59,15 +60,16 @@ CodePath = Annotated[str, Path(pattern=r"^[a-z][a-z0-9-]{1,62}$", description="t
 VersionPath = Annotated[int, Path(ge=1, le=100_000)]
 
 
-def _view(row: TalentRuleSet, principal: object, response: Response) -> RuleSetRead:
+def _view(row: TalentRuleSet, principal: object, response: Response, language: str) -> RuleSetRead:
     set_etag(response, row.revision)
-    return service.read(row, principal)  # type: ignore[arg-type]
+    return localize(service.read(row, principal), language)  # type: ignore[arg-type]
 
 
 @router.get(RULE_SETS, response_model=Page[RuleSetSummary], responses=problems(401, 422, 429))
 async def list_rule_sets(
     principal: Reader,
     session: SessionDep,
+    language: Language,
     code: Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9-]{1,62}$")] = None,
     status: Annotated[RuleSetStatus | None, Query()] = None,
     limit: Limit = 20,
@@ -77,37 +79,47 @@ async def list_rule_sets(
     items, next_cursor = await service.listing(
         session=session, principal=principal, limit=limit, cursor=cursor, code=code, status=status
     )
-    return Page(items=items, next_cursor=next_cursor)
+    return localize(Page(items=items, next_cursor=next_cursor), language)
 
 
 @router.post(RULE_SETS, status_code=201, response_model=RuleSetRead, responses=problems(401, 403, 409, 422))
 async def create_rule_set(
-    data: RuleSetDocument, principal: Admin, session: SessionDep, response: Response, _key: AdminKey
+    data: RuleSetDocument,
+    principal: Admin,
+    session: SessionDep,
+    response: Response,
+    language: Language,
+    _key: AdminKey,
 ) -> RuleSetRead:
     """Write the next version of a scheme (a new code starts at version 1). It is a draft until activated; the
     versions before it are never changed. Every problem in the document is reported with its field."""
     row = await service.create_rule_set(session=session, principal=principal, data=data)
     response.headers["Location"] = f"/api/v1/talent/rule-sets/{row.code}/versions/{row.version}"
-    return _view(row, principal, response)
+    return _view(row, principal, response, language)
 
 
 @router.get(RULE_SETS + "/{code}", response_model=RuleSetRead, responses=problems(401, 404, 422, 429))
 async def read_active_rule_set(
-    code: CodePath, principal: Reader, session: SessionDep, response: Response
+    code: CodePath, principal: Reader, session: SessionDep, response: Response, language: Language
 ) -> RuleSetRead:
     """The version of a scheme that assessments use now."""
-    return _view(await service.get_active(session=session, code=code), principal, response)
+    return _view(await service.get_active(session=session, code=code), principal, response, language)
 
 
 @router.get(
     RULE_SETS + "/{code}/versions/{version}", response_model=RuleSetRead, responses=problems(401, 404, 422, 429)
 )
 async def read_rule_set_version(
-    code: CodePath, version: VersionPath, principal: Reader, session: SessionDep, response: Response
+    code: CodePath,
+    version: VersionPath,
+    principal: Reader,
+    session: SessionDep,
+    response: Response,
+    language: Language,
 ) -> RuleSetRead:
     """One version, as it was written (a draft only for administrators)."""
     row = await service.get_version(session=session, principal=principal, code=code, version=version)
-    return _view(row, principal, response)
+    return _view(row, principal, response, language)
 
 
 @router.post(
@@ -122,11 +134,12 @@ async def activate_rule_set(
     session: SessionDep,
     cache: RuleSets,
     response: Response,
+    language: Language,
     if_match: IfMatch = None,
 ) -> RuleSetRead:
     """Make this version the one assessments use (send If-Match); the version active before it is retired."""
     row = await service.activate(session=session, cache=cache, code=code, version=version, if_match=if_match)
-    return _view(row, principal, response)
+    return _view(row, principal, response, language)
 
 
 # The busiest route of the domain: its body is validated from the bytes (core.http.body).
@@ -139,16 +152,19 @@ ASSESSMENT_BODY = JsonBody(AssessmentRequest)
     responses=problems(401, 403, 404, 422, 429),
     openapi_extra=ASSESSMENT_BODY.openapi,
 )
-async def assess(principal: Person, request: Request) -> Response:
+async def assess(principal: Person, request: Request, lang: LangParam = None) -> Response:
     """What-if: the score, tier and per-criterion breakdown these claims would get. Only claims marked verified
     count. Nothing is stored."""
     data = await ASSESSMENT_BODY.read(request)
-    # The app's database and rule-set cache are read off the request, not injected: on this hot route each FastAPI
-    # dependency costs about 8 us per request, and these two only fetch what the app holds.
+    # The app's database and rule-set cache, and the language, are read off the request, not injected: on this hot
+    # route each FastAPI dependency costs about 8 us per request, and these only fetch what the app and request hold.
     database, cache = await get_database(request), rule_set_cache(request.app)
+    language = pick_language(request, lang)
     # The engine's JSON is the response: an Assessment, serialized as it was made.
-    assessment = await service.what_if(database=database, cache=cache, principal=principal, data=data)
-    return Response(assessment, media_type="application/json")
+    assessment = await service.what_if(
+        database=database, cache=cache, principal=principal, data=data, language=language
+    )
+    return Response(assessment, media_type="application/json", headers=language_headers(language))
 
 
 # -- talent applications ---------------------------------------------------------------------------------------------
@@ -165,11 +181,16 @@ def _context(identity: Identity, cache: RuleSetCache) -> applications.Context:
 
 
 async def _shown(
-    session: AsyncSession, identity: Identity, principal: Principal, row: TalentApplication, response: Response
+    session: AsyncSession,
+    identity: Identity,
+    principal: Principal,
+    row: TalentApplication,
+    response: Response,
+    language: str,
 ) -> TalentApplicationRead:
     set_etag(response, row.version)
     # (the applicant's own reads are not logged; a sponsor's or an officer's are)
-    return await applications.read(session=session, identity=identity, principal=principal, row=row)
+    return localize(await applications.read(session=session, identity=identity, principal=principal, row=row), language)
 
 
 @router.post(
@@ -181,13 +202,14 @@ async def create_application(
     session: SessionDep,
     identity: IdentityDep,
     response: Response,
+    language: Language,
     _key: ApplicantKey,
 ) -> TalentApplicationRead:
     """Start a talent registration (send an Idempotency-Key: a retry creates nothing twice). An employer's partner
     system sponsors a citizen with `on_behalf_of`."""
     row = await applications.create_application(session=session, identity=identity, principal=principal, data=data)
     response.headers["Location"] = f"/api/v1/talent/applications/{row.id}"
-    return await _shown(session, identity, principal, row, response)
+    return await _shown(session, identity, principal, row, response, language)
 
 
 @router.get(APPLICATIONS, response_model=Page[TalentApplicationSummary], responses=problems(401, 403, 422))
@@ -218,12 +240,12 @@ async def read_application(
     session: RecordingSessionDep,
     identity: IdentityDep,
     response: Response,
+    language: Language,
 ) -> TalentApplicationRead:
     """One application: its claims (figures masked unless you are the applicant or the reviewing officer), the
     scored result, the SLA clock and the actions you may take now. Staff reads land in the applicant's access log."""
     row = await applications.visible(session=session, principal=principal, application_id=application_id)
-    set_etag(response, row.version)
-    return await applications.read(session=session, identity=identity, principal=principal, row=row)
+    return await _shown(session, identity, principal, row, response, language)
 
 
 @router.post(
@@ -239,6 +261,7 @@ async def take_action(
     identity: IdentityDep,
     cache: RuleSets,
     response: Response,
+    language: Language,
     data: TalentActionRequest | None = None,
     if_match: IfMatch = None,
     dry_run: Annotated[bool, Query(description="show the outcome (state, score, SLA) without doing it")] = False,
@@ -258,7 +281,7 @@ async def take_action(
         response.headers["Preference-Applied"] = "dry-run"
     else:
         set_etag(response, view.version)
-    return view
+    return localize(view, language)
 
 
 @router.get(ONE + "/history", response_model=Page[HistoryRead], responses=problems(401, 403, 404, 422))
@@ -283,6 +306,7 @@ async def declare_claim(
     session: SessionDep,
     identity: IdentityDep,
     response: Response,
+    language: Language,
     _key: ApplicantKey,
 ) -> TalentApplicationRead:
     """Declare a claim (education, employment, salary, award, patent, publication, language, birth date) while
@@ -292,7 +316,7 @@ async def declare_claim(
         session=session, identity=identity, principal=principal, application_id=application_id, claim=data
     )
     response.headers["Location"] = f"/api/v1/talent/applications/{application_id}/claims/{item.id}"
-    return await _shown(session, identity, principal, row, response)
+    return await _shown(session, identity, principal, row, response, language)
 
 
 @router.get(ONE + "/claims/{claim_id}", response_model=ClaimRead, responses=problems(401, 403, 404, 422))
@@ -322,6 +346,7 @@ async def change_claim(
     session: SessionDep,
     identity: IdentityDep,
     response: Response,
+    language: Language,
     if_match: IfMatch = None,
 ) -> TalentApplicationRead:
     """Replace a claim (e.g. one that could not be verified; send the application's If-Match); it is verified
@@ -335,7 +360,7 @@ async def change_claim(
         claim_id=claim_id,
         if_match=if_match,
     )
-    return await _shown(session, identity, principal, row, response)
+    return await _shown(session, identity, principal, row, response, language)
 
 
 @router.delete(ONE + "/claims/{claim_id}", status_code=204, responses=problems(401, 403, 404, 409, 412, 422, 428))
@@ -367,6 +392,7 @@ async def verify_claim(
     identity: IdentityDep,
     cache: RuleSets,
     response: Response,
+    language: Language,
     if_match: IfMatch = None,
 ) -> TalentApplicationRead:
     """The talent officer decides a claim no registry could (send If-Match). A claim that cannot be verified sends
@@ -380,7 +406,7 @@ async def verify_claim(
         data=data,
         if_match=if_match,
     )
-    return await _shown(session, identity, principal, row, response)
+    return await _shown(session, identity, principal, row, response, language)
 
 
 @router.post(
@@ -462,7 +488,8 @@ async def read_card(
     number: Annotated[str, Path(pattern=r"^[A-Z0-9-]{1,40}$", description="e.g. TI-TALENT-2026-000123")],
     principal: TalentCaller,
     session: RecordingSessionDep,
+    language: Language,
 ) -> TalentCardRead:
     """A talent card for its holder (or the talent office): tier, validity, live status, the signed card for its QR
     code, and the benefits the tier unlocks. Anyone checks a card at /api/v1/credentials/verify."""
-    return await applications.card(session=session, principal=principal, number=number)
+    return localize(await applications.card(session=session, principal=principal, number=number), language)

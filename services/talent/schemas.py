@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
+from core.http.language import Localized
 from services.cloud.schemas import PresignedRead
 from services.talent.claims import (
     AwardClaim,
@@ -34,7 +35,7 @@ class RuleSetSummary(BaseModel):
     code: str
     version: int
     status: RuleSetStatus
-    name: dict[str, str] = Field(description='{"zh-CN": ..., "en": ...}')
+    name: Localized
     created_at: datetime
     activated_at: datetime | None
     retired_at: datetime | None
@@ -197,13 +198,26 @@ class ClaimRead(BaseModel):
     evidence: list[EvidenceRead]
 
 
+class ResultLine(BaseModel):
+    """A breakdown line of the scored result. For anyone but the applicant and the reviewing officer, a line whose
+    value is read from personal figures (salary, age) shows "***" and no band or points."""
+
+    code: str
+    name: Localized
+    group: Literal["criterion", "bonus"]
+    value: int | float | str | None
+    band: dict[str, Any] | None
+    earned: int | None
+    points: int | None
+
+
 class AssessmentResult(BaseModel):
     rule_set_version: int
     score: int
     tier: str | None
     route: str
     scored_at: datetime
-    breakdown: list[dict[str, Any]] = Field(description="per criterion; values read from personal figures are masked")
+    breakdown: list[ResultLine] = Field(description="per criterion, in rule-set order")
 
 
 class TalentApplicationSummary(BaseModel):
@@ -238,7 +252,7 @@ class TalentApplicationRead(TalentApplicationSummary):
 
 class Benefit(BaseModel):
     code: str
-    title: dict[str, str]
+    title: Localized
 
 
 class TalentCardRead(BaseModel):

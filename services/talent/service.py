@@ -288,13 +288,15 @@ async def score(
     return assess(rule_set, claims, today=today or today_in_china())
 
 
-async def what_if(*, database: Database, cache: RuleSetCache, principal: Principal, data: AssessmentRequest) -> bytes:
-    """The tier and breakdown these claims would get, as the JSON of an Assessment; writes nothing. Administrators
-    may try drafts."""
+async def what_if(
+    *, database: Database, cache: RuleSetCache, principal: Principal, data: AssessmentRequest, language: str
+) -> bytes:
+    """The tier and breakdown these claims would get, as the JSON of an Assessment in `language`; writes nothing.
+    Administrators may try drafts."""
     rule_set = await compiled_rule_set(
         database=database, cache=cache, code=data.rule_set, version=data.version, drafts=is_admin(principal)
     )
-    return assess_json(rule_set, data.claims, today=data.as_of or today_in_china())
+    return assess_json(rule_set, data.claims, today=data.as_of or today_in_china(), language=language)
 
 
 # -- for applications and other domains ------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ async def test_a_citizen_grants_and_withdraws_a_partners_mandate(app, client, db
 
     granted = await client.put(f"{MANDATES}/demo-partner", headers=citizen)
     assert granted.status_code == 200, granted.text
-    assert granted.json()["client_name"]["en"] == "Partner system (demo)"
+    assert granted.json()["client_name"] == "合作伙伴系统（演示）"  # in Chinese unless the request asks otherwise
     again = await client.put(f"{MANDATES}/demo-partner", headers=citizen)
     assert again.json()["granted_at"] == granted.json()["granted_at"]  # granting again changes nothing
     assert [m["client_id"] for m in (await client.get(MANDATES, headers=citizen)).json()] == ["demo-partner"]

@@ -54,12 +54,8 @@ async def test_the_seeded_year_is_public(client) -> None:
     body = response.json()
     assert response.headers["etag"] == f'"{body["version"]}"'
     days = {day["date"]: day for day in body["days"]}
-    assert days["2026-02-14"] == {
-        "date": "2026-02-14",
-        "working": True,
-        "weekday": 6,
-        "name": {"zh-CN": "春节", "en": "Spring Festival"},
-    }
+    assert days["2026-02-14"] == {"date": "2026-02-14", "working": True, "weekday": 6, "name": "春节"}
+    assert (response.headers["content-language"], response.headers["vary"]) == ("zh-CN", "Accept-Language")
     assert days["2026-10-07"]["working"] is False
     assert sum(not day["working"] for day in body["days"]) == 33
     assert [day["date"] for day in body["days"] if day["working"]] == [
@@ -67,6 +63,23 @@ async def test_the_seeded_year_is_public(client) -> None:
     ]  # fmt: skip
     assert_problem(await client.get("/api/v1/calendar/2031"), 404, "calendar-year-not-found")
     assert_problem(await client.get("/api/v1/calendar/1999"), 422)
+
+
+@pytest.mark.parametrize(
+    ("ask", "name", "content_language"),
+    [
+        ({"headers": {"Accept-Language": "en-GB,en;q=0.9,zh;q=0.5"}}, "Spring Festival", "en"),
+        ({"headers": {"Accept-Language": "fr, zh-HK;q=0.8, en;q=0.7"}}, "春节", "zh-CN"),
+        ({"headers": {"Accept-Language": "en"}, "params": {"lang": "zh-CN"}}, "春节", "zh-CN"),  # ?lang= wins
+        ({"params": {"lang": "all"}}, {"zh-CN": "春节", "en": "Spring Festival"}, "zh-CN, en"),
+    ],
+)
+async def test_a_year_is_shown_in_the_language_asked_for(client, ask, name, content_language) -> None:
+    response = await client.get("/api/v1/calendar/2026", **ask)
+    assert response.status_code == 200, response.text
+    days = {day["date"]: day for day in response.json()["days"]}
+    assert days["2026-02-14"]["name"] == name
+    assert response.headers["content-language"] == content_language
 
 
 async def test_an_administrator_publishes_and_corrects_a_year(client, app, admin) -> None:

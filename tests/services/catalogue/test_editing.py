@@ -299,6 +299,7 @@ async def test_administrators_manage_departments(client, app) -> None:
     updated = await client.put(
         "/api/v1/catalogue/departments/ecology", json=renamed, headers={**admin, "If-Match": created.headers["etag"]}
     )
-    assert updated.json()["name"]["en"] == "Ecology Bureau"
+    assert updated.json()["name"] == "生态环境局"  # in Chinese unless the request asks otherwise
+    assert updated.headers["content-language"] == "zh-CN"
     citizen = bearer(await token_for(app, "13800000001", "admin"))
     assert_problem(await client.post("/api/v1/catalogue/departments", json=body, headers=citizen), 403)

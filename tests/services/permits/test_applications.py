@@ -385,3 +385,28 @@ async def test_a_request_through_two_guards_is_authenticated_and_counted_once(ap
     created = await client.post(APPLICATIONS, json={"service_code": street_vendor, "form": FORM}, headers=headers)
     assert created.status_code == 201
     assert await identity.limiter.count(key, window=window) == before + 1
+
+
+async def test_an_application_is_shown_in_the_language_asked_for(client, street_vendor, citizen) -> None:
+    """The service's title, the fee lines and the document checklist are bilingual: each request gets them in the
+    language it asks for (Chinese by default), or both with lang=all; the form the citizen typed is never touched."""
+    draft = await create(client, citizen)
+    assert draft["service"]["title"] == "流动摊贩经营许可"
+    assert [line["description"] for line in draft["fees"]] == ["证照工本费50元。"]
+
+    english = await fetch(client, {**citizen, "Accept-Language": "en-US,en;q=0.9"}, draft["id"])
+    assert english.headers["content-language"] == "en"
+    assert "Accept-Language" in english.headers["vary"]
+    body = english.json()
+    assert body["service"]["title"] == "Street vendor permit"
+    assert [line["description"] for line in body["fees"]] == ["CNY 50."]
+    assert body["form"] == draft["form"]
+    assert english.headers["etag"] == f'"{draft["version"]}"'  # the same version, whatever the language
+
+    both = await client.get(f"{APPLICATIONS}/{draft['id']}", params={"lang": "all"}, headers=citizen)
+    assert both.json()["service"]["title"] == {"zh-CN": "流动摊贩经营许可", "en": "Street vendor permit"}
+    assert both.headers["content-language"] == "zh-CN, en"
+
+    checklist = await client.get(f"{APPLICATIONS}/{draft['id']}/documents", params={"lang": "en"}, headers=citizen)
+    assert [item["name"] for item in checklist.json()["items"]] == ["ID card", "Photo of the stall"]
+    assert_problem(await client.get(f"{APPLICATIONS}/{draft['id']}", params={"lang": "fr"}, headers=citizen), 422)

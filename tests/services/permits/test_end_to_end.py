@@ -112,7 +112,11 @@ async def test_a_permit_from_application_to_public_verification_and_revocation(
     assert mine.status_code == 200, mine.text
     mine = mine.json()["items"]
     [credential] = [c for c in mine if c["number"] == issued["permit_number"]]
-    verified = (await client.get("/api/v1/credentials/verify", params={"token": credential["token"]})).json()
+    assert credential["title"] == "流动摊贩经营许可"
+    verify = "/api/v1/credentials/verify"
+    verified = (await client.get(verify, params={"token": credential["token"]})).json()
+    in_english = await client.post(verify, json={"token": credential["token"]}, headers={"Accept-Language": "en"})
+    assert (in_english.json()["title"], in_english.json()["status"]) == ("Street vendor permit", "active")
     assert (verified["integrity"], verified["status"], verified["number"]) == (
         "valid",
         "active",
@@ -121,8 +125,8 @@ async def test_a_permit_from_application_to_public_verification_and_revocation(
     assert "13800000001" not in str(verified)
     assert "applicant" not in str(verified)
     register = (await client.get("/api/v1/permits/register", params={"number": issued["permit_number"]})).json()
-    assert [(e["permit_number"], e["status"], e["service_code"]) for e in register["items"]] == [
-        (issued["permit_number"], "active", street_vendor)
+    assert [(e["permit_number"], e["status"], e["service_code"], e["service_title"]) for e in register["items"]] == [
+        (issued["permit_number"], "active", street_vendor, "流动摊贩经营许可")
     ]
     assert register["items"][0]["holder_name"] == "陈" + "*" * (len("陈明 Chen Ming") - 1)  # a person: masked
     by_name = (await client.get("/api/v1/permits/register", params={"holder": "陈明"})).json()

@@ -156,6 +156,8 @@ async def test_a_talent_registration_from_claims_to_card_and_benefits(
     assert _claims(masked)["salary:"]["data"]["annual_amount"] == "***"
     assert _claims(masked)["salary:"]["masked"]
     assert all(line["value"] == "***" for line in masked["result"]["breakdown"] if line["code"].startswith("salary"))
+    named = {line["code"]: line["name"] for line in masked["result"]["breakdown"]}
+    assert named["salary_level"] == "年薪（相对本地平均工资）"  # the stored breakdown, shown in the language asked for
     log = (await client.get("/api/v1/me/access-log", headers=applicant)).json()["items"]
     assert any(
         entry["object_type"] == "talent_application" and "talent application" in entry["purpose"] for entry in log
@@ -180,6 +182,9 @@ async def test_a_talent_registration_from_claims_to_card_and_benefits(
     assert card.json()["status"] == "active"
     benefit_codes = {benefit["code"] for benefit in card.json()["benefits"]}
     assert "talent-housing-subsidy" in benefit_codes
+    english = await client.get(f"/api/v1/talent/cards/{issued['card_number']}?lang=en", headers=applicant)
+    titles = {benefit["code"]: benefit["title"] for benefit in english.json()["benefits"]}
+    assert titles["talent-housing-subsidy"] == "Talent Housing Subsidy"
     assert "talent-settlement-allowance" in benefit_codes
     verified = (await client.get("/api/v1/credentials/verify", params={"token": card.json()["token"]})).json()
     assert (verified["integrity"], verified["status"], verified["kind"]) == ("valid", "active", "talent_card")

@@ -1,6 +1,7 @@
 """`POST /api/v1/talent/assessments`: any signed-in person's what-if, with the breakdown, against the active version
 or a named one; only claims marked verified count; nothing is written; bounded, strict input."""
 
+import pytest
 from sqlalchemy import event, func, select
 
 from services.talent.models import TalentRuleSet
@@ -26,7 +27,7 @@ async def test_a_citizen_gets_the_tier_and_the_breakdown_and_nothing_is_written(
     lines = {line["code"]: line for line in body["breakdown"]}
     assert lines["salary_level"] == {
         "code": "salary_level",
-        "name": {"zh-CN": "年薪（相对本地平均工资）", "en": "Annual salary (times the local average)"},
+        "name": "年薪（相对本地平均工资）",  # in Chinese unless the request asks otherwise
         "group": "criterion",
         "value": 2.5,
         "band": {"index": 1, "label": "2 ≤ value < 3"},
@@ -40,6 +41,35 @@ async def test_a_citizen_gets_the_tier_and_the_breakdown_and_nothing_is_written(
         again = await client.post(ASSESSMENTS, json={"claims": ORDINARY, "as_of": AS_OF}, headers=citizen)
         assert again.json() == body
     assert await take_snapshot(db) == before
+
+
+@pytest.mark.parametrize(
+    ("ask", "name"),
+    [
+        ({"headers": {"Accept-Language": "en"}}, "Annual salary (times the local average)"),
+        ({"params": {"lang": "zh-CN"}}, "年薪（相对本地平均工资）"),
+        (
+            {"params": {"lang": "all"}},
+            {"zh-CN": "年薪（相对本地平均工资）", "en": "Annual salary (times the local average)"},
+        ),
+    ],
+)
+async def test_the_breakdown_is_named_in_the_language_asked_for(client, citizen, ask, name) -> None:
+    request = {"claims": ORDINARY, "as_of": AS_OF}
+    plain = (await client.post(ASSESSMENTS, json=request, headers=citizen)).json()
+    for _ in range(2):  # the lines' cached JSON is kept per language
+        response = await client.post(
+            ASSESSMENTS, json=request, headers={**citizen, **ask.get("headers", {})}, params=ask.get("params")
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        lines = {line["code"]: line for line in body["breakdown"]}
+        assert lines["salary_level"]["name"] == name
+        assert response.headers["vary"] == "Accept-Language"
+        # Only the names differ.
+        unnamed = [{**line, "name": None} for line in body["breakdown"]]
+        assert unnamed == [{**line, "name": None} for line in plain["breakdown"]]
+        assert {**body, "breakdown": None} == {**plain, "breakdown": None}
 
 
 async def test_a_national_award_is_a_direct_route_to_a(client, talent) -> None:

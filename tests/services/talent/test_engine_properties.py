@@ -18,6 +18,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.http.language import LANGUAGES, localize
 from services.talent.claims import (
     AWARD_LEVELS,
     CEFR_LEVELS,
@@ -364,6 +365,10 @@ def test_the_same_input_gives_the_same_output(rule_set: CompiledRuleSet, today: 
     recompiled = compile_rule_set(rule_set.document, version=rule_set.version)
     assert assess(recompiled, list(claims), today=today).model_dump_json() == first
     # The what-if's JSON, joined from each line's cached JSON, is the model's own serialization byte for byte (cold
-    # lines, then warm ones).
+    # lines, then warm ones), in both languages and in each one.
     assert assess_json(recompiled, claims, today=today) == first.encode()
     assert assess_json(rule_set, claims, today=today) == first.encode()
+    for language in LANGUAGES:
+        localized = localize(assess(rule_set, claims, today=today), language).model_dump_json()
+        assert assess_json(rule_set, claims, today=today, language=language) == localized.encode()
+        assert '"zh-CN"' not in localized

@@ -35,14 +35,20 @@ async def test_the_seeded_schemes_are_public(client) -> None:
         ("work-permit-like", 1, "active"),
     ]
     assert body["next_cursor"] is None
-    assert body["items"][1]["name"] == {"zh-CN": "人才岛人才认定标准", "en": "Talent Island talent recognition scheme"}
+    assert body["items"][1]["name"] == "人才岛人才认定标准"  # in Chinese unless the request asks otherwise
+    english = await client.get(RULE_SETS, headers={"Accept-Language": "en"})
+    assert english.json()["items"][1]["name"] == "Talent Island talent recognition scheme"
+    assert english.headers["content-language"] == "en"
     assert "document" not in body["items"][0]  # a list never carries the documents
 
     active = await client.get(f"{RULE_SETS}/talent-island")
     assert active.status_code == 200, active.text
     read = active.json()
     assert (read["code"], read["version"], read["status"], read["created_by"]) == ("talent-island", 1, "active", "seed")
+    # The name is shown in the language asked for; the document is the rule set as written, in both.
+    assert read["name"] == "人才岛人才认定标准"
     assert read["document"] == SEEDED["talent-island"]
+    assert read["document"]["name"]["en"] == "Talent Island talent recognition scheme"
     assert len(read["document"]["criteria"]) + len(read["document"]["bonus"]["criteria"]) == 30
     assert read["allowed_actions"] == []
     assert active.headers["etag"] == f'"{read["revision"]}"'

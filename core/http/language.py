@@ -1,0 +1,110 @@
+"""The language of a response. Bilingual text is stored and written as {"zh-CN": ..., "en": ...}; a response renders
+it in the one language the request asks for (`?lang=`, else Accept-Language, else Chinese), or keeps both with
+`lang=all` (DESIGN.md section 5).
+
+A response schema types such a text as `Localized` (one string, or the pair); a route takes `Language` and returns
+`localize(result, language)`, which swaps every `Bilingual` in its models for the chosen text. Only typed pairs are
+swapped: a document kept as written (a rule set, a form's values) is never rewritten because it happens to hold a
+dict with those two keys.
+"""
+
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+LANGUAGES = ("zh-CN", "en")
+DEFAULT_LANGUAGE = "zh-CN"
+BOTH = "all"
+
+LangParam = Annotated[
+    str | None,
+    Query(pattern="^(zh-CN|en|all)$", description="zh-CN or en for one language, all for both; else Accept-Language"),
+]
+
+
+class Bilingual(BaseModel):
+    """One text in Simplified Chinese and in English."""
+
+    # Written as "zh-CN" whoever dumps it (a response, a stored document, a signed credential), never as "zh".
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+    zh: str = Field(alias="zh-CN")
+    en: str
+
+    def pick(self, language: str) -> str:
+        return self.en if language == "en" else self.zh
+
+
+# In a response: the text in the language asked for, or both with lang=all.
+Localized = str | Bilingual
+
+
+def language_from_header(header: str) -> str:
+    """The first of zh / en named in an Accept-Language header, by quality; Chinese when it names neither."""
+    ranked = []
+    for index, part in enumerate(header.split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        ranked.append((-quality, index, tag.strip().lower()))
+    for _, _, tag in sorted(ranked):
+        if tag.startswith("zh"):
+            return "zh-CN"
+        if tag.startswith("en"):
+            return "en"
+    return DEFAULT_LANGUAGE
+
+
+def pick_language(request: Request, lang: str | None) -> str:
+    """zh-CN, en, or BOTH: `lang` when given, else the request's Accept-Language."""
+    if lang in ("zh-CN", "en", BOTH):
+        return lang
+    return language_from_header(request.headers.get("accept-language", ""))
+
+
+def language_headers(language: str) -> dict[str, str]:
+    """A localized response differs by Accept-Language (caches must key on it) and says which language it is in."""
+    return {"Vary": "Accept-Language", "Content-Language": "zh-CN, en" if language == BOTH else language}
+
+
+async def _response_language(request: Request, response: Response, lang: LangParam = None) -> str:
+    language = pick_language(request, lang)
+    response.headers.update(language_headers(language))
+    return language
+
+
+# The language a route renders its answer in (with the headers that say so).
+Language = Annotated[str, Depends(_response_language)]
+
+T = TypeVar("T")
+
+
+def localize(value: T, language: str) -> T:
+    """`value` with each Bilingual in it (in models and lists, however deep) replaced by its text in `language`; the
+    same object when nothing changes (and always with BOTH)."""
+    if language == BOTH:
+        return value
+    return _localize(value, language)
+
+
+def _localize(value: Any, language: str) -> Any:
+    if isinstance(value, Bilingual):
+        return value.pick(language)
+    if isinstance(value, BaseModel):
+        changes = {}
+        for name in type(value).model_fields:
+            item = getattr(value, name)
+            if isinstance(item, BaseModel | list):
+                rendered = _localize(item, language)
+                if rendered is not item:
+                    changes[name] = rendered
+        return value.model_copy(update=changes) if changes else value
+    if isinstance(value, list):
+        rendered = [_localize(item, language) for item in value]
+        return rendered if any(new is not old for new, old in zip(rendered, value, strict=True)) else value
+    return value
