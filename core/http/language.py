@@ -13,14 +13,24 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.errors import ValidationFailed, field_error
+
 LANGUAGES = ("zh-CN", "en")
 DEFAULT_LANGUAGE = "zh-CN"
 BOTH = "all"
 
-LangParam = Annotated[
-    str | None,
-    Query(pattern="^(zh-CN|en|all)$", description="zh-CN or en for one language, all for both; else Accept-Language"),
-]
+LANG_PATTERN = "^(zh-CN|en|all)$"
+LANG_DESCRIPTION = "zh-CN or en for one language, all for both; else Accept-Language"
+LangParam = Annotated[str | None, Query(pattern=LANG_PATTERN, description=LANG_DESCRIPTION)]
+# The same parameter in OpenAPI, for a hot route that reads it itself (`requested_language`): validating a declared
+# query parameter costs FastAPI about 10 us per request, 5% of a what-if assessment.
+LANG_PARAMETER = {
+    "name": "lang",
+    "in": "query",
+    "required": False,
+    "description": LANG_DESCRIPTION,
+    "schema": {"type": "string", "pattern": LANG_PATTERN},
+}
 
 
 class Bilingual(BaseModel):
@@ -42,6 +52,8 @@ Localized = str | Bilingual
 
 def language_from_header(header: str) -> str:
     """The first of zh / en named in an Accept-Language header, by quality; Chinese when it names neither."""
+    if not header:
+        return DEFAULT_LANGUAGE
     ranked = []
     for index, part in enumerate(header.split(",")):
         tag, _, params = part.strip().partition(";")
@@ -65,6 +77,15 @@ def pick_language(request: Request, lang: str | None) -> str:
     if lang in ("zh-CN", "en", BOTH):
         return lang
     return language_from_header(request.headers.get("accept-language", ""))
+
+
+def requested_language(request: Request) -> str:
+    """`pick_language` for a route that documents LANG_PARAMETER instead of declaring it; 422 as FastAPI would."""
+    lang = request.query_params.get("lang")
+    if lang is not None and lang not in (*LANGUAGES, BOTH):
+        error = field_error("lang", "zh-CN, en or all", code="string_pattern_mismatch", location="query")
+        raise ValidationFailed("1 field(s) failed validation", errors=[error])
+    return pick_language(request, lang)
 
 
 def language_headers(language: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ from auth.identity import Identity, IdentityDep
 from core.db import RecordingSessionDep, SessionDep, get_database
 from core.errors import problems
 from core.http import ApiRoute, IfMatch, JsonBody, set_etag
-from core.http.language import LangParam, Language, language_headers, localize, pick_language
+from core.http.language import LANG_PARAMETER, Language, language_headers, localize, requested_language
 from core.pagination import Cursor, Limit, Page
 from core.workflow import HistoryRead
 from services.cloud.dependencies import CloudDep
@@ -150,16 +150,16 @@ ASSESSMENT_BODY = JsonBody(AssessmentRequest)
     "/assessments",
     response_model=Assessment,
     responses=problems(401, 403, 404, 422, 429),
-    openapi_extra=ASSESSMENT_BODY.openapi,
+    openapi_extra={**ASSESSMENT_BODY.openapi, "parameters": [LANG_PARAMETER]},
 )
-async def assess(principal: Person, request: Request, lang: LangParam = None) -> Response:
+async def assess(principal: Person, request: Request) -> Response:
     """What-if: the score, tier and per-criterion breakdown these claims would get. Only claims marked verified
     count. Nothing is stored."""
     data = await ASSESSMENT_BODY.read(request)
     # The app's database and rule-set cache, and the language, are read off the request, not injected: on this hot
     # route each FastAPI dependency costs about 8 us per request, and these only fetch what the app and request hold.
     database, cache = await get_database(request), rule_set_cache(request.app)
-    language = pick_language(request, lang)
+    language = requested_language(request)
     # The engine's JSON is the response: an Assessment, serialized as it was made.
     assessment = await service.what_if(
         database=database, cache=cache, principal=principal, data=data, language=language

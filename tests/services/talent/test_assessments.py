@@ -72,6 +72,12 @@ async def test_the_breakdown_is_named_in_the_language_asked_for(client, citizen,
         assert {**body, "breakdown": None} == {**plain, "breakdown": None}
 
 
+async def test_a_language_it_does_not_have_is_refused_by_name(client, citizen) -> None:
+    request = {"claims": ORDINARY, "as_of": AS_OF}
+    refused = assert_problem(await client.post(ASSESSMENTS, params={"lang": "fr"}, json=request, headers=citizen), 422)
+    assert [(e["location"], e["field"]) for e in refused["errors"]] == [("query", "lang")]
+
+
 async def test_a_national_award_is_a_direct_route_to_a(client, talent) -> None:
     award = {"kind": "award", "level": "national", "name": "National Science Award", "verified": True}
     born = ORDINARY[0]
