@@ -34,5 +34,9 @@ class DocumentNotFound(NotFound):
     code, title = "document-not-found", "No such document"
 
 
+class RenewalUnderWay(Conflict):
+    code, title = "renewal-under-way", "This permit is being renewed already"
+
+
 class PaymentNotDue(Conflict):
     code, title = "payment-not-due", "Nothing is due for this application now"

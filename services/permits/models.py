@@ -9,11 +9,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import Index, text
 from sqlmodel import Field
 
 from core.audit.models import JsonType
 from core.models import HistoryFields, IdMixin, TimestampMixin, VersionMixin, empty_list, utcnow
+
+# The states of an application still holding its claim to renew a permit: all but those that end without one.
+_RENEWING = text("renews IS NOT NULL AND status NOT IN ('rejected', 'withdrawn')")
 
 
 class PermitApplication(IdMixin, TimestampMixin, VersionMixin, table=True):
@@ -25,6 +28,10 @@ class PermitApplication(IdMixin, TimestampMixin, VersionMixin, table=True):
         Index("ix_permit_application_assignee", "department", "assignee_id", "id"),
         Index("ix_permit_application_applicant", "applicant_id", "id"),
         Index("ix_permit_application_permit_number", "permit_number", unique=True),
+        # A permit is renewed once: by one application under way or issued (one that ended without a permit frees it).
+        Index(
+            "uq_permit_application_renews", "renews", unique=True, postgresql_where=_RENEWING, sqlite_where=_RENEWING
+        ),
     )
 
     reference: str = Field(max_length=30, unique=True, description="TI-P-2026-000123")
@@ -56,6 +63,7 @@ class PermitApplication(IdMixin, TimestampMixin, VersionMixin, table=True):
     paused_seconds: int = 0
     escalated_at: datetime | None = None
     permit_number: str | None = Field(default=None, max_length=40)
+    renews: str | None = Field(default=None, max_length=40, description="the number of the permit this one renews")
 
 
 class PermitHistory(HistoryFields, table=True):

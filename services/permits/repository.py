@@ -233,6 +233,18 @@ async def decided_durations(session: AsyncSession, since: datetime) -> list[Any]
     return list((await session.execute(statement)).all())
 
 
+async def issuing(session: AsyncSession, permit_number: str) -> PermitApplication | None:
+    """The application that issued this permit."""
+    statement = select(PermitApplication).where(PermitApplication.permit_number == permit_number)
+    return (await session.execute(statement)).scalar()
+
+
+async def renewing(session: AsyncSession, permit_number: str) -> bool:
+    """Whether an application under way or issued renews this permit (uq_permit_application_renews holds it)."""
+    statement = select(_app.c.id).where(_app.c.renews == permit_number, _app.c.status.not_in(("rejected", "withdrawn")))
+    return (await session.execute(statement.limit(1))).first() is not None
+
+
 async def service_codes_of(session: AsyncSession, applicant_id: uuid.UUID) -> set[str]:
     """The services a person has ever applied for (in any state)."""
     statement = select(_app.c.service_code).where(_app.c.applicant_id == applicant_id)

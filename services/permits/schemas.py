@@ -30,6 +30,12 @@ class ApplicationCreate(Strict):
     on_behalf_of: uuid.UUID | None = Field(
         default=None, description="partner systems only: the account of the citizen they apply for"
     )
+    renews: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z0-9-]{1,40}$",
+        description="renew this permit of the applicant's (its number; in force, of this service): the draft starts "
+        "from its form and holder, `form` changing what it gives; the new permit replaces it when issued",
+    )
 
 
 class ApplicationUpdate(Strict):
@@ -110,6 +116,7 @@ class ApplicationRead(BaseModel):
     decided_at: datetime | None
     sla: Sla
     permit_number: str | None
+    renews: str | None = Field(description="the permit this application renews; it is replaced when this one is issued")
     information_request: InformationRequestRead | None
     allowed_actions: list[str] = Field(description="what you may do now")
     created_at: datetime

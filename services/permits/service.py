@@ -6,10 +6,13 @@ event in the caller's transaction; `dry_run` runs the very same code and rolls t
 """
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -36,6 +39,7 @@ from services.permits.exceptions import (
     ApplicationNotFound,
     InvalidForm,
     NotEditable,
+    RenewalUnderWay,
     ServiceNotApplicable,
 )
 from services.permits.models import InformationRequest, PermitApplication, PermitHistory
@@ -163,26 +167,84 @@ async def create_application(
         session=session, principal=principal, on_behalf_of=data.on_behalf_of
     )
     service = await _applicable(session, data.service_code, applicant_id)
-    _check_form(data.form, service.content, complete=False)
-    business = _holder_in(data.form)
-    holder = data.holder_name or business
+    renewed = await _renewable(session, data.renews, applicant_id, service.code) if data.renews else None
+    form = _renewal_form(renewed, service, data.form) if renewed else data.form
+    _check_form(form, service.content, complete=False)
+    if renewed is not None and data.holder_name is None:
+        holder, holder_public = renewed.holder_name, renewed.holder_public
+    else:
+        business = _holder_in(form)
+        holder, holder_public = data.holder_name or business, data.holder_name is None and business is not None
     if holder is None:
         if client is not None:  # a partner never learns the citizen's name from us
             raise ValidationFailed(
                 "Say whom the permit is for.", errors=[field_error("holder_name", "required", code="missing")]
             )
         holder = (await auth_service.contact_of(session=session, identity=identity, account_id=applicant_id))[0]
-    return await _draft(
-        session,
-        identity,
-        service,
-        applicant_id=applicant_id,
-        client=client,
-        holder=holder,
-        holder_public=data.holder_name is None and business is not None,
-        form=data.form,
-        actor=Actor(principal.subject, APPLICANT if principal.is_person else "partner"),
+    async with _only_renewal(session, data.renews):
+        return await _draft(
+            session,
+            identity,
+            service,
+            applicant_id=applicant_id,
+            client=client,
+            holder=holder,
+            holder_public=holder_public,
+            form=form,
+            actor=Actor(principal.subject, APPLICANT if principal.is_person else "partner"),
+            renews=data.renews,
+        )
+
+
+# -- renewal: a draft that starts from a permit in force and replaces it when issued ---------------------------------
+
+RENEWAL_UNDER_WAY = "{number} is being renewed by another application already; go on with that one."
+
+
+async def _renewable(session: AsyncSession, number: str, applicant_id: uuid.UUID, code: str) -> PermitApplication:
+    """The application that issued the permit `number`, if a new draft of `applicant_id` for service `code` may
+    renew it: it is theirs, of that service, in force (not suspended, revoked or expired), and no other application
+    under way or issued renews it. Someone else's permit is refused in the very words of one that does not exist."""
+    previous = await repository.issuing(session, number)
+    credential = (
+        await credentials_service.get_by_subject(
+            session=session, subject_type="permit_application", subject_id=previous.id
+        )
+        if previous is not None and previous.applicant_id == applicant_id
+        else None
     )
+    if (
+        credential is None
+        or previous.service_code != code
+        or credentials_service.public_status(credential, utcnow()) != "active"
+    ):
+        raise ValidationFailed(
+            f"{number} is not a permit in force of yours for {code}.",
+            errors=[field_error("renews", "not a permit in force of the applicant's for this service")],
+        )
+    if await repository.renewing(session, number):
+        raise RenewalUnderWay(RENEWAL_UNDER_WAY.format(number=number))
+    return previous
+
+
+def _renewal_form(renewed: PermitApplication, service: PinnedService, changes: dict[str, Any]) -> dict[str, Any]:
+    """The permit's answers to what the service's form still asks (its current version), changed by `changes`."""
+    asked = {field["code"] for field in service.content.get("form", [])}
+    return {**{code: value for code, value in renewed.form.items() if code in asked}, **changes}
+
+
+@asynccontextmanager
+async def _only_renewal(session: AsyncSession, renews: str | None) -> AsyncIterator[None]:
+    """Around a renewal's insert, a savepoint: when a renewal racing this one got in first, the database's
+    one-renewal index refuses the row, and the transaction is still usable to say so (a plain draft needs none)."""
+    if renews is None:
+        yield
+        return
+    try:
+        async with session.begin_nested():
+            yield
+    except IntegrityError:
+        raise RenewalUnderWay(RENEWAL_UNDER_WAY.format(number=renews)) from None
 
 
 async def open_benefit_drafts(
@@ -224,6 +286,7 @@ async def _draft(
     holder_public: bool,
     form: dict[str, Any],
     actor: Actor,
+    renews: str | None = None,
 ) -> PermitApplication:
     """A new draft, priced, with its first history row, audit entry and outbox event."""
     reference = await next_reference(session, REFERENCE_PREFIX)
@@ -261,6 +324,7 @@ async def _draft(
         paused_seconds=0,
         escalated_at=None,
         permit_number=None,
+        renews=renews,
     )
     # Written with Core inserts, in one statement where the database allows, rather than through the unit of work
     # (which builds, tracks and flushes an ORM object per row, one statement each); the object then joins the session
@@ -276,7 +340,7 @@ async def _draft(
             "to_status": "draft",
             "actor_subject": actor.subject,
             "actor_role": actor.role,
-            "reason": None,
+            "reason": f"renews {renews}" if renews else None,
             "occurred_at": now,
         },
         event=outbox_row(
@@ -286,7 +350,12 @@ async def _draft(
             action=APPLICATION_CREATED.name,
             object_type="permit_application",
             object_id=row.id,
-            detail={"reference": row.reference, "service": row.service_code, "on_behalf_by": client},
+            detail={
+                "reference": row.reference,
+                "service": row.service_code,
+                "on_behalf_by": client,
+                **({"renews": renews} if renews else {}),
+            },
             actor=WORKER if actor.role == SYSTEM else None,
         ),
     )
@@ -422,6 +491,7 @@ _READ_FIELDS = (
     "submitted_at",
     "decided_at",
     "permit_number",
+    "renews",
     "created_at",
     "updated_at",
 )

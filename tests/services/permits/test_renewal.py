@@ -1,0 +1,170 @@
+"""Renewing a permit (行政许可法 art. 50: a holder applies to extend a permit before it expires): a draft that starts
+from the permit's form and holder, follows the ordinary lifecycle, and replaces the permit when issued."""
+
+import asyncio
+import uuid
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from services.cloud.mock_server import MockCloud
+from services.permits.models import PermitApplication
+from tests.helpers import assert_problem
+from tests.services.permits.conftest import APPLICATIONS, FORM, SERVICE, act, create, fetch, upload
+
+VERIFY = "/api/v1/credentials/verify"
+
+
+async def _issue(client, app, worker, citizen, officer, supervisor, draft: dict) -> dict:
+    """Drive a draft to its permit: document, submit, screening, review, payment through the mock cloud, approval."""
+    app_id = draft["id"]
+    assert (await upload(client, citizen, app_id)).status_code == 200
+    assert (await act(client, citizen, app_id, "submit")).status_code == 200
+    await worker.drain()
+    assert (await act(client, officer, app_id, "claim")).status_code == 200
+    for item in (await client.get(f"{APPLICATIONS}/{app_id}/documents", headers=officer)).json()["items"]:
+        if item["document"]:
+            review = f"{APPLICATIONS}/{app_id}/documents/{item['document']['id']}/review"
+            assert (await client.post(review, json={"decision": "accepted"}, headers=officer)).status_code == 200
+    assert (await act(client, officer, app_id, "pass")).status_code == 200
+    order = await client.post(f"{APPLICATIONS}/{app_id}/payment", headers={**citizen, "Idempotency-Key": app_id})
+    assert (await client.post(order.json()["pay_url"], data={"card": "4111111111111111"})).status_code == 200
+    mock: MockCloud = app.state.cloud.mock
+    await mock.idle()
+    await worker.drain()
+    assert (await act(client, supervisor, app_id, "approve")).status_code == 200
+    await worker.drain()
+    issued = (await fetch(client, citizen, app_id)).json()
+    assert issued["status"] == "issued", issued
+    return issued
+
+
+async def _verified(client, number: str, citizen) -> dict:
+    mine = (await client.get("/api/v1/me/credentials", headers=citizen, params={"limit": 100})).json()["items"]
+    [credential] = [c for c in mine if c["number"] == number]
+    return (await client.get(VERIFY, params={"token": credential["token"]})).json()
+
+
+async def test_a_renewal_starts_from_the_permit_and_its_permit_replaces_it(
+    app, client, street_vendor, citizen, officer, supervisor, worker
+) -> None:
+    first = await _issue(client, app, worker, citizen, officer, supervisor, await create(client, citizen))
+    number = first["permit_number"]
+
+    # The draft starts from the permit's form and holder; what the request says changes it.
+    renewal = await client.post(
+        APPLICATIONS,
+        json={"service_code": SERVICE, "renews": number, "form": {"area_m2": 12}},
+        headers={**citizen, "Idempotency-Key": "renew-1"},
+    )
+    assert renewal.status_code == 201, renewal.text
+    draft = renewal.json()
+    assert draft["renews"] == number
+    assert draft["form"] == {**FORM, "area_m2": 12}
+    assert draft["holder_name"] == first["holder_name"]
+    assert [line["code"] for line in draft["fees"]] == ["licence_fee", "large_stall_fee"]  # priced on the new form
+    history = (await client.get(f"{APPLICATIONS}/{draft['id']}/history", headers=citizen)).json()["items"]
+    assert (history[0]["action"], history[0]["reason"]) == ("create", f"renews {number}")
+
+    # One renewal at a time.
+    again = await client.post(APPLICATIONS, json={"service_code": SERVICE, "renews": number}, headers=citizen)
+    assert_problem(again, 409, "renewal-under-way")
+
+    # Until it is issued, the permit stays in force; then the new one replaces it.
+    assert (await _verified(client, number, citizen))["status"] == "active"
+    second = await _issue(client, app, worker, citizen, officer, supervisor, draft)
+    assert second["permit_number"] != number
+    assert (await _verified(client, second["permit_number"], citizen))["status"] == "active"
+    old = await _verified(client, number, citizen)
+    assert old["status"] == "revoked"
+    mine = (await client.get("/api/v1/me/credentials", headers=citizen, params={"limit": 100})).json()["items"]
+    [replaced] = [c for c in mine if c["number"] == number]
+    assert replaced["status_reason"] == f"replaced by {second['permit_number']}"
+    # A permit replaced is renewed no more.
+    assert_problem(
+        await client.post(APPLICATIONS, json={"service_code": SERVICE, "renews": number}, headers=citizen), 422
+    )
+
+
+async def test_only_the_holders_permit_in_force_of_that_service_is_renewed(
+    app, client, street_vendor, citizen, other_citizen, officer, supervisor, worker
+) -> None:
+    number = (await _issue(client, app, worker, citizen, officer, supervisor, await create(client, citizen)))[
+        "permit_number"
+    ]
+
+    def renew(headers, **body):
+        return client.post(APPLICATIONS, json={"service_code": SERVICE, "renews": number, **body}, headers=headers)
+
+    # Another person's permit is refused in the very words of a number nobody holds.
+    theirs = assert_problem(await renew(other_citizen), 422)
+    nobody = assert_problem(
+        await client.post(
+            APPLICATIONS, json={"service_code": SERVICE, "renews": "TI-PERMIT-2026-999999"}, headers=other_citizen
+        ),
+        422,
+    )
+    assert theirs["errors"] == nobody["errors"]
+    assert theirs["errors"][0]["field"] == "renews"
+    # Another service's permit is not renewed by this one.
+    other = await client.post(
+        APPLICATIONS,
+        json={"service_code": "business-licence", "renews": number, "form": {"entity_type": "llc"}},
+        headers=citizen,
+    )
+    assert_problem(other, 422)
+
+    # A renewal withdrawn frees the permit for another.
+    withdrawn = (await renew(citizen)).json()
+    assert (await act(client, citizen, withdrawn["id"], "withdraw")).status_code == 200
+    assert (await renew(citizen)).status_code == 201
+
+    # A suspended permit is not in force.
+    mine = (await client.get("/api/v1/me/credentials", headers=citizen, params={"limit": 100})).json()["items"]
+    [credential] = [c for c in mine if c["number"] == number]
+    suspended = await client.post(
+        f"/api/v1/credentials/{credential['id']}/actions/suspend",
+        json={"reason": "检查中"},
+        headers={**supervisor, "If-Match": f'"{credential["version"]}"'},
+    )
+    assert suspended.status_code == 200, suspended.text
+    refused = assert_problem(await renew(citizen), 422)
+    assert refused["errors"] == theirs["errors"]
+
+
+async def test_two_renewals_at_once_make_one(app, client, street_vendor, citizen, officer, supervisor, worker) -> None:
+    number = (await _issue(client, app, worker, citizen, officer, supervisor, await create(client, citizen)))[
+        "permit_number"
+    ]
+    answers = await asyncio.gather(
+        *(
+            client.post(
+                APPLICATIONS,
+                json={"service_code": SERVICE, "renews": number},
+                headers={**citizen, "Idempotency-Key": f"race-{n}"},
+            )
+            for n in range(2)
+        )
+    )
+    assert sorted(answer.status_code for answer in answers) == [201, 409]
+    refused = next(answer for answer in answers if answer.status_code == 409)
+    assert_problem(refused, 409, "renewal-under-way")
+
+
+async def test_the_database_holds_one_renewal_per_permit(app, client, db, street_vendor, citizen) -> None:
+    """uq_permit_application_renews: however two renewals race past the service's check, the second row cannot land
+    while the first is under way or issued; one rejected or withdrawn holds nothing."""
+    draft = await create(client, citizen)
+
+    async def copy(status: str, reference: str) -> None:
+        async with db.transaction() as session:
+            row = await session.get(PermitApplication, uuid.UUID(draft["id"]))
+            values = {c.key: getattr(row, c.key) for c in PermitApplication.__table__.columns}
+            values.update(id=uuid.uuid4(), reference=reference, status=status, renews="TI-PERMIT-2026-000001")
+            session.add(PermitApplication(**values))
+
+    await copy("draft", "TI-P-TEST-1")
+    with pytest.raises(IntegrityError):
+        await copy("submitted", "TI-P-TEST-2")
+    await copy("withdrawn", "TI-P-TEST-3")
+    await copy("rejected", "TI-P-TEST-4")
