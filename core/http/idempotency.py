@@ -29,7 +29,8 @@ from core.models import utcnow
 TTL = timedelta(hours=24)
 LOCK_WAIT = "5s"
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII: UUIDs, ULIDs, random tokens
-_REPLAYED_HEADERS = ("content-type", "location", "etag")
+# A replay is the first answer, in its language too (Accept-Language is not in the request's fingerprint; ?lang is).
+_REPLAYED_HEADERS = ("content-type", "location", "etag", "content-language", "vary")
 
 
 class IdempotencyRecord(SQLModel, table=True):

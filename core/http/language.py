@@ -63,7 +63,8 @@ def language_from_header(header: str) -> str:
                 quality = float(params.strip()[2:])
             except ValueError:
                 quality = 0.0
-        ranked.append((-quality, index, tag.strip().lower()))
+        if quality > 0:  # q=0 (or a quality that cannot be read) says "not this one" (RFC 9110 12.4.2)
+            ranked.append((-quality, index, tag.strip().lower()))
     for _, _, tag in sorted(ranked):
         if tag.startswith("zh"):
             return "zh-CN"
@@ -83,7 +84,8 @@ def requested_language(request: Request) -> str:
     """`pick_language` for a route that documents LANG_PARAMETER instead of declaring it; 422 as FastAPI would."""
     lang = request.query_params.get("lang")
     if lang is not None and lang not in (*LANGUAGES, BOTH):
-        error = field_error("lang", "zh-CN, en or all", code="string_pattern_mismatch", location="query")
+        detail = f"String should match pattern '{LANG_PATTERN}'"  # pydantic's words, as on every other route
+        error = field_error("lang", detail, code="string_pattern_mismatch", location="query")
         raise ValidationFailed("1 field(s) failed validation", errors=[error])
     return pick_language(request, lang)
 

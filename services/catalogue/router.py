@@ -208,9 +208,8 @@ async def service_jsonld(code: CodePath, request: Request, database: DatabaseDep
     summary="Every version of a service (drafts too, for the editors of its department)",
 )
 async def list_versions(
-    code: CodePath, request: Request, session: SessionDep, principal: MaybeSignedIn, lang: LangParam = None
+    code: CodePath, session: SessionDep, principal: MaybeSignedIn, language: Language
 ) -> list[dict[str, Any]]:
-    language = pick_language(request, lang)
     rows = await repository.versions(session, code, include_drafts=True)
     visible = [
         row
@@ -233,17 +232,16 @@ async def list_versions(
 async def read_version(
     code: CodePath,
     version: VersionPath,
-    request: Request,
     response: Response,
     session: SessionDep,
     principal: MaybeSignedIn,
-    lang: LangParam = None,
+    language: Language,
 ) -> dict[str, Any]:
     row = await repository.version(session, code, version)
     publisher = principal is not None and principal.has_role("publisher")
     if row is None or (row.status == "draft" and not (service.is_editor_of(principal, row) or publisher)):
         raise ServiceNotFound()
-    return _service_response(row, pick_language(request, lang), principal, response)
+    return _service_response(row, language, principal, response)
 
 
 # -- editors and publishers -----------------------------------------------------------------------------------------

@@ -22,6 +22,9 @@ PAIR = {"zh-CN": "春节", "en": "Spring Festival"}
         ("en;q=0.5, zh;q=0.5", "en"),  # equal quality: the order decides
         ("de, fr", "zh-CN"),  # neither: Chinese
         ("en;q=oops, zh", "zh-CN"),  # an unreadable quality counts as 0
+        ("en;q=oops", "zh-CN"),
+        ("en;q=0", "zh-CN"),  # q=0: not acceptable at all, whatever else is named
+        ("zh-Hant;q=0, en;q=0.1", "en"),
     ],
 )
 def test_the_language_asked_for_is_read_from_accept_language(header: str, language: str) -> None:

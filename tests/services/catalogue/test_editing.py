@@ -103,6 +103,11 @@ async def test_an_editor_drafts_and_a_publisher_publishes(client, editor, publis
     assert updated.status_code == 200, updated.text
     seen_by_publisher = await client.get(f"{SERVICES}/street-vendor-permit/versions/1", headers=publisher)
     assert seen_by_publisher.json()["allowed_actions"] == ["publish"]
+    in_english = await client.get(
+        f"{SERVICES}/street-vendor-permit/versions", headers={**editor, "Accept-Language": "en"}
+    )
+    assert in_english.json()[0]["title"] == NEW_SERVICE["title"]["en"]
+    assert (in_english.headers["content-language"], in_english.headers["vary"]) == ("en", "Accept-Language")
     published = await _act(client, publisher, "street-vendor-permit", 1, "publish", updated.headers["etag"])
     assert published.status_code == 200, published.text
     assert published.json()["status"] == "published"

@@ -39,6 +39,9 @@ async def test_the_departments_supervisor_revokes_and_it_verifies_as_revoked(cli
     assert read.status_code == 200, read.text
     assert read.headers["etag"] == '"1"'
     assert (read.json()["status"], read.json()["allowed_actions"]) == ("active", ["revoke", "suspend"])
+    assert read.json()["title"] == "食品经营许可证"  # in Chinese unless the request asks otherwise
+    english = await client.get(f"{CREDENTIALS}/{row.id}", headers={**supervisor, "Accept-Language": "en"})
+    assert (english.json()["title"], english.json()["conditions"]) == ("Food business licence", ["Dine-in only"])
 
     revoked = await _act(client, supervisor, row.id, "revoke", read.headers["etag"], "营业执照已被吊销")
     assert revoked.status_code == 200, revoked.text
@@ -99,6 +102,10 @@ async def test_a_dry_run_checks_everything_and_changes_nothing(client, issue, su
     preview = await _act(client, supervisor, row.id, "suspend", '"1"', "核查", dry_run="true")
     assert preview.status_code == 200, preview.text
     assert (preview.json()["status"], preview.json()["version"]) == ("suspended", 1)
+    assert preview.json()["title"] == "食品经营许可证"
+    assert (await _act(client, supervisor, row.id, "suspend", '"1"', "核查", dry_run="true", lang="en")).json()[
+        "title"
+    ] == "Food business licence"
     assert await _verified_status(client, row.token) == "active"
     assert_problem(await _act(client, supervisor, row.id, "suspend", '"1"', dry_run="true"), 422)  # no reason
 

@@ -33,6 +33,11 @@ async def test_a_retried_create_with_the_same_key_makes_one_application(client, 
     assert again.json()["id"] == first.json()["id"]
     assert again.headers["idempotent-replayed"] == "true"
     assert await _count(db, PermitApplication) == 1
+    # A replay is the first answer, in its language, and says so, whatever the retry's Accept-Language.
+    replayed = await client.post(APPLICATIONS, json=body, headers={**headers, "Accept-Language": "en"})
+    assert replayed.json() == first.json()
+    assert (replayed.json()["service"]["title"], replayed.headers["content-language"]) == ("流动摊贩经营许可", "zh-CN")
+    assert replayed.headers["vary"] == "Accept-Language"
     other_body = await client.post(APPLICATIONS, json={**body, "holder_name": "别人"}, headers=headers)
     assert_problem(other_body, 422)
     assert await _count(db, PermitApplication) == 1
@@ -406,6 +411,17 @@ async def test_an_application_is_shown_in_the_language_asked_for(client, street_
     both = await client.get(f"{APPLICATIONS}/{draft['id']}", params={"lang": "all"}, headers=citizen)
     assert both.json()["service"]["title"] == {"zh-CN": "流动摊贩经营许可", "en": "Street vendor permit"}
     assert both.headers["content-language"] == "zh-CN, en"
+
+    # Every answer about the application speaks the language asked for: an edit, a dry run.
+    english_headers = {**citizen, "Accept-Language": "en", "If-Match": english.headers["etag"]}
+    edited = await client.patch(f"{APPLICATIONS}/{draft['id']}", json={"form": FORM}, headers=english_headers)
+    assert (edited.json()["service"]["title"], edited.headers["content-language"]) == ("Street vendor permit", "en")
+    trial = await client.post(
+        f"{APPLICATIONS}/{draft['id']}/actions/withdraw",
+        params={"dry_run": "true"},
+        headers={**english_headers, "If-Match": edited.headers["etag"]},
+    )
+    assert (trial.json()["service"]["title"], trial.json()["status"]) == ("Street vendor permit", "withdrawn")
 
     checklist = await client.get(f"{APPLICATIONS}/{draft['id']}/documents", params={"lang": "en"}, headers=citizen)
     assert [item["name"] for item in checklist.json()["items"]] == ["ID card", "Photo of the stall"]
