@@ -15,8 +15,9 @@ from sqlmodel import Field
 from core.audit.models import JsonType
 from core.models import HistoryFields, IdMixin, TimestampMixin, VersionMixin, empty_list, utcnow
 
-# The states of an application still holding its claim to renew a permit: all but those that end without one.
-_RENEWING = text("renews IS NOT NULL AND status NOT IN ('rejected', 'withdrawn')")
+# The states of an application still holding its claim to renew a permit: all but those that end without one. (Queries
+# use this very text, so that both databases see the partial index applies.)
+RENEWING = text("renews IS NOT NULL AND status NOT IN ('rejected', 'withdrawn')")
 
 
 class PermitApplication(IdMixin, TimestampMixin, VersionMixin, table=True):
@@ -29,9 +30,7 @@ class PermitApplication(IdMixin, TimestampMixin, VersionMixin, table=True):
         Index("ix_permit_application_applicant", "applicant_id", "id"),
         Index("ix_permit_application_permit_number", "permit_number", unique=True),
         # A permit is renewed once: by one application under way or issued (one that ended without a permit frees it).
-        Index(
-            "uq_permit_application_renews", "renews", unique=True, postgresql_where=_RENEWING, sqlite_where=_RENEWING
-        ),
+        Index("uq_permit_application_renews", "renews", unique=True, postgresql_where=RENEWING, sqlite_where=RENEWING),
     )
 
     reference: str = Field(max_length=30, unique=True, description="TI-P-2026-000123")

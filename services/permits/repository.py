@@ -15,6 +15,7 @@ from core.audit.models import AuditEvent
 from core.events import OutboxEvent
 from core.pagination import keyset
 from services.permits.models import (
+    RENEWING,
     InformationRequest,
     PermitApplication,
     PermitComment,
@@ -241,7 +242,7 @@ async def issuing(session: AsyncSession, permit_number: str) -> PermitApplicatio
 
 async def renewing(session: AsyncSession, permit_number: str) -> bool:
     """Whether an application under way or issued renews this permit (uq_permit_application_renews holds it)."""
-    statement = select(_app.c.id).where(_app.c.renews == permit_number, _app.c.status.not_in(("rejected", "withdrawn")))
+    statement = select(_app.c.id).where(_app.c.renews == permit_number, RENEWING)
     return (await session.execute(statement.limit(1))).first() is not None
 
 

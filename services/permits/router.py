@@ -62,7 +62,9 @@ async def create_application(
     language: Language,
     _key: ApplicantKey,
 ) -> ApplicationRead:
-    """Start a draft for a published permit service (send an Idempotency-Key: a retry creates nothing twice)."""
+    """Start a draft for a published permit service (send an Idempotency-Key: a retry creates nothing twice). With
+    `renews`, a renewal of a permit of yours in force: the draft starts from its form and holder, and the permit it
+    issues replaces it (409 `renewal-under-way` while another renewal of it is under way)."""
     row = await service.create_application(session=session, identity=identity, principal=principal, data=data)
     response.headers["Location"] = f"/api/v1/permits/applications/{row.id}"
     return _shown(

@@ -167,10 +167,11 @@ async def create_application(
         session=session, principal=principal, on_behalf_of=data.on_behalf_of
     )
     service = await _applicable(session, data.service_code, applicant_id)
-    renewed = await _renewable(session, data.renews, applicant_id, service.code) if data.renews else None
+    renewed = await _renewable(session, data.renews, applicant_id, client, service.code) if data.renews else None
     form = _renewal_form(renewed, service, data.form) if renewed else data.form
     _check_form(form, service.content, complete=False)
-    if renewed is not None and data.holder_name is None:
+    if renewed is not None and data.holder_name is None and _holder_in(data.form) is None:
+        # The renewed permit's holder, unless the request names another (or changes the business's name).
         holder, holder_public = renewed.holder_name, renewed.holder_public
     else:
         business = _holder_in(form)
@@ -201,23 +202,22 @@ async def create_application(
 RENEWAL_UNDER_WAY = "{number} is being renewed by another application already; go on with that one."
 
 
-async def _renewable(session: AsyncSession, number: str, applicant_id: uuid.UUID, code: str) -> PermitApplication:
-    """The application that issued the permit `number`, if a new draft of `applicant_id` for service `code` may
-    renew it: it is theirs, of that service, in force (not suspended, revoked or expired), and no other application
-    under way or issued renews it. Someone else's permit is refused in the very words of one that does not exist."""
+async def _renewable(
+    session: AsyncSession, number: str, applicant_id: uuid.UUID, client: str | None, code: str
+) -> PermitApplication:
+    """The application that issued the permit `number`, if a new draft of `applicant_id` (filed by partner `client`)
+    for service `code` may renew it: it is theirs (and, for a partner, one it filed: a partner sees no other, and the
+    draft would show it the holder and the form), of that service, in force (not suspended, revoked or expired), and
+    no other application under way or issued renews it. A permit out of reach is refused in the very words of one
+    that does not exist."""
     previous = await repository.issuing(session, number)
-    credential = (
-        await credentials_service.get_by_subject(
-            session=session, subject_type="permit_application", subject_id=previous.id
-        )
-        if previous is not None and previous.applicant_id == applicant_id
-        else None
+    reachable = (
+        previous is not None
+        and previous.applicant_id == applicant_id
+        and (client is None or previous.submitted_by_client == client)
+        and previous.service_code == code
     )
-    if (
-        credential is None
-        or previous.service_code != code
-        or credentials_service.public_status(credential, utcnow()) != "active"
-    ):
+    if not reachable or not await _in_force(session, previous):
         raise ValidationFailed(
             f"{number} is not a permit in force of yours for {code}.",
             errors=[field_error("renews", "not a permit in force of the applicant's for this service")],
@@ -225,6 +225,27 @@ async def _renewable(session: AsyncSession, number: str, applicant_id: uuid.UUID
     if await repository.renewing(session, number):
         raise RenewalUnderWay(RENEWAL_UNDER_WAY.format(number=number))
     return previous
+
+
+async def _in_force(session: AsyncSession, issuing: PermitApplication) -> bool:
+    """Whether the permit this application issued is active (not suspended, revoked or expired)."""
+    credential = await credentials_service.get_by_subject(
+        session=session, subject_type="permit_application", subject_id=issuing.id
+    )
+    return credential is not None and credentials_service.public_status(credential, utcnow()) == "active"
+
+
+async def _check_renewal(session: AsyncSession, row: PermitApplication) -> None:
+    """A renewal goes on only while the permit it renews is in force (checked when it is sent and approved: a permit
+    suspended or revoked meanwhile is not extended by a renewal)."""
+    if row.renews is None:
+        return
+    renewed = await repository.issuing(session, row.renews)
+    if renewed is None or not await _in_force(session, renewed):
+        raise ActionRefused(
+            f"{row.renews}, which this application renews, is no longer in force: withdraw it and apply anew.",
+            errors=[field_error("renews", "no longer in force", code="not_in_force")],
+        )
 
 
 def _renewal_form(renewed: PermitApplication, service: PinnedService, changes: dict[str, Any]) -> dict[str, Any]:
@@ -244,7 +265,9 @@ async def _only_renewal(session: AsyncSession, renews: str | None) -> AsyncItera
         async with session.begin_nested():
             yield
     except IntegrityError:
-        raise RenewalUnderWay(RENEWAL_UNDER_WAY.format(number=renews)) from None
+        if await repository.renewing(session, renews):
+            raise RenewalUnderWay(RENEWAL_UNDER_WAY.format(number=renews)) from None
+        raise
 
 
 async def open_benefit_drafts(
@@ -683,6 +706,7 @@ def _payload(row: PermitApplication) -> dict[str, Any]:
 async def _submit(session, identity, row, data, actor, now) -> None:
     service = await catalogue_service.pinned_version(session=session, service_id=row.service_id)
     await _check_talent_tier(session, service, row.applicant_id)
+    await _check_renewal(session, row)
     _check_form(row.form, service.content, complete=True)
     missing = await _missing_documents(session, row, service.content, accepted=False)
     if missing:
@@ -793,6 +817,7 @@ async def _propose_rejection(session, identity, row, data, actor, now) -> None:
 async def _approve(session, identity, row, data, actor, now) -> None:
     if row.fee_total and row.paid_at is None:
         raise ActionRefused("The fees are not paid yet.")
+    await _check_renewal(session, row)
     row.conditions = list(data.conditions)
     _decided(row, now)
 

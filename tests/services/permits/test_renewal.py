@@ -168,3 +168,53 @@ async def test_the_database_holds_one_renewal_per_permit(app, client, db, street
         await copy("submitted", "TI-P-TEST-2")
     await copy("withdrawn", "TI-P-TEST-3")
     await copy("rejected", "TI-P-TEST-4")
+
+
+async def test_a_partner_renews_only_a_permit_it_filed(
+    app, client, street_vendor, other_citizen, partner, officer, supervisor, worker
+) -> None:
+    """A partner sees only the applications it filed: renewing another would show it the holder and the form, and say
+    whether the citizen holds that number. It is refused in the words of a number nobody holds."""
+    me = (await client.get("/api/v1/me", headers=other_citizen)).json()
+    own = await _issue(client, app, worker, other_citizen, officer, supervisor, await create(client, other_citizen))
+
+    def renew(number: str):
+        body = {"service_code": SERVICE, "renews": number, "on_behalf_of": me["id"], "holder_name": "夜市 A-12 摊位"}
+        return client.post(APPLICATIONS, json=body, headers=partner)
+
+    refused = assert_problem(await renew(own["permit_number"]), 422)
+    nobody = assert_problem(await renew("TI-PERMIT-2026-999999"), 422)
+    assert (refused["detail"].split(" ", 1)[1], refused["errors"]) == (
+        nobody["detail"].split(" ", 1)[1],
+        nobody["errors"],
+    )
+    assert refused["errors"][0]["field"] == "renews"
+
+
+async def test_a_renewal_goes_on_only_while_its_permit_is_in_force(
+    app, client, street_vendor, citizen, officer, supervisor, worker
+) -> None:
+    number = (await _issue(client, app, worker, citizen, officer, supervisor, await create(client, citizen)))[
+        "permit_number"
+    ]
+    draft = await create(client, citizen, renews=number)
+    assert (await upload(client, citizen, draft["id"])).status_code == 200
+    mine = (await client.get("/api/v1/me/credentials", headers=citizen, params={"limit": 100})).json()["items"]
+    [credential] = [c for c in mine if c["number"] == number]
+    actions = f"/api/v1/credentials/{credential['id']}/actions"
+    suspended = await client.post(
+        f"{actions}/suspend",
+        json={"reason": "检查中"},
+        headers={**supervisor, "If-Match": f'"{credential["version"]}"'},
+    )
+    assert suspended.status_code == 200, suspended.text
+
+    # A suspended permit is not extended by sending its renewal.
+    refused = assert_problem(await act(client, citizen, draft["id"], "submit"), 409, "action-refused")
+    assert [e["field"] for e in refused["errors"]] == ["renews"]
+    assert (await fetch(client, citizen, draft["id"])).json()["status"] == "draft"
+    reinstated = await client.post(
+        f"{actions}/reinstate", headers={**supervisor, "If-Match": suspended.headers["etag"]}
+    )
+    assert reinstated.status_code == 200, reinstated.text
+    assert (await act(client, citizen, draft["id"], "submit")).json()["status"] == "submitted"
