@@ -43,7 +43,7 @@ def line(assessment, code: str):
 
 def test_the_seeded_schemes_compile_and_score_the_examples() -> None:
     expected = {
-        "talent-island": {"ORDINARY": (67, "B"), "STRONG": (154, "A")},
+        "talent-island": {"ORDINARY": (67, "B"), "STRONG": (156, "A")},
         "compass-like": {"ORDINARY": (30, None), "STRONG": (90, "PASS")},
         "work-permit-like": {"ORDINARY": (73, "B"), "STRONG": (105, "A")},
     }
@@ -55,6 +55,23 @@ def test_the_seeded_schemes_compile_and_score_the_examples() -> None:
             assert result.route == "points"
             assert result.rule_set.model_dump() == {"code": code, "version": 1}
             assert sum(item.points for item in result.breakdown) == result.score
+
+
+def test_a_patent_granted_never_costs_the_point_its_application_earned() -> None:
+    """Found by the monotonicity property: the Talent Island scheme gave a point for each patent application not yet
+    granted, so a pending design patent (a type no criterion rewards once granted) lost its point when granted, and a
+    pending utility model lost its point when the granted ones were at their cap. It now counts every patent applied
+    for, granted or not; the grant then only adds."""
+    compiled = compile_rule_set(RuleSetDocument.model_validate(SEEDED["talent-island"]), version=1)
+
+    def patent(kind: str, granted: bool) -> dict:
+        return {"kind": "patent", "type": kind, "granted": granted, "verified": True}
+
+    for held, pending in (([], "design"), ([patent("utility", True)] * 3, "utility"), ([], "invention")):
+        before = assess(compiled, claims(*held, patent(pending, False)), today=TODAY)
+        after = assess(compiled, claims(*held, patent(pending, True)), today=TODAY)
+        assert after.score >= before.score, (held, pending)
+        assert line(after, "patent_applications").points == line(before, "patent_applications").points
 
 
 def test_talent_island_has_thirty_criteria_and_the_breakdown_explains_each() -> None:
