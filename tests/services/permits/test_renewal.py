@@ -10,7 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from services.cloud.mock_server import MockCloud
 from services.permits.models import PermitApplication
 from tests.helpers import assert_problem
-from tests.services.permits.conftest import APPLICATIONS, FORM, SERVICE, act, create, fetch, upload
+from tests.oauth import bearer, token_for
+from tests.services.permits.conftest import APPLICATIONS, FORM, SERVICE, STREET_VENDOR, act, create, fetch, upload
 
 VERIFY = "/api/v1/credentials/verify"
 
@@ -218,3 +219,31 @@ async def test_a_renewal_goes_on_only_while_its_permit_is_in_force(
     )
     assert reinstated.status_code == 200, reinstated.text
     assert (await act(client, citizen, draft["id"], "submit")).json()["status"] == "submitted"
+
+
+async def test_a_renewal_carries_only_what_the_services_current_form_asks(
+    app, client, street_vendor, citizen, officer, supervisor, worker
+) -> None:
+    number = (await _issue(client, app, worker, citizen, officer, supervisor, await create(client, citizen)))[
+        "permit_number"
+    ]
+    # The department publishes version 2 of the service, whose form no longer asks for the location.
+    editor = bearer(await token_for(app, "editor.market", "catalogue:write"))
+    publisher = bearer(await token_for(app, "publisher", "catalogue:publish"))
+    versions = f"/api/v1/catalogue/services/{SERVICE}/versions"
+    drafted = await client.post(versions, headers=editor)
+    assert drafted.status_code == 201, drafted.text
+    content = {key: value for key, value in STREET_VENDOR.items() if key != "code"}
+    content["form"] = [field for field in STREET_VENDOR["form"] if field["code"] != "location"]
+    replaced = await client.put(f"{versions}/2", json=content, headers={**editor, "If-Match": drafted.headers["etag"]})
+    assert replaced.status_code == 200, replaced.text
+    published = await client.post(
+        f"{versions}/2/actions/publish", headers={**publisher, "If-Match": replaced.headers["etag"]}
+    )
+    assert published.status_code == 200, published.text
+
+    created = await client.post(APPLICATIONS, json={"service_code": SERVICE, "renews": number}, headers=citizen)
+    assert created.status_code == 201, created.text
+    renewal = created.json()
+    assert renewal["service"]["version"] == 2
+    assert renewal["form"] == {key: value for key, value in FORM.items() if key != "location"}
