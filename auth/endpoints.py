@@ -494,8 +494,9 @@ async def login(request: Request, session: SessionDep, identity: Identity = Depe
     )
     failure_limit, failure_window = settings.login_failures_per_account
     failures_key = f"login:fail:{account['id']}" if account else None
-    if failures_key and await identity.limiter.count(failures_key, window=failure_window) >= failure_limit:
-        retry = failure_window
+    lockout = failures_key and await identity.limiter.peek(failures_key, limit=failure_limit, window=failure_window)
+    if lockout and not lockout.allowed:
+        retry = lockout.retry_after  # when enough of the failures have slid out of the window
         audit.record(
             session,
             action="auth.login.throttled",

@@ -27,6 +27,8 @@ class RateLimiter(Protocol):
 
     async def count(self, key: str, *, window: int) -> int: ...
 
+    async def peek(self, key: str, *, limit: int, window: int) -> Decision: ...
+
     async def reset(self, key: str, *, window: int) -> None: ...
 
 
@@ -84,6 +86,12 @@ class MemoryRateLimiter:
         index, elapsed = _slot(self._clock(), window)
         return sliding_count(self._hits(key, window, index - 1), self._hits(key, window, index), elapsed)
 
+    async def peek(self, key: str, *, limit: int, window: int) -> Decision:
+        """What a hit now would be told, without counting one."""
+        index, elapsed = _slot(self._clock(), window)
+        previous, current = self._hits(key, window, index - 1), self._hits(key, window, index)
+        return decide(previous, current + 1, elapsed, limit=limit, window=window)
+
     async def reset(self, key: str, *, window: int) -> None:
         index, _ = _slot(self._clock(), window)
         for slot in (index - 1, index):
@@ -127,6 +135,12 @@ class RedisRateLimiter:
         index, elapsed = _slot(time.time(), window)
         previous, current = await self._redis.mget(self._keys(key, window, index))
         return sliding_count(int(previous or 0), int(current or 0), elapsed)
+
+    async def peek(self, key: str, *, limit: int, window: int) -> Decision:
+        """What a hit now would be told, without counting one."""
+        index, elapsed = _slot(time.time(), window)
+        previous, current = await self._redis.mget(self._keys(key, window, index))
+        return decide(int(previous or 0), int(current or 0) + 1, elapsed, limit=limit, window=window)
 
     async def reset(self, key: str, *, window: int) -> None:
         await self._redis.delete(*self._keys(key, window, _slot(time.time(), window)[0]))

@@ -94,10 +94,14 @@ async def test_retry_after_is_when_the_next_hit_is_allowed() -> None:
         assert decision is not None
         assert not decision.allowed, (before, after, offset)
         refused_at = now[0]
+        # A peek (what the next hit would be told) counts nothing.
+        counted = await limiter.count("k", window=600)
+        assert not (await limiter.peek("k", limit=4, window=600)).allowed
+        assert await limiter.count("k", window=600) == counted
         now[0] = refused_at + decision.retry_after - 1
-        assert await limiter.count("k", window=600) + 1 > 4, (before, after, offset, decision)
+        assert not (await limiter.peek("k", limit=4, window=600)).allowed, (before, after, offset, decision)
         now[0] = refused_at + decision.retry_after
-        assert await limiter.count("k", window=600) + 1 <= 4, (before, after, offset, decision)
+        assert (await limiter.peek("k", limit=4, window=600)).allowed, (before, after, offset, decision)
 
 
 async def test_an_accounts_lockout_outlasts_a_slots_end(limiter: RateLimiter) -> None:
@@ -107,5 +111,9 @@ async def test_an_accounts_lockout_outlasts_a_slots_end(limiter: RateLimiter) ->
         await limiter.hit("login:fail:a", limit=5, window=2)
     await asyncio.sleep(2.2 - time.time() % 2)  # into the next slot, 0.2 s in
     assert await limiter.count("login:fail:a", window=2) >= 5
+    locked = await limiter.peek("login:fail:a", limit=5, window=2)
+    assert not locked.allowed
+    assert 1 <= locked.retry_after <= 4
     await limiter.reset("login:fail:a", window=2)
     assert await limiter.count("login:fail:a", window=2) == 0
+    assert (await limiter.peek("login:fail:a", limit=5, window=2)).allowed
