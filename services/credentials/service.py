@@ -261,6 +261,11 @@ async def get_by_subject(*, session: AsyncSession, subject_type: str, subject_id
     return rows[0] if rows else None
 
 
+async def get_by_number(*, session: AsyncSession, number: str) -> Credential | None:
+    """The credential with this number (a permit's number, a talent card's), if any."""
+    return await repository.by_number(session, number)
+
+
 async def get(*, session: AsyncSession, principal: Principal, credential_id: uuid.UUID) -> Credential:
     """A credential the caller holds, or one of their department's as staff; anything else is a 404."""
     row = await repository.visible(

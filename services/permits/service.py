@@ -217,7 +217,7 @@ async def _renewable(
         and (client is None or previous.submitted_by_client == client)
         and previous.service_code == code
     )
-    if not reachable or not await _in_force(session, previous):
+    if not reachable or not await _in_force(session, number):
         raise ValidationFailed(
             f"{number} is not a permit in force of yours for {code}.",
             errors=[field_error("renews", "not a permit in force of the applicant's for this service")],
@@ -227,21 +227,16 @@ async def _renewable(
     return previous
 
 
-async def _in_force(session: AsyncSession, issuing: PermitApplication) -> bool:
-    """Whether the permit this application issued is active (not suspended, revoked or expired)."""
-    credential = await credentials_service.get_by_subject(
-        session=session, subject_type="permit_application", subject_id=issuing.id
-    )
+async def _in_force(session: AsyncSession, number: str) -> bool:
+    """Whether the permit with this number is active (not suspended, revoked or expired): its credential says."""
+    credential = await credentials_service.get_by_number(session=session, number=number)
     return credential is not None and credentials_service.public_status(credential, utcnow()) == "active"
 
 
 async def _check_renewal(session: AsyncSession, row: PermitApplication) -> None:
     """A renewal goes on only while the permit it renews is in force (checked when it is sent and approved: a permit
     suspended or revoked meanwhile is not extended by a renewal)."""
-    if row.renews is None:
-        return
-    renewed = await repository.issuing(session, row.renews)
-    if renewed is None or not await _in_force(session, renewed):
+    if row.renews is not None and not await _in_force(session, row.renews):
         raise ActionRefused(
             f"{row.renews}, which this application renews, is no longer in force: withdraw it and apply anew.",
             errors=[field_error("renews", "no longer in force", code="not_in_force")],

@@ -90,11 +90,8 @@ async def issue(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
         )
     row.permit_number = existing.number
     if row.renews is not None:  # the renewed permit is replaced (revoked, naming this one), if still in force
-        renewed = await repository.issuing(session, row.renews)
-        replaced = renewed and await credentials_service.get_by_subject(
-            session=session, subject_type="permit_application", subject_id=renewed.id
-        )
-        if replaced:
+        replaced = await credentials_service.get_by_number(session=session, number=row.renews)
+        if replaced is not None:
             await credentials_service.supersede(session=session, row=replaced, by_number=existing.number)
     await _system_step(session, state, row, "issue")
 
