@@ -39,6 +39,12 @@ async def by_number(session: AsyncSession, number: str) -> Credential | None:
     return (await session.execute(select(Credential).where(Credential.number == number))).scalar()
 
 
+async def by_numbers(session: AsyncSession, numbers: list[str]) -> list[Credential]:
+    if not numbers:
+        return []
+    return list((await session.execute(select(Credential).where(Credential.number.in_(numbers)))).scalars())
+
+
 async def by_subject(session: AsyncSession, subject_type: str, subject_id: uuid.UUID) -> list[Credential]:
     """Every credential issued for the subject, newest first (a renewal issues a new one)."""
     statement = (

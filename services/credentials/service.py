@@ -266,6 +266,11 @@ async def get_by_number(*, session: AsyncSession, number: str) -> Credential | N
     return await repository.by_number(session, number)
 
 
+async def by_numbers(*, session: AsyncSession, numbers: list[str]) -> dict[str, Credential]:
+    """The credentials with these numbers, by number, in one query."""
+    return {row.number: row for row in await repository.by_numbers(session, numbers)}
+
+
 async def get(*, session: AsyncSession, principal: Principal, credential_id: uuid.UUID) -> Credential:
     """A credential the caller holds, or one of their department's as staff; anything else is a 404."""
     row = await repository.visible(

@@ -22,6 +22,7 @@ from services.permits.models import (
     PermitDocument,
     PermitHistory,
 )
+from services.permits.workflow import WITH_DEPARTMENT
 
 _app = PermitApplication.__table__
 _history = PermitHistory.__table__
@@ -244,6 +245,15 @@ async def renewing(session: AsyncSession, permit_number: str) -> bool:
     """Whether an application under way or issued renews this permit (uq_permit_application_renews holds it)."""
     statement = select(_app.c.id).where(_app.c.renews == permit_number, RENEWING)
     return (await session.execute(statement.limit(1))).first() is not None
+
+
+async def renewals_with_department(session: AsyncSession) -> list[PermitApplication]:
+    """Renewals sent and not yet decided whose next step is the department's."""
+    statement = select(PermitApplication).where(
+        RENEWING,
+        PermitApplication.status.in_(sorted(WITH_DEPARTMENT)),  # type: ignore[attr-defined]
+    )
+    return list((await session.execute(statement)).scalars())
 
 
 async def service_codes_of(session: AsyncSession, applicant_id: uuid.UUID) -> set[str]:

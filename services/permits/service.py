@@ -59,6 +59,7 @@ from services.permits.workflow import (
     OFFICER,
     SUPERVISOR,
     SYSTEM,
+    WITH_DEPARTMENT,
 )
 from services.talent import service as talent_service
 
@@ -233,14 +234,53 @@ async def _in_force(session: AsyncSession, number: str) -> bool:
     return credential is not None and credentials_service.public_status(credential, utcnow()) == "active"
 
 
-async def _check_renewal(session: AsyncSession, row: PermitApplication) -> None:
-    """A renewal goes on only while the permit it renews is in force (checked when it is sent and approved: a permit
-    suspended or revoked meanwhile is not extended by a renewal)."""
-    if row.renews is not None and not await _in_force(session, row.renews):
+async def _check_renewal(session: AsyncSession, row: PermitApplication, *, sending: bool) -> None:
+    """A renewal is sent only while the permit it renews is in force, and approved only while that permit is neither
+    suspended nor revoked (a suspension or a revocation is not got round by renewing). Expiring meanwhile does not
+    stop it: the holder applied in time, and the department owed its decision before the expiry (art. 50)."""
+    if row.renews is None:
+        return
+    if sending:
+        in_force = await _in_force(session, row.renews)
+    else:
+        credential = await credentials_service.get_by_number(session=session, number=row.renews)
+        in_force = credential is not None and credential.status == "active"
+    if not in_force:
         raise ActionRefused(
             f"{row.renews}, which this application renews, is no longer in force: withdraw it and apply anew.",
             errors=[field_error("renews", "no longer in force", code="not_in_force")],
         )
+
+
+# 行政许可法 art. 50: a holder applies to renew a permit 30 days before it expires, and the department decides before it
+# expires; a renewal it has not decided by then is granted ("视为准予延续").
+RENEWAL_NOTICE = timedelta(days=30)
+DEEMED_GRANTED = (
+    "Granted by law: {number} expired before a decision on its renewal, which was sent at least 30 days before "
+    "(Administrative Licensing Law art. 50)."
+)
+
+
+def deemed_granted(row: PermitApplication, renewed: credentials_service.Credential | None, now: datetime) -> bool:
+    """Whether the law grants this renewal now: sent in time, the permit it renews expired (not suspended or revoked
+    first), and the department, not the applicant, still owing the next step (an unanswered request for information
+    or unpaid fees are the applicant's delay)."""
+    return (
+        row.renews is not None
+        and row.status in WITH_DEPARTMENT
+        and row.submitted_at is not None
+        and renewed is not None
+        and renewed.status == "active"
+        and aware(renewed.valid_until) <= now
+        and aware(row.submitted_at) <= aware(renewed.valid_until) - RENEWAL_NOTICE
+    )
+
+
+async def renewals_deemed_granted(*, session: AsyncSession, now: datetime) -> list[uuid.UUID]:
+    """The renewals the law grants now (see `deemed_granted`), for the worker to take the step on."""
+    rows = await repository.renewals_with_department(session)
+    permits = await credentials_service.by_numbers(session=session, numbers=[row.renews for row in rows])
+    return [row.id for row in rows if deemed_granted(row, permits.get(row.renews), now)]
 
 
 def _renewal_form(renewed: PermitApplication, service: PinnedService, changes: dict[str, Any]) -> dict[str, Any]:
@@ -701,7 +741,7 @@ def _payload(row: PermitApplication) -> dict[str, Any]:
 async def _submit(session, identity, row, data, actor, now) -> None:
     service = await catalogue_service.pinned_version(session=session, service_id=row.service_id)
     await _check_talent_tier(session, service, row.applicant_id)
-    await _check_renewal(session, row)
+    await _check_renewal(session, row, sending=True)
     _check_form(row.form, service.content, complete=True)
     missing = await _missing_documents(session, row, service.content, accepted=False)
     if missing:
@@ -812,8 +852,15 @@ async def _propose_rejection(session, identity, row, data, actor, now) -> None:
 async def _approve(session, identity, row, data, actor, now) -> None:
     if row.fee_total and row.paid_at is None:
         raise ActionRefused("The fees are not paid yet.")
-    await _check_renewal(session, row)
+    await _check_renewal(session, row, sending=False)
     row.conditions = list(data.conditions)
+    _decided(row, now)
+
+
+async def _deem_granted(session, identity, row, data, actor, now) -> None:
+    renewed = await credentials_service.get_by_number(session=session, number=row.renews) if row.renews else None
+    if not deemed_granted(row, renewed, now):
+        raise ActionRefused("Only a renewal sent in time whose permit expired undecided is granted by law.")
     _decided(row, now)
 
 
@@ -856,6 +903,7 @@ _EFFECTS = {
     "pass": _pass,
     "propose_rejection": _propose_rejection,
     "approve": _approve,
+    "deem_granted": _deem_granted,
     "reject": _reject,
     "withdraw": _withdraw,
 }

@@ -25,7 +25,16 @@ from services.notifications import service as notifications
 from services.permits import repository
 from services.permits.models import PermitApplication, PermitHistory
 from services.permits.schemas import ActionRequest
-from services.permits.service import PAYMENT_PURPOSE, SYSTEM_ACTOR, WORKER, apply, open_benefit_drafts, purpose_of
+from services.permits.service import (
+    DEEMED_GRANTED,
+    PAYMENT_PURPOSE,
+    SYSTEM_ACTOR,
+    WORKER,
+    apply,
+    open_benefit_drafts,
+    purpose_of,
+    renewals_deemed_granted,
+)
 from services.permits.workflow import ACTIVE, APPLICATION_ESCALATED, APPLICATION_LIFECYCLE, APPLICATION_PAID
 from services.talent import service as talent_service
 
@@ -58,21 +67,25 @@ async def screen(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
         await _system_step(session, state, row, "screen")
 
 
-@REGISTRY.on(EVENT("approve"), name="permits.issue")
+@REGISTRY.on(EVENT("approve"), EVENT("deem_granted"), name="permits.issue")
 async def issue(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
-    """Sign the permit as a verifiable credential and mark the application issued."""
+    """Sign the permit as a verifiable credential and mark the application issued. A renewal's permit runs on from
+    the end of the one it replaces, if that is later: renewing early loses none of the time left."""
     row = await _application(session, event)
     if row is None or row.status != "approved":
         return
     existing = await credentials_service.get_by_subject(
         session=session, subject_type="permit_application", subject_id=row.id
     )
+    replaced = await credentials_service.get_by_number(session=session, number=row.renews) if row.renews else None
     if existing is None:
         service = await catalogue_service.pinned_version(session=session, service_id=row.service_id)
         now = utcnow()
         months = next(
             (int(row.form[name]) for name in VALIDITY_FIELDS if isinstance(row.form.get(name), int | float)), None
         )
+        in_force = replaced is not None and replaced.status == "active"
+        runs_from = max(now, aware(replaced.valid_until)) if in_force else now
         existing = await credentials_service.issue(
             session=session,
             identity=state.identity,
@@ -84,15 +97,13 @@ async def issue(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
             title={"zh-CN": service.title_zh, "en": service.title_en},
             conditions=[{"zh-CN": text, "en": text} for text in row.conditions],
             valid_from=now,
-            valid_until=now + timedelta(days=round(30.4375 * (months or DEFAULT_VALIDITY_MONTHS))),
+            valid_until=runs_from + timedelta(days=round(30.4375 * (months or DEFAULT_VALIDITY_MONTHS))),
             subject_type="permit_application",
             subject_id=row.id,
         )
     row.permit_number = existing.number
-    if row.renews is not None:  # the renewed permit is replaced (revoked, naming this one), if still in force
-        replaced = await credentials_service.get_by_number(session=session, number=row.renews)
-        if replaced is not None:
-            await credentials_service.supersede(session=session, row=replaced, by_number=existing.number)
+    if replaced is not None:  # the renewed permit is replaced (revoked, naming this one), if not revoked already
+        await credentials_service.supersede(session=session, row=replaced, by_number=existing.number)
     await _system_step(session, state, row, "issue")
 
 
@@ -230,6 +241,21 @@ async def rfi_timeouts(state: Any) -> None:
             await _system_step(session, state, row, "rfi_timeout", reason=reason)
 
     await one_by_one(state.db, overdue, lapse)
+
+
+@REGISTRY.every(300, name="permits.deemed_renewals")
+async def deemed_renewals(state: Any) -> None:
+    """Renewals sent in time whose permit expired before the department decided: granted by law (art. 50), then
+    issued like any approval. One transaction each, the rule checked again inside it."""
+    async with state.db.transaction(write=False) as session:
+        due = await renewals_deemed_granted(session=session, now=utcnow())
+
+    async def grant(session: AsyncSession, application_id: uuid.UUID) -> None:
+        row = await repository.application(session, application_id)
+        if row is not None:
+            await _system_step(session, state, row, "deem_granted", reason=DEEMED_GRANTED.format(number=row.renews))
+
+    await one_by_one(state.db, due, grant)
 
 
 @REGISTRY.every(3600, name="permits.processing_times")

@@ -2,6 +2,7 @@
 
     draft -> submitted -> screening -> under_review <-> awaiting_applicant -> pending_payment -> approved -> issued
     exits: rejected, withdrawn
+    a renewal the department has not decided when the renewed permit expires: -> approved (deemed granted)
 
 `actor` says whose action it is: "applicant" (the citizen, or the partner system that applies for them), "officer"
 (any officer or supervisor of the service's department; the assignee for the review steps), "supervisor" (the
@@ -13,6 +14,8 @@ from core.events import define_event
 from core.workflow import Transition, Workflow
 
 ACTIVE = frozenset({"submitted", "screening", "under_review", "awaiting_applicant", "pending_payment"})
+# Where the department, not the applicant, owes the next step (not a request for information, not the fees).
+WITH_DEPARTMENT = frozenset({"submitted", "screening", "under_review"})
 DECIDED = frozenset({"approved", "issued", "rejected"})
 STAFF = frozenset({"permits:process"})
 APPLICANT, OFFICER, SUPERVISOR, SYSTEM = "applicant", "officer", "supervisor", "system"
@@ -115,6 +118,16 @@ APPLICATION_LIFECYCLE = Workflow(
             reason=True,
             text="Refuse the application, with the grounds (paid fees are refunded).",
         ),
+        _t(
+            "deem_granted",
+            WITH_DEPARTMENT,
+            "approved",
+            SYSTEM,
+            text=(
+                "A renewal sent at least 30 days before its permit expired and not decided by then is granted by law "
+                "(Administrative Licensing Law art. 50)."
+            ),
+        ),
         _t("issue", {"approved"}, "issued", SYSTEM, text="The signed permit is issued."),
         _t(
             "withdraw",
@@ -136,12 +149,13 @@ APPLICATION_LIFECYCLE = Workflow(
         "propose_rejection": "rejection_proposed",
         "approve": "approved",
         "reject": "rejected",
+        "deem_granted": "deemed_granted",
         "issue": "issued",
         "withdraw": "withdrawn",
     },
 )
 
-PARTNER_EVENTS = {"submit", "approve", "reject", "issue", "withdraw"}
+PARTNER_EVENTS = {"submit", "approve", "reject", "deem_granted", "issue", "withdraw"}
 for _action, _past in APPLICATION_LIFECYCLE.events.items():
     define_event(
         APPLICATION_LIFECYCLE.event_name(_action),

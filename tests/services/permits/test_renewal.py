@@ -3,12 +3,18 @@ from the permit's form and holder, follows the ordinary lifecycle, and replaces 
 
 import asyncio
 import uuid
+from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from core.models import aware, utcnow
 from services.cloud.mock_server import MockCloud
+from services.credentials.models import Credential
+from services.permits import tasks
 from services.permits.models import PermitApplication
+from services.permits.service import DEEMED_GRANTED
 from tests.helpers import assert_problem
 from tests.oauth import bearer, token_for
 from tests.services.permits.conftest import APPLICATIONS, FORM, SERVICE, STREET_VENDOR, act, create, fetch, upload
@@ -247,3 +253,140 @@ async def test_a_renewal_carries_only_what_the_services_current_form_asks(
     renewal = created.json()
     assert renewal["service"]["version"] == 2
     assert renewal["form"] == {key: value for key, value in FORM.items() if key != "location"}
+
+
+# -- art. 50: the department decides a renewal before the permit expires, or the law grants it ------------------------
+
+
+async def _expire(db, number: str) -> datetime:
+    """The permit's validity ended a minute ago; when it ended."""
+    ended = utcnow() - timedelta(minutes=1)
+    async with db.transaction() as session:
+        await session.execute(update(Credential).where(Credential.number == number).values(valid_until=ended))
+    return ended
+
+
+async def _sent_at(db, application_id: str, when: datetime) -> None:
+    async with db.transaction() as session:
+        statement = update(PermitApplication).where(PermitApplication.id == uuid.UUID(application_id))
+        await session.execute(statement.values(submitted_at=when))
+
+
+async def _submitted_renewal(client, worker, citizen, officer, number: str) -> dict:
+    draft = await create(client, citizen, renews=number)
+    assert (await upload(client, citizen, draft["id"])).status_code == 200
+    assert (await act(client, citizen, draft["id"], "submit")).status_code == 200
+    await worker.drain()
+    assert (await act(client, officer, draft["id"], "claim")).json()["status"] == "under_review"
+    return draft
+
+
+async def test_a_renewal_sent_in_time_and_undecided_when_its_permit_expires_is_granted_by_law(
+    app, client, db, street_vendor, citizen, officer, supervisor, worker
+) -> None:
+    number = (await _issue(client, app, worker, citizen, officer, supervisor, await create(client, citizen)))[
+        "permit_number"
+    ]
+    renewal = await _submitted_renewal(client, worker, citizen, officer, number)
+    ended = await _expire(db, number)
+
+    async def status() -> str:
+        await tasks.deemed_renewals(app.state)
+        await worker.drain()
+        return (await fetch(client, citizen, renewal["id"])).json()["status"]
+
+    # Sent less than 30 days before the expiry: the law grants nothing; the department still decides.
+    assert await status() == "under_review"
+    # Sent in time, but the department is waiting for the applicant's answer: the delay is the applicant's.
+    await _sent_at(db, renewal["id"], ended - timedelta(days=31))
+    asked = await act(client, officer, renewal["id"], "request_info", reason="请补充照片", due_in_days=3)
+    assert asked.json()["status"] == "awaiting_applicant"
+    assert await status() == "awaiting_applicant"
+    # Answered: the department owes the decision it did not make before the expiry, and the law makes it.
+    assert (await act(client, citizen, renewal["id"], "answer", reason="已补充")).status_code == 200
+    assert await status() == "issued"
+    granted = (await fetch(client, citizen, renewal["id"])).json()
+    history = (await client.get(f"{APPLICATIONS}/{renewal['id']}/history", headers=citizen)).json()["items"]
+    [deemed] = [entry for entry in history if entry["action"] == "deem_granted"]
+    assert (deemed["from_status"], deemed["to_status"], deemed["actor_role"]) == ("under_review", "approved", "system")
+    assert deemed["reason"] == DEEMED_GRANTED.format(number=number)
+
+    new = await _verified(client, granted["permit_number"], citizen)
+    assert new["status"] == "active"
+    assert (await _verified(client, number, citizen))["status"] == "revoked"
+    # Granted once: the job finds nothing more to do.
+    await tasks.deemed_renewals(app.state)
+    history_after = (await client.get(f"{APPLICATIONS}/{renewal['id']}/history", headers=citizen)).json()["items"]
+    assert len(history_after) == len(history)
+
+
+async def test_a_renewal_is_approved_after_its_permit_expired_under_review_but_not_once_suspended(
+    app, client, db, street_vendor, citizen, officer, supervisor, worker
+) -> None:
+    number = (await _issue(client, app, worker, citizen, officer, supervisor, await create(client, citizen)))[
+        "permit_number"
+    ]
+    renewal = await _submitted_renewal(client, worker, citizen, officer, number)
+    for item in (await client.get(f"{APPLICATIONS}/{renewal['id']}/documents", headers=officer)).json()["items"]:
+        if item["document"]:
+            review = f"{APPLICATIONS}/{renewal['id']}/documents/{item['document']['id']}/review"
+            assert (await client.post(review, json={"decision": "accepted"}, headers=officer)).status_code == 200
+    assert (await act(client, officer, renewal["id"], "pass")).status_code == 200
+    order = await client.post(
+        f"{APPLICATIONS}/{renewal['id']}/payment", headers={**citizen, "Idempotency-Key": renewal["id"]}
+    )
+    assert (await client.post(order.json()["pay_url"], data={"card": "4111111111111111"})).status_code == 200
+    await app.state.cloud.mock.idle()
+    await worker.drain()
+
+    # Suspended meanwhile: not approved (a suspension is not got round by renewing).
+    mine = (await client.get("/api/v1/me/credentials", headers=citizen, params={"limit": 100})).json()["items"]
+    [credential] = [c for c in mine if c["number"] == number]
+    actions = f"/api/v1/credentials/{credential['id']}/actions"
+    suspended = await client.post(
+        f"{actions}/suspend",
+        json={"reason": "检查中"},
+        headers={**supervisor, "If-Match": f'"{credential["version"]}"'},
+    )
+    assert suspended.status_code == 200, suspended.text
+    refused = assert_problem(await act(client, supervisor, renewal["id"], "approve"), 409, "action-refused")
+    assert [e["field"] for e in refused["errors"]] == ["renews"]
+    reinstated = await client.post(
+        f"{actions}/reinstate", headers={**supervisor, "If-Match": suspended.headers["etag"]}
+    )
+    assert reinstated.status_code == 200, reinstated.text
+
+    # Expired while under review: the holder applied in time, the approval stands.
+    await _expire(db, number)
+    assert (await act(client, supervisor, renewal["id"], "approve")).status_code == 200
+    await worker.drain()
+    issued = (await fetch(client, citizen, renewal["id"])).json()
+    assert issued["status"] == "issued"
+    assert (await _verified(client, issued["permit_number"], citizen))["status"] == "active"
+
+
+async def test_a_permit_renewed_early_runs_on_from_the_end_of_the_one_it_replaces(
+    app, client, db, street_vendor, citizen, officer, supervisor, worker
+) -> None:
+    number = (await _issue(client, app, worker, citizen, officer, supervisor, await create(client, citizen)))[
+        "permit_number"
+    ]
+    old = await _verified(client, number, citizen)
+    renewal = await _issue(
+        client, app, worker, citizen, officer, supervisor, await create(client, citizen, renews=number)
+    )
+    async with db.transaction() as session:
+        rows = {
+            row.number: row
+            for row in (
+                await session.execute(
+                    select(Credential).where(Credential.number.in_([number, renewal["permit_number"]]))
+                )
+            ).scalars()
+        }
+    before, after = rows[number], rows[renewal["permit_number"]]
+    validity = aware(before.valid_until) - aware(before.valid_from)
+    # The new permit starts now but ends one full validity after the old one would have: no day is lost.
+    assert aware(after.valid_until) - aware(before.valid_until) == validity
+    assert aware(after.valid_from) > aware(before.valid_from)
+    assert old["valid_until"] < (await _verified(client, renewal["permit_number"], citizen))["valid_until"]
