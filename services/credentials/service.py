@@ -38,7 +38,10 @@ from services.credentials.schemas import CredentialRead, CredentialText, Verific
 from services.credentials.workflow import ISSUED, KINDS, LIFECYCLES, STAFF_SCOPE
 from services.notifications import service as notifications_service
 
-EXPIRY_NOTICE = timedelta(days=30)
+# A permit's renewal is applied for 30 days before it expires (行政许可法 art. 50; one sent later is not granted by law
+# when the department is late), so holders are told 60 days before: a month to apply in time.
+RENEWAL_LEAD = timedelta(days=30)
+EXPIRY_NOTICE = timedelta(days=60)
 _NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9-]{2,63}$")
 _SUBJECT_TYPE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 _DEPARTMENT = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
@@ -439,20 +442,24 @@ async def verify(*, session: AsyncSession, identity: Identity, token: str) -> Ve
 async def remind_expiring(
     *, session: AsyncSession, identity: Identity, now: datetime, after: uuid.UUID | None, limit: int = 200
 ) -> uuid.UUID | None:
-    """Tell holders of active credentials ending within 30 days, once each; the id to continue after, or None."""
+    """Tell holders of active credentials ending within 60 days, once each, by when to apply to renew them (or, past
+    that date, only that they expire); the id to continue after, or None."""
     rows = await repository.expiring(session, now=now, until=now + EXPIRY_NOTICE, after=after, limit=limit)
     for row in rows:
+        renew_by = aware(row.valid_until) - RENEWAL_LEAD
+        params = {
+            "number": row.number,
+            "title_zh": row.title.get("zh-CN", ""),
+            "title_en": row.title.get("en", ""),
+            "valid_until": aware(row.valid_until).date().isoformat(),
+        }
+        in_time = renew_by > now
         await notifications_service.notify(
             session=session,
             identity=identity,
             account_id=row.holder_account_id,
-            template="credential_expiring",
-            params={
-                "number": row.number,
-                "title_zh": row.title.get("zh-CN", ""),
-                "title_en": row.title.get("en", ""),
-                "valid_until": aware(row.valid_until).date().isoformat(),
-            },
+            template="credential_renewal_due" if in_time else "credential_expiring",
+            params={**params, "renew_by": renew_by.date().isoformat()} if in_time else params,
             dedupe_key=f"credential-expiring:{row.id}",
         )
     return rows[-1].id if len(rows) == limit else None

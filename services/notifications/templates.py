@@ -78,6 +78,17 @@ TEMPLATES: dict[str, Template] = {
             params=("number", "title_zh", "title_en", "valid_until"),
         ),
         Template(
+            code="credential_renewal_due",
+            title={"zh-CN": "证照即将到期，请及时申请延续", "en": "Your credential expires soon: apply to renew it"},
+            body={
+                "zh-CN": (
+                    "您的{title_zh}（编号 {number}）将于 {valid_until} 到期。如需延续，请于 {renew_by} 前提出申请。"
+                ),
+                "en": "Your {title_en} (number {number}) expires on {valid_until}. To renew it, apply by {renew_by}.",
+            },
+            params=("number", "title_zh", "title_en", "valid_until", "renew_by"),
+        ),
+        Template(
             code="permit_status_changed",
             title={"zh-CN": "许可申请进度更新", "en": "Your permit application has moved on"},
             body={

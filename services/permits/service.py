@@ -252,9 +252,8 @@ async def _check_renewal(session: AsyncSession, row: PermitApplication, *, sendi
         )
 
 
-# 行政许可法 art. 50: a holder applies to renew a permit 30 days before it expires, and the department decides before it
-# expires; a renewal it has not decided by then is granted ("视为准予延续").
-RENEWAL_NOTICE = timedelta(days=30)
+# 行政许可法 art. 50: a holder applies to renew a permit 30 days before it expires (credentials_service.RENEWAL_LEAD),
+# and the department decides before it expires; a renewal it has not decided by then is granted ("视为准予延续").
 DEEMED_GRANTED = (
     "Granted by law: {number} expired before a decision on its renewal, which was sent at least 30 days before "
     "(Administrative Licensing Law art. 50)."
@@ -272,7 +271,7 @@ def deemed_granted(row: PermitApplication, renewed: credentials_service.Credenti
         and renewed is not None
         and renewed.status == "active"
         and aware(renewed.valid_until) <= now
-        and aware(row.submitted_at) <= aware(renewed.valid_until) - RENEWAL_NOTICE
+        and aware(row.submitted_at) <= aware(renewed.valid_until) - credentials_service.RENEWAL_LEAD
     )
 
 

@@ -104,7 +104,8 @@ async def test_my_credentials_in_pages_newest_first(app, client, db, issue, citi
 
 
 async def test_the_expiry_reminder_reaches_the_holder_once(app, client, db, issue, holder_id, citizen, supervisor):
-    soon = await issue(valid_until=utcnow() + timedelta(days=10))
+    soon = await issue(valid_until=utcnow() + timedelta(days=10))  # too late to renew in time: told it expires
+    ahead = await issue(valid_until=utcnow() + timedelta(days=45))  # told by when to apply to renew it
     await issue(valid_until=utcnow() + timedelta(days=90))  # not yet
     await issue(valid_from=utcnow() - timedelta(days=400), valid_until=utcnow() - timedelta(days=1))  # already over
     revoked = await issue(valid_until=utcnow() + timedelta(days=5))
@@ -123,9 +124,17 @@ async def test_the_expiry_reminder_reaches_the_holder_once(app, client, db, issu
         notices = list(
             (await session.execute(select(Notification).where(Notification.account_id == holder_id))).scalars()
         )
-    assert [(n.template, n.dedupe_key) for n in notices] == [("credential_expiring", f"credential-expiring:{soon.id}")]
+    assert sorted((n.template, n.dedupe_key) for n in notices) == [
+        ("credential_expiring", f"credential-expiring:{soon.id}"),
+        ("credential_renewal_due", f"credential-expiring:{ahead.id}"),
+    ]
     inbox = (await client.get("/api/v1/me/notifications", headers=citizen)).json()
-    [notice] = inbox["items"]
+    notice, renewal_due = sorted(inbox["items"], key=lambda item: item["template"] != "credential_expiring")
+    renew_by = (ahead.valid_until - timedelta(days=30)).date().isoformat()
+    assert renewal_due["body"] == (
+        f"您的食品经营许可证（编号 {ahead.number}）将于 {ahead.valid_until.date().isoformat()} 到期。"
+        f"如需延续，请于 {renew_by} 前提出申请。"
+    )
     assert notice["language"] == "zh-CN"
     assert notice["title"] == "证照即将到期"
     assert soon.number in notice["body"]
