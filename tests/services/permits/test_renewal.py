@@ -386,7 +386,8 @@ async def test_a_permit_renewed_early_runs_on_from_the_end_of_the_one_it_replace
         }
     before, after = rows[number], rows[renewal["permit_number"]]
     validity = aware(before.valid_until) - aware(before.valid_from)
-    # The new permit starts now but ends one full validity after the old one would have: no day is lost.
+    # The new permit starts at its issue (not when the old one ends) and ends one full validity after the old one
+    # would have: no day is lost.
     assert aware(after.valid_until) - aware(before.valid_until) == validity
-    assert aware(after.valid_from) > aware(before.valid_from)
+    assert aware(before.valid_from) <= aware(after.valid_from) < aware(before.valid_until)
     assert old["valid_until"] < (await _verified(client, renewal["permit_number"], citizen))["valid_until"]
