@@ -33,6 +33,13 @@ def check(form: dict[str, Any], attributes: list[dict[str, Any]], *, complete: b
     return errors
 
 
+def carried(form: dict[str, Any], attributes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The answers of `form` that these attributes still ask for and accept: what a renewal carries over from the
+    permit it renews (a field since dropped, or an answer a new version no longer takes, is asked again)."""
+    by_code = {attribute["code"]: attribute for attribute in attributes}
+    return {code: value for code, value in form.items() if code in by_code and _problem(value, by_code[code]) is None}
+
+
 def _problem(value: Any, attribute: dict[str, Any]) -> str | None:
     datatype = attribute["datatype"]
     validation = attribute.get("validation") or {}

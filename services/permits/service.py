@@ -283,9 +283,10 @@ async def renewals_deemed_granted(*, session: AsyncSession, now: datetime) -> li
 
 
 def _renewal_form(renewed: PermitApplication, service: PinnedService, changes: dict[str, Any]) -> dict[str, Any]:
-    """The permit's answers to what the service's form still asks (its current version), changed by `changes`."""
-    asked = {field["code"] for field in service.content.get("form", [])}
-    return {**{code: value for code, value in renewed.form.items() if code in asked}, **changes}
+    """The permit's answers that the service's form (its current version) still asks for and accepts, changed by
+    `changes`: an old answer the form no longer takes is left to be given again, not reported as the applicant's
+    error in a field they did not send."""
+    return {**forms.carried(renewed.form, service.content.get("form", [])), **changes}
 
 
 @asynccontextmanager

@@ -233,7 +233,8 @@ async def test_a_renewal_carries_only_what_the_services_current_form_asks(
     number = (await _issue(client, app, worker, citizen, officer, supervisor, await create(client, citizen)))[
         "permit_number"
     ]
-    # The department publishes version 2 of the service, whose form no longer asks for the location.
+    # The department publishes version 2 of the service, whose form no longer asks for the location and allows
+    # stalls of at most 5 m² (the permit's answer was 6).
     editor = bearer(await token_for(app, "editor.market", "catalogue:write"))
     publisher = bearer(await token_for(app, "publisher", "catalogue:publish"))
     versions = f"/api/v1/catalogue/services/{SERVICE}/versions"
@@ -241,6 +242,10 @@ async def test_a_renewal_carries_only_what_the_services_current_form_asks(
     assert drafted.status_code == 201, drafted.text
     content = {key: value for key, value in STREET_VENDOR.items() if key != "code"}
     content["form"] = [field for field in STREET_VENDOR["form"] if field["code"] != "location"]
+    area = next(field for field in content["form"] if field["code"] == "area_m2")
+    content["form"] = [
+        {**area, "validation": {"min": 1, "max": 5}} if field is area else field for field in content["form"]
+    ]
     replaced = await client.put(f"{versions}/2", json=content, headers={**editor, "If-Match": drafted.headers["etag"]})
     assert replaced.status_code == 200, replaced.text
     published = await client.post(
@@ -252,7 +257,18 @@ async def test_a_renewal_carries_only_what_the_services_current_form_asks(
     assert created.status_code == 201, created.text
     renewal = created.json()
     assert renewal["service"]["version"] == 2
-    assert renewal["form"] == {key: value for key, value in FORM.items() if key != "location"}
+    # What the form still asks and accepts is carried; the area is left to be given again, not refused as an error
+    # in a field the applicant did not send.
+    assert renewal["form"] == {"stall_type": FORM["stall_type"]}
+    assert (await upload(client, citizen, renewal["id"])).status_code == 200
+    missing = assert_problem(await act(client, citizen, renewal["id"], "submit"), 422)
+    assert [error["field"] for error in missing["errors"]] == ["form.area_m2"]
+    given = await client.patch(
+        f"{APPLICATIONS}/{renewal['id']}",
+        json={"form": {"stall_type": "food", "area_m2": 4}},
+        headers={**citizen, "If-Match": f'"{renewal["version"]}"'},
+    )
+    assert given.status_code == 200, given.text
 
 
 # -- art. 50: the department decides a renewal before the permit expires, or the law grants it ------------------------
