@@ -50,6 +50,11 @@ _DEPARTMENT = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
 # -- status and representation ---------------------------------------------------------------------------------------
 
 
+def is_standing(row: Credential) -> bool:
+    """Neither suspended nor revoked (it may have expired)."""
+    return row.status == "active"
+
+
 def public_status(row: Credential, now: datetime) -> str:
     """active | suspended | revoked | expired: revocation outranks expiry, expiry outranks a suspension."""
     return _public_status(row.status, row.valid_until, now)
@@ -453,7 +458,7 @@ async def remind_expiring(
             "title_en": row.title.get("en", ""),
             "valid_until": aware(row.valid_until).date().isoformat(),
         }
-        in_time = renew_by > now
+        in_time = row.kind == "permit" and renew_by > now  # the law's date is a permit's; a card is only reminded
         await notifications_service.notify(
             session=session,
             identity=identity,

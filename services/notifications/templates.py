@@ -84,7 +84,9 @@ TEMPLATES: dict[str, Template] = {
                 "zh-CN": (
                     "您的{title_zh}（编号 {number}）将于 {valid_until} 到期。如需延续，请于 {renew_by} 前提出申请。"
                 ),
-                "en": "Your {title_en} (number {number}) expires on {valid_until}. To renew it, apply by {renew_by}.",
+                "en": (
+                    "Your {title_en} (number {number}) expires on {valid_until}. To renew it, apply before {renew_by}."
+                ),
             },
             params=("number", "title_zh", "title_en", "valid_until", "renew_by"),
         ),

@@ -2,6 +2,7 @@
 outside the caller's reach matches no row, so it is a 404, never a 403 that confirms it exists."""
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +23,6 @@ from services.permits.models import (
     PermitDocument,
     PermitHistory,
 )
-from services.permits.workflow import WITH_DEPARTMENT
 
 _app = PermitApplication.__table__
 _history = PermitHistory.__table__
@@ -247,11 +247,11 @@ async def renewing(session: AsyncSession, permit_number: str) -> bool:
     return (await session.execute(statement.limit(1))).first() is not None
 
 
-async def renewals_with_department(session: AsyncSession) -> list[PermitApplication]:
-    """Renewals sent and not yet decided whose next step is the department's."""
+async def renewals_in(session: AsyncSession, statuses: Iterable[str]) -> list[PermitApplication]:
+    """The renewals in these states."""
     statement = select(PermitApplication).where(
         RENEWING,
-        PermitApplication.status.in_(sorted(WITH_DEPARTMENT)),  # type: ignore[attr-defined]
+        PermitApplication.status.in_(sorted(statuses)),  # type: ignore[attr-defined]
     )
     return list((await session.execute(statement)).scalars())
 

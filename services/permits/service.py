@@ -59,7 +59,7 @@ from services.permits.workflow import (
     OFFICER,
     SUPERVISOR,
     SYSTEM,
-    WITH_DEPARTMENT,
+    UNDECIDED,
 )
 from services.talent import service as talent_service
 
@@ -234,17 +234,22 @@ async def _in_force(session: AsyncSession, number: str) -> bool:
     return credential is not None and credentials_service.public_status(credential, utcnow()) == "active"
 
 
-async def _check_renewal(session: AsyncSession, row: PermitApplication, *, sending: bool) -> None:
+async def _check_renewal(session: AsyncSession, row: PermitApplication, now: datetime, *, sending: bool) -> None:
     """A renewal is sent only while the permit it renews is in force, and approved only while that permit is neither
-    suspended nor revoked (a suspension or a revocation is not got round by renewing). Expiring meanwhile does not
-    stop it: the holder applied in time, and the department owed its decision before the expiry (art. 50)."""
+    suspended nor revoked (a suspension or a revocation is not got round by renewing) and has not expired, unless the
+    renewal was sent in time (art. 50): then the department owed its decision before the expiry, and a late one
+    still renews it. A permit that expired with no renewal sent in time is done with (art. 70)."""
     if row.renews is None:
         return
-    if sending:
-        in_force = await _in_force(session, row.renews)
+    renewed = await credentials_service.get_by_number(session=session, number=row.renews)
+    if renewed is None:
+        in_force = False
+    elif sending:
+        in_force = credentials_service.public_status(renewed, now) == "active"
     else:
-        credential = await credentials_service.get_by_number(session=session, number=row.renews)
-        in_force = credential is not None and credential.status == "active"
+        in_force = credentials_service.is_standing(renewed) and (
+            aware(renewed.valid_until) > now or _sent_in_time(row, renewed)
+        )
     if not in_force:
         raise ActionRefused(
             f"{row.renews}, which this application renews, is no longer in force: withdraw it and apply anew.",
@@ -260,26 +265,44 @@ DEEMED_GRANTED = (
 )
 
 
-def deemed_granted(row: PermitApplication, renewed: credentials_service.Credential | None, now: datetime) -> bool:
-    """Whether the law grants this renewal now: sent in time, the permit it renews expired (not suspended or revoked
-    first), and the department, not the applicant, still owing the next step (an unanswered request for information
-    or unpaid fees are the applicant's delay)."""
-    return (
-        row.renews is not None
-        and row.status in WITH_DEPARTMENT
-        and row.submitted_at is not None
-        and renewed is not None
-        and renewed.status == "active"
-        and aware(renewed.valid_until) <= now
-        and aware(row.submitted_at) <= aware(renewed.valid_until) - credentials_service.RENEWAL_LEAD
+def _sent_in_time(row: PermitApplication, renewed: credentials_service.Credential) -> bool:
+    return row.submitted_at is not None and aware(row.submitted_at) <= (
+        aware(renewed.valid_until) - credentials_service.RENEWAL_LEAD
     )
 
 
+async def _granted_by_law(session: AsyncSession, row: PermitApplication, now: datetime) -> PermitApplication | None:
+    """The application that issued the permit this renewal extends, if the law grants the renewal now; else None.
+
+    The law grants an extension the department did not decide in its time: the renewal was sent in time; the permit
+    expired neither suspended nor revoked; the time the applicant held the file (requests for information) is given
+    back to the department, so an answer sent after the expiry is still reviewed; the renewal is not waiting for the
+    applicant (an open request, unpaid fees); and it asks for the permit on its terms (the same holder, no answer
+    added or changed): a change is an application under art. 49, which the law grants by no default."""
+    if row.renews is None or row.status not in UNDECIDED or row.paused_at is not None:
+        return None
+    if row.status == "pending_payment" and row.fee_total and row.paid_at is None:
+        return None
+    renewed = await credentials_service.get_by_number(session=session, number=row.renews)
+    if renewed is None or not credentials_service.is_standing(renewed) or not _sent_in_time(row, renewed):
+        return None
+    if now < aware(renewed.valid_until) + timedelta(seconds=row.paused_seconds):
+        return None
+    issuing = await repository.issuing(session, row.renews)
+    same_terms = (
+        issuing is not None
+        and row.holder_name == issuing.holder_name
+        and all(issuing.form.get(code) == value for code, value in row.form.items())
+    )
+    return issuing if same_terms else None
+
+
 async def renewals_deemed_granted(*, session: AsyncSession, now: datetime) -> list[uuid.UUID]:
-    """The renewals the law grants now (see `deemed_granted`), for the worker to take the step on."""
-    rows = await repository.renewals_with_department(session)
+    """The renewals the law grants now (see `_granted_by_law`), for the worker to take the step on."""
+    rows = await repository.renewals_in(session, UNDECIDED)
     permits = await credentials_service.by_numbers(session=session, numbers=[row.renews for row in rows])
-    return [row.id for row in rows if deemed_granted(row, permits.get(row.renews), now)]
+    expired = [row for row in rows if row.renews in permits and aware(permits[row.renews].valid_until) <= now]
+    return [row.id for row in expired if await _granted_by_law(session, row, now) is not None]
 
 
 def _renewal_form(renewed: PermitApplication, service: PinnedService, changes: dict[str, Any]) -> dict[str, Any]:
@@ -741,7 +764,7 @@ def _payload(row: PermitApplication) -> dict[str, Any]:
 async def _submit(session, identity, row, data, actor, now) -> None:
     service = await catalogue_service.pinned_version(session=session, service_id=row.service_id)
     await _check_talent_tier(session, service, row.applicant_id)
-    await _check_renewal(session, row, sending=True)
+    await _check_renewal(session, row, now, sending=True)
     _check_form(row.form, service.content, complete=True)
     missing = await _missing_documents(session, row, service.content, accepted=False)
     if missing:
@@ -852,15 +875,16 @@ async def _propose_rejection(session, identity, row, data, actor, now) -> None:
 async def _approve(session, identity, row, data, actor, now) -> None:
     if row.fee_total and row.paid_at is None:
         raise ActionRefused("The fees are not paid yet.")
-    await _check_renewal(session, row, sending=False)
+    await _check_renewal(session, row, now, sending=False)
     row.conditions = list(data.conditions)
     _decided(row, now)
 
 
 async def _deem_granted(session, identity, row, data, actor, now) -> None:
-    renewed = await credentials_service.get_by_number(session=session, number=row.renews) if row.renews else None
-    if not deemed_granted(row, renewed, now):
-        raise ActionRefused("Only a renewal sent in time whose permit expired undecided is granted by law.")
+    issuing = await _granted_by_law(session, row, now)
+    if issuing is None:
+        raise ActionRefused("The law grants only a renewal sent in time, on the permit's terms, left undecided.")
+    row.conditions = list(issuing.conditions)  # the permit extended as it was, conditions and all
     _decided(row, now)
 
 

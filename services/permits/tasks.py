@@ -5,8 +5,9 @@ is taken only from the state it starts from, a credential is issued once per app
 event id as their dedupe key.
 """
 
+import logging
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,6 +24,7 @@ from services.cloud import service as cloud_service
 from services.credentials import service as credentials_service
 from services.notifications import service as notifications
 from services.permits import repository
+from services.permits.exceptions import ActionRefused
 from services.permits.models import PermitApplication, PermitHistory
 from services.permits.schemas import ActionRequest
 from services.permits.service import (
@@ -38,6 +40,7 @@ from services.permits.service import (
 from services.permits.workflow import ACTIVE, APPLICATION_ESCALATED, APPLICATION_LIFECYCLE, APPLICATION_PAID
 from services.talent import service as talent_service
 
+logger = logging.getLogger("ti.permits")
 EVENT = APPLICATION_LIFECYCLE.event_name
 # Permit validity when the form does not say (months); the form fields that do, in order of preference.
 DEFAULT_VALIDITY_MONTHS = 60
@@ -80,12 +83,7 @@ async def issue(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
     replaced = await credentials_service.get_by_number(session=session, number=row.renews) if row.renews else None
     if existing is None:
         service = await catalogue_service.pinned_version(session=session, service_id=row.service_id)
-        now = utcnow()
-        months = next(
-            (int(row.form[name]) for name in VALIDITY_FIELDS if isinstance(row.form.get(name), int | float)), None
-        )
-        in_force = replaced is not None and replaced.status == "active"
-        runs_from = max(now, aware(replaced.valid_until)) if in_force else now
+        valid_from, valid_until = _validity(row, replaced, utcnow())
         existing = await credentials_service.issue(
             session=session,
             identity=state.identity,
@@ -96,8 +94,8 @@ async def issue(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
             department=row.department,
             title={"zh-CN": service.title_zh, "en": service.title_en},
             conditions=[{"zh-CN": text, "en": text} for text in row.conditions],
-            valid_from=now,
-            valid_until=runs_from + timedelta(days=round(30.4375 * (months or DEFAULT_VALIDITY_MONTHS))),
+            valid_from=valid_from,
+            valid_until=valid_until,
             subject_type="permit_application",
             subject_id=row.id,
         )
@@ -105,6 +103,19 @@ async def issue(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
     if replaced is not None:  # the renewed permit is replaced (revoked, naming this one), if not revoked already
         await credentials_service.supersede(session=session, row=replaced, by_number=existing.number)
     await _system_step(session, state, row, "issue")
+
+
+def _validity(row: PermitApplication, replaced: Any, now: datetime) -> tuple[datetime, datetime]:
+    """From when and until when a new permit is valid: from its issue, for the months its form asks (or the default).
+    A renewal continues the permit it replaces: its months count from that one's end, so renewing early loses no
+    time and a late decision leaves no gap (it is valid from that end), but from no later than the 60 days in which
+    holders are reminded to renew (renewals one after another cannot pile validity up)."""
+    asked = (int(row.form[name]) for name in VALIDITY_FIELDS if isinstance(row.form.get(name), int | float))
+    months = next(asked, None) or DEFAULT_VALIDITY_MONTHS
+    start = now
+    if replaced is not None and credentials_service.is_standing(replaced):
+        start = min(aware(replaced.valid_until), now + credentials_service.EXPIRY_NOTICE)
+    return min(now, start), start + timedelta(days=round(30.4375 * months))
 
 
 @REGISTRY.on(EVENT("reject"), EVENT("withdraw"), EVENT("rfi_timeout"), name="permits.refund")
@@ -245,15 +256,19 @@ async def rfi_timeouts(state: Any) -> None:
 
 @REGISTRY.every(300, name="permits.deemed_renewals")
 async def deemed_renewals(state: Any) -> None:
-    """Renewals sent in time whose permit expired before the department decided: granted by law (art. 50), then
-    issued like any approval. One transaction each, the rule checked again inside it."""
+    """Renewals the law grants (art. 50; see service._granted_by_law), then issued like any approval. One
+    transaction each, the rule checked again inside it."""
     async with state.db.transaction(write=False) as session:
         due = await renewals_deemed_granted(session=session, now=utcnow())
 
     async def grant(session: AsyncSession, application_id: uuid.UUID) -> None:
         row = await repository.application(session, application_id)
-        if row is not None:
+        if row is None:
+            return
+        try:
             await _system_step(session, state, row, "deem_granted", reason=DEEMED_GRANTED.format(number=row.renews))
+        except ActionRefused:  # changed since it was listed (suspended, say): the next run looks again
+            logger.info("renewal no longer granted by law", extra={"application_id": str(application_id)})
 
     await one_by_one(state.db, due, grant)
 

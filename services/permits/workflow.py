@@ -14,8 +14,9 @@ from core.events import define_event
 from core.workflow import Transition, Workflow
 
 ACTIVE = frozenset({"submitted", "screening", "under_review", "awaiting_applicant", "pending_payment"})
-# Where the department, not the applicant, owes the next step (not a request for information, not the fees).
-WITH_DEPARTMENT = frozenset({"submitted", "screening", "under_review"})
+# Sent and undecided, and not waiting for the applicant's answer: where the law may grant a renewal the department
+# has not decided (unpaid fees, the applicant's to pay, are the guard's to check).
+UNDECIDED = frozenset({"submitted", "screening", "under_review", "pending_payment"})
 DECIDED = frozenset({"approved", "issued", "rejected"})
 STAFF = frozenset({"permits:process"})
 APPLICANT, OFFICER, SUPERVISOR, SYSTEM = "applicant", "officer", "supervisor", "system"
@@ -120,12 +121,12 @@ APPLICATION_LIFECYCLE = Workflow(
         ),
         _t(
             "deem_granted",
-            WITH_DEPARTMENT,
+            UNDECIDED,
             "approved",
             SYSTEM,
             text=(
-                "A renewal sent at least 30 days before its permit expired and not decided by then is granted by law "
-                "(Administrative Licensing Law art. 50)."
+                "A renewal of a permit on its terms, sent at least 30 days before the permit expired and not decided "
+                "by then, is granted by law (Administrative Licensing Law art. 50)."
             ),
         ),
         _t("issue", {"approved"}, "issued", SYSTEM, text="The signed permit is issued."),

@@ -106,6 +106,14 @@ async def test_my_credentials_in_pages_newest_first(app, client, db, issue, citi
 async def test_the_expiry_reminder_reaches_the_holder_once(app, client, db, issue, holder_id, citizen, supervisor):
     soon = await issue(valid_until=utcnow() + timedelta(days=10))  # too late to renew in time: told it expires
     ahead = await issue(valid_until=utcnow() + timedelta(days=45))  # told by when to apply to renew it
+    card = await issue(  # a talent card has no legal date to renew by: it is only told that it expires
+        kind="talent_card",
+        number="TI-TC-2026-000001",
+        department="talent",
+        title={"zh-CN": "人才卡", "en": "Talent card"},
+        valid_until=utcnow() + timedelta(days=45),
+        subject_type="talent_application",
+    )
     await issue(valid_until=utcnow() + timedelta(days=90))  # not yet
     await issue(valid_from=utcnow() - timedelta(days=400), valid_until=utcnow() - timedelta(days=1))  # already over
     revoked = await issue(valid_until=utcnow() + timedelta(days=5))
@@ -126,10 +134,12 @@ async def test_the_expiry_reminder_reaches_the_holder_once(app, client, db, issu
         )
     assert sorted((n.template, n.dedupe_key) for n in notices) == [
         ("credential_expiring", f"credential-expiring:{soon.id}"),
+        ("credential_expiring", f"credential-expiring:{card.id}"),
         ("credential_renewal_due", f"credential-expiring:{ahead.id}"),
     ]
     inbox = (await client.get("/api/v1/me/notifications", headers=citizen)).json()
-    notice, renewal_due = sorted(inbox["items"], key=lambda item: item["template"] != "credential_expiring")
+    [renewal_due] = [item for item in inbox["items"] if item["template"] == "credential_renewal_due"]
+    [notice] = [item for item in inbox["items"] if soon.number in item["body"]]
     renew_by = (ahead.valid_until - timedelta(days=30)).date().isoformat()
     assert renewal_due["body"] == (
         f"您的食品经营许可证（编号 {ahead.number}）将于 {ahead.valid_until.date().isoformat()} 到期。"

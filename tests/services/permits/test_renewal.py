@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from core.events import CATALOGUE
 from core.models import aware, utcnow
 from services.cloud.mock_server import MockCloud
 from services.credentials.models import Credential
@@ -22,28 +23,37 @@ from tests.services.permits.conftest import APPLICATIONS, FORM, SERVICE, STREET_
 VERIFY = "/api/v1/credentials/verify"
 
 
-async def _issue(client, app, worker, citizen, officer, supervisor, draft: dict) -> dict:
-    """Drive a draft to its permit: document, submit, screening, review, payment through the mock cloud, approval."""
+async def _issue(client, app, worker, citizen, officer, supervisor, draft: dict, **approval) -> dict:
+    """Drive a draft to its permit: document, submit, screening, review, payment through the mock cloud, approval
+    (with `approval`'s body: conditions, say)."""
     app_id = draft["id"]
     assert (await upload(client, citizen, app_id)).status_code == 200
     assert (await act(client, citizen, app_id, "submit")).status_code == 200
     await worker.drain()
     assert (await act(client, officer, app_id, "claim")).status_code == 200
+    await _pass(client, officer, app_id)
+    await _pay(client, app, worker, citizen, app_id)
+    assert (await act(client, supervisor, app_id, "approve", **approval)).status_code == 200
+    await worker.drain()
+    issued = (await fetch(client, citizen, app_id)).json()
+    assert issued["status"] == "issued", issued
+    return issued
+
+
+async def _pass(client, officer, app_id: str) -> None:
     for item in (await client.get(f"{APPLICATIONS}/{app_id}/documents", headers=officer)).json()["items"]:
         if item["document"]:
             review = f"{APPLICATIONS}/{app_id}/documents/{item['document']['id']}/review"
             assert (await client.post(review, json={"decision": "accepted"}, headers=officer)).status_code == 200
-    assert (await act(client, officer, app_id, "pass")).status_code == 200
+    assert (await act(client, officer, app_id, "pass")).json()["status"] == "pending_payment"
+
+
+async def _pay(client, app, worker, citizen, app_id: str) -> None:
     order = await client.post(f"{APPLICATIONS}/{app_id}/payment", headers={**citizen, "Idempotency-Key": app_id})
     assert (await client.post(order.json()["pay_url"], data={"card": "4111111111111111"})).status_code == 200
     mock: MockCloud = app.state.cloud.mock
     await mock.idle()
     await worker.drain()
-    assert (await act(client, supervisor, app_id, "approve")).status_code == 200
-    await worker.drain()
-    issued = (await fetch(client, citizen, app_id)).json()
-    assert issued["status"] == "issued", issued
-    return issued
 
 
 async def _verified(client, number: str, citizen) -> dict:
@@ -273,23 +283,33 @@ async def test_a_renewal_carries_only_what_the_services_current_form_asks(
 
 # -- art. 50: the department decides a renewal before the permit expires, or the law grants it ------------------------
 
+VALIDITY = timedelta(days=round(30.4375 * 60))  # the street vendor permit's: the default 60 months
 
-async def _expire(db, number: str) -> datetime:
-    """The permit's validity ended a minute ago; when it ended."""
-    ended = utcnow() - timedelta(minutes=1)
+
+async def _expire(db, number: str, *, ago: timedelta = timedelta(minutes=1)) -> datetime:
+    """The permit's validity ended `ago`; when it ended."""
+    return await _ends(db, number, utcnow() - ago)
+
+
+async def _ends(db, number: str, when: datetime) -> datetime:
     async with db.transaction() as session:
-        await session.execute(update(Credential).where(Credential.number == number).values(valid_until=ended))
-    return ended
+        await session.execute(update(Credential).where(Credential.number == number).values(valid_until=when))
+    return when
 
 
-async def _sent_at(db, application_id: str, when: datetime) -> None:
+async def _set(db, application_id: str, **values) -> None:
     async with db.transaction() as session:
         statement = update(PermitApplication).where(PermitApplication.id == uuid.UUID(application_id))
-        await session.execute(statement.values(submitted_at=when))
+        await session.execute(statement.values(**values))
 
 
-async def _submitted_renewal(client, worker, citizen, officer, number: str) -> dict:
-    draft = await create(client, citizen, renews=number)
+async def _credential(db, number: str) -> Credential:
+    async with db.transaction(write=False) as session:
+        return (await session.execute(select(Credential).where(Credential.number == number))).scalar_one()
+
+
+async def _submitted_renewal(client, worker, citizen, officer, number: str, **body) -> dict:
+    draft = await create(client, citizen, renews=number, **body)
     assert (await upload(client, citizen, draft["id"])).status_code == 200
     assert (await act(client, citizen, draft["id"], "submit")).status_code == 200
     await worker.drain()
@@ -297,72 +317,116 @@ async def _submitted_renewal(client, worker, citizen, officer, number: str) -> d
     return draft
 
 
-async def test_a_renewal_sent_in_time_and_undecided_when_its_permit_expires_is_granted_by_law(
+async def _after_the_job(app, client, worker, citizen, application_id: str) -> str:
+    """The renewal's status once the worker's art. 50 job has run and its events are handled."""
+    await tasks.deemed_renewals(app.state)
+    await worker.drain()
+    return (await fetch(client, citizen, application_id)).json()["status"]
+
+
+async def test_the_law_grants_a_renewal_sent_in_time_that_the_department_left_undecided(
     app, client, db, street_vendor, citizen, officer, supervisor, worker
 ) -> None:
-    number = (await _issue(client, app, worker, citizen, officer, supervisor, await create(client, citizen)))[
+    first = await create(client, citizen)
+    number = (await _issue(client, app, worker, citizen, officer, supervisor, first, conditions=["仅限夜间营业"]))[
         "permit_number"
     ]
     renewal = await _submitted_renewal(client, worker, citizen, officer, number)
-    ended = await _expire(db, number)
+    await _set(db, renewal["id"], submitted_at=utcnow() - timedelta(days=40))
 
     async def status() -> str:
-        await tasks.deemed_renewals(app.state)
-        await worker.drain()
-        return (await fetch(client, citizen, renewal["id"])).json()["status"]
+        return await _after_the_job(app, client, worker, citizen, renewal["id"])
 
-    # Sent less than 30 days before the expiry: the law grants nothing; the department still decides.
+    # Still in force: the department has time.
     assert await status() == "under_review"
-    # Sent in time, but the department is waiting for the applicant's answer: the delay is the applicant's.
-    await _sent_at(db, renewal["id"], ended - timedelta(days=31))
+    ended = await _expire(db, number)
+    # Sent 29 days before the expiry: too late for the law's grant; the department still decides.
+    await _set(db, renewal["id"], submitted_at=ended - timedelta(days=29))
+    assert await status() == "under_review"
+    await _set(db, renewal["id"], submitted_at=ended - timedelta(days=31))
+    # Waiting for the applicant's answer to a request made the day before the expiry: the delay is the applicant's.
     asked = await act(client, officer, renewal["id"], "request_info", reason="请补充照片", due_in_days=3)
     assert asked.json()["status"] == "awaiting_applicant"
+    await _set(db, renewal["id"], paused_at=ended - timedelta(days=1))
     assert await status() == "awaiting_applicant"
-    # Answered: the department owes the decision it did not make before the expiry, and the law makes it.
+    # Answered after the expiry: the department gets back the day the applicant held the file, to review the answer.
     assert (await act(client, citizen, renewal["id"], "answer", reason="已补充")).status_code == 200
+    assert await status() == "under_review"
+    # That day gone too, the law grants the renewal, and the permit is issued on the old one's terms.
+    ended = await _expire(db, number, ago=timedelta(days=2))
+    await _set(db, renewal["id"], submitted_at=ended - timedelta(days=31))
     assert await status() == "issued"
     granted = (await fetch(client, citizen, renewal["id"])).json()
     history = (await client.get(f"{APPLICATIONS}/{renewal['id']}/history", headers=citizen)).json()["items"]
     [deemed] = [entry for entry in history if entry["action"] == "deem_granted"]
     assert (deemed["from_status"], deemed["to_status"], deemed["actor_role"]) == ("under_review", "approved", "system")
     assert deemed["reason"] == DEEMED_GRANTED.format(number=number)
+    assert CATALOGUE["permits.application.deemed_granted"].partner_visible
 
-    new = await _verified(client, granted["permit_number"], citizen)
-    assert new["status"] == "active"
+    new = await _credential(db, granted["permit_number"])
+    # It continues the old permit: valid from its end (no gap), for a full validity from there.
+    assert aware(new.valid_from) == ended.replace(microsecond=0)
+    assert aware(new.valid_until) == (ended + VALIDITY).replace(microsecond=0)
+    assert [text["zh-CN"] for text in new.conditions] == ["仅限夜间营业"]
+    assert (await _verified(client, granted["permit_number"], citizen))["status"] == "active"
     assert (await _verified(client, number, citizen))["status"] == "revoked"
-    # Granted once: the job finds nothing more to do.
-    await tasks.deemed_renewals(app.state)
-    history_after = (await client.get(f"{APPLICATIONS}/{renewal['id']}/history", headers=citizen)).json()["items"]
-    assert len(history_after) == len(history)
 
 
-async def test_a_renewal_is_approved_after_its_permit_expired_under_review_but_not_once_suspended(
+async def test_the_law_grants_no_change_nothing_suspended_and_nothing_unpaid(
+    app, client, db, street_vendor, citizen, officer, supervisor, worker
+) -> None:
+    number = (await _issue(client, app, worker, citizen, officer, supervisor, await create(client, citizen)))[
+        "permit_number"
+    ]
+
+    # A renewal that changes the permit (a larger stall) is an application for a change: the department decides.
+    changed = await _submitted_renewal(client, worker, citizen, officer, number, form={**FORM, "area_m2": 12})
+    ended = await _expire(db, number)
+    await _set(db, changed["id"], submitted_at=ended - timedelta(days=31))
+    assert await _after_the_job(app, client, worker, citizen, changed["id"]) == "under_review"
+    assert (await act(client, citizen, changed["id"], "withdraw")).status_code == 200
+
+    # A permit suspended is not extended by the law either; reinstated, it is.
+    await _ends(db, number, utcnow() + timedelta(days=10))
+    renewal = await _submitted_renewal(client, worker, citizen, officer, number)
+    ended = await _expire(db, number)
+    await _set(db, renewal["id"], submitted_at=ended - timedelta(days=31))
+    credential = await _credential(db, number)
+    actions = f"/api/v1/credentials/{credential.id}/actions"
+    suspended = await client.post(
+        f"{actions}/suspend", json={"reason": "检查中"}, headers={**supervisor, "If-Match": f'"{credential.version}"'}
+    )
+    assert suspended.status_code == 200, suspended.text
+    assert await _after_the_job(app, client, worker, citizen, renewal["id"]) == "under_review"
+    reinstated = await client.post(
+        f"{actions}/reinstate", headers={**supervisor, "If-Match": suspended.headers["etag"]}
+    )
+    assert reinstated.status_code == 200, reinstated.text
+
+    # Passed, its fees unpaid: the applicant's turn. Paid: the department's, and late.
+    await _pass(client, officer, renewal["id"])
+    assert await _after_the_job(app, client, worker, citizen, renewal["id"]) == "pending_payment"
+    await _pay(client, app, worker, citizen, renewal["id"])
+    assert await _after_the_job(app, client, worker, citizen, renewal["id"]) == "issued"
+    history = (await client.get(f"{APPLICATIONS}/{renewal['id']}/history", headers=citizen)).json()["items"]
+    assert [entry["action"] for entry in history][-2:] == ["deem_granted", "issue"]
+
+
+async def test_a_renewal_is_approved_after_its_permit_expired_only_if_sent_in_time_and_not_once_suspended(
     app, client, db, street_vendor, citizen, officer, supervisor, worker
 ) -> None:
     number = (await _issue(client, app, worker, citizen, officer, supervisor, await create(client, citizen)))[
         "permit_number"
     ]
     renewal = await _submitted_renewal(client, worker, citizen, officer, number)
-    for item in (await client.get(f"{APPLICATIONS}/{renewal['id']}/documents", headers=officer)).json()["items"]:
-        if item["document"]:
-            review = f"{APPLICATIONS}/{renewal['id']}/documents/{item['document']['id']}/review"
-            assert (await client.post(review, json={"decision": "accepted"}, headers=officer)).status_code == 200
-    assert (await act(client, officer, renewal["id"], "pass")).status_code == 200
-    order = await client.post(
-        f"{APPLICATIONS}/{renewal['id']}/payment", headers={**citizen, "Idempotency-Key": renewal["id"]}
-    )
-    assert (await client.post(order.json()["pay_url"], data={"card": "4111111111111111"})).status_code == 200
-    await app.state.cloud.mock.idle()
-    await worker.drain()
+    await _pass(client, officer, renewal["id"])
+    await _pay(client, app, worker, citizen, renewal["id"])
 
     # Suspended meanwhile: not approved (a suspension is not got round by renewing).
-    mine = (await client.get("/api/v1/me/credentials", headers=citizen, params={"limit": 100})).json()["items"]
-    [credential] = [c for c in mine if c["number"] == number]
-    actions = f"/api/v1/credentials/{credential['id']}/actions"
+    credential = await _credential(db, number)
+    actions = f"/api/v1/credentials/{credential.id}/actions"
     suspended = await client.post(
-        f"{actions}/suspend",
-        json={"reason": "检查中"},
-        headers={**supervisor, "If-Match": f'"{credential["version"]}"'},
+        f"{actions}/suspend", json={"reason": "检查中"}, headers={**supervisor, "If-Match": f'"{credential.version}"'}
     )
     assert suspended.status_code == 200, suspended.text
     refused = assert_problem(await act(client, supervisor, renewal["id"], "approve"), 409, "action-refused")
@@ -372,38 +436,40 @@ async def test_a_renewal_is_approved_after_its_permit_expired_under_review_but_n
     )
     assert reinstated.status_code == 200, reinstated.text
 
-    # Expired while under review: the holder applied in time, the approval stands.
-    await _expire(db, number)
+    # Expired under review, the renewal sent less than 30 days before: the permit is done with (art. 70).
+    ended = await _expire(db, number)
+    assert_problem(await act(client, supervisor, renewal["id"], "approve"), 409, "action-refused")
+    # Sent in time: the department's decision was late, and it still renews the permit, with no gap.
+    await _set(db, renewal["id"], submitted_at=ended - timedelta(days=31))
     assert (await act(client, supervisor, renewal["id"], "approve")).status_code == 200
     await worker.drain()
     issued = (await fetch(client, citizen, renewal["id"])).json()
     assert issued["status"] == "issued"
+    assert aware((await _credential(db, issued["permit_number"])).valid_from) == ended.replace(microsecond=0)
     assert (await _verified(client, issued["permit_number"], citizen))["status"] == "active"
 
 
-async def test_a_permit_renewed_early_runs_on_from_the_end_of_the_one_it_replaces(
+async def test_a_renewed_permit_runs_on_from_the_end_of_the_one_it_replaces_but_validity_does_not_pile_up(
     app, client, db, street_vendor, citizen, officer, supervisor, worker
 ) -> None:
     number = (await _issue(client, app, worker, citizen, officer, supervisor, await create(client, citizen)))[
         "permit_number"
     ]
-    old = await _verified(client, number, citizen)
-    renewal = await _issue(
+    # Renewed when reminded (10 days left): the new permit starts at its issue and ends a full validity after the
+    # old one would have. No day is lost.
+    ends = await _ends(db, number, utcnow() + timedelta(days=10))
+    renewed = await _issue(
         client, app, worker, citizen, officer, supervisor, await create(client, citizen, renews=number)
     )
-    async with db.transaction() as session:
-        rows = {
-            row.number: row
-            for row in (
-                await session.execute(
-                    select(Credential).where(Credential.number.in_([number, renewal["permit_number"]]))
-                )
-            ).scalars()
-        }
-    before, after = rows[number], rows[renewal["permit_number"]]
-    validity = aware(before.valid_until) - aware(before.valid_from)
-    # The new permit starts at its issue (not when the old one ends) and ends one full validity after the old one
-    # would have: no day is lost.
-    assert aware(after.valid_until) - aware(before.valid_until) == validity
-    assert aware(before.valid_from) <= aware(after.valid_from) < aware(before.valid_until)
-    assert old["valid_until"] < (await _verified(client, renewal["permit_number"], citizen))["valid_until"]
+    new = await _credential(db, renewed["permit_number"])
+    assert aware(new.valid_from) <= utcnow() < ends
+    assert aware(new.valid_until) == (ends + VALIDITY).replace(microsecond=0)
+
+    # Renewed again at once, five years early: it keeps at most the 60 days of a reminder, not the five years.
+    before = utcnow()
+    again = await _issue(
+        client, app, worker, citizen, officer, supervisor, await create(client, citizen, renews=new.number)
+    )
+    newest = await _credential(db, again["permit_number"])
+    earliest = (before + timedelta(days=60) + VALIDITY).replace(microsecond=0)
+    assert earliest <= aware(newest.valid_until) <= utcnow() + timedelta(days=60) + VALIDITY
