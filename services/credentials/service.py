@@ -378,6 +378,21 @@ async def supersede(*, session: AsyncSession, row: Credential, by_number: str) -
     return await _change_status(session, row, step, f"replaced by {by_number}", actor=SYSTEM_ACTOR)
 
 
+async def renew(*, session: AsyncSession, row: Credential, by: Credential) -> None:
+    """`by` renews `row` and replaces it: `row` is revoked, saying by which one, and a suspension or a revocation
+    `row` is under passes to `by` (renewing lifts no sanction; one imposed while the renewal was being decided would
+    otherwise be lost with the old credential)."""
+    replaced = f"replaced by {by.number}"
+    if row.status == "revoked" and row.status_reason == replaced:
+        return  # done already
+    if row.status != "active":
+        action = "suspend" if row.status == "suspended" else "revoke"
+        reason = f"{row.status_reason or row.status} ({row.number}, which it renews, was {row.status})"
+        await _change_status(session, by, LIFECYCLES[by.kind].find(by.status, action), reason, actor=SYSTEM_ACTOR)
+    if row.status != "revoked":
+        await _change_status(session, row, LIFECYCLES[row.kind].find(row.status, "revoke"), replaced, SYSTEM_ACTOR)
+
+
 async def _change_status(
     session: AsyncSession, row: Credential, step: Transition, reason: str | None, actor: Actor | None = None
 ) -> Credential:

@@ -275,26 +275,32 @@ async def _granted_by_law(session: AsyncSession, row: PermitApplication, now: da
     """The application that issued the permit this renewal extends, if the law grants the renewal now; else None.
 
     The law grants an extension the department did not decide in its time: the renewal was sent in time; the permit
-    expired neither suspended nor revoked; the time the applicant held the file (requests for information) is given
-    back to the department, so an answer sent after the expiry is still reviewed; the renewal is not waiting for the
-    applicant (an open request, unpaid fees); and it asks for the permit on its terms (the same holder, no answer
-    added or changed): a change is an application under art. 49, which the law grants by no default."""
+    expired neither suspended nor revoked; the department's time is up, the expiry plus the time the applicant held
+    the file answering requests for information (so an answer sent after the expiry is still reviewed); the renewal
+    is not waiting for the applicant (an open request, fees unpaid, or paid only after the department's time was up:
+    it then decides); and it asks for the permit on its terms (the same holder, the same answers): a change is an
+    application under art. 49, which the law grants by no default."""
     if row.renews is None or row.status not in UNDECIDED or row.paused_at is not None:
-        return None
-    if row.status == "pending_payment" and row.fee_total and row.paid_at is None:
         return None
     renewed = await credentials_service.get_by_number(session=session, number=row.renews)
     if renewed is None or not credentials_service.is_standing(renewed) or not _sent_in_time(row, renewed):
         return None
-    if now < aware(renewed.valid_until) + timedelta(seconds=row.paused_seconds):
+    deadline = aware(renewed.valid_until) + timedelta(seconds=row.paused_seconds)
+    if now < deadline:
+        return None
+    if row.status == "pending_payment" and row.fee_total and (row.paid_at is None or aware(row.paid_at) > deadline):
         return None
     issuing = await repository.issuing(session, row.renews)
-    same_terms = (
-        issuing is not None
-        and row.holder_name == issuing.holder_name
-        and all(issuing.form.get(code) == value for code, value in row.form.items())
-    )
-    return issuing if same_terms else None
+    if issuing is None or row.holder_name != issuing.holder_name:
+        return None
+    service = await catalogue_service.pinned_version(session=session, service_id=row.service_id)
+    # The permit's answers as the renewal's form version asks them (what a renewal starts from), blanks as absent.
+    permit_terms = _answered(forms.carried(issuing.form, service.content.get("form", [])))
+    return issuing if _answered(row.form) == permit_terms else None
+
+
+def _answered(form: dict[str, Any]) -> dict[str, Any]:
+    return {code: value for code, value in form.items() if value not in (None, "", [])}
 
 
 async def renewals_deemed_granted(*, session: AsyncSession, now: datetime) -> list[uuid.UUID]:
@@ -505,7 +511,10 @@ async def update_draft(
         _check_form(data.form, content, complete=False)
         row.form = data.form
     if data.holder_name is not None:
-        row.holder_name = data.holder_name
+        # Named outright, the holder may be a person: masked on the public register, as when a draft is created.
+        row.holder_name, row.holder_public = data.holder_name, False
+    elif data.form is not None and row.holder_public and _holder_in(row.form) is not None:
+        row.holder_name = _holder_in(row.form)  # a holder the form's business name gave follows it
     await _price(session, identity, row, content)
     session.add(row)
     await session.flush()

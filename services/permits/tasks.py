@@ -100,22 +100,23 @@ async def issue(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
             subject_id=row.id,
         )
     row.permit_number = existing.number
-    if replaced is not None:  # the renewed permit is replaced (revoked, naming this one), if not revoked already
-        await credentials_service.supersede(session=session, row=replaced, by_number=existing.number)
+    if replaced is not None:  # the renewed permit is replaced (revoked, naming this one); a sanction on it passes on
+        await credentials_service.renew(session=session, row=replaced, by=existing)
     await _system_step(session, state, row, "issue")
 
 
 def _validity(row: PermitApplication, replaced: Any, now: datetime) -> tuple[datetime, datetime]:
     """From when and until when a new permit is valid: from its issue, for the months its form asks (or the default).
     A renewal continues the permit it replaces: its months count from that one's end, so renewing early loses no
-    time and a late decision leaves no gap (it is valid from that end), but from no later than the 60 days in which
-    holders are reminded to renew (renewals one after another cannot pile validity up)."""
+    time, but from no later than the 60 days in which holders are reminded to renew (renewals one after another
+    cannot pile validity up); decided after that end, it is valid from the end (no gap) and its months count from
+    the decision (the department's delay costs the holder nothing)."""
     asked = (int(row.form[name]) for name in VALIDITY_FIELDS if isinstance(row.form.get(name), int | float))
-    months = next(asked, None) or DEFAULT_VALIDITY_MONTHS
-    start = now
-    if replaced is not None and credentials_service.is_standing(replaced):
-        start = min(aware(replaced.valid_until), now + credentials_service.EXPIRY_NOTICE)
-    return min(now, start), start + timedelta(days=round(30.4375 * months))
+    months = timedelta(days=round(30.4375 * (next(asked, None) or DEFAULT_VALIDITY_MONTHS)))
+    if replaced is None:
+        return now, now + months
+    ends = aware(replaced.valid_until)
+    return min(now, ends), min(max(ends, now), now + credentials_service.EXPIRY_NOTICE) + months
 
 
 @REGISTRY.on(EVENT("reject"), EVENT("withdraw"), EVENT("rfi_timeout"), name="permits.refund")
@@ -260,17 +261,19 @@ async def deemed_renewals(state: Any) -> None:
     transaction each, the rule checked again inside it."""
     async with state.db.transaction(write=False) as session:
         due = await renewals_deemed_granted(session=session, now=utcnow())
+    await one_by_one(state.db, due, lambda session, application_id: grant_by_law(session, state, application_id))
 
-    async def grant(session: AsyncSession, application_id: uuid.UUID) -> None:
-        row = await repository.application(session, application_id)
-        if row is None:
-            return
-        try:
-            await _system_step(session, state, row, "deem_granted", reason=DEEMED_GRANTED.format(number=row.renews))
-        except ActionRefused:  # changed since it was listed (suspended, say): the next run looks again
-            logger.info("renewal no longer granted by law", extra={"application_id": str(application_id)})
 
-    await one_by_one(state.db, due, grant)
+async def grant_by_law(session: AsyncSession, state: Any, application_id: uuid.UUID) -> None:
+    """The deem_granted step on one renewal the job listed; nothing if the law no longer grants it (its permit
+    suspended since, say): the next run looks again, and the rest of this one goes on."""
+    row = await repository.application(session, application_id)
+    if row is None:
+        return
+    try:
+        await _system_step(session, state, row, "deem_granted", reason=DEEMED_GRANTED.format(number=row.renews))
+    except ActionRefused:
+        logger.info("renewal no longer granted by law", extra={"application_id": str(application_id)})
 
 
 @REGISTRY.every(3600, name="permits.processing_times")

@@ -341,7 +341,7 @@ async def test_reassignment_proposal_and_rejection(app, client, street_vendor, c
     assert any("未予批准" in n["body"] for n in inbox)
 
 
-async def test_the_permit_is_for_the_business_the_form_names(client, citizen) -> None:
+async def test_the_permit_is_for_the_business_the_form_names(client, db, citizen) -> None:
     response = await client.post(
         APPLICATIONS,
         json={"service_code": "business-licence", "form": {"proposed_name": "江门人才岛示例科技有限公司"}},
@@ -349,6 +349,27 @@ async def test_the_permit_is_for_the_business_the_form_names(client, citizen) ->
     )
     assert response.status_code == 201, response.text
     assert response.json()["holder_name"] == "江门人才岛示例科技有限公司"
+
+    async def holder() -> tuple[str, bool]:
+        async with db.transaction(write=False) as session:
+            row = await session.get(PermitApplication, uuid.UUID(response.json()["id"]))
+            return row.holder_name, row.holder_public
+
+    async def edit(**body) -> None:
+        current = await fetch(client, citizen, response.json()["id"])
+        edited = await client.patch(
+            f"{APPLICATIONS}/{response.json()['id']}",
+            json=body,
+            headers={**citizen, "If-Match": current.headers["etag"]},
+        )
+        assert edited.status_code == 200, edited.text
+
+    # The business renamed in the form: the holder follows, still a business shown on the public register.
+    await edit(form={"proposed_name": "江门人才岛新名科技有限公司"})
+    assert await holder() == ("江门人才岛新名科技有限公司", True)
+    # A holder named outright may be a person: masked on the register, like one named when the draft is created.
+    await edit(holder_name="陈明")
+    assert await holder() == ("陈明", False)
     own_name = await client.post(APPLICATIONS, json={"service_code": "business-licence", "form": {}}, headers=citizen)
     assert own_name.json()["holder_name"] == "陈明 Chen Ming"
 

@@ -208,6 +208,19 @@ async def test_a_partner_renews_only_a_permit_it_filed(
     assert refused["errors"][0]["field"] == "renews"
 
 
+async def test_a_renewal_is_not_sent_once_its_permit_expired(
+    app, client, db, street_vendor, citizen, officer, supervisor, worker
+) -> None:
+    number = (await _issue(client, app, worker, citizen, officer, supervisor, await create(client, citizen)))[
+        "permit_number"
+    ]
+    draft = await create(client, citizen, renews=number)
+    assert (await upload(client, citizen, draft["id"])).status_code == 200
+    await _expire(db, number)
+    refused = assert_problem(await act(client, citizen, draft["id"], "submit"), 409, "action-refused")
+    assert [e["field"] for e in refused["errors"]] == ["renews"]
+
+
 async def test_a_renewal_goes_on_only_while_its_permit_is_in_force(
     app, client, street_vendor, citizen, officer, supervisor, worker
 ) -> None:
@@ -337,8 +350,12 @@ async def test_the_law_grants_a_renewal_sent_in_time_that_the_department_left_un
     async def status() -> str:
         return await _after_the_job(app, client, worker, citizen, renewal["id"])
 
-    # Still in force: the department has time.
+    # Still in force: the department has time (and a step the job would take on it now does nothing, raises nothing:
+    # how a renewal listed by the job and changed since is passed over while the rest of the run goes on).
     assert await status() == "under_review"
+    async with db.transaction() as session:
+        await tasks.grant_by_law(session, app.state, uuid.UUID(renewal["id"]))
+    assert (await fetch(client, citizen, renewal["id"])).json()["status"] == "under_review"
     ended = await _expire(db, number)
     # Sent 29 days before the expiry: too late for the law's grant; the department still decides.
     await _set(db, renewal["id"], submitted_at=ended - timedelta(days=29))
@@ -364,9 +381,9 @@ async def test_the_law_grants_a_renewal_sent_in_time_that_the_department_left_un
     assert CATALOGUE["permits.application.deemed_granted"].partner_visible
 
     new = await _credential(db, granted["permit_number"])
-    # It continues the old permit: valid from its end (no gap), for a full validity from there.
+    # It continues the old permit from its end (no gap), for a full validity from the grant.
     assert aware(new.valid_from) == ended.replace(microsecond=0)
-    assert aware(new.valid_until) == (ended + VALIDITY).replace(microsecond=0)
+    assert utcnow() - timedelta(minutes=1) < aware(new.valid_until) - VALIDITY <= utcnow()
     assert [text["zh-CN"] for text in new.conditions] == ["仅限夜间营业"]
     assert (await _verified(client, granted["permit_number"], citizen))["status"] == "active"
     assert (await _verified(client, number, citizen))["status"] == "revoked"
@@ -381,8 +398,14 @@ async def test_the_law_grants_no_change_nothing_suspended_and_nothing_unpaid(
 
     # A renewal that changes the permit (a larger stall) is an application for a change: the department decides.
     changed = await _submitted_renewal(client, worker, citizen, officer, number, form={**FORM, "area_m2": 12})
+    holder = changed["holder_name"]
     ended = await _expire(db, number)
     await _set(db, changed["id"], submitted_at=ended - timedelta(days=31))
+    assert await _after_the_job(app, client, worker, citizen, changed["id"]) == "under_review"
+    # Nor one for another holder, nor one without an answer the permit had.
+    await _set(db, changed["id"], form=FORM, holder_name="夜市 B-7 摊位")
+    assert await _after_the_job(app, client, worker, citizen, changed["id"]) == "under_review"
+    await _set(db, changed["id"], form={k: v for k, v in FORM.items() if k != "location"}, holder_name=holder)
     assert await _after_the_job(app, client, worker, citizen, changed["id"]) == "under_review"
     assert (await act(client, citizen, changed["id"], "withdraw")).status_code == 200
 
@@ -403,16 +426,19 @@ async def test_the_law_grants_no_change_nothing_suspended_and_nothing_unpaid(
     )
     assert reinstated.status_code == 200, reinstated.text
 
-    # Passed, its fees unpaid: the applicant's turn. Paid: the department's, and late.
+    # Passed, its fees unpaid: the applicant's turn. Paid after the expiry: the department decides (it had no time).
     await _pass(client, officer, renewal["id"])
     assert await _after_the_job(app, client, worker, citizen, renewal["id"]) == "pending_payment"
     await _pay(client, app, worker, citizen, renewal["id"])
+    assert await _after_the_job(app, client, worker, citizen, renewal["id"]) == "pending_payment"
+    # Paid the day before the expiry: the approval was the department's to give in time.
+    await _set(db, renewal["id"], paid_at=ended - timedelta(days=1))
     assert await _after_the_job(app, client, worker, citizen, renewal["id"]) == "issued"
     history = (await client.get(f"{APPLICATIONS}/{renewal['id']}/history", headers=citizen)).json()["items"]
     assert [entry["action"] for entry in history][-2:] == ["deem_granted", "issue"]
 
 
-async def test_a_renewal_is_approved_after_its_permit_expired_only_if_sent_in_time_and_not_once_suspended(
+async def test_a_renewal_is_approved_after_its_permit_expired_only_if_sent_in_time_and_lifts_no_suspension(
     app, client, db, street_vendor, citizen, officer, supervisor, worker
 ) -> None:
     number = (await _issue(client, app, worker, citizen, officer, supervisor, await create(client, citizen)))[
@@ -437,16 +463,30 @@ async def test_a_renewal_is_approved_after_its_permit_expired_only_if_sent_in_ti
     assert reinstated.status_code == 200, reinstated.text
 
     # Expired under review, the renewal sent less than 30 days before: the permit is done with (art. 70).
-    ended = await _expire(db, number)
+    ended = await _expire(db, number, ago=VALIDITY + timedelta(days=2))
     assert_problem(await act(client, supervisor, renewal["id"], "approve"), 409, "action-refused")
-    # Sent in time: the department's decision was late, and it still renews the permit, with no gap.
+    # Sent in time: the department's decision was late (by more than a whole validity, even), and it still renews
+    # the permit: valid from the old end (no gap), for a full validity from the decision.
     await _set(db, renewal["id"], submitted_at=ended - timedelta(days=31))
     assert (await act(client, supervisor, renewal["id"], "approve")).status_code == 200
+    # Suspended between the approval and the issue: the suspension passes to the new permit, not lost with the old.
+    credential = await _credential(db, number)
+    suspended = await client.post(
+        f"{actions}/suspend",
+        json={"reason": "抽检不合格"},
+        headers={**supervisor, "If-Match": f'"{credential.version}"'},
+    )
+    assert suspended.status_code == 200, suspended.text
     await worker.drain()
     issued = (await fetch(client, citizen, renewal["id"])).json()
     assert issued["status"] == "issued"
-    assert aware((await _credential(db, issued["permit_number"])).valid_from) == ended.replace(microsecond=0)
-    assert (await _verified(client, issued["permit_number"], citizen))["status"] == "active"
+    new = await _credential(db, issued["permit_number"])
+    assert aware(new.valid_from) == ended.replace(microsecond=0)
+    assert aware(new.valid_until) - VALIDITY > utcnow() - timedelta(minutes=1)
+    assert (new.status, new.status_reason) == ("suspended", f"抽检不合格 ({number}, which it renews, was suspended)")
+    assert (await _verified(client, issued["permit_number"], citizen))["status"] == "suspended"
+    old = await _credential(db, number)
+    assert (old.status, old.status_reason) == ("revoked", f"replaced by {issued['permit_number']}")
 
 
 async def test_a_renewed_permit_runs_on_from_the_end_of_the_one_it_replaces_but_validity_does_not_pile_up(
