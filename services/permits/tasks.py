@@ -72,8 +72,8 @@ async def screen(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
 
 @REGISTRY.on(EVENT("approve"), EVENT("deem_granted"), name="permits.issue")
 async def issue(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
-    """Sign the permit as a verifiable credential and mark the application issued. A renewal's permit runs on from
-    the end of the one it replaces, if that is later: renewing early loses none of the time left."""
+    """Sign the permit as a verifiable credential and mark the application issued. A renewal's permit continues the
+    one it renews (`_validity`) and replaces it, taking over any sanction on it."""
     row = await _application(session, event)
     if row is None or row.status != "approved":
         return
