@@ -86,11 +86,14 @@ def _instants(
     start: datetime, processing_time: dict[str, Any] | None, calendar: WorkingCalendar, *, paused_seconds: int
 ) -> tuple[datetime, datetime]:
     """The deadline and the at-risk instant of a clock started at `start`; the time already spent paused moves both
-    on by as much (a pause still running moves them on resume)."""
+    on by as much (a pause still running moves them on resume). A processing time's `not_after` (an instant, given
+    by the domain, never stored) is a deadline the law sets first: a renewal is decided before the permit expires."""
     processing_time = processing_time or DEFAULT_PROCESSING_TIME
     due = deadline(
         start, processing_time["duration"], working_days=processing_time.get("working_days", True), calendar=calendar
     )
+    if processing_time.get("not_after") is not None:
+        due = max(start, min(due, processing_time["not_after"]))
     paused = timedelta(seconds=paused_seconds)
     return due + paused, start + (due - start) * RISK_SHARE + paused
 

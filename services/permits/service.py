@@ -311,6 +311,19 @@ async def renewals_deemed_granted(*, session: AsyncSession, now: datetime) -> li
     return [row.id for row in expired if await _granted_by_law(session, row, now) is not None]
 
 
+async def promised_time(
+    session: AsyncSession, row: PermitApplication, content: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The processing time the application's clock counts: its service's, and for a renewal no later than the
+    permit's expiry (art. 50: the department decides before it; the queue and the escalation to the supervisor see
+    that deadline, not one the law would pass by granting the renewal)."""
+    promised = content.get("processing_time")
+    renewed = await credentials_service.get_by_number(session=session, number=row.renews) if row.renews else None
+    if renewed is None:
+        return promised
+    return {**(promised or sla.DEFAULT_PROCESSING_TIME), "not_after": aware(renewed.valid_until)}
+
+
 def _renewal_form(renewed: PermitApplication, service: PinnedService, changes: dict[str, Any]) -> dict[str, Any]:
     """The permit's answers that the service's form (its current version) still asks for and accepts, changed by
     `changes`: an old answer the form no longer takes is left to be given again, not reported as the applicant's
@@ -786,7 +799,7 @@ async def _submit(session, identity, row, data, actor, now) -> None:
     await _price(session, identity, row, service.content)  # the fees are fixed from here on
     row.submitted_at = now
     await calendar_service.start_clock(
-        session=session, row=row, now=now, processing_time=service.content.get("processing_time")
+        session=session, row=row, now=now, processing_time=await promised_time(session, row, service.content)
     )
 
 

@@ -34,6 +34,7 @@ from services.permits.service import (
     WORKER,
     apply,
     open_benefit_drafts,
+    promised_time,
     purpose_of,
     renewals_deemed_granted,
 )
@@ -298,7 +299,7 @@ async def recount_deadlines(session: AsyncSession, event: OutboxEvent, state: An
 
     async def processing_time(page: AsyncSession, row: PermitApplication) -> dict[str, Any] | None:
         pinned = await catalogue_service.pinned_version(session=page, service_id=row.service_id)
-        return pinned.content.get("processing_time")
+        return await promised_time(page, row, pinned.content)
 
     await calendar_service.recount_deadlines(
         database=state.db, model=PermitApplication, year=int(event.payload["year"]), processing_time_of=processing_time

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from core import sla
 from core.events import CATALOGUE
 from core.models import aware, utcnow
 from services.cloud.mock_server import MockCloud
@@ -16,6 +17,7 @@ from services.credentials.models import Credential
 from services.permits import tasks
 from services.permits.models import PermitApplication
 from services.permits.service import DEEMED_GRANTED
+from tests.calendar import PUBLISHED, declare_day_off
 from tests.helpers import assert_problem
 from tests.oauth import bearer, token_for
 from tests.services.permits.conftest import APPLICATIONS, FORM, SERVICE, STREET_VENDOR, act, create, fetch, upload
@@ -513,3 +515,30 @@ async def test_a_renewed_permit_runs_on_from_the_end_of_the_one_it_replaces_but_
     newest = await _credential(db, again["permit_number"])
     earliest = (before + timedelta(days=60) + VALIDITY).replace(microsecond=0)
     assert earliest <= aware(newest.valid_until) <= utcnow() + timedelta(days=60) + VALIDITY
+
+
+async def test_a_renewals_deadline_is_its_permits_expiry_when_that_comes_first(
+    app, client, db, street_vendor, citizen, officer, supervisor, worker
+) -> None:
+    """The department decides a renewal before the permit expires (art. 50): the clock's deadline, which the queue
+    orders by and the escalation watches, is no later than that, also when the calendar is counted again."""
+    number = (await _issue(client, app, worker, citizen, officer, supervisor, await create(client, citizen)))[
+        "permit_number"
+    ]
+    ends = await _ends(db, number, utcnow() + timedelta(days=2))
+    renewal = await _submitted_renewal(client, worker, citizen, officer, number)
+    shown = (await fetch(client, citizen, renewal["id"])).json()
+    submitted = datetime.fromisoformat(shown["submitted_at"])
+    assert sla.deadline(submitted, "P5D", working_days=True, calendar=PUBLISHED) > ends  # the service's own time
+    assert abs(datetime.fromisoformat(shown["sla"]["due_at"]) - ends) < timedelta(seconds=1)
+
+    admin = bearer(await token_for(app, "admin", "admin"))
+    await declare_day_off(client, admin, submitted)
+    await worker.drain()
+    recounted = (await fetch(client, citizen, renewal["id"])).json()
+    assert abs(datetime.fromisoformat(recounted["sla"]["due_at"]) - ends) < timedelta(seconds=1)
+    # An ordinary application's deadline is the service's time.
+    ordinary = await create(client, citizen)
+    assert (await upload(client, citizen, ordinary["id"])).status_code == 200
+    sent = (await act(client, citizen, ordinary["id"], "submit")).json()
+    assert datetime.fromisoformat(sent["sla"]["due_at"]) > ends
