@@ -23,7 +23,7 @@ def check(form: dict[str, Any], attributes: list[dict[str, Any]], *, complete: b
     ]
     for code, attribute in by_code.items():
         value = form.get(code)
-        if value is None or value == "" or value == []:
+        if blank(value):
             if complete and attribute.get("required"):
                 errors.append(field_error(f"form.{code}", "required", code="missing"))
             continue
@@ -31,6 +31,16 @@ def check(form: dict[str, Any], attributes: list[dict[str, Any]], *, complete: b
         if problem:
             errors.append(field_error(f"form.{code}", problem, code="invalid"))
     return errors
+
+
+def blank(value: Any) -> bool:
+    """An answer not given: absent, empty text or an empty list."""
+    return value is None or value == "" or value == []
+
+
+def answered(form: dict[str, Any]) -> dict[str, Any]:
+    """The answers given (blanks left out)."""
+    return {code: value for code, value in form.items() if not blank(value)}
 
 
 def carried(form: dict[str, Any], attributes: list[dict[str, Any]]) -> dict[str, Any]:

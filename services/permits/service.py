@@ -218,7 +218,8 @@ async def _renewable(
         and (client is None or previous.submitted_by_client == client)
         and previous.service_code == code
     )
-    if not reachable or not await _in_force(session, number):
+    credential = await credentials_service.get_by_number(session=session, number=number) if reachable else None
+    if not _in_force(credential, utcnow()):
         raise ValidationFailed(
             f"{number} is not a permit in force of yours for {code}.",
             errors=[field_error("renews", "not a permit in force of the applicant's for this service")],
@@ -228,10 +229,9 @@ async def _renewable(
     return previous
 
 
-async def _in_force(session: AsyncSession, number: str) -> bool:
-    """Whether the permit with this number is active (not suspended, revoked or expired): its credential says."""
-    credential = await credentials_service.get_by_number(session=session, number=number)
-    return credential is not None and credentials_service.public_status(credential, utcnow()) == "active"
+def _in_force(credential: credentials_service.Credential | None, now: datetime) -> bool:
+    """Whether a permit's credential is active (not suspended, revoked or expired)."""
+    return credential is not None and credentials_service.public_status(credential, now) == "active"
 
 
 async def _check_renewal(session: AsyncSession, row: PermitApplication, now: datetime, *, sending: bool) -> None:
@@ -242,10 +242,8 @@ async def _check_renewal(session: AsyncSession, row: PermitApplication, now: dat
     if row.renews is None:
         return
     renewed = await credentials_service.get_by_number(session=session, number=row.renews)
-    if renewed is None:
-        in_force = False
-    elif sending:
-        in_force = credentials_service.public_status(renewed, now) == "active"
+    if sending or renewed is None:
+        in_force = _in_force(renewed, now)
     else:
         in_force = credentials_service.is_standing(renewed) and (
             aware(renewed.valid_until) > now or _sent_in_time(row, renewed)
@@ -271,8 +269,11 @@ def _sent_in_time(row: PermitApplication, renewed: credentials_service.Credentia
     )
 
 
-async def _granted_by_law(session: AsyncSession, row: PermitApplication, now: datetime) -> PermitApplication | None:
-    """The application that issued the permit this renewal extends, if the law grants the renewal now; else None.
+async def _granted_by_law(
+    session: AsyncSession, row: PermitApplication, renewed: credentials_service.Credential | None, now: datetime
+) -> PermitApplication | None:
+    """The application that issued the permit this renewal extends (`renewed`, its credential), if the law grants the
+    renewal now; else None.
 
     The law grants an extension the department did not decide in its time: the renewal was sent in time; the permit
     expired neither suspended nor revoked; the department's time is up, the expiry plus the time the applicant held
@@ -282,7 +283,6 @@ async def _granted_by_law(session: AsyncSession, row: PermitApplication, now: da
     application under art. 49, which the law grants by no default."""
     if row.renews is None or row.status not in UNDECIDED or row.paused_at is not None:
         return None
-    renewed = await credentials_service.get_by_number(session=session, number=row.renews)
     if renewed is None or not credentials_service.is_standing(renewed) or not _sent_in_time(row, renewed):
         return None
     deadline = aware(renewed.valid_until) + timedelta(seconds=row.paused_seconds)
@@ -295,12 +295,8 @@ async def _granted_by_law(session: AsyncSession, row: PermitApplication, now: da
         return None
     service = await catalogue_service.pinned_version(session=session, service_id=row.service_id)
     # The permit's answers as the renewal's form version asks them (what a renewal starts from), blanks as absent.
-    permit_terms = _answered(forms.carried(issuing.form, service.content.get("form", [])))
-    return issuing if _answered(row.form) == permit_terms else None
-
-
-def _answered(form: dict[str, Any]) -> dict[str, Any]:
-    return {code: value for code, value in form.items() if value not in (None, "", [])}
+    permit_terms = forms.answered(forms.carried(issuing.form, service.content.get("form", [])))
+    return issuing if forms.answered(row.form) == permit_terms else None
 
 
 async def renewals_deemed_granted(*, session: AsyncSession, now: datetime) -> list[uuid.UUID]:
@@ -308,7 +304,7 @@ async def renewals_deemed_granted(*, session: AsyncSession, now: datetime) -> li
     rows = await repository.renewals_in(session, UNDECIDED)
     permits = await credentials_service.by_numbers(session=session, numbers=[row.renews for row in rows])
     expired = [row for row in rows if row.renews in permits and aware(permits[row.renews].valid_until) <= now]
-    return [row.id for row in expired if await _granted_by_law(session, row, now) is not None]
+    return [row.id for row in expired if await _granted_by_law(session, row, permits[row.renews], now) is not None]
 
 
 async def promised_time(
@@ -903,7 +899,8 @@ async def _approve(session, identity, row, data, actor, now) -> None:
 
 
 async def _deem_granted(session, identity, row, data, actor, now) -> None:
-    issuing = await _granted_by_law(session, row, now)
+    renewed = await credentials_service.get_by_number(session=session, number=row.renews) if row.renews else None
+    issuing = await _granted_by_law(session, row, renewed, now)
     if issuing is None:
         raise ActionRefused("The law grants only a renewal sent in time, on the permit's terms, left undecided.")
     row.conditions = list(issuing.conditions)  # the permit extended as it was, conditions and all
