@@ -12,6 +12,7 @@ from core.db import Database, sync_url
 from core.migrate import downgrade, drift, upgrade
 from core.models import metadata
 from core.settings import Settings
+from services.credentials.models import Credential
 from services.seed import seed
 from services.talent.models import TalentApplication
 from tests.databases import fresh_database, take_snapshot
@@ -70,5 +71,47 @@ def test_one_open_application_migration_names_people_it_cannot_hold_to_one(backe
                 connection.execute(update(table).where(table.c.id == first).values(status="withdrawn"))
             upgrade(url)
             assert drift(url, metadata) == []
+        finally:
+            engine.dispose()
+
+
+def test_replaced_by_migration_names_the_renewal_each_replaced_credential_gave_as_its_reason(
+    backend: str, tmp_path: Path
+) -> None:
+    """Credentials replaced before the column existed said so only in their reason: the upgrade reads the renewal's
+    number from it, where that number is a credential's; a revocation for cause names none."""
+    with fresh_database(backend, tmp_path) as url:
+        upgrade(url, "1c9cc416a33e")  # just before the column
+        holder, now = uuid.uuid4(), datetime.now(UTC)
+        stamps = {"version": 1, "created_at": now, "updated_at": now}
+        credential = {
+            **stamps,
+            "kind": "permit",
+            "subject_type": "permit_application",
+            "holder_account_id": holder,
+            "holder_name": "test",
+            "department": "market",
+            "title": {"zh-CN": "许可", "en": "Permit"},
+            "conditions": [],
+            "valid_from": now,
+            "valid_until": now,
+            "kid": "k",
+            "token": "t",
+        }
+        reasons = {"OLD": "replaced by NEW", "NEW": None, "LOST": "replaced by GONE", "CAUSE": "抽检不合格"}
+        engine = create_engine(sync_url(url))
+        try:
+            with engine.begin() as connection:
+                account = {"id": holder, "kind": "citizen", "name": "test", "password_hash": "x", **stamps}
+                connection.execute(insert(Account.__table__).values(**account))
+                for number, reason in reasons.items():
+                    status = "revoked" if reason else "active"
+                    row = {"id": uuid.uuid4(), "subject_id": uuid.uuid4(), "number": number, "status": status}
+                    connection.execute(insert(Credential.__table__).values(**credential, **row, status_reason=reason))
+            upgrade(url)
+            with engine.connect() as connection:
+                table = Credential.__table__
+                replaced = dict(connection.execute(select(table.c.number, table.c.replaced_by)).all())
+            assert replaced == {"OLD": "NEW", "NEW": None, "LOST": None, "CAUSE": None}
         finally:
             engine.dispose()

@@ -39,5 +39,10 @@ class Credential(IdMixin, TimestampMixin, VersionMixin, table=True):
     status: str = Field(default="active", max_length=20, description="active | suspended | revoked")
     status_reason: str | None = Field(default=None, max_length=1000)
     status_changed_at: datetime | None = None
+    # Revoked because a renewal replaced it (RFC 5280's "superseded"): an inspector scanning the old one is told
+    # which credential is in force now, instead of what reads as a sanction.
+    replaced_by: str | None = Field(
+        default=None, max_length=64, foreign_key="credential.number", description="the renewal that replaced it"
+    )
     kid: str = Field(max_length=100, description="the credential signing key's id")
     token: str = Field(description="the compact JWS")

@@ -78,10 +78,10 @@ async def expiring(
 
 
 async def statuses(session: AsyncSession, numbers: list[str]) -> list[Any]:
-    """(number, status, valid_until) of these credentials, in one query (the public register's page)."""
+    """(number, status, valid_until, replaced_by) of these credentials, in one query (the public register's page)."""
     if not numbers:
         return []
-    statement = select(Credential.number, Credential.status, Credential.valid_until).where(
+    statement = select(Credential.number, Credential.status, Credential.valid_until, Credential.replaced_by).where(
         Credential.number.in_(numbers)
     )
     return list((await session.execute(statement)).all())

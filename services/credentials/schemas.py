@@ -37,6 +37,9 @@ class CredentialRead(BaseModel):
     status: PublicStatus = Field(description="active, suspended, revoked, or expired (past valid_until)")
     status_reason: str | None
     status_changed_at: datetime | None
+    replaced_by: str | None = Field(
+        description="the number of the credential that replaced this one (its renewal), when that is why it is revoked"
+    )
     token: str = Field(description="the signed credential (compact JWS, typ ti-credential+jwt)")
     verify_url: str = Field(description="the public verification link the QR code holds")
     qr_url: str
@@ -77,6 +80,11 @@ class VerificationResult(BaseModel):
         description="from the register when the integrity is valid; unknown otherwise"
     )
     detail: str | None = Field(default=None, description="why the integrity is invalid or the status unknown")
+    replaced_by: str | None = Field(
+        default=None,
+        description="revoked because a renewal replaced it: the number of the credential in force in its place "
+        "(verify that one for its own status)",
+    )
     kind: Kind | None = None
     number: str | None = None
     title: Localized | None = None

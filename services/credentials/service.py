@@ -11,7 +11,7 @@ import re
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -103,6 +103,7 @@ def represent(
         status=_public_status(state, row.valid_until, utcnow()),
         status_reason=row.status_reason,
         status_changed_at=row.status_changed_at,
+        replaced_by=row.replaced_by,
         token=row.token,
         verify_url=signing.verify_url(settings, row.token),
         qr_url=f"/api/v1/credentials/{row.id}/qr.png",
@@ -257,6 +258,7 @@ def _event_payload(row: Credential) -> dict[str, Any]:
         "department": row.department,
         "status": row.status,
         "valid_until": aware(row.valid_until),
+        "replaced_by": row.replaced_by,
     }
 
 
@@ -374,23 +376,27 @@ async def supersede(*, session: AsyncSession, row: Credential, by_number: str) -
     """A renewal replaced this credential: it is revoked, saying by which one (None if it was not in force)."""
     if row.status == "revoked":
         return None
-    step = LIFECYCLES[row.kind].find(row.status, "revoke")
-    return await _change_status(session, row, step, f"replaced by {by_number}", actor=SYSTEM_ACTOR)
+    return await _replace(session, row, by_number)
 
 
 async def renew(*, session: AsyncSession, row: Credential, by: Credential) -> None:
     """`by` renews `row` and replaces it: `row` is revoked, saying by which one, and a suspension or a revocation
     `row` is under passes to `by` (renewing lifts no sanction; one imposed while the renewal was being decided would
     otherwise be lost with the old credential)."""
-    replaced = f"replaced by {by.number}"
-    if row.status == "revoked" and row.status_reason == replaced:
+    if row.replaced_by == by.number:
         return  # done already
-    if row.status != "active":
+    if row.status != "active" and by.status == "active":  # (not again: a redelivery after a revocation for cause)
         action = "suspend" if row.status == "suspended" else "revoke"
         reason = f"{row.status_reason or row.status} ({row.number}, which it renews, was {row.status})"
         await _change_status(session, by, LIFECYCLES[by.kind].find(by.status, action), reason, actor=SYSTEM_ACTOR)
     if row.status != "revoked":
-        await _change_status(session, row, LIFECYCLES[row.kind].find(row.status, "revoke"), replaced, SYSTEM_ACTOR)
+        await _replace(session, row, by.number)
+
+
+async def _replace(session: AsyncSession, row: Credential, by_number: str) -> Credential:
+    row.replaced_by = by_number
+    step = LIFECYCLES[row.kind].find(row.status, "revoke")
+    return await _change_status(session, row, step, f"replaced by {by_number}", actor=SYSTEM_ACTOR)
 
 
 async def _change_status(
@@ -443,6 +449,7 @@ async def verify(*, session: AsyncSession, identity: Identity, token: str) -> Ve
         integrity="valid",
         status=public_status(row, now) if registered else "unknown",
         detail=None if registered else "not in the register",
+        replaced_by=row.replaced_by if registered else None,
         kind=claims["kind"],
         number=claims["sub"],
         title=claims["title"],
@@ -485,10 +492,16 @@ async def remind_expiring(
     return rows[-1].id if len(rows) == limit else None
 
 
-async def public_statuses(*, session: AsyncSession, numbers: list[str]) -> dict[str, tuple[str, datetime]]:
-    """Public status and expiry by credential number: what a register shows, nothing personal."""
+class RegisterStatus(NamedTuple):
+    status: str
+    valid_until: datetime
+    replaced_by: str | None
+
+
+async def public_statuses(*, session: AsyncSession, numbers: list[str]) -> dict[str, RegisterStatus]:
+    """Public status, expiry and replacement by credential number: what a register shows, nothing personal."""
     now = utcnow()
     return {
-        number: (_public_status(status, valid_until, now), valid_until)
-        for number, status, valid_until in await repository.statuses(session, numbers)
+        number: RegisterStatus(_public_status(status, valid_until, now), valid_until, replaced_by)
+        for number, status, valid_until, replaced_by in await repository.statuses(session, numbers)
     }

@@ -207,5 +207,6 @@ class RegisterEntry(BaseModel):
     service_title: Localized
     department: str
     status: str = Field(description="active | suspended | revoked | expired")
+    replaced_by: str | None = Field(description="revoked because its renewal replaced it: the permit in force instead")
     issued_at: datetime | None
     valid_until: datetime | None

@@ -659,7 +659,7 @@ async def register(
             titles[row.service_id] = _title(
                 await catalogue_service.pinned_version(session=session, service_id=row.service_id)
             )
-        status, valid_until = statuses.get(row.permit_number, ("unknown", None))
+        credential = statuses.get(row.permit_number)
         items.append(
             RegisterEntry(
                 permit_number=row.permit_number,
@@ -667,9 +667,10 @@ async def register(
                 service_code=row.service_code,
                 service_title=titles[row.service_id],
                 department=row.department,
-                status=status,
+                status=credential.status if credential else "unknown",
+                replaced_by=credential.replaced_by if credential else None,
                 issued_at=row.decided_at,
-                valid_until=valid_until,
+                valid_until=credential.valid_until if credential else None,
             )
         )
     return items, encode_cursor([rows[limit - 1].permit_number]) if len(rows) > limit else None

@@ -25,8 +25,8 @@ async def test_a_renewed_credential_is_replaced_and_the_renewal_stays_in_force(d
     await _renew(db, old, new)
     await _renew(db, old, new)  # a redelivered event: nothing more
     old, new = await _reload(db, old), await _reload(db, new)
-    assert (old.status, old.status_reason) == ("revoked", f"replaced by {new.number}")
-    assert (new.status, new.status_reason) == ("active", None)
+    assert (old.status, old.status_reason, old.replaced_by) == ("revoked", f"replaced by {new.number}", new.number)
+    assert (new.status, new.status_reason, new.replaced_by) == ("active", None, None)
 
 
 @pytest.mark.parametrize(("action", "status"), [("suspend", "suspended"), ("revoke", "revoked")])
@@ -41,8 +41,9 @@ async def test_a_sanction_on_the_renewed_credential_passes_to_its_renewal(
     )
     assert sanctioned.status_code == 200, sanctioned.text
     await _renew(db, old, new)
+    await _renew(db, old, new)  # a redelivered event: nothing more
     old, new = await _reload(db, old), await _reload(db, new)
     assert (new.status, new.status_reason) == (status, f"抽检不合格 ({old.number}, which it renews, was {status})")
     # A suspended credential is replaced; a revoked one keeps the revocation's own reason.
-    expected = f"replaced by {new.number}" if status == "suspended" else "抽检不合格"
-    assert (old.status, old.status_reason) == ("revoked", expected)
+    expected = (f"replaced by {new.number}", new.number) if status == "suspended" else ("抽检不合格", None)
+    assert (old.status, old.status_reason, old.replaced_by) == ("revoked", *expected)

@@ -88,6 +88,7 @@ async def test_neither_the_answer_nor_the_token_holds_personal_data(app, client,
         "integrity",
         "status",
         "detail",
+        "replaced_by",
         "kind",
         "number",
         "title",
@@ -128,7 +129,10 @@ async def test_a_tampered_token_is_integrity_invalid_and_says_nothing_else(clien
     body = answer.json()
     assert (body["integrity"], body["status"]) == ("invalid", "unknown")
     assert body["detail"]
-    assert all(body[name] is None for name in ("kind", "number", "title", "holder_name", "issuer", "valid_until"))
+    assert all(
+        body[name] is None
+        for name in ("kind", "number", "title", "holder_name", "issuer", "valid_until", "replaced_by")
+    )
 
     # A changed claim re-encoded cleanly (a "revoked" permit made to look valid longer) fails the same way.
     header, _payload, signature = row.token.split(".")

@@ -142,9 +142,10 @@ async def test_a_permit_from_application_to_public_verification_and_revocation(
     )
     assert revoked.status_code == 200, revoked.text
     verified = (await client.get("/api/v1/credentials/verify", params={"token": credential["token"]})).json()
-    assert (verified["integrity"], verified["status"]) == ("valid", "revoked")
+    # Revoked for cause: no permit stands in its place.
+    assert (verified["integrity"], verified["status"], verified["replaced_by"]) == ("valid", "revoked", None)
     register = (await client.get("/api/v1/permits/register", params={"number": issued["permit_number"]})).json()
-    assert register["items"][0]["status"] == "revoked"
+    assert (register["items"][0]["status"], register["items"][0]["replaced_by"]) == ("revoked", None)
 
     # -- the record: every step, and the applicant was told at each change ----------------------------------------
     steps = (await client.get(f"{APPLICATIONS}/{app_id}/history", headers=citizen)).json()["items"]

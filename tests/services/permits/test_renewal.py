@@ -23,6 +23,7 @@ from tests.oauth import bearer, token_for
 from tests.services.permits.conftest import APPLICATIONS, FORM, SERVICE, STREET_VENDOR, act, create, fetch, upload
 
 VERIFY = "/api/v1/credentials/verify"
+REGISTER = "/api/v1/permits/register"
 
 
 async def _issue(client, app, worker, citizen, officer, supervisor, draft: dict, **approval) -> dict:
@@ -93,12 +94,19 @@ async def test_a_renewal_starts_from_the_permit_and_its_permit_replaces_it(
     assert (await _verified(client, number, citizen))["status"] == "active"
     second = await _issue(client, app, worker, citizen, officer, supervisor, draft)
     assert second["permit_number"] != number
-    assert (await _verified(client, second["permit_number"], citizen))["status"] == "active"
+    new = await _verified(client, second["permit_number"], citizen)
+    assert (new["status"], new["replaced_by"]) == ("active", None)
+    # An inspector scanning the old permit is told it was replaced, and by which permit, not only "revoked".
     old = await _verified(client, number, citizen)
-    assert old["status"] == "revoked"
+    assert (old["status"], old["replaced_by"]) == ("revoked", second["permit_number"])
     mine = (await client.get("/api/v1/me/credentials", headers=citizen, params={"limit": 100})).json()["items"]
     [replaced] = [c for c in mine if c["number"] == number]
-    assert replaced["status_reason"] == f"replaced by {second['permit_number']}"
+    assert (replaced["status_reason"], replaced["replaced_by"]) == (
+        f"replaced by {second['permit_number']}",
+        second["permit_number"],
+    )
+    listed = (await client.get(REGISTER, params={"number": number})).json()["items"]
+    assert [(entry["status"], entry["replaced_by"]) for entry in listed] == [("revoked", second["permit_number"])]
     # A permit replaced is renewed no more.
     assert_problem(
         await client.post(APPLICATIONS, json={"service_code": SERVICE, "renews": number}, headers=citizen), 422
@@ -388,7 +396,8 @@ async def test_the_law_grants_a_renewal_sent_in_time_that_the_department_left_un
     assert utcnow() - timedelta(minutes=1) < aware(new.valid_until) - VALIDITY <= utcnow()
     assert [text["zh-CN"] for text in new.conditions] == ["仅限夜间营业"]
     assert (await _verified(client, granted["permit_number"], citizen))["status"] == "active"
-    assert (await _verified(client, number, citizen))["status"] == "revoked"
+    old = await _verified(client, number, citizen)
+    assert (old["status"], old["replaced_by"]) == ("revoked", granted["permit_number"])
 
 
 async def test_the_law_grants_no_change_nothing_suspended_and_nothing_unpaid(

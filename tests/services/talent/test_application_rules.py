@@ -244,6 +244,7 @@ async def test_a_renewal_starts_from_the_old_claims_and_its_card_replaces_the_ol
     old = (await client.get("/api/v1/credentials/verify", params={"token": first["token"]})).json()
     new = (await client.get("/api/v1/credentials/verify", params={"token": second["token"]})).json()
     assert (old["status"], new["status"]) == ("revoked", "active")
+    assert (old["replaced_by"], new["replaced_by"]) == (second["number"], None)
 
 
 async def _object_keys(db, application_id: str) -> dict[str, str]:
