@@ -79,7 +79,7 @@ class VerificationResult(BaseModel):
     status: Literal["active", "suspended", "revoked", "expired", "unknown"] = Field(
         description="from the register when the integrity is valid; unknown otherwise"
     )
-    detail: str | None = Field(default=None, description="why the integrity is invalid or the status unknown")
+    detail: Localized | None = Field(default=None, description="why the integrity is invalid or the status unknown")
     replaced_by: str | None = Field(
         default=None,
         description="revoked because a renewal replaced it: the number of the credential in force in its place "

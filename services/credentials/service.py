@@ -23,6 +23,7 @@ from core.context import Actor
 from core.errors import Forbidden, ValidationFailed, field_error
 from core.events import Event, emit
 from core.http import check_if_match
+from core.http.language import Bilingual
 from core.models import aware, new_id, utcnow
 from core.settings import Settings
 from core.workflow import Transition
@@ -427,6 +428,10 @@ async def _change_status(
 # -- verifying ------------------------------------------------------------------------------------------------------
 
 
+# Signed by us, yet not in the register (a register restored from before its issue, say): its status cannot be told.
+NOT_REGISTERED = Bilingual(zh="登记簿中没有这份证照", en="not in the register")
+
+
 async def prepare_verification(*, identity: Identity, value: str) -> str:
     """The token in `value` (a JWS or a QR code's link; 422 otherwise), with the key ring current for it. Opens a
     transaction of its own: call it before the one `verify` reads in."""
@@ -442,13 +447,13 @@ async def verify(*, session: AsyncSession, identity: Identity, token: str) -> Ve
     try:
         claims, kid = signing.verified_claims(identity, jws)
     except signing.InvalidSignature as exc:
-        return VerificationResult(integrity="invalid", status="unknown", detail=str(exc), checked_at=now)
+        return VerificationResult(integrity="invalid", status="unknown", detail=exc.reason, checked_at=now)
     row = await repository.get(session, uuid.UUID(str(claims["jti"])))
     registered = row is not None and row.number == claims["sub"] and row.kid == kid
     return VerificationResult(
         integrity="valid",
         status=public_status(row, now) if registered else "unknown",
-        detail=None if registered else "not in the register",
+        detail=None if registered else NOT_REGISTERED,
         replaced_by=row.replaced_by if registered else None,
         kind=claims["kind"],
         number=claims["sub"],

@@ -21,6 +21,7 @@ from auth.identity import Identity
 from auth.keys import LoadedKey
 from auth.tokens import TokenError, sign_compact, unverified_header
 from core.errors import field_error
+from core.http.language import Bilingual
 from core.settings import Settings
 from services.credentials.exceptions import MalformedToken
 from services.credentials.schemas import MAX_INPUT_BYTES, CredentialText
@@ -36,7 +37,20 @@ _JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 
 
 class InvalidSignature(Exception):
-    """The token is not one this issuer signed with a published credential key (the message says why)."""
+    """The token is not one this issuer signed with a published credential key: `reason` says why, in both languages
+    (a verification answers whoever scanned the code, in their language)."""
+
+    def __init__(self, reason: Bilingual) -> None:
+        super().__init__(reason.en)
+        self.reason = reason
+
+
+NOT_A_TOKEN = Bilingual(zh="这不是电子证照", en="not a credential token")
+UNEXPECTED_ALGORITHM = Bilingual(zh="签名算法不符", en="unexpected signature algorithm")
+UNKNOWN_KEY = Bilingual(zh="不是用本系统公布的证照密钥签名的", en="not signed by a published credential key")
+ALTERED = Bilingual(zh="签名与内容不符", en="the signature does not match the content")
+OTHER_ISSUER = Bilingual(zh="不是本系统签发的", en="issued by someone else")
+MALFORMED = Bilingual(zh="证照内容格式不正确", en="not a well-formed credential")
 
 
 def verify_url(settings: Settings, token: str) -> str:
@@ -101,21 +115,21 @@ def verified_claims(identity: Identity, token: str) -> tuple[dict[str, Any], str
     try:
         header = unverified_header(token)
     except TokenError as exc:
-        raise InvalidSignature("not a credential token") from exc
+        raise InvalidSignature(NOT_A_TOKEN) from exc
     if header.get("typ") != TOKEN_TYPE:
-        raise InvalidSignature("not a credential token")
+        raise InvalidSignature(NOT_A_TOKEN)
     if header.get("alg") != ALGORITHM:
-        raise InvalidSignature("unexpected signature algorithm")
+        raise InvalidSignature(UNEXPECTED_ALGORITHM)
     kid = header.get("kid")
     key = identity.keyring.verification_key(kid, KEY_PURPOSE) if isinstance(kid, str) else None
     if key is None:
-        raise InvalidSignature("not signed by a published credential key")
+        raise InvalidSignature(UNKNOWN_KEY)
     try:
         claims = dict(jwt.decode(token, key.key, algorithms=[ALGORITHM]).claims)
     except (JoseError, ValueError, TypeError, UnicodeDecodeError, binascii.Error) as exc:
-        raise InvalidSignature("the signature does not match the content") from exc
+        raise InvalidSignature(ALTERED) from exc
     if claims.get("iss") != identity.settings.issuer:
-        raise InvalidSignature("issued by someone else")
+        raise InvalidSignature(OTHER_ISSUER)
     try:
         uuid.UUID(str(claims["jti"]))
         if not (
@@ -129,5 +143,5 @@ def verified_claims(identity: Identity, token: str) -> tuple[dict[str, Any], str
         for condition in claims.get("conditions") or []:
             CredentialText.model_validate(condition)
     except (KeyError, ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
-        raise InvalidSignature("not a well-formed credential") from exc
+        raise InvalidSignature(MALFORMED) from exc
     return claims, kid

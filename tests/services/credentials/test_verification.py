@@ -127,8 +127,7 @@ async def test_a_tampered_token_is_integrity_invalid_and_says_nothing_else(clien
     answer = await client.get(VERIFY, params={"token": tampered})
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    assert (body["integrity"], body["status"]) == ("invalid", "unknown")
-    assert body["detail"]
+    assert (body["integrity"], body["status"], body["detail"]) == ("invalid", "unknown", "签名与内容不符")
     assert all(
         body[name] is None
         for name in ("kind", "number", "title", "holder_name", "issuer", "valid_until", "replaced_by")
@@ -173,7 +172,9 @@ async def test_a_token_signed_by_a_key_we_do_not_publish_is_invalid(app, client,
         {"alg": "ES256", "kid": key.kid, "typ": "ti-credential+jwt"}, claims | {"iss": "https://evil.example"}, key.key
     )
     body = (await client.get(VERIFY, params={"token": elsewhere})).json()
-    assert (body["integrity"], body["detail"]) == ("invalid", "issued by someone else")
+    assert (body["integrity"], body["detail"]) == ("invalid", "不是本系统签发的")  # in the scanner's language
+    english = (await client.get(VERIFY, params={"token": elsewhere}, headers={"Accept-Language": "en"})).json()
+    assert english["detail"] == "issued by someone else"
 
 
 async def test_malformed_or_oversized_input_is_a_422_problem(client, issue, settings) -> None:
@@ -203,8 +204,9 @@ async def test_status_comes_from_the_register(client, issue, db) -> None:
     async with db.transaction() as session:
         row = await session.get(type(kept), kept.id)
         await session.delete(row)
-    body = (await client.get(VERIFY, params={"token": kept.token})).json()
-    assert (body["integrity"], body["status"], body["detail"]) == ("valid", "unknown", "not in the register")
+    body = (await client.get(VERIFY, params={"token": kept.token, "lang": "all"})).json()
+    assert (body["integrity"], body["status"]) == ("valid", "unknown")
+    assert body["detail"] == {"zh-CN": "登记簿中没有这份证照", "en": "not in the register"}
 
 
 async def test_a_process_that_has_not_loaded_its_keys_yet_issues_with_the_published_key(
