@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Row, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -322,10 +323,15 @@ async def save_consent(session: AsyncSession, account_id: uuid.UUID, client_id: 
 
 async def represents(session: AsyncSession, account_id: uuid.UUID, client_id: str) -> bool:
     """Whether the citizen's mandate to this partner system stands."""
-    statement = select(_mandate.c.account_id).where(
+    return bool((await session.execute(select(mandate_stands(account_id, client_id)))).scalar())
+
+
+def mandate_stands(account_id: uuid.UUID | ColumnElement[Any], client_id: str) -> ColumnElement[bool]:
+    """A query's condition that the citizen (an id, or a column holding one) still gives this partner system a
+    mandate: what a partner reaches of a citizen's ends when the citizen withdraws it."""
+    return exists().where(
         _mandate.c.account_id == account_id, _mandate.c.client_id == client_id, _mandate.c.withdrawn_at.is_(None)
     )
-    return (await session.execute(statement)).first() is not None
 
 
 async def mandates_of(session: AsyncSession, account_id: uuid.UUID) -> list[Any]:

@@ -14,6 +14,7 @@ import httpx
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth.identity import Identity
+from auth.repository import represents
 from core import audit
 from core.events import CATALOGUE, Event, OutboxEvent, define_event, emit
 from core.http import check_if_match
@@ -142,8 +143,12 @@ async def fan_out(*, session: AsyncSession, event: OutboxEvent) -> int:
     """One delivery per active subscription to this event (none twice, however often this runs)."""
     if not CATALOGUE.get(event.name) or not CATALOGUE[event.name].partner_visible:
         return 0
-    # An event about one partner's own case (an application it filed) names that partner; nobody else receives it.
+    # An event about one partner's own case (an application it filed) names that partner; nobody else receives it,
+    # and that partner only while the citizen it acts for keeps its mandate.
     audience = event.payload.get("partner_client_id", ALL)
+    citizen = event.payload.get("on_behalf_of")
+    if audience is not ALL and citizen and not await represents(session, uuid.UUID(str(citizen)), audience):
+        return 0
     created = 0
     for subscription in await repository.active_subscriptions(session):
         if audience is not ALL and subscription.client_id != audience:

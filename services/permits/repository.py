@@ -11,6 +11,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth.guards import Principal
+from auth.repository import mandate_stands
 from core import audit
 from core.audit.models import AuditEvent
 from core.events import OutboxEvent
@@ -35,19 +36,19 @@ def is_staff(principal: Principal) -> bool:
 
 
 def reach(principal: Principal) -> ColumnElement[bool]:
-    """The applications `principal` may see: staff their department's, a partner those it filed, a person their own."""
-    if is_staff(principal):
-        if principal.department is None:
-            return false()
-        # Only what was sent to the department: a draft withdrawn unsent is still the citizen's alone.
-        return (_app.c.department == principal.department) & _app.c.submitted_at.is_not(None)
+    """The applications `principal` may see: a person their own (with permits:apply), and staff also their
+    department's; a partner those it filed for a citizen whose mandate still stands."""
     if not principal.is_person:
         if "partner:submit" not in principal.scopes:
             return false()
-        return _app.c.submitted_by_client == principal.client_id
-    if "permits:apply" not in principal.scopes:
-        return false()
-    return _app.c.applicant_id == principal.account_id
+        return (_app.c.submitted_by_client == principal.client_id) & mandate_stands(
+            _app.c.applicant_id, principal.client_id
+        )
+    own = _app.c.applicant_id == principal.account_id if "permits:apply" in principal.scopes else false()
+    if is_staff(principal) and principal.department is not None:
+        # Only what was sent to the department: a draft withdrawn unsent is still the citizen's alone.
+        return own | ((_app.c.department == principal.department) & _app.c.submitted_at.is_not(None))
+    return own
 
 
 async def application(

@@ -89,7 +89,13 @@ def is_owner(principal: Principal, row: PermitApplication) -> bool:
 
 
 def is_department_staff(principal: Principal, row: PermitApplication) -> bool:
-    return repository.is_staff(principal) and principal.department == row.department
+    """Staff of the application's department who may handle it: never their own (separation of duties: an officer
+    would otherwise review, and a supervisor approve, the permit they applied for)."""
+    return (
+        repository.is_staff(principal)
+        and principal.department == row.department
+        and principal.account_id != row.applicant_id
+    )
 
 
 def may(principal: Principal, step: Transition, row: PermitApplication) -> bool:
@@ -766,7 +772,8 @@ async def apply(
 
 
 def _payload(row: PermitApplication) -> dict[str, Any]:
-    """What every event of an application carries; partner webhooks reach only the partner that filed it."""
+    """What every event of an application carries; partner webhooks reach only the partner that filed it, while the
+    citizen it acts for (`on_behalf_of`, whom it named) keeps its mandate."""
     return {
         "application_id": row.id,
         "reference": row.reference,
@@ -774,6 +781,7 @@ def _payload(row: PermitApplication) -> dict[str, Any]:
         "department": row.department,
         "status": row.status,
         "partner_client_id": row.submitted_by_client,
+        "on_behalf_of": row.applicant_id if row.submitted_by_client else None,
     }
 
 

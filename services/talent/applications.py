@@ -778,7 +778,8 @@ async def apply(
 
 
 def _payload(row: TalentApplication) -> dict[str, Any]:
-    """What every event of an application carries; partner webhooks reach only the sponsoring employer's system."""
+    """What every event of an application carries; partner webhooks reach only the sponsoring employer's system,
+    while the citizen it acts for (`on_behalf_of`, whom it named) keeps its mandate."""
     return {
         "application_id": row.id,
         "reference": row.reference,
@@ -786,6 +787,7 @@ def _payload(row: TalentApplication) -> dict[str, Any]:
         "tier": row.approved_tier,
         "card_number": row.card_number,
         "partner_client_id": row.sponsored_by_client,
+        "on_behalf_of": row.applicant_id if row.sponsored_by_client else None,
     }
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth.guards import Principal
+from auth.repository import mandate_stands
 from core.pagination import keyset, page_of
 from services.talent.models import (
     OPEN_STATES,
@@ -93,16 +94,18 @@ def is_staff(principal: Principal) -> bool:
 
 
 def reach(principal: Principal) -> ColumnElement[bool]:
-    """Staff see what was sent to the talent office; a sponsoring partner what it filed; a person their own."""
-    if is_staff(principal):
-        return _app.c.submitted_at.is_not(None)
+    """A person sees their own (with talent:apply), and staff also what was sent to the talent office; a sponsoring
+    partner what it filed for a citizen whose mandate still stands."""
     if not principal.is_person:
         if "partner:submit" not in principal.scopes:
             return false()
-        return _app.c.sponsored_by_client == principal.client_id
-    if "talent:apply" not in principal.scopes:
-        return false()
-    return _app.c.applicant_id == principal.account_id
+        return (_app.c.sponsored_by_client == principal.client_id) & mandate_stands(
+            _app.c.applicant_id, principal.client_id
+        )
+    own = _app.c.applicant_id == principal.account_id if "talent:apply" in principal.scopes else false()
+    if is_staff(principal):
+        return own | _app.c.submitted_at.is_not(None)
+    return own
 
 
 async def application(

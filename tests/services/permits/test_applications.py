@@ -447,3 +447,83 @@ async def test_an_application_is_shown_in_the_language_asked_for(client, street_
     checklist = await client.get(f"{APPLICATIONS}/{draft['id']}/documents", params={"lang": "en"}, headers=citizen)
     assert [item["name"] for item in checklist.json()["items"]] == ["ID card", "Photo of the stall"]
     assert_problem(await client.get(f"{APPLICATIONS}/{draft['id']}", params={"lang": "fr"}, headers=citizen), 422)
+
+
+async def test_staff_never_handle_their_own_application(app, client, street_vendor, officer, worker) -> None:
+    """Separation of duties: a supervisor who applies is its applicant, never its handler: no claim, review, decision
+    or internal comment on it, while an officer of the department handles it as any other."""
+    from tests.oauth import bearer, token_for
+
+    applying = bearer(await token_for(app, "supervisor.market", "openid permits:apply permits:process"))
+    as_staff = bearer(await token_for(app, "supervisor.market", "permits:process"))
+    draft = await create(client, applying)
+    assert (await fetch(client, applying, draft["id"])).json()["allowed_actions"] == ["edit", "submit", "withdraw"]
+    await upload(client, applying, draft["id"])
+    assert (await act(client, applying, draft["id"], "submit")).status_code == 200
+    await worker.drain()  # screening
+
+    for token in (applying, as_staff):
+        seen = (await fetch(client, token, draft["id"])).json()
+        assert (seen["status"], "claim" in seen["allowed_actions"]) == ("screening", False)
+        assert_problem(await act(client, token, draft["id"], "claim"), 403)
+    assert (await act(client, officer, draft["id"], "claim")).status_code == 200
+    noted = await client.post(
+        f"{APPLICATIONS}/{draft['id']}/comments", json={"body": "核对经营者", "visibility": "internal"}, headers=officer
+    )
+    assert noted.status_code == 201, noted.text
+    for token in (applying, as_staff):
+        assert (await client.get(f"{APPLICATIONS}/{draft['id']}/comments", headers=token)).json()["items"] == []
+        assert_problem(
+            await client.post(
+                f"{APPLICATIONS}/{draft['id']}/comments", json={"body": "x", "visibility": "internal"}, headers=token
+            ),
+            403,
+        )
+    checklist = (await client.get(f"{APPLICATIONS}/{draft['id']}/documents", headers=officer)).json()["items"]
+    [item] = [entry for entry in checklist if entry["document"]]
+    review = f"{APPLICATIONS}/{draft['id']}/documents/{item['document']['id']}/review"
+    assert_problem(await client.post(review, json={"decision": "accepted"}, headers=as_staff), 403)
+    assert (await client.post(review, json={"decision": "accepted"}, headers=officer)).status_code == 200
+    assert (await act(client, officer, draft["id"], "pass")).status_code == 200
+    assert "approve" not in (await fetch(client, as_staff, draft["id"])).json()["allowed_actions"]
+    assert_problem(await act(client, as_staff, draft["id"], "approve"), 403)
+
+
+async def test_a_withdrawn_mandate_ends_what_the_partner_reaches_and_hears(
+    app, client, street_vendor, partner, other_citizen, worker
+) -> None:
+    """The partner filed for a citizen who then withdraws its mandate: the application stays the citizen's, and the
+    partner neither sees nor acts on it, nor hears of it by webhook, any more."""
+    from tests.oauth import bearer, client_token
+    from tests.services.partners.test_webhooks import Receiver
+
+    receiver = Receiver()
+    try:
+        manage = bearer(await client_token(app, "demo-partner", "webhooks:manage"))
+        subscribed = await client.post(
+            "/api/v1/partners/webhooks",
+            json={"url": receiver.url, "events": ["permits.application.submitted"]},
+            headers=manage,
+        )
+        assert subscribed.status_code == 201, subscribed.text
+        me = (await client.get("/api/v1/me", headers=other_citizen)).json()
+        filed = await create(client, partner, on_behalf_of=me["id"], holder_name="夜市 A-12 摊位")
+        await upload(client, partner, filed["id"])
+        assert (await fetch(client, partner, filed["id"])).status_code == 200
+
+        withdrawn = await client.delete("/api/v1/me/representations/demo-partner", headers=other_citizen)
+        assert withdrawn.status_code == 204, withdrawn.text
+        assert_problem(await fetch(client, partner, filed["id"]), 404)
+        assert (await client.get(APPLICATIONS, headers=partner)).json()["items"] == []
+        edited = await client.patch(
+            f"{APPLICATIONS}/{filed['id']}", json={"form": {**FORM, "area_m2": 7}}, headers=partner
+        )
+        assert_problem(edited, 404)
+        assert_problem(await client.get(f"{APPLICATIONS}/{filed['id']}/documents", headers=partner), 404)
+
+        # The citizen sends it themselves; the partner is not told.
+        assert (await act(client, other_citizen, filed["id"], "submit")).status_code == 200
+        await worker.drain()
+        assert receiver.requests == []
+    finally:
+        receiver.server.shutdown()

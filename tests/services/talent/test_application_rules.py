@@ -131,6 +131,27 @@ async def test_a_sponsor_drafts_but_only_the_citizen_sends_claims_to_the_registr
     assert_problem(await client.get(f"{APPLICATIONS}/{app_id}/evidence/{evidence}/download", headers=sponsor), 403)
 
 
+async def test_a_withdrawn_mandate_ends_what_the_sponsor_reaches(client, applicant, sponsor) -> None:
+    me = (await client.get("/api/v1/me", headers=applicant)).json()
+    app_id = (await client.post(APPLICATIONS, json={"on_behalf_of": me["id"]}, headers=sponsor)).json()["id"]
+    assert (await fetch(client, sponsor, app_id)).status_code == 200
+    withdrawn = await client.delete("/api/v1/me/representations/demo-partner", headers=applicant)
+    assert withdrawn.status_code == 204, withdrawn.text
+    assert_problem(await fetch(client, sponsor, app_id), 404)
+    assert (await client.get(APPLICATIONS, headers=sponsor)).json()["items"] == []
+    refused = await client.post(f"{APPLICATIONS}/{app_id}/claims", json=SALARY, headers=sponsor)
+    assert_problem(refused, 404)
+    assert (await fetch(client, applicant, app_id)).json()["sponsored_by_client"] == "demo-partner"  # still theirs
+
+
+async def test_an_officer_who_applies_sees_their_own_draft(app, client) -> None:
+    both = bearer(await token_for(app, "officer.talent", "openid talent:apply talent:review"))
+    created = await client.post(APPLICATIONS, json={}, headers=both)
+    assert created.status_code == 201, created.text
+    seen = (await fetch(client, both, created.json()["id"])).json()
+    assert (seen["status"], seen["allowed_actions"]) == ("draft", ["declare", "submit", "withdraw"])
+
+
 async def test_one_open_application_per_person_and_claims_change_with_if_match(client, applicant) -> None:
     app_id = (await client.post(APPLICATIONS, json={}, headers=applicant)).json()["id"]
     assert_problem(await client.post(APPLICATIONS, json={}, headers=applicant), 409)
