@@ -373,20 +373,14 @@ async def transition(
 SYSTEM_ACTOR = Actor(subject=None, client_id="worker")  # the audit trail's name for a renewal's replacement
 
 
-async def supersede(*, session: AsyncSession, row: Credential, by_number: str) -> Credential | None:
-    """A renewal replaced this credential: it is revoked, saying by which one (None if it was not in force)."""
-    if row.status == "revoked":
-        return None
-    return await _replace(session, row, by_number)
-
-
 async def renew(*, session: AsyncSession, row: Credential, by: Credential) -> None:
     """`by` renews `row` and replaces it: `row` is revoked, saying by which one, and a suspension or a revocation
     `row` is under passes to `by` (renewing lifts no sanction; one imposed while the renewal was being decided would
     otherwise be lost with the old credential)."""
     if row.replaced_by == by.number:
         return  # done already
-    if row.status != "active" and by.status == "active":  # (not again: a redelivery after a revocation for cause)
+    # A sanction passes on once (not again on a redelivery after a revocation for cause); a replacement is none.
+    if row.status != "active" and row.replaced_by is None and by.status == "active":
         action = "suspend" if row.status == "suspended" else "revoke"
         reason = f"{row.status_reason or row.status} ({row.number}, which it renews, was {row.status})"
         await _change_status(session, by, LIFECYCLES[by.kind].find(by.status, action), reason, actor=SYSTEM_ACTOR)

@@ -263,11 +263,19 @@ async def create_application(
 
 
 async def _copy_for_renewal(session: AsyncSession, identity: Identity, row: TalentApplication, number: str) -> None:
-    """The renewed card's claims (pending again: verified anew) and their evidence (the same stored files)."""
+    """The renewed card's claims (pending again: verified anew) and their evidence (the same stored files). A card
+    suspended or revoked is not renewed: renewing lifts no sanction (an expired one may be: its claims are checked
+    again as any)."""
     previous = await repository.by_card_number(session, number)
     if previous is None or previous.applicant_id != row.applicant_id or previous.status != "card_issued":
         raise ValidationFailed(
             f"{number} is not a talent card of this person.", errors=[field_error("renews", "not this person's card")]
+        )
+    card = await credentials_service.get_by_number(session=session, number=number)
+    if card is None or not credentials_service.is_standing(card):
+        raise ValidationFailed(
+            f"{number} is {card.status if card else 'not issued'}: a card under a sanction is not renewed.",
+            errors=[field_error("renews", "suspended or revoked", code="not_in_force")],
         )
     copies: dict[uuid.UUID, uuid.UUID] = {}
     for item in await repository.claims(session, previous.id):

@@ -170,13 +170,18 @@ async def issue_card(session: AsyncSession, event: OutboxEvent, state: Any) -> N
             subject_id=row.id,
         )
     row.card_number = existing.number
-    # One card in force per person: a renewal's card replaces the ones before it.
+    # One card in force per person: the new card replaces the ones before it and takes over a suspension, or a
+    # revocation imposed while this application was under way (a new card lifts no sanction). A card revoked before
+    # the person applied was out of force already; this application was decided on its own.
     for earlier in await repository.earlier_cards(session, row):
         credential = await credentials_service.get_by_subject(
             session=session, subject_type="talent_application", subject_id=earlier.id
         )
-        if credential is not None:
-            await credentials_service.supersede(session=session, row=credential, by_number=existing.number)
+        if credential is None or (
+            credential.status == "revoked" and aware(credential.status_changed_at) <= aware(row.created_at)
+        ):
+            continue
+        await credentials_service.renew(session=session, row=credential, by=existing)
     await _system_step(session, state, row, "issue_card")
 
 

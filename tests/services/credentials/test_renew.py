@@ -47,3 +47,13 @@ async def test_a_sanction_on_the_renewed_credential_passes_to_its_renewal(
     # A suspended credential is replaced; a revoked one keeps the revocation's own reason.
     expected = (f"replaced by {new.number}", new.number) if status == "suspended" else ("抽检不合格", None)
     assert (old.status, old.status_reason, old.replaced_by) == ("revoked", *expected)
+
+
+async def test_a_credential_already_replaced_passes_nothing_on(db, issue) -> None:
+    """Its revocation was a replacement, not a sanction: a later credential replacing it too stays in force."""
+    old, first, second = await issue(), await issue(), await issue()
+    await _renew(db, old, first)
+    await _renew(db, old, second)
+    old, second = await _reload(db, old), await _reload(db, second)
+    assert (old.status, old.replaced_by) == ("revoked", first.number)
+    assert (second.status, second.status_reason) == ("active", None)

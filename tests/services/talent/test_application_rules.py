@@ -312,6 +312,45 @@ async def test_a_dropped_claims_files_leave_storage_unless_another_claim_names_t
     assert download.status_code == 200, download.text
 
 
+async def _sanction(client, supervisor, card: dict, action: str) -> None:
+    path = f"/api/v1/credentials/{card['credential_id']}"
+    current = await client.get(path, headers=supervisor)
+    done = await client.post(
+        f"{path}/actions/{action}",
+        json={"reason": "核查学历"},
+        headers={**supervisor, "If-Match": current.headers["etag"]},
+    )
+    assert done.status_code == 200, done.text
+
+
+async def test_a_card_under_a_sanction_is_not_renewed_and_one_imposed_meanwhile_passes_to_the_new_card(
+    client, applicant, officer, supervisor, worker
+) -> None:
+    first_id = (await client.post(APPLICATIONS, json={}, headers=applicant)).json()["id"]
+    await declare(client, applicant, first_id, {**RANKED_MASTER, "institution_rank": None})
+    first = await _to_card(client, worker, applicant, officer, supervisor, first_id)
+    await _sanction(client, supervisor, first, "suspend")
+    refused = await client.post(APPLICATIONS, json={"renews": first["number"]}, headers=applicant)
+    assert [error["code"] for error in assert_problem(refused, 422)["errors"]] == ["not_in_force"]
+
+    # Reinstated, renewed, and suspended again while the renewal is decided: the new card starts suspended.
+    await _sanction(client, supervisor, first, "reinstate")
+    renewal = await client.post(APPLICATIONS, json={"renews": first["number"]}, headers=applicant)
+    assert renewal.status_code == 201, renewal.text
+    assert (await act(client, applicant, renewal.json()["id"], "submit")).status_code == 200
+    await worker.drain()
+    await _sanction(client, supervisor, first, "suspend")
+    assert (await act(client, officer, renewal.json()["id"], "claim")).status_code == 200
+    assert (await act(client, officer, renewal.json()["id"], "review", tier="C")).status_code == 200
+    assert (await act(client, supervisor, renewal.json()["id"], "approve")).status_code == 200
+    await worker.drain()
+    number = (await fetch(client, applicant, renewal.json()["id"])).json()["card_number"]
+    second = (await client.get(f"/api/v1/talent/cards/{number}", headers=applicant)).json()
+    assert second["status"] == "suspended"
+    old = (await client.get("/api/v1/credentials/verify", params={"token": first["token"]})).json()
+    assert (old["status"], old["replaced_by"]) == ("revoked", number)
+
+
 async def test_only_ones_own_card_is_renewed(client, applicant, other_applicant) -> None:
     refused = await client.post(APPLICATIONS, json={"renews": "TI-TALENT-2026-000001"}, headers=other_applicant)
     assert [error["field"] for error in assert_problem(refused, 422)["errors"]] == ["renews"]
