@@ -272,13 +272,19 @@ async def start_payment(
 ) -> Payment:
     """A payment order for the fees due (the open one again, if there is one); the callback records the payment."""
     row = await _own(session, principal, application_id)
+    await repository.hold(session, row.id)  # two requests at once must not open two orders
     if row.status != "pending_payment" or not row.fee_total or row.paid_at is not None:
         raise PaymentNotDue(
             "Fees are paid once the review has passed."
             if row.status != "pending_payment"
             else "Nothing is due: the fees are paid or waived."
         )
-    for payment in reversed(await cloud_service.payments_for(session=session, purpose=purpose_of(row.id))):
+    orders = await cloud_service.payments_for(session=session, purpose=purpose_of(row.id))
+    if any(order.status == "paid" for order in orders):
+        # Paid at the cloud, not yet recorded here (the worker records the notification): a second order would be
+        # paid twice.
+        raise PaymentNotDue("The fees are paid; the payment is being recorded.")
+    for payment in reversed(orders):
         if payment.status == "created" and payment.amount == row.fee_total:
             return payment
     return await cloud_service.create_payment(

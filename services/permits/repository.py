@@ -51,6 +51,12 @@ def reach(principal: Principal) -> ColumnElement[bool]:
     return own
 
 
+async def hold(session: AsyncSession, application_id: uuid.UUID) -> None:
+    """Hold the application's row until the transaction ends, so steps that must not run side by side (starting a
+    payment) take turns (PostgreSQL; SQLite's write transactions take turns already)."""
+    await session.execute(select(_app.c.id).where(_app.c.id == application_id).with_for_update())
+
+
 async def application(
     session: AsyncSession, application_id: uuid.UUID, *, within: ColumnElement[bool] | None = None
 ) -> PermitApplication | None:

@@ -147,7 +147,10 @@ async def payment(session: AsyncSession, event: OutboxEvent, state: Any) -> None
         return
     now = utcnow()
     if event.name == "cloud.payment.refunded":
-        if row.refunded_at is None:
+        # The application's fees went back once none of its orders stays paid: a second order refunded while the
+        # first pays for the permit leaves it paid.
+        orders = await cloud_service.payments_for(session=session, purpose=purpose_of(row.id))
+        if row.refunded_at is None and not any(order.status == "paid" for order in orders):
             row.refunded_at = now
             session.add(row)
             await session.flush()

@@ -275,6 +275,45 @@ async def test_withdrawing_after_payment_refunds(app, client, db, street_vendor,
     assert (await client.get(f"{APPLICATIONS}/{app_id}/payment", headers=citizen)).json()["status"] == "refunded"
 
 
+async def test_fees_are_paid_through_one_order(app, client, db, street_vendor, citizen, officer, worker) -> None:
+    """Orders asked for at once are one order; paid at the cloud, the fees are not asked for again before the
+    payment is recorded; an order paid besides (an old one, paid late) goes back and the fees stay paid."""
+    from services.cloud import service as cloud_service
+    from services.permits.service import purpose_of
+
+    app_id = await _pending_payment(client, worker, citizen, officer)
+    payment = f"{APPLICATIONS}/{app_id}/payment"
+    orders = await asyncio.gather(*(client.post(payment, headers=citizen) for _ in range(3)))
+    assert [order.status_code for order in orders] == [201, 201, 201]
+    assert len({order.json()["payment_id"] for order in orders}) == 1
+    await client.post(orders[0].json()["pay_url"], data={"card": "4111111111111111"})
+    await app.state.cloud.mock.idle()  # the cloud's notification is in; the worker has not recorded it yet
+    assert (await fetch(client, citizen, app_id)).json()["paid_at"] is None
+    assert_problem(await client.post(payment, headers=citizen), 409, "payment-not-due")
+
+    async with db.transaction() as session:
+        stray = await cloud_service.create_payment(
+            session=session,
+            payments=app.state.cloud.cloud.payments,
+            purpose=purpose_of(uuid.UUID(app_id)),
+            amount=5000,
+            description="an order opened before",
+        )
+        stray_id, stray_url = stray.id, stray.pay_url
+    await client.post(stray_url, data={"card": "4111111111111111"})
+    for _ in range(2):  # the payments recorded, the stray one refunded, its refund recorded
+        await app.state.cloud.mock.idle()
+        await worker.drain()
+    final = (await fetch(client, citizen, app_id)).json()
+    assert (bool(final["paid_at"]), final["refunded_at"]) == (True, None)
+    async with db.transaction(write=False) as session:
+        statuses = {
+            order.id: order.status
+            for order in await cloud_service.payments_for(session=session, purpose=purpose_of(uuid.UUID(app_id)))
+        }
+    assert statuses == {uuid.UUID(orders[0].json()["payment_id"]): "paid", stray_id: "refunded"}
+
+
 async def test_an_applications_events_reach_only_the_partner_that_filed_it(
     app, client, street_vendor, partner, citizen, other_citizen, worker
 ) -> None:
