@@ -848,6 +848,12 @@ async def _request_info(session, identity, row, data, actor, now) -> None:
 
 async def _answer(session, identity, row, data, actor, now) -> None:
     request = await repository.open_request(session, row.id)
+    if request is not None and aware(request.due_at) <= now:
+        # Past its due date the request has lapsed, whether or not the job has closed the application yet.
+        raise ActionRefused(
+            f"The request for information was due by {aware(request.due_at):%Y-%m-%d %H:%M} UTC and has lapsed.",
+            errors=[field_error("information_request.due_at", "passed", code="lapsed")],
+        )
     if request is not None:
         latest = {doc.code: doc for doc in await repository.documents(session, row.id)}
         owed = [

@@ -25,7 +25,7 @@ from core.crypto import FieldCipher
 from core.errors import Forbidden, ValidationFailed, field_error
 from core.events import Event, emit
 from core.http import check_if_match
-from core.models import new_id, utcnow
+from core.models import aware, new_id, utcnow
 from core.pagination import encode_cursor
 from core.references import next_reference
 from core.workflow import StepActor, Transition, add_history, take_step
@@ -164,6 +164,8 @@ def may(principal: Principal, step: Transition, row: TalentApplication) -> bool:
 
 def allowed_actions(principal: Principal, row: TalentApplication) -> list[str]:
     actions = TALENT_LIFECYCLE.allowed(row.status, lambda step: may(principal, step, row))
+    if row.assignee_id is not None and "claim" in actions:
+        actions.remove("claim")  # the status stays when it is taken: its claim step refuses, a supervisor reassigns
     if is_owner(principal, row) and row.status in DECLARE_STATES:
         actions.append("declare")  # add, change or drop claims and their evidence
     if row.status == "verifying" and may_verify(principal, row):
@@ -847,6 +849,12 @@ async def _request_info(session, context, row, data, actor, now) -> None:
 
 
 async def _answer(session, context, row, data, actor, now) -> None:
+    if row.answer_due_at is not None and aware(row.answer_due_at) <= now:
+        # Past its due date the request has lapsed, whether or not the job has closed the application yet.
+        raise NotReady(
+            f"The request for information was due by {aware(row.answer_due_at):%Y-%m-%d %H:%M} UTC and has lapsed.",
+            errors=[field_error("answer_due_at", "passed", code="lapsed")],
+        )
     await _claims_with_evidence(session, row)  # claims added since are held to the same rule
     row.question, row.answer_due_at = None, None
     sla.resume(row, now)

@@ -62,7 +62,10 @@ async def test_an_officer_decides_only_pending_claims_and_only_once_claimed(
     client, submitted, officer, supervisor
 ) -> None:
     app_id = submitted["application_id"]
+    assert "claim" in (await fetch(client, supervisor, app_id)).json()["allowed_actions"]
     assert (await act(client, officer, app_id, "claim")).status_code == 200
+    for person in (officer, supervisor):
+        assert "claim" not in (await fetch(client, person, app_id)).json()["allowed_actions"]
     assert_problem(await act(client, supervisor, app_id, "claim"), 409)  # taken: a supervisor reassigns
     preview = await client.post(
         f"{APPLICATIONS}/{app_id}/actions/claim",
@@ -379,6 +382,8 @@ async def test_an_unanswered_request_lapses_and_an_answered_one_does_not(app, cl
             .where(TalentApplication.reference == held["reference"])
             .values(answer_due_at=TalentApplication.submitted_at)
         )
+    late = await act(client, applicant, app_id, "answer", reason="已补充")  # past due: lapsed, before the job runs
+    assert [error["code"] for error in assert_problem(late, 409, "talent-action-refused")["errors"]] == ["lapsed"]
     await tasks.rfi_timeouts(app.state)
     lapsed = (await fetch(client, applicant, app_id)).json()
     assert lapsed["status"] == "withdrawn"
