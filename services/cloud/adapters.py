@@ -44,15 +44,24 @@ class CloudObjectStorage:
         self.client, self.public_base_url, self.bucket, self.ttl = client, public_base_url, bucket, ttl
 
     def _presigned(
-        self, method: str, key: str, *, max_bytes: int = 0, extra: dict[str, str] | None = None
+        self,
+        method: str,
+        key: str,
+        *,
+        max_bytes: int = 0,
+        write_once: bool = False,
+        extra: dict[str, str] | None = None,
     ) -> PresignedUrl:
         expires = int(time.time()) + self.ttl
         path = f"/storage/{self.bucket}/{quote(key)}"
-        signature = self.client.presign(method=method, path=path, expires=expires, max_bytes=max_bytes)
+        signature = self.client.presign(
+            method=method, path=path, expires=expires, max_bytes=max_bytes, write_once=write_once
+        )
         query = {
             "q-ak": self.client.secret_id,
             "q-expires": str(expires),
             "q-max-bytes": str(max_bytes),
+            **({"q-write-once": "1"} if write_once else {}),
             **(extra or {}),
         }
         query["q-signature"] = signature
@@ -64,7 +73,9 @@ class CloudObjectStorage:
         )
 
     async def presign_upload(self, key: str, *, content_type: str, max_bytes: int) -> PresignedUrl:
-        url = self._presigned("PUT", key, max_bytes=max_bytes)
+        # Write-once: the URL stays valid for its TTL after the upload is confirmed (and checked, even accepted), and a
+        # second PUT to it would swap the file under the document.
+        url = self._presigned("PUT", key, max_bytes=max_bytes, write_once=True)
         return PresignedUrl(url.url, url.method, url.expires_at, {"Content-Type": content_type})
 
     async def presign_download(self, key: str, *, filename: str | None = None) -> PresignedUrl:

@@ -134,9 +134,14 @@ class CloudClient:
             )
         return self.breakers[service]
 
-    def presign(self, *, method: str, path: str, expires: int, max_bytes: int = 0) -> str:
+    def presign(self, *, method: str, path: str, expires: int, max_bytes: int = 0, write_once: bool = False) -> str:
         return signing.presign(
-            secret_key=self._secret_key, method=method, path=path, expires=expires, max_bytes=max_bytes
+            secret_key=self._secret_key,
+            method=method,
+            path=path,
+            expires=expires,
+            max_bytes=max_bytes,
+            write_once=write_once,
         )
 
     @property

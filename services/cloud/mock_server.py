@@ -168,7 +168,9 @@ class MockCloud:
         # Keys are quoted whole (slashes too), so no key can climb out of its bucket's folder.
         return self.data_dir / "objects" / quote(bucket, safe="") / quote(key, safe="")
 
-    def check_presigned(self, method: str, bucket: str, key: str, query: dict[str, str]) -> int:
+    def check_presigned(self, method: str, bucket: str, key: str, query: dict[str, str]) -> tuple[int, bool]:
+        """The size cap and whether the URL may only create the object (never replace it), once its signature
+        holds."""
         try:
             expires, max_bytes = int(query["q-expires"]), int(query["q-max-bytes"])
             secret_key = self.api_secrets[query["q-ak"]]
@@ -177,13 +179,14 @@ class MockCloud:
             raise MockError("AccessDenied", "The URL is not presigned.") from None
         if expires < self.clock():
             raise MockError("AccessDenied", "Request has expired.")
+        write_once = query.get("q-write-once") == "1"
         path = f"/storage/{bucket}/{quote(key)}"
         expected = signing.presign(
-            secret_key=secret_key, method=method, path=path, expires=expires, max_bytes=max_bytes
+            secret_key=secret_key, method=method, path=path, expires=expires, max_bytes=max_bytes, write_once=write_once
         )
         if not hmac.compare_digest(expected, given):
             raise MockError("SignatureDoesNotMatch", "The presigned URL's signature does not match.")
-        return max_bytes
+        return max_bytes, write_once
 
     # --- e-signature ---------------------------------------------------------------------------------------------
 
@@ -492,9 +495,15 @@ def create_mock_app(mock: MockCloud) -> FastAPI:
     @app.put("/storage/{bucket}/{key:path}")
     async def put_object(bucket: str, key: str, request: Request) -> Response:
         try:
-            max_bytes = mock.check_presigned("PUT", bucket, key, dict(request.query_params))
+            max_bytes, write_once = mock.check_presigned("PUT", bucket, key, dict(request.query_params))
         except MockError as exc:
             return JSONResponse({"Error": {"Code": exc.code, "Message": exc.message}}, status_code=403)
+        path = mock.object_path(bucket, key)
+        if write_once and path.exists():  # as COS answers a PUT with x-cos-forbid-overwrite: true
+            return JSONResponse(
+                {"Error": {"Code": "FileAlreadyExists", "Message": "The object exists and may not be replaced."}},
+                status_code=409,
+            )
         digest, size, chunks = hashlib.sha256(), 0, []
         async for chunk in request.stream():
             size += len(chunk)
@@ -505,7 +514,6 @@ def create_mock_app(mock: MockCloud) -> FastAPI:
                 )
             digest.update(chunk)
             chunks.append(chunk)
-        path = mock.object_path(bucket, key)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"".join(chunks))
         meta = {

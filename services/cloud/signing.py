@@ -159,7 +159,10 @@ def verify(
     )
 
 
-def presign(*, secret_key: str, method: str, path: str, expires: int, max_bytes: int = 0) -> str:
-    """The signature of a presigned object URL (method, path, expiry and size cap are all bound)."""
-    message = f"{method.upper()}\n{path}\n{expires}\n{max_bytes}"
+def presign(
+    *, secret_key: str, method: str, path: str, expires: int, max_bytes: int = 0, write_once: bool = False
+) -> str:
+    """The signature of a presigned object URL (method, path, expiry, size cap and, for an upload, whether it may
+    replace a stored object, as COS's x-cos-forbid-overwrite: all bound)."""
+    message = f"{method.upper()}\n{path}\n{expires}\n{max_bytes}" + ("\nwrite-once" if write_once else "")
     return hmac.new(secret_key.encode(), message.encode(), hashlib.sha256).hexdigest()

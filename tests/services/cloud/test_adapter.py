@@ -194,17 +194,25 @@ async def test_storage_presigned_upload_head_download_delete(make_client, mock: 
         )
         assert upload.method == "PUT"
         assert "q-signature=" in upload.url
+        too_big = await browser.put(upload.url, content=b"x" * 101)
+        assert too_big.status_code == 400
+        assert too_big.json()["Error"]["Code"] == "EntityTooLarge"
         assert (await browser.put(upload.url, content=content, headers=upload.headers)).status_code == 200
 
         head = await storage.head("applications/a1/licence.pdf")
         assert (head.size, head.sha256, head.content_type) == (len(content), sha256_hex(content), "application/pdf")
 
-        too_big = await browser.put(upload.url, content=b"x" * 101)
-        assert too_big.status_code == 400
-        assert too_big.json()["Error"]["Code"] == "EntityTooLarge"
-        tampered = await browser.put(upload.url.replace("q-max-bytes=100", "q-max-bytes=100000"), content=content)
-        assert tampered.status_code == 403
-        assert tampered.json()["Error"]["Code"] == "SignatureDoesNotMatch"
+        # The URL writes once: a second PUT is refused and the stored file stays; the flag cannot be dropped.
+        again = await browser.put(upload.url, content=b"%PDF-1.7 another", headers=upload.headers)
+        assert (again.status_code, again.json()["Error"]["Code"]) == (409, "FileAlreadyExists")
+        assert (await storage.head("applications/a1/licence.pdf")).sha256 == sha256_hex(content)
+        for forged in (
+            upload.url.replace("q-max-bytes=100", "q-max-bytes=100000"),
+            upload.url.replace("&q-write-once=1", ""),
+        ):
+            tampered = await browser.put(forged, content=content)
+            assert tampered.status_code == 403
+            assert tampered.json()["Error"]["Code"] == "SignatureDoesNotMatch"
         other_key = await browser.put(upload.url.replace("licence.pdf", "other.pdf"), content=content)
         assert other_key.status_code == 403
 

@@ -1,10 +1,12 @@
 """Documents: the checklist, presigned uploads checked against what storage holds, reviews, downloads, comments."""
 
 import hashlib
+import uuid
 
 from sqlalchemy import select
 
 from core.accesslog import AccessLogEntry
+from services.permits.models import PermitDocument
 from tests.helpers import assert_problem
 from tests.services.permits.conftest import APPLICATIONS, PDF, act, create, fetch, upload
 
@@ -99,7 +101,9 @@ async def test_internal_comments_stay_internal(client, street_vendor, citizen, o
     assert (await fetch(client, citizen, draft["id"])).json()["status"] == "screening"
 
 
-async def test_a_file_swapped_after_confirmation_is_not_accepted(app, client, street_vendor, citizen, officer, worker):
+async def test_a_file_is_uploaded_once_and_one_changed_in_storage_is_not_accepted(
+    app, client, db, street_vendor, citizen, officer, worker
+):
     draft = await create(client, citizen)
     started = await _start(client, citizen, draft["id"])
     target = started.json()["upload"]
@@ -114,8 +118,16 @@ async def test_a_file_swapped_after_confirmation_is_not_accepted(app, client, st
     await act(client, citizen, draft["id"], "submit")
     await worker.drain()
     await act(client, officer, draft["id"], "claim")
+    # The upload URL is still within its time, but it writes once: the confirmed file cannot be swapped through it.
     swapped = await client.put(target["url"], content=b"%PDF-1.7 something else entirely", headers=target["headers"])
-    assert swapped.status_code == 200  # the upload URL is still valid: storage takes it
+    assert (swapped.status_code, swapped.json()["Error"]["Code"]) == (409, "FileAlreadyExists")
+
+    # Changed in storage all the same (by another writer to the bucket): the confirmed sha256 still decides.
+    storage = app.state.cloud.cloud.storage
+    async with db.transaction(write=False) as session:
+        key = (await session.get(PermitDocument, uuid.UUID(document_id))).object_key
+    overwrite = storage._presigned("PUT", key, max_bytes=1 << 20)  # a URL that may replace the object
+    assert (await client.put(overwrite.url, content=b"%PDF-1.7 something else entirely")).status_code == 200
     review = await client.post(
         f"{APPLICATIONS}/{draft['id']}/documents/{document_id}/review",
         json={"decision": "accepted"},
