@@ -16,7 +16,6 @@ from urllib.parse import urlencode, urlsplit
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import OAuth2Error
-from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -243,6 +242,11 @@ def _validate(server: Any, oauth_request: StarletteOAuth2Request) -> Validated:
             _, _, headers = error()
             return Validated(error_redirect=dict(headers)["Location"])
         return Validated(error_page=(error.error or "invalid_request", error.get_error_description() or ""))
+    except ValueError:
+        # What Authlib raises instead of its error when that error's description would quote a parameter holding
+        # characters RFC 6749 4.1.2.1 forbids there (a tab, a quote, non-ASCII). Which error it was, and so whether
+        # the redirect URI was checked, is lost with it: the error page, never a redirect.
+        return Validated(error_page=("invalid_request", "a parameter holds characters no valid request has"))
     return Validated(client=grant.client, redirect_uri=grant.redirect_uri, scope=oauth_request.scope or "")
 
 
@@ -255,14 +259,22 @@ def _error_redirect(
     return _redirect(_with_iss(add_params_to_uri(redirect_uri, params), issuer))
 
 
-def _without_prompt_login(request: Request) -> str:
-    """The authorization URL to come back to after signing in (with prompt=login satisfied)."""
+def _asks_fresh_sign_in(max_age: str | None) -> bool:
+    # OIDC Core 3.1.2.1: max_age=0 is prompt=login by another name.
+    return max_age is not None and max_age.isdigit() and int(max_age) == 0
+
+
+def _after_sign_in(request: Request) -> str:
+    """The authorization URL to come back to after signing in, without the prompt=login or max_age=0 that asked for
+    the sign-in: it satisfies them, and kept they would ask again forever."""
     query = []
     for key, value in request.query_params.multi_items():
         if key == "prompt":
             value = " ".join(p for p in value.split() if p != "login")
             if not value:
                 continue
+        if key == "max_age" and _asks_fresh_sign_in(value):
+            continue
         query.append((key, value))
     return f"/oauth2/authorize?{urlencode(query)}"
 
@@ -323,12 +335,13 @@ async def authorize(request: Request, identity: Identity = Depends(get_identity)
     if max_age is not None and not max_age.isdigit():
         return fail("invalid_request", "max_age must be a number of seconds")
 
+    fresh = "login" in prompt or _asks_fresh_sign_in(max_age)
     stale = (
         signed_in is not None
         and max_age is not None
         and (utcnow() - signed_in.context.auth_time).total_seconds() > int(max_age)
     )
-    if signed_in is None or "login" in prompt or stale:
+    if signed_in is None or fresh or stale:
         if "none" in prompt:
             return fail("login_required", "the user is not signed in")
         csrf = _csrf(request, identity)
@@ -339,7 +352,7 @@ async def authorize(request: Request, identity: Identity = Depends(get_identity)
             csrf=csrf,
             form_target=_origin(redirect_uri),
             client_name=client.name(lang),
-            return_to=_without_prompt_login(request),
+            return_to=_after_sign_in(request),
             identifier="",
             error=None,
         )
@@ -493,24 +506,25 @@ async def login(request: Request, session: SessionDep, identity: Identity = Depe
         session, username=None if phone_hash else identifier, phone_hash=phone_hash
     )
     failure_limit, failure_window = settings.login_failures_per_account
-    failures_key = f"login:fail:{account['id']}" if account else None
-    lockout = failures_key and await identity.limiter.peek(failures_key, limit=failure_limit, window=failure_window)
-    if lockout and not lockout.allowed:
+    # Per identifier, whether or not an account has it: a lockout only existing accounts got would tell which phone
+    # numbers and usernames have one. Keyed on a keyed hash, so no phone number sits in the limiter's keys.
+    failures_key = f"login:fail:{identity.cipher.lookup_hash(identifier, context='login')}"
+    lockout = await identity.limiter.peek(failures_key, limit=failure_limit, window=failure_window)
+    if not lockout.allowed:
         retry = lockout.retry_after  # when enough of the failures have slid out of the window
         audit.record(
             session,
             action="auth.login.throttled",
-            object_type="account",
-            object_id=account["id"],
+            object_type="account" if account else None,
+            object_id=account["id"] if account else None,
             outcome="denied",
-            detail={"scope": "account"},
+            detail={"scope": "login"},
         )
         return again(t("throttled", seconds=retry), 429, {"Retry-After": str(retry)})
 
     ok = await identity.passwords.verify(account["password_hash"] if account else None, password)
     if not ok or account["status"] == "disabled":
-        if failures_key:
-            await identity.limiter.hit(failures_key, limit=failure_limit, window=failure_window)
+        await identity.limiter.hit(failures_key, limit=failure_limit, window=failure_window)
         audit.record(
             session,
             action="auth.login.failed",
@@ -521,8 +535,7 @@ async def login(request: Request, session: SessionDep, identity: Identity = Depe
         )
         return again(t("bad_credentials"), 401)
 
-    if failures_key:
-        await identity.limiter.reset(failures_key, window=failure_window)
+    await identity.limiter.reset(failures_key, window=failure_window)
     now = utcnow()
     secret = secrets.token_urlsafe(32)
     session_id = uuid.uuid4()
@@ -608,6 +621,15 @@ async def logout(request: Request, identity: Identity = Depends(get_identity)) -
             return _message(
                 request, lang, title=t("error_title"), detail="id_token_hint is not valid", code="invalid_request"
             )
+    if params.get("client_id") and hint_claims and not _issued_to(hint_claims, params["client_id"]):
+        # RP-Initiated Logout 2: otherwise one client's ID token could send the user to another client's URI.
+        return _message(
+            request,
+            lang,
+            title=t("error_title"),
+            code="invalid_request",
+            detail="client_id is not the audience of id_token_hint",
+        )
     client_id = params.get("client_id") or (hint_claims or {}).get("aud")
     redirect_to = params.get("post_logout_redirect_uri")
     if redirect_to:
@@ -651,6 +673,11 @@ async def logout(request: Request, identity: Identity = Depends(get_identity)) -
     return response
 
 
+def _issued_to(claims: dict[str, Any], client_id: str) -> bool:
+    audience = claims.get("aud")
+    return client_id in (audience if isinstance(audience, list) else [audience])
+
+
 async def _end_session(request: Request, identity: Identity, signed_in: SignedIn) -> None:
     session_id = signed_in.context.session_id
 
@@ -674,17 +701,13 @@ async def _end_session(request: Request, identity: Identity, signed_in: SignedIn
 # -- token, revocation, introspection ---------------------------------------------------------------------------------
 
 
-async def _limit_token_requests(request: Request, identity: Identity, oauth_request: StarletteOAuth2Request) -> None:
-    basic_id, _ = extract_basic_authorization(oauth_request.headers)
-    client_id = basic_id or oauth_request.form.get("client_id") or "unknown"
-    settings = identity.settings
-    for key, (limit, window) in (
-        (f"token:addr:{client_address(request)}", settings.token_requests_per_address),
-        (f"token:client:{client_id[:100]}", settings.token_requests_per_client),
-    ):
-        decision = await identity.limiter.hit(key, limit=limit, window=window)
-        if not decision.allowed:
-            raise _TokenThrottled(decision.retry_after)
+async def _limit_token_requests(request: Request, identity: Identity) -> None:
+    """The caller's address's budget, spent by every request. The client's budget is spent only once the client has
+    authenticated (AuthorizationServer.authenticate_client): a client named by anyone else must not run out."""
+    limit, window = identity.settings.token_requests_per_address
+    decision = await identity.limiter.hit(f"token:addr:{client_address(request)}", limit=limit, window=window)
+    if not decision.allowed:
+        raise _TokenThrottled(decision.retry_after)
 
 
 class _TokenThrottled(Exception):
@@ -719,7 +742,7 @@ async def token(request: Request, identity: Identity = Depends(get_identity)) ->
     await identity.ready()
     oauth_request = await adapt(request)
     try:
-        await _limit_token_requests(request, identity, oauth_request)
+        await _limit_token_requests(request, identity)
     except _TokenThrottled as throttled:
         return _throttled(throttled.retry_after)
 
@@ -750,7 +773,7 @@ async def revoke(request: Request, identity: Identity = Depends(get_identity)) -
     await identity.ready()
     oauth_request = await adapt(request)
     try:
-        await _limit_token_requests(request, identity, oauth_request)
+        await _limit_token_requests(request, identity)
     except _TokenThrottled as throttled:
         return _throttled(throttled.retry_after)
     return _oauth_json(
@@ -771,7 +794,7 @@ async def introspect(request: Request, identity: Identity = Depends(get_identity
     await identity.ready()
     oauth_request = await adapt(request)
     try:
-        await _limit_token_requests(request, identity, oauth_request)
+        await _limit_token_requests(request, identity)
     except _TokenThrottled as throttled:
         return _throttled(throttled.retry_after)
     token = oauth_request.form.get("token")

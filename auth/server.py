@@ -7,9 +7,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from authlib.oauth2.rfc6749 import AuthorizationServer as AuthlibServer
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error, UnsupportedTokenTypeError
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy.util import await_only
 from sqlmodel import Session
 
 from auth import repository
@@ -53,6 +56,27 @@ class ServerContext:
     login: LoginContext | None = None
 
 
+class SlowDown(OAuth2Error):
+    """The client has used up its budget of requests (auth/endpoints.py answers an address's the same way)."""
+
+    error = "slow_down"
+    description = "too many requests; retry later"
+    status_code = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = retry_after
+
+    def get_headers(self) -> list[tuple[str, str]]:
+        return [*super().get_headers(), ("Retry-After", str(self.retry_after))]
+
+
+class UnsupportedTokenType(UnsupportedTokenTypeError):
+    # Authlib makes it a ForbiddenError, 401 as if client authentication had failed; RFC 7009 2.2.1 answers it with
+    # an RFC 6749 5.2 error response, which is a 400.
+    status_code = 400
+
+
 class AuthorizationServer(AuthlibServer):
     def __init__(self, ctx: ServerContext) -> None:
         super().__init__(scopes_supported=list(SCOPES))
@@ -69,6 +93,25 @@ class AuthorizationServer(AuthlibServer):
         return f"{self.ctx.settings.issuer}/oauth2/token"
 
     # -- Authlib's hooks ------------------------------------------------------------------------------------------
+
+    def authenticate_client(self, request: Any, methods: list[str], endpoint: str = "token") -> RegisteredClient:
+        """Authlib's, at every endpoint a client authenticates to, refusing a request that uses two methods, and
+        spending the budget of requests of the client it authenticated: only then, or anyone could use up a
+        client's budget by naming it (a request that fails to authenticate counts against its address only)."""
+        _refuse_two_authentication_methods(request)
+        client = super().authenticate_client(request, methods, endpoint)
+        self._spend_request_budget(client)
+        return client
+
+    def _spend_request_budget(self, client: RegisteredClient) -> None:
+        limit, window = self.ctx.settings.token_requests_per_client
+        # Authlib runs inside the session's run_sync, in SQLAlchemy's greenlet on the event loop (see _with_server in
+        # auth/endpoints.py): the async limiter is awaited the way the session awaits its database driver.
+        decision = await_only(
+            self.ctx.identity.limiter.hit(f"token:client:{client.client_id}", limit=limit, window=window)
+        )
+        if not decision.allowed:
+            raise SlowDown(decision.retry_after)
 
     def query_client(self, client_id: str) -> RegisteredClient | None:
         if "\x00" in client_id:  # from Basic auth or a client assertion; no client has one, and PostgreSQL cannot
@@ -229,6 +272,20 @@ class AuthorizationServer(AuthlibServer):
         return bool(self.ctx.session.execute(stmt).scalar())
 
 
+def _refuse_two_authentication_methods(request: Any) -> None:
+    """RFC 6749 2.3: a client uses one authentication method per request (5.2: invalid_request if more)."""
+    basic_id, _ = extract_basic_authorization(request.headers)
+    form = request.form
+    used = [basic_id is not None, bool(form.get("client_secret")), bool(form.get("client_assertion"))]
+    if sum(used) > 1:
+        raise InvalidRequestError("Use one client authentication method per request.")
+    if basic_id is not None and form.get("client_id") and form["client_id"] != basic_id:
+        # Two clients named in one request. Authlib answers its like (a request object's client_id against the
+        # request's, RP-initiated logout's client_id against the ID token's aud) with invalid_request: the request
+        # contradicts itself, which is not a client failing to authenticate (invalid_client).
+        raise InvalidRequestError("The client_id in the body is not the client of the Authorization header.")
+
+
 class _AccessToken:
     def __init__(self, claims: dict[str, Any], server: AuthorizationServer) -> None:
         self.claims, self.server = claims, server
@@ -258,26 +315,51 @@ class _RefreshToken:
         return self.row["revoked_at"] is not None or self.row["rotated_at"] is not None
 
 
-def _find_token(
-    server: AuthorizationServer, token_string: str, hint: str | None
-) -> _AccessToken | _RefreshToken | None:
-    if token_string.count(".") == 2 and hint != "refresh_token":
-        try:
-            return _AccessToken(server.ctx.identity.tokens.verify_access_token(token_string), server)
-        except TokenError:
-            return None
+def _access_token(server: AuthorizationServer, token_string: str) -> _AccessToken | None:
+    if token_string.count(".") != 2:
+        return None  # not a JWT, so not one of our access tokens
+    try:
+        return _AccessToken(server.ctx.identity.tokens.verify_access_token(token_string), server)
+    except TokenError:
+        return None
+
+
+def _refresh_token(server: AuthorizationServer, token_string: str) -> _RefreshToken | None:
     row = repository.refresh_sync(server.ctx.session, secret_digest(token_string))
     return _RefreshToken(row) if row is not None else None
 
 
-class Revocation(RevocationEndpoint):
-    """RFC 7009. Revoking a refresh token revokes its family, access tokens included; unknown tokens answer 200."""
+def _find_token(
+    server: AuthorizationServer, token_string: str, hint: str | None
+) -> _AccessToken | _RefreshToken | None:
+    """The hinted type first, then the other: the hint is only a hint, and a wrong one must not hide the token
+    (RFC 7009 2.1, RFC 7662 2.1)."""
+    lookups = (_refresh_token, _access_token) if hint == "refresh_token" else (_access_token, _refresh_token)
+    for lookup in lookups:
+        if (token := lookup(server, token_string)) is not None:
+            return token
+    return None
 
-    CLIENT_AUTH_METHODS = [*AUTH_METHODS_CONFIDENTIAL, "none"]
+
+class _TokenLookup:
+    """What revocation and introspection share: how a token is found, and which hints they take."""
+
     server: AuthorizationServer
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Any:
         return _find_token(self.server, token_string, token_type_hint)
+
+    def check_params(self, request: Any, client: Any) -> None:
+        try:
+            super().check_params(request, client)
+        except UnsupportedTokenTypeError:
+            raise UnsupportedTokenType() from None
+
+
+class Revocation(_TokenLookup, RevocationEndpoint):
+    """RFC 7009. Revoking a refresh token revokes its family, access tokens included; unknown tokens answer 200."""
+
+    CLIENT_AUTH_METHODS = [*AUTH_METHODS_CONFIDENTIAL, "none"]
 
     def revoke_token(self, token: Any, request: Any) -> None:
         if isinstance(token, _AccessToken):
@@ -293,14 +375,10 @@ class Revocation(RevocationEndpoint):
             self.server.revoke_family(token.row["family_id"], reason="revoked by the client")
 
 
-class Introspection(IntrospectionEndpoint):
+class Introspection(_TokenLookup, IntrospectionEndpoint):
     """RFC 7662, for authenticated confidential clients: their own tokens, or any token for resource servers."""
 
     CLIENT_AUTH_METHODS = AUTH_METHODS_CONFIDENTIAL
-    server: AuthorizationServer
-
-    def query_token(self, token_string: str, token_type_hint: str | None) -> Any:
-        return _find_token(self.server, token_string, token_type_hint)
 
     def check_permission(self, token: Any, client: Any, request: Any) -> bool:
         return bool(client.can_introspect) or token.check_client(client)

@@ -80,6 +80,19 @@ async def test_wrong_password_and_unknown_account_look_the_same_and_are_audited(
     assert failures == [("auth.login.failed", "failure")] * 2
 
 
+async def test_unknown_logins_lock_out_exactly_like_existing_ones(client, app) -> None:
+    # Otherwise the lockout would tell which phone numbers and usernames have accounts.
+    for identifier in ("officer.market", "nobody.here", "13899999999"):
+        for _ in range(5):
+            assert (await _login(client, identifier, "wrong password here")).status_code == 401, identifier
+        locked = await _login(client, identifier, "wrong password here")
+        assert locked.status_code == 429, identifier
+        assert int(locked.headers["retry-after"]) > 0
+        assert identifier in locked.text  # the same page as for any lockout, the identifier kept in the form
+    # The counters are keyed on a keyed hash, never on the phone number itself.
+    assert not any("13899999999" in key for key, *_ in app.state.identity.limiter._counts)
+
+
 async def test_login_without_a_valid_csrf_token_is_refused(client) -> None:
     await client.get("/oauth2/login")
     response = await client.post(
@@ -174,6 +187,25 @@ async def test_logout_without_a_hint_asks_first(client) -> None:
     done = await client.post("/oauth2/logout", data={"decision": "logout", "csrf_token": csrf_of(page)})
     assert done.status_code == 200
     assert re.search("退出登录|signed out", done.text)
+
+
+async def test_logout_refuses_a_client_id_the_id_token_hint_was_not_issued_to(client) -> None:
+    # RP-Initiated Logout 2: with both, client_id must be the hint's audience, or the redirect goes to another client.
+    tokens = await sign_in(client, "13800000001", "openid", app=WEB)
+    response = await client.get(
+        "/oauth2/logout",
+        params={
+            "id_token_hint": tokens["id_token"],
+            "client_id": "officer-console",
+            "post_logout_redirect_uri": "http://127.0.0.1:8766/",
+        },
+    )
+    assert response.status_code == 400
+    assert "location" not in response.headers
+    assert "invalid_request" in response.text
+    assert "client_id" in response.text
+    # Nothing was ended either.
+    assert (await client.get("/api/v1/me", headers=bearer(tokens["access_token"]))).status_code == 200
 
 
 async def test_logout_refuses_an_unregistered_post_logout_redirect(client) -> None:

@@ -18,11 +18,16 @@ from sqlalchemy import select, update
 
 from auth.models import AuthorizationCode, RefreshToken
 from core.models import utcnow
+from core.settings import Settings
+from main import create_app
 from tests.auth.conftest import TWO_URIS
+from tests.conftest import asgi_client
 from tests.helpers import assert_problem
 from tests.oauth import CONSOLE, WEB, authorize, bearer, csrf_of, exchange, pkce, sign_in
 
 WEB_SCOPE = "openid profile phone permits:apply"
+CONSOLE_AUTH = ("officer-console", "officer-console-secret")
+PARTNER_AUTH = ("demo-partner", "demo-partner-secret")
 
 
 def _authorize_url(**overrides: str) -> str:
@@ -97,6 +102,25 @@ async def test_1_unknown_client_is_an_error_page(client) -> None:
     assert response.status_code == 400
     assert "location" not in response.headers
     assert "invalid_client" in response.text
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"redirect_uri": WEB["redirect_uri"] + "\t"},  # a trailing tab
+        {"redirect_uri": 'http://127.0.0.1:8765/callback"'},
+        {"redirect_uri": "http://127.0.0.1:8765/callbäck"},
+        {"response_type": "tökén"},
+    ],
+)
+async def test_1_parameters_authlib_cannot_quote_in_an_error_are_an_error_page(client, overrides) -> None:
+    # Authlib refuses to put these characters in an error_description: the answer is still the error page.
+    response = await client.get(_authorize_url(**overrides))
+    assert response.status_code == 400
+    assert "location" not in response.headers
+    assert response.headers["content-type"].startswith("text/html")
+    assert "invalid_request" in response.text
+    assert "Traceback" not in response.text
 
 
 # 2. No implicit, no password grant -----------------------------------------------------------------------------------
@@ -245,6 +269,62 @@ async def test_7_wrong_secret_is_401_with_basic_challenge(client) -> None:
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
     assert response.headers["www-authenticate"].startswith("Basic")
+
+
+async def test_7_more_than_one_authentication_method_is_invalid_request(client) -> None:
+    # RFC 6749 2.3: Basic and client_secret in the body are two methods, even when both are right.
+    response = await client.post(
+        "/oauth2/token",
+        data={"grant_type": "client_credentials", "client_id": "demo-partner", "client_secret": "demo-partner-secret"},
+        auth=PARTNER_AUTH,
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+    assert "access_token" not in response.json()
+
+
+@pytest.mark.parametrize("path", ["/oauth2/token", "/oauth2/introspect"])
+async def test_7_a_body_client_id_naming_another_client_than_basic_is_refused(client, path) -> None:
+    data = {"grant_type": "client_credentials", "token": "whatever"}
+    response = await client.post(path, data={**data, "client_id": "officer-console"}, auth=PARTNER_AUTH)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+    assert "access_token" not in response.json()
+    # Naming the same client in both places is one method, and fine.
+    same = await client.post(path, data={**data, "client_id": "demo-partner"}, auth=PARTNER_AUTH)
+    assert same.status_code == 200, same.text
+
+
+async def test_7_only_authenticated_requests_spend_a_clients_budget(settings: Settings, db) -> None:
+    app = create_app(settings.model_copy(update={"token_requests_per_client": (3, 60)}))
+    unauthenticated = [
+        ("/oauth2/token", {"grant_type": "client_credentials", "client_id": "demo-partner"}, None),
+        ("/oauth2/token", {"grant_type": "client_credentials"}, ("demo-partner", "a guess")),
+        ("/oauth2/revoke", {"token": "whatever", "client_id": "demo-partner"}, None),
+        ("/oauth2/introspect", {"token": "whatever"}, ("demo-partner", "a guess")),
+    ]
+    try:
+        async with asgi_client(app) as http:
+            for _ in range(3):
+                for path, data, auth in unauthenticated:
+                    refused = await http.post(path, data=data, auth=auth)
+                    assert refused.json()["error"] == "invalid_client", (path, refused.text)
+            # The partner still has its whole budget, whichever endpoint spends it...
+            spent = [
+                await http.post("/oauth2/token", data={"grant_type": "client_credentials"}, auth=PARTNER_AUTH),
+                await http.post("/oauth2/introspect", data={"token": "whatever"}, auth=PARTNER_AUTH),
+                await http.post("/oauth2/revoke", data={"token": "whatever"}, auth=PARTNER_AUTH),
+            ]
+            assert [r.status_code for r in spent] == [200, 200, 200], [r.text for r in spent]
+            assert spent[0].json()["token_type"] == "Bearer"
+            # ...and no more than it.
+            over = await http.post("/oauth2/token", data={"grant_type": "client_credentials"}, auth=PARTNER_AUTH)
+        assert over.status_code == 429
+        assert over.json()["error"] == "slow_down"
+        assert int(over.headers["retry-after"]) > 0
+        assert over.headers["cache-control"] == "no-store"
+    finally:
+        await app.state.db.dispose()
 
 
 def _b64(data: dict) -> str:
@@ -430,6 +510,34 @@ async def test_9_unknown_token_is_200(client) -> None:
     assert response.status_code == 200
 
 
+async def test_9_a_wrong_token_type_hint_does_not_stop_the_revocation(client) -> None:
+    # RFC 7009 2.1: a token not found under the hinted type is looked for under the other.
+    tokens = await sign_in(client, "officer.market", "openid")
+    response = await client.post(
+        "/oauth2/revoke",
+        data={"token": tokens["access_token"], "token_type_hint": "refresh_token"},
+        auth=CONSOLE_AUTH,
+    )
+    assert (response.status_code, response.json()) == (200, {})
+    assert (await _introspect(client, tokens["access_token"]))["active"] is False
+    await _eventually(lambda: _refused(client, tokens["access_token"]))
+    await client.post(
+        "/oauth2/revoke",
+        data={"token": tokens["refresh_token"], "token_type_hint": "access_token"},
+        auth=CONSOLE_AUTH,
+    )
+    assert (await _introspect(client, tokens["refresh_token"]))["active"] is False
+
+
+@pytest.mark.parametrize("path", ["/oauth2/revoke", "/oauth2/introspect"])
+async def test_9_an_unknown_token_type_hint_is_400_unsupported_token_type(client, path) -> None:
+    # RFC 7009 2.2.1 and RFC 6749 5.2: an error in the request (400), not a failed client authentication (401).
+    response = await client.post(path, data={"token": "whatever", "token_type_hint": "foo"}, auth=CONSOLE_AUTH)
+    assert response.status_code == 400
+    assert response.json() == {"error": "unsupported_token_type"}
+    assert "www-authenticate" not in response.headers
+
+
 # 10. Introspection (RFC 7662) ----------------------------------------------------------------------------------------
 
 
@@ -467,6 +575,19 @@ async def test_10_expired_and_foreign_tokens_are_inactive(client, app) -> None:
     assert (await _introspect(client, tokens["access_token"], auth=("demo-partner", "demo-partner-secret"))) == {
         "active": False
     }
+
+
+async def test_10_a_wrong_token_type_hint_still_finds_the_token(client) -> None:
+    # RFC 7662 2.1: the server extends its search past the hinted type.
+    tokens = await sign_in(client, "officer.market", "openid")
+    for token, hint in ((tokens["access_token"], "refresh_token"), (tokens["refresh_token"], "access_token")):
+        response = await client.post(
+            "/oauth2/introspect", data={"token": token, "token_type_hint": hint}, auth=CONSOLE_AUTH
+        )
+        described = response.json()
+        assert described["active"] is True, hint
+        assert described["client_id"] == "officer-console"
+        assert described["scope"] == "openid"
 
 
 # 11. no-store ----------------------------------------------------------------------------------------------------
@@ -629,26 +750,44 @@ async def test_14_prompt_none_without_session_is_login_required(client) -> None:
     assert error["state"] == "s-123"
 
 
-async def test_14_prompt_login_shows_the_login_page_even_when_signed_in(client) -> None:
-    await authorize(client, login="13800000001", scope="openid", **WEB)
-    page = await client.get(_authorize_url(scope="openid", prompt="login"))
+def _return_to(page: httpx.Response) -> str:
+    return re.search(r'name="return_to" value="([^"]*)"', page.text).group(1).replace("&amp;", "&")
+
+
+async def _sign_in_on(client, page: httpx.Response) -> httpx.Response:
+    """Sign in on this login page; returns where its return address leads."""
     assert page.status_code == 200
     assert 'name="password"' in page.text
-    # Coming back after signing in must not loop: the return address has prompt=login satisfied.
-    return_to = re.search(r'name="return_to" value="([^"]*)"', page.text).group(1).replace("&amp;", "&")
-    assert "prompt=login" not in return_to
     signed_in = await client.post(
         "/oauth2/login",
         data={
             "identifier": "13800000001",
             "password": "TalentIsland-2026!",
             "csrf_token": csrf_of(page),
-            "return_to": return_to,
+            "return_to": _return_to(page),
         },
     )
-    back = await client.get(signed_in.headers["location"])
+    assert signed_in.status_code == 303, signed_in.text[:300]
+    return await client.get(signed_in.headers["location"])
+
+
+async def test_14_prompt_login_shows_the_login_page_even_when_signed_in(client) -> None:
+    await authorize(client, login="13800000001", scope="openid", **WEB)
+    page = await client.get(_authorize_url(scope="openid", prompt="login"))
+    # Coming back after signing in must not loop: the return address has prompt=login satisfied.
+    assert "prompt=login" not in _return_to(page)
+    back = await _sign_in_on(client, page)
     assert back.status_code == 302
     assert back.headers["location"].startswith(WEB["redirect_uri"] + "?code=")
+
+
+async def test_14_max_age_zero_asks_for_one_fresh_sign_in_then_gives_the_code(client) -> None:
+    # OIDC Core 3.1.2.1: max_age=0 is prompt=login; after that one sign-in the code comes, not the login page again.
+    await authorize(client, login="13800000001", scope="openid", **WEB)
+    back = await _sign_in_on(client, await client.get(_authorize_url(scope="openid", max_age="0")))
+    assert back.status_code == 302, back.text[:300]
+    assert back.headers["location"].startswith(WEB["redirect_uri"] + "?code=")
+    assert parse_qs(urlsplit(back.headers["location"]).query)["state"] == ["s-123"]
 
 
 async def test_14_userinfo_by_get_and_post(client) -> None:
