@@ -22,9 +22,30 @@ class BlockedDestination(httpx.TransportError):
     """The destination is not allowed; no connection was opened."""
 
 
+# IPv6 forms that carry or reach an IPv4 address, or name a deprecated local scope, which Python's is_global may call
+# global (so [::7f00:1] or [64:ff9b::a9fe:a9fe] would pass for a public host): IPv4-compatible (::a.b.c.d),
+# IPv4-translated (::ffff:0:a.b.c.d), NAT64 (RFC 6052, RFC 8215), 6to4, Teredo and site-local. No webhook receiver
+# needs one.
+_TUNNELLED = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "::/96",
+        "::ffff:0:0:0/96",
+        "64:ff9b::/96",
+        "64:ff9b:1::/48",
+        "2002::/16",
+        "2001::/32",
+        "fec0::/10",
+    )
+)
+
+
 def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        elif any(address in network for network in _TUNNELLED):
+            return False
     return address.is_global and not address.is_multicast
 
 

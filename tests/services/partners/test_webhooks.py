@@ -239,6 +239,14 @@ class CountingTransport(httpx.AsyncBaseTransport):
         "http://localhost/hook",  # a name resolving to a private address
         "http://10.1.2.3/hook",
         "http://[::ffff:127.0.0.1]/hook",
+        # IPv6 forms that carry an IPv4 address (loopback, the metadata service) or a deprecated local scope
+        "http://[::7f00:1]/hook",
+        "http://[64:ff9b::a9fe:a9fe]/hook",
+        "http://[64:ff9b:1::a9fe:a9fe]/hook",
+        "http://[2002:a9fe:a9fe::1]/hook",
+        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook",
+        "http://[::ffff:0:a9fe:a9fe]/hook",
+        "http://[fec0::1]/hook",
         "file:///etc/passwd",
     ],
 )
