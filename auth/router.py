@@ -98,7 +98,8 @@ async def grant_mandate(
 
 @accounts.delete("/me/representations/{client_id}", status_code=204, responses=problems(401, 403, 404, 422))
 async def withdraw_mandate(principal: Person, client_id: PartnerId, session: SessionDep) -> Response:
-    """Stop this partner system filing for you; what it has filed stays yours."""
+    """Stop this partner system filing for you: what it has filed stays yours, and it no longer sees or acts on it, nor
+    hears of it by webhook."""
     await service.withdraw_mandate(session=session, principal=principal, client_id=client_id)
     return Response(status_code=204)
 
