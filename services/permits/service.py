@@ -177,12 +177,13 @@ async def create_application(
     renewed = await _renewable(session, data.renews, applicant_id, client, service.code) if data.renews else None
     form = _renewal_form(renewed, service, data.form) if renewed else data.form
     _check_form(form, service.content, complete=False)
-    if renewed is not None and data.holder_name is None and _holder_in(data.form) is None:
+    if renewed is not None and data.holder_name is None and _holder_in(data.form, service.content)[0] is None:
         # The renewed permit's holder, unless the request names another (or changes the business's name).
         holder, holder_public = renewed.holder_name, renewed.holder_public
+    elif data.holder_name is not None:
+        holder, holder_public = data.holder_name, False  # named outright, the holder may be a person
     else:
-        business = _holder_in(form)
-        holder, holder_public = data.holder_name or business, data.holder_name is None and business is not None
+        holder, holder_public = _holder_in(form, service.content)
     if holder is None:
         if client is not None:  # a partner never learns the citizen's name from us
             raise ValidationFailed(
@@ -469,14 +470,28 @@ async def _draft(
 _APPLICATION_COLUMNS = tuple(PermitApplication.__table__.columns)
 
 
-# Form fields that name whom a permit is for (a business being registered, an operator), in order of preference.
-# (Only businesses: a person's name is personal data and never reaches the public register.)
+# Form fields that name whom a permit is for, in order of preference.
 HOLDER_FIELDS = ("proposed_name", "operator_name", "applicant_name")
+# Those that always name an organisation (a business being registered, a licensed operator). An applicant is one only
+# where only businesses apply: a road-occupation permit's applicant may be a citizen, and a person's name is personal
+# data that never reaches the public register unmasked.
+ORGANISATION_FIELDS = ("proposed_name", "operator_name")
 
 
-def _holder_in(form: dict[str, Any]) -> str | None:
-    named = (form.get(name) for name in HOLDER_FIELDS)
-    return next((value.strip()[:200] for value in named if isinstance(value, str) and value.strip()), None)
+def public_holder(row: PermitApplication) -> str:
+    """The holder's name as anyone may see it (the register, the signed permit anyone may verify): an organisation's
+    whole, a person's masked."""
+    return row.holder_name if row.holder_public else mask_name(row.holder_name)
+
+
+def _holder_in(form: dict[str, Any], content: dict[str, Any]) -> tuple[str | None, bool]:
+    """The holder the form names, and whether that name is an organisation's (public), or (None, False)."""
+    for name in HOLDER_FIELDS:
+        value = form.get(name)
+        if isinstance(value, str) and value.strip():
+            public = name in ORGANISATION_FIELDS or "citizen" not in content.get("audience", ("citizen",))
+            return value.strip()[:200], public
+    return None, False
 
 
 async def _applicable(session: AsyncSession, code: str, applicant_id: uuid.UUID) -> PinnedService:
@@ -522,14 +537,15 @@ async def update_draft(
         raise NotEditable(f"The application is {row.status}; only drafts change.")
     check_if_match(if_match, row.version)
     content = (await catalogue_service.pinned_version(session=session, service_id=row.service_id)).content
+    from_form = _holder_in(row.form, content)[0] == row.holder_name
     if data.form is not None:
         _check_form(data.form, content, complete=False)
         row.form = data.form
     if data.holder_name is not None:
         # Named outright, the holder may be a person: masked on the public register, as when a draft is created.
         row.holder_name, row.holder_public = data.holder_name, False
-    elif data.form is not None and row.holder_public and _holder_in(row.form) is not None:
-        row.holder_name = _holder_in(row.form)  # a holder the form's business name gave follows it
+    elif data.form is not None and from_form and _holder_in(row.form, content)[0] is not None:
+        row.holder_name, row.holder_public = _holder_in(row.form, content)  # the holder the form names follows it
     await _price(session, identity, row, content)
     session.add(row)
     await session.flush()
@@ -669,7 +685,7 @@ async def register(
         items.append(
             RegisterEntry(
                 permit_number=row.permit_number,
-                holder_name=row.holder_name if row.holder_public else mask_name(row.holder_name),
+                holder_name=public_holder(row),
                 service_code=row.service_code,
                 service_title=titles[row.service_id],
                 department=row.department,

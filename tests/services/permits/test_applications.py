@@ -413,6 +413,33 @@ async def test_the_permit_is_for_the_business_the_form_names(client, db, citizen
     assert own_name.json()["holder_name"] == "陈明 Chen Ming"
 
 
+@pytest.mark.parametrize(
+    ("service_code", "public"),
+    [("temporary-road-occupation", False), ("outdoor-advertising", True)],  # citizens may apply / businesses only
+)
+async def test_an_applicant_named_in_the_form_is_public_only_where_only_businesses_apply(
+    client, db, citizen, service_code, public
+) -> None:
+    created = await client.post(
+        APPLICATIONS, json={"service_code": service_code, "form": {"applicant_name": "陈明"}}, headers=citizen
+    )
+    assert created.status_code == 201, created.text
+    async with db.transaction(write=False) as session:
+        row = await session.get(PermitApplication, uuid.UUID(created.json()["id"]))
+    assert (row.holder_name, row.holder_public) == ("陈明", public)
+    # Renamed in the form, it follows, and stays as public as before.
+    current = await fetch(client, citizen, created.json()["id"])
+    edited = await client.patch(
+        f"{APPLICATIONS}/{created.json()['id']}",
+        json={"form": {"applicant_name": "陈明明"}},
+        headers={**citizen, "If-Match": current.headers["etag"]},
+    )
+    assert edited.status_code == 200, edited.text
+    async with db.transaction(write=False) as session:
+        row = await session.get(PermitApplication, uuid.UUID(created.json()["id"]))
+    assert (row.holder_name, row.holder_public) == ("陈明明", public)
+
+
 async def test_bad_numbers_and_ids_are_422_not_500(client, street_vendor, citizen, officer) -> None:
     nan = await client.post(
         APPLICATIONS,

@@ -1,7 +1,9 @@
 """The whole path over HTTP with real tokens: apply, upload, request for information, answer, review, pay through the
 mock cloud (its signed callback included), approve, issue, verify publicly, revoke, verify again."""
 
+import base64
 import hashlib
+import json
 
 from services.cloud.mock_server import MockCloud
 from tests.helpers import assert_problem
@@ -124,6 +126,11 @@ async def test_a_permit_from_application_to_public_verification_and_revocation(
     )
     assert "13800000001" not in str(verified)
     assert "applicant" not in str(verified)
+    # The holder is a person (the citizen's own name): masked in the signed permit anyone verifies, as on the register.
+    masked = "陈" + "*" * (len("陈明 Chen Ming") - 1)
+    assert (verified["holder_name"], credential["holder_name"]) == (masked, masked)
+    payload = credential["token"].split(".")[1]
+    assert json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["holder_name"] == masked
     register = (await client.get("/api/v1/permits/register", params={"number": issued["permit_number"]})).json()
     assert [(e["permit_number"], e["status"], e["service_code"], e["service_title"]) for e in register["items"]] == [
         (issued["permit_number"], "active", street_vendor, "流动摊贩经营许可")
