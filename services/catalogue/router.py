@@ -4,6 +4,7 @@ Open311 and CPSV-AP renderings partners map onto."""
 import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -49,7 +50,10 @@ async def _public(
     media_type: str = "application/json",
 ) -> Response:
     """A public response with an ETag and 304 on If-None-Match, served from the per-process cache when given one."""
-    query = "&".join(f"{k}={v}" for k, v in sorted(request.query_params.multi_items()) if k != "lang")
+    # The query as given, encoded and in its order: sorted, or joined raw, two queries FastAPI reads differently (a
+    # repeated parameter counts its last value; an encoded "&" is part of a value) shared a key, and one poisoned the
+    # other's cached answer for everyone.
+    query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "lang"])
     key = f"{request.url.path}?{query}|{language}"
     hit = cache.get(key) if cache is not None else None
     if hit is None:

@@ -113,6 +113,22 @@ async def test_unchanged_resources_answer_304(client) -> None:
     assert english.status_code == 200
 
 
+async def test_a_query_read_otherwise_is_never_answered_from_another_querys_cache(client) -> None:
+    """The cache key is the query as FastAPI reads it: a repeated parameter counts its last value, and an encoded "&"
+    is part of a value, so neither may share a cached answer with a query that reads differently."""
+
+    async def codes(query: str) -> list[str]:
+        return [item["code"] for item in (await client.get(f"{SERVICES}?{query}&lang=en")).json()["items"]]
+
+    market = await codes("department=market")
+    assert market and await codes("department=housing") != market
+    assert await codes("department=housing&department=market") == market
+    assert await codes("department=market&department=housing") == await codes("department=housing")
+    assert await codes("category=business%26department%3Dmarket") == []  # no such category
+    assert await codes("category=business&department=market") == await codes("department=market&category=business")
+    assert await codes("category=business&department=market")
+
+
 async def test_unknown_service_and_bad_parameters(client) -> None:
     assert_problem(await client.get(f"{SERVICES}/no-such-service"), 404, "service-not-found")
     assert_problem(await client.get(SERVICES, params={"kind": "spaceship"}), 422)
