@@ -53,5 +53,9 @@ class IdentityAlreadyVerified(Conflict):
     code, title = "identity-already-verified", "This account's identity is already verified"
 
 
+class VerifiedName(Conflict):
+    code, title = "name-verified", "The name was verified against an ID card"
+
+
 class IdNumberTaken(Conflict):
     code, title = "id-number-taken", "Another account is verified with this ID number"

@@ -104,7 +104,7 @@ async def withdraw_mandate(principal: Person, client_id: PartnerId, session: Ses
     return Response(status_code=204)
 
 
-@accounts.patch("/me", response_model=Me, responses=problems(401, 403, 404, 412, 422, 428))
+@accounts.patch("/me", response_model=Me, responses=problems(401, 403, 404, 409, 412, 422, 428))
 async def update_me(
     data: MeUpdate,
     principal: Person,
@@ -174,7 +174,7 @@ async def read_account(
     return account
 
 
-@admin.patch("/accounts/{account_id}", response_model=AccountRead, responses=problems(404, 412, 422, 428))
+@admin.patch("/accounts/{account_id}", response_model=AccountRead, responses=problems(404, 409, 412, 422, 428))
 async def update_account(
     account_id: uuid.UUID,
     data: AccountUpdate,

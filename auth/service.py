@@ -22,6 +22,7 @@ from auth.exceptions import (
     PhoneTaken,
     RepresentationNotFound,
     UsernameTaken,
+    VerifiedName,
     WeakPassword,
 )
 from auth.guards import Principal
@@ -142,6 +143,7 @@ async def update_account(
     check_if_match(if_match, account.version)
     roles = await repository.roles(session, account.id)
     changes: dict[str, Any] = {}
+    _keep_verified_name(account, data.name)
     if data.name is not None and data.name != account.name:
         account.name = changes["name"] = data.name
     if "department" in data.model_fields_set and data.department != account.department:
@@ -213,6 +215,7 @@ async def update_me(
     if account is None:
         raise AccountNotFound()
     check_if_match(if_match, account.version)
+    _keep_verified_name(account, data.name)
     fields = data.model_dump(exclude_none=True)
     for name, value in fields.items():
         setattr(account, name, value)
@@ -227,6 +230,13 @@ async def update_me(
             detail={"fields": sorted(fields)},
         )
     return me_of(account, await repository.roles(session, account.id), identity)
+
+
+def _keep_verified_name(account: Account, name: str | None) -> None:
+    """A name checked against an ID card is the person's legal name: registries are asked about it and credentials
+    carry it, so neither its owner nor an administrator edits it (the check itself set it)."""
+    if name is not None and name != account.name and account.identity_verified_at is not None:
+        raise VerifiedName("This name was checked against an ID card in the real-name check; it cannot be edited.")
 
 
 async def get_account(*, session: AsyncSession, identity: Identity, account_id: uuid.UUID) -> AccountRead:

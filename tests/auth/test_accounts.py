@@ -117,6 +117,37 @@ async def test_me_shows_the_owner_their_data_and_updates_with_if_match(client, a
     )
 
 
+async def test_a_name_verified_against_an_id_card_is_edited_by_nobody(client, app, db) -> None:
+    """The real-name check set it: registries are asked about it and credentials carry it. An unverified citizen
+    still edits theirs."""
+    admin = bearer(await token_for(app, "admin", "admin"))
+    headers = bearer(await token_for(app, "13800000003", "openid profile", client_id="demo-web"))
+    checked = await client.post(
+        "/api/v1/me/identity-verification", headers=headers, json={"name": "王磊", "id_number": "440703199203150034"}
+    )
+    assert checked.status_code == 200, checked.text
+    me = await client.get("/api/v1/me", headers=headers)
+    assert (me.json()["name"], bool(me.json()["identity_verified_at"])) == ("王磊", True)
+    renamed = await client.patch(
+        "/api/v1/me", json={"name": "李四"}, headers={**headers, "If-Match": me.headers["etag"]}
+    )
+    assert_problem(renamed, 409, "name-verified")
+    same = await client.patch(
+        "/api/v1/me", json={"name": me.json()["name"]}, headers={**headers, "If-Match": me.headers["etag"]}
+    )
+    assert same.status_code == 200, same.text
+    account = f"/api/v1/admin/accounts/{me.json()['id']}"
+    etag = (await client.get(account, headers=admin)).headers["etag"]
+    assert_problem(await client.patch(account, json={"name": "李四"}, headers={**admin, "If-Match": etag}), 409)
+    assert (await client.get("/api/v1/me", headers=headers)).json()["name"] == me.json()["name"]
+
+    citizen = (await client.post("/api/v1/accounts", json=SIGN_UP)).json()
+    fresh = await client.patch(
+        f"/api/v1/admin/accounts/{citizen['id']}", json={"name": "新名字"}, headers={**admin, "If-Match": '"1"'}
+    )
+    assert (fresh.status_code, fresh.json()["name"]) == (200, "新名字")
+
+
 # -- administrators -------------------------------------------------------------------------------------------------
 
 
