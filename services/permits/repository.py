@@ -45,10 +45,15 @@ def reach(principal: Principal) -> ColumnElement[bool]:
             _app.c.applicant_id, principal.client_id
         )
     own = _app.c.applicant_id == principal.account_id if "permits:apply" in principal.scopes else false()
-    if is_staff(principal) and principal.department is not None:
-        # Only what was sent to the department: a draft withdrawn unsent is still the citizen's alone.
-        return own | ((_app.c.department == principal.department) & _app.c.submitted_at.is_not(None))
-    return own
+    return (own | queue(principal)) if is_staff(principal) else own
+
+
+def queue(principal: Principal) -> ColumnElement[bool]:
+    """What was sent to a staff member's department: a draft withdrawn unsent is still the citizen's alone. (Staff
+    list only this, by deadline: their own applications they list with a token without the staff scope.)"""
+    if principal.department is None:
+        return false()
+    return (_app.c.department == principal.department) & _app.c.submitted_at.is_not(None)
 
 
 async def hold(session: AsyncSession, application_id: uuid.UUID) -> None:

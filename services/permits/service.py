@@ -629,7 +629,13 @@ async def listing(
     staff = repository.is_staff(principal)
     now = utcnow()
     rows = await repository.listing(
-        session, within=repository.reach(principal), staff=staff, now=now, limit=limit, cursor=cursor, **filters
+        session,
+        within=repository.queue(principal) if staff else repository.reach(principal),
+        staff=staff,
+        now=now,
+        limit=limit,
+        cursor=cursor,
+        **filters,
     )
     items = [
         ApplicationSummary(

@@ -697,7 +697,7 @@ async def listing(
     staff = repository.is_staff(principal)
     rows = await repository.applications(
         session,
-        within=repository.reach(principal),
+        within=repository.queue() if staff else repository.reach(principal),
         staff=staff,
         limit=limit,
         cursor=cursor,

@@ -103,9 +103,13 @@ def reach(principal: Principal) -> ColumnElement[bool]:
             _app.c.applicant_id, principal.client_id
         )
     own = _app.c.applicant_id == principal.account_id if "talent:apply" in principal.scopes else false()
-    if is_staff(principal):
-        return own | _app.c.submitted_at.is_not(None)
-    return own
+    return (own | queue()) if is_staff(principal) else own
+
+
+def queue() -> ColumnElement[bool]:
+    """What was sent to the talent office. (Staff list only this, by deadline: their own applications they list with
+    a token without the staff scope.)"""
+    return _app.c.submitted_at.is_not(None)
 
 
 async def application(

@@ -593,3 +593,30 @@ async def test_a_withdrawn_mandate_ends_what_the_partner_reaches_and_hears(
         assert receiver.requests == []
     finally:
         receiver.server.shutdown()
+
+
+async def test_staff_who_also_apply_page_through_the_whole_queue(app, client, street_vendor, citizen, worker) -> None:
+    """Their own drafts (no deadline yet) are theirs to open, not part of the queue the deadline orders: paged one by
+    one, the queue is every item once, and every cursor the server gives is one it takes."""
+    from tests.oauth import bearer, token_for
+
+    both = bearer(await token_for(app, "officer.market", "openid permits:apply permits:process"))
+    own = [(await create(client, both))["id"] for _ in range(2)]
+    sent = await create(client, citizen)
+    await upload(client, citizen, sent["id"])
+    assert (await act(client, citizen, sent["id"], "submit")).status_code == 200
+    whole = (await client.get(APPLICATIONS, headers=both, params={"limit": 100})).json()["items"]
+    paged, cursor = [], None
+    while True:
+        page = await client.get(
+            APPLICATIONS, headers=both, params={"limit": 1, **({"cursor": cursor} if cursor else {})}
+        )
+        assert page.status_code == 200, page.text
+        paged += page.json()["items"]
+        if not (cursor := page.json()["next_cursor"]):
+            break
+    assert [item["id"] for item in paged] == [item["id"] for item in whole]
+    assert sent["id"] in [item["id"] for item in whole]
+    assert not set(own) & {item["id"] for item in whole}
+    for draft in own:
+        assert (await fetch(client, both, draft)).status_code == 200

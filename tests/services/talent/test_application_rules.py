@@ -147,12 +147,26 @@ async def test_a_withdrawn_mandate_ends_what_the_sponsor_reaches(client, applica
     assert (await fetch(client, applicant, app_id)).json()["sponsored_by_client"] == "demo-partner"  # still theirs
 
 
-async def test_an_officer_who_applies_sees_their_own_draft(app, client) -> None:
+async def test_an_officer_who_applies_sees_their_own_draft_outside_the_queue(app, client, submitted) -> None:
     both = bearer(await token_for(app, "officer.talent", "openid talent:apply talent:review"))
     created = await client.post(APPLICATIONS, json={}, headers=both)
     assert created.status_code == 201, created.text
     seen = (await fetch(client, both, created.json()["id"])).json()
     assert (seen["status"], seen["allowed_actions"]) == ("draft", ["declare", "submit", "withdraw"])
+    # The queue, ordered by deadline, pages through what was sent (no draft without one), each cursor taken back.
+    whole = (await client.get(APPLICATIONS, headers=both, params={"limit": 100})).json()["items"]
+    paged, cursor = [], None
+    while True:
+        page = await client.get(
+            APPLICATIONS, headers=both, params={"limit": 1, **({"cursor": cursor} if cursor else {})}
+        )
+        assert page.status_code == 200, page.text
+        paged += page.json()["items"]
+        if not (cursor := page.json()["next_cursor"]):
+            break
+    assert [item["id"] for item in paged] == [item["id"] for item in whole]
+    assert submitted["application_id"] in [item["id"] for item in whole]
+    assert created.json()["id"] not in [item["id"] for item in whole]
 
 
 async def test_one_open_application_per_person_and_claims_change_with_if_match(client, applicant) -> None:
