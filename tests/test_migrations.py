@@ -112,6 +112,8 @@ def test_replaced_by_migration_names_the_renewal_each_replaced_credential_gave_a
             with engine.connect() as connection:
                 table = Credential.__table__
                 replaced = dict(connection.execute(select(table.c.number, table.c.replaced_by)).all())
+                filed = set(connection.execute(select(table.c.filed_by_client)).scalars())
             assert replaced == {"OLD": "NEW", "NEW": None, "LOST": None, "CAUSE": None}
+            assert filed == {None}  # their applications are gone: no partner filed them
         finally:
             engine.dispose()

@@ -44,5 +44,8 @@ class Credential(IdMixin, TimestampMixin, VersionMixin, table=True):
     replaced_by: str | None = Field(
         default=None, max_length=64, foreign_key="credential.number", description="the renewal that replaced it"
     )
+    # The partner system that filed the application for the holder: its events reach that partner alone (while the
+    # holder's mandate stands), as the application's did; with none, no partner hears of it.
+    filed_by_client: str | None = Field(default=None, max_length=100)
     kid: str = Field(max_length=100, description="the credential signing key's id")
     token: str = Field(description="the compact JWS")

@@ -137,8 +137,10 @@ async def issue(
     valid_until: datetime,
     subject_type: str,
     subject_id: uuid.UUID,
+    filed_by_client: str | None = None,
 ) -> Credential:
-    """Sign and register a credential for its holder (the permits and talent domains call this when they issue)."""
+    """Sign and register a credential for its holder (the permits and talent domains call this when they issue);
+    `filed_by_client`, the partner system that filed the application for the holder, if one did."""
     title_text, condition_texts = _check_issue(
         kind=kind,
         number=number,
@@ -196,6 +198,7 @@ async def issue(
         status_changed_at=now,
         kid=key.kid,
         token=token,
+        filed_by_client=filed_by_client,
     )
     session.add(row)
     await session.flush()
@@ -252,7 +255,8 @@ def _check_issue(
 
 
 def _event_payload(row: Credential) -> dict[str, Any]:
-    """What partners may see: no holder, no reason (free text may name people)."""
+    """What partners may see: no holder, no reason (free text may name people). Only the partner that filed the
+    application receives it, while the holder's mandate stands (as the application's own events); nobody else."""
     return {
         "number": row.number,
         "kind": row.kind,
@@ -260,6 +264,8 @@ def _event_payload(row: Credential) -> dict[str, Any]:
         "status": row.status,
         "valid_until": aware(row.valid_until),
         "replaced_by": row.replaced_by,
+        "partner_client_id": row.filed_by_client,
+        "on_behalf_of": row.holder_account_id if row.filed_by_client else None,
     }
 
 

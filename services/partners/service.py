@@ -9,6 +9,7 @@ its last attempt the delivery is dead. Replay emits a new due event for the same
 import json
 import time
 import uuid
+from typing import Any
 
 import httpx
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -146,8 +147,7 @@ async def fan_out(*, session: AsyncSession, event: OutboxEvent) -> int:
     # An event about one partner's own case (an application it filed) names that partner; nobody else receives it,
     # and that partner only while the citizen it acts for keeps its mandate.
     audience = event.payload.get("partner_client_id", ALL)
-    citizen = event.payload.get("on_behalf_of")
-    if audience is not ALL and citizen and not await represents(session, uuid.UUID(str(citizen)), audience):
+    if audience is not ALL and not await _may_hear(session, audience, event.payload):
         return 0
     created = 0
     for subscription in await repository.active_subscriptions(session):
@@ -176,6 +176,13 @@ async def fan_out(*, session: AsyncSession, event: OutboxEvent) -> int:
     return created
 
 
+async def _may_hear(session: AsyncSession, client_id: str, payload: dict[str, Any]) -> bool:
+    """An event about a citizen a partner acts for (`on_behalf_of`) is that partner's to hear of only while the
+    citizen's mandate stands: when it is sent as well as when it is fanned out (a retry, or a replay, comes later)."""
+    citizen = payload.get("on_behalf_of")
+    return not citizen or await represents(session, uuid.UUID(str(citizen)), client_id)
+
+
 async def deliver(
     *,
     session: AsyncSession,
@@ -190,6 +197,11 @@ async def deliver(
         return
     subscription = await session.get(WebhookSubscription, row.subscription_id)
     if subscription is None or not subscription.active:
+        return
+    if not await _may_hear(session, row.client_id, row.body.get("data", {})):
+        await repository.record_attempt(
+            session, row.id, status="dead", last_status_code=None, last_error="the citizen withdrew the mandate"
+        )
         return
     secret = identity.cipher.decrypt(subscription.secret_encrypted, context="webhook_secret")
     body = json.dumps(row.body, ensure_ascii=False, separators=(",", ":")).encode()

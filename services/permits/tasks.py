@@ -100,6 +100,7 @@ async def issue(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
             valid_until=valid_until,
             subject_type="permit_application",
             subject_id=row.id,
+            filed_by_client=row.submitted_by_client,
         )
     row.permit_number = existing.number
     if replaced is not None:  # the renewed permit is replaced (revoked, naming this one); a sanction on it passes on

@@ -168,6 +168,7 @@ async def issue_card(session: AsyncSession, event: OutboxEvent, state: Any) -> N
             valid_until=now + CARD_VALIDITY,
             subject_type="talent_application",
             subject_id=row.id,
+            filed_by_client=row.sponsored_by_client,
         )
     row.card_number = existing.number
     # One card in force per person: the new card replaces the ones before it and takes over a suspension, or a

@@ -77,6 +77,33 @@ def test_forged_cursor_is_a_validation_error(forged: str) -> None:
     assert caught.value.errors[0].field == "cursor"
 
 
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("created_at", "2026-01-01T00:00:00"),  # naive: cannot be compared with stored instants
+        ("created_at", 1),
+        ("id", 1),
+        ("id", [1]),
+        ("rank", 10**30),  # past the column's range
+        ("rank", True),
+        ("rank", "1"),
+        ("rank", 1.5),
+        ("name", 5),
+        ("name", None),
+        ("name", []),
+        ("name", "a\x00b"),  # PostgreSQL stores no NUL
+    ],
+)
+def test_a_tampered_value_of_each_column_type_is_a_validation_error(column: str, value: object) -> None:
+    with pytest.raises(ValidationFailed):
+        decode_cursor(encode_cursor([value]), [things.c[column]])
+
+
+def test_values_of_each_column_type_come_back() -> None:
+    columns = [things.c.rank, things.c.name]
+    assert decode_cursor(encode_cursor([-3, "n1"]), columns) == (-3, "n1")
+
+
 def test_uuid7_ids_are_time_ordered_and_version_7() -> None:
     ids = [new_id() for _ in range(200)]
     assert all(value.version == 7 for value in ids)
@@ -84,3 +111,23 @@ def test_uuid7_ids_are_time_ordered_and_version_7() -> None:
     # Milliseconds lead, so ids made in different milliseconds sort by time.
     first, *_, last = ids
     assert first.int >> 80 <= last.int >> 80
+
+
+@pytest.mark.parametrize(
+    ("path", "values"),
+    [
+        ("/api/v1/catalogue/services", [[]]),
+        ("/api/v1/catalogue/services", [{}]),
+        ("/api/v1/catalogue/services", [5]),
+        ("/api/v1/catalogue/services", ["a\u0000b"]),
+        ("/api/v1/catalogue/services", [10**30]),
+        ("/api/v1/talent/rule-sets", ["a", 10**30]),
+        ("/api/v1/permits/register?holder=江门", [5]),
+    ],
+)
+async def test_a_tampered_cursor_is_a_422_on_the_apps_lists(client, path: str, values: list) -> None:
+    from tests.helpers import assert_problem
+
+    separator = "&" if "?" in path else "?"
+    answer = await client.get(f"{path}{separator}cursor={encode_cursor(values)}")
+    assert assert_problem(answer, 422)["errors"][0]["field"] == "cursor"

@@ -595,6 +595,47 @@ async def test_a_withdrawn_mandate_ends_what_the_partner_reaches_and_hears(
         receiver.server.shutdown()
 
 
+async def test_a_delivery_made_before_the_mandate_was_withdrawn_is_not_sent_after(
+    app, client, street_vendor, partner, other_citizen, worker
+) -> None:
+    """Fanned out while the mandate stood, failed, then replayed once the citizen withdrew it: nothing is sent."""
+    from tests.oauth import bearer, client_token
+    from tests.services.partners.test_webhooks import Receiver
+
+    receiver = Receiver()  # no secret set: it refuses every delivery (401) until the delivery is dead
+    try:
+        manage = bearer(await client_token(app, "demo-partner", "webhooks:manage"))
+        subscribed = await client.post(
+            "/api/v1/partners/webhooks",
+            json={"url": receiver.url, "events": ["permits.application.submitted"]},
+            headers=manage,
+        )
+        hook = subscribed.json()["id"]
+        me = (await client.get("/api/v1/me", headers=other_citizen)).json()
+        filed = await create(client, partner, on_behalf_of=me["id"], holder_name="夜市 A-12 摊位")
+        await upload(client, partner, filed["id"])
+        assert (await act(client, partner, filed["id"], "submit")).status_code == 200
+        await worker.drain()
+        sent = len(receiver.requests)
+        assert sent >= 1
+        [delivery] = (await client.get(f"/api/v1/partners/webhooks/{hook}/deliveries", headers=manage)).json()["items"]
+        assert delivery["status"] == "dead"
+
+        assert (
+            await client.delete("/api/v1/me/representations/demo-partner", headers=other_citizen)
+        ).status_code == 204
+        replayed = await client.post(
+            f"/api/v1/partners/webhooks/{hook}/deliveries/{delivery['id']}/replay", headers=manage
+        )
+        assert replayed.status_code == 202, replayed.text
+        await worker.drain()
+        assert len(receiver.requests) == sent
+        [after] = (await client.get(f"/api/v1/partners/webhooks/{hook}/deliveries", headers=manage)).json()["items"]
+        assert (after["status"], after["last_error"]) == ("dead", "the citizen withdrew the mandate")
+    finally:
+        receiver.server.shutdown()
+
+
 async def test_staff_who_also_apply_page_through_the_whole_queue(app, client, street_vendor, citizen, worker) -> None:
     """Their own drafts (no deadline yet) are theirs to open, not part of the queue the deadline orders: paged one by
     one, the queue is every item once, and every cursor the server gives is one it takes."""
@@ -620,3 +661,32 @@ async def test_staff_who_also_apply_page_through_the_whole_queue(app, client, st
     assert not set(own) & {item["id"] for item in whole}
     for draft in own:
         assert (await fetch(client, both, draft)).status_code == 200
+
+
+async def test_a_permits_own_events_reach_only_the_partner_that_filed_it(
+    app, client, street_vendor, partner, citizen, other_citizen, officer, supervisor, worker
+) -> None:
+    """The permit issued for an application a partner filed is that partner's to hear of; one a citizen applied for
+    themselves is no partner's (every subscribed partner heard of every permit)."""
+    from tests.oauth import bearer, client_token
+    from tests.services.partners.test_webhooks import Receiver
+    from tests.services.permits.test_renewal import _issue
+
+    receiver = Receiver()
+    try:
+        manage = bearer(await client_token(app, "demo-partner", "webhooks:manage"))
+        subscribed = await client.post(
+            "/api/v1/partners/webhooks",
+            json={"url": receiver.url, "events": ["credentials.credential.issued"]},
+            headers=manage,
+        )
+        assert subscribed.status_code == 201, subscribed.text
+        receiver.secret = subscribed.json()["secret"]
+        me = (await client.get("/api/v1/me", headers=other_citizen)).json()
+        filed = await create(client, partner, on_behalf_of=me["id"], holder_name="夜市 B-3 摊位")
+        theirs = await _issue(client, app, worker, partner, officer, supervisor, filed)
+        await _issue(client, app, worker, citizen, officer, supervisor, await create(client, citizen))
+        await worker.drain()
+        assert [request["body"]["data"]["number"] for request in receiver.requests] == [theirs["permit_number"]]
+    finally:
+        receiver.server.shutdown()
