@@ -10,7 +10,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
-from sqlalchemy import DateTime, Select, literal, tuple_
+from sqlalchemy import BigInteger, DateTime, Integer, Select, String, literal, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.errors import ValidationFailed, field_error
@@ -66,14 +66,30 @@ def decode_cursor(cursor: str, columns: Sequence[ColumnElement[Any]]) -> tuple[A
 
 
 def _convert(value: Any, column: ColumnElement[Any]) -> Any:
-    python_type = column.type.python_type
-    # SQLModel's UTCDateTime is a TypeDecorator that reports `object`; what it stores is a DateTime.
-    if python_type is datetime or isinstance(getattr(column.type, "impl", column.type), DateTime):
-        return datetime.fromisoformat(value)
-    if python_type is uuid.UUID:
-        return uuid.UUID(value)
-    if not isinstance(value, python_type):
-        raise TypeError(f"expected {python_type.__name__}")
+    """The value as the column's type, or ValueError/TypeError: a cursor is the client's to tamper with, and what
+    passes here reaches the database (a list, a naive instant, an integer past the column's range or a NUL each
+    answered 500)."""
+    stored = getattr(column.type, "impl", column.type)  # SQLModel's types are TypeDecorators (AutoString, UTCDateTime)
+    if isinstance(stored, DateTime) or column.type.python_type is datetime:
+        instant = datetime.fromisoformat(_text(value))
+        if instant.tzinfo is None:
+            raise ValueError("a naive instant")
+        return instant
+    if column.type.python_type is uuid.UUID:
+        return uuid.UUID(_text(value))
+    if isinstance(stored, Integer):
+        bits = 64 if isinstance(stored, BigInteger) else 32
+        if isinstance(value, bool) or not isinstance(value, int) or not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+            raise ValueError("not an integer of the column's range")
+        return value
+    if isinstance(stored, String):
+        return _text(value)
+    raise TypeError(f"no cursor converts to {column.type}")
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or "\x00" in value or len(value) > 1000:
+        raise TypeError("not a text a cursor holds")
     return value
 
 
@@ -121,7 +137,7 @@ def decode_offset(cursor: str | None) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         (offset,) = json.loads(raw)
-        if not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
+        if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
             raise ValueError("offset out of range")
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
         raise ValidationFailed(
