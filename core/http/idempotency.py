@@ -4,9 +4,11 @@ The key is claimed and the response stored in the request's own transaction, so 
 only if the work committed. A concurrent request with the same key waits for the first to finish and then gets its
 stored response (PostgreSQL waits at most `LOCK_WAIT`, then answers 409); the same key with another body is a 422.
 Only successful responses are stored: a request that failed changed nothing and may be retried with the same key.
-Keys are per caller and expire after 24 hours.
+Keys are per caller and expire after 24 hours. A stored response is encrypted (AES-GCM, the data key): it may hold
+what the database otherwise keeps only hashed or encrypted (a new client's secret, a phone number).
 """
 
+import base64
 import hashlib
 import json
 import re
@@ -22,6 +24,7 @@ from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.audit.models import JsonType
+from core.crypto import FieldCipher
 from core.db import SessionDep
 from core.errors import Conflict, PreconditionRequired, ValidationFailed, field_error
 from core.models import utcnow
@@ -61,8 +64,8 @@ class IdempotentReplay(Exception):
 class IdempotencyClaim:
     """The caller's key, claimed in the request's transaction; `finish` stores the response in the same one."""
 
-    def __init__(self, session: AsyncSession, owner: str, key: str) -> None:
-        self.session, self.owner, self.key = session, owner, key
+    def __init__(self, session: AsyncSession, cipher: FieldCipher, owner: str, key: str) -> None:
+        self.session, self.cipher, self.owner, self.key = session, cipher, owner, key
 
     async def finish(self, response: Response) -> None:
         where = (_table.c.owner == self.owner) & (_table.c.key == self.key)
@@ -71,9 +74,21 @@ class IdempotencyClaim:
             await self.session.execute(delete(_table).where(where))
             return
         headers = {name: response.headers[name] for name in _REPLAYED_HEADERS if name in response.headers}
+        sealed = _seal(self.cipher, bytes(body), self.owner, self.key)
         await self.session.execute(
-            update(_table).where(where).values(status_code=response.status_code, headers=headers, body=bytes(body))
+            update(_table).where(where).values(status_code=response.status_code, headers=headers, body=sealed)
         )
+
+
+def _seal(cipher: FieldCipher, body: bytes, owner: str, key: str) -> bytes:
+    # Bound to its owner and key: a stored answer cannot be moved to another caller's row.
+    return cipher.encrypt(base64.b64encode(body).decode(), context=f"idempotency:{owner}:{key}").encode()
+
+
+def _unseal(cipher: FieldCipher, stored: bytes, owner: str, key: str) -> bytes:
+    if stored[:1] in (b"{", b"["):
+        return stored  # stored in the clear before answers were encrypted (gone within a day of the upgrade)
+    return base64.b64decode(cipher.decrypt(stored.decode(), context=f"idempotency:{owner}:{key}"))
 
 
 async def _fingerprint(request: Request) -> str:
@@ -87,7 +102,7 @@ async def _fingerprint(request: Request) -> str:
     return hashlib.sha256(target + b"\n" + canonical).hexdigest()
 
 
-def _replay_or_refuse(row: Any, fingerprint: str) -> None:
+def _replay_or_refuse(row: Any, fingerprint: str, cipher: FieldCipher) -> None:
     if row["fingerprint"] != fingerprint:
         raise ValidationFailed(
             "This Idempotency-Key was used for a different request; use a new key for a new request.",
@@ -97,12 +112,22 @@ def _replay_or_refuse(row: Any, fingerprint: str) -> None:
         )
     if row["status_code"] is None:
         raise Conflict("A request with this Idempotency-Key is still in progress.", headers={"Retry-After": "1"})
-    response = Response(content=row["body"], status_code=row["status_code"], headers=row["headers"] or {})
+    body = _unseal(cipher, row["body"], row["owner"], row["key"])
+    response = Response(content=body, status_code=row["status_code"], headers=row["headers"] or {})
     response.headers["Idempotent-Replayed"] = "true"
     raise IdempotentReplay(response)
 
 
-async def claim_key(session: AsyncSession, *, owner: str, key: str, method: str, path: str, fingerprint: str) -> None:
+async def claim_key(
+    session: AsyncSession,
+    *,
+    cipher: FieldCipher,
+    owner: str,
+    key: str,
+    method: str,
+    path: str,
+    fingerprint: str,
+) -> None:
     """Claim (owner, key) in this transaction, or raise: replay of the stored response, 422 reuse, 409 in progress."""
     # Insert first: a new key (nearly every request) is then claimed without first looking for it.
     if await _insert_claim(session, owner=owner, key=key, method=method, path=path, fingerprint=fingerprint):
@@ -115,7 +140,7 @@ async def claim_key(session: AsyncSession, *, owner: str, key: str, method: str,
             return
         # Someone else claimed the expired key again while we waited.
         row = (await session.execute(select(_table).where(where))).mappings().one()
-    _replay_or_refuse(row, fingerprint)
+    _replay_or_refuse(row, fingerprint, cipher)
 
 
 async def _insert_claim(
@@ -188,15 +213,17 @@ def idempotency(owner: Callable[..., Any], *, required: bool = False) -> Callabl
                 "The Idempotency-Key must be 1-255 visible ASCII characters.",
                 errors=[field_error("Idempotency-Key", "invalid characters", location="header")],
             )
+        cipher = request.app.state.identity.cipher  # the data key every encrypted field uses
         await claim_key(
             session,
+            cipher=cipher,
             owner=owner_key,
             key=idempotency_key,
             method=request.method,
             path=request.url.path,
             fingerprint=await _fingerprint(request),
         )
-        claim = IdempotencyClaim(session, owner_key, idempotency_key)
+        claim = IdempotencyClaim(session, cipher, owner_key, idempotency_key)
         request.state.idempotency = claim
         return claim
 

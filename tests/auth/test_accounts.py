@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from auth.models import Account, OAuthClient
 from core.crypto import secret_digest
+from core.http import IdempotencyRecord
 from tests.helpers import assert_problem
 from tests.oauth import WEB, bearer, client_token, sign_in, token_for
 
@@ -240,7 +241,8 @@ PARTNER = {
 
 
 async def test_client_secret_is_shown_once_and_stored_hashed(client, db, admin) -> None:
-    created = await client.post("/api/v1/admin/clients", json=PARTNER, headers=admin)
+    keyed = {**admin, "Idempotency-Key": "new-client-1"}
+    created = await client.post("/api/v1/admin/clients", json=PARTNER, headers=keyed)
     assert created.status_code == 201, created.text
     secret = created.json()["client_secret"]
     assert len(secret) >= 40
@@ -250,7 +252,13 @@ async def test_client_secret_is_shown_once_and_stored_hashed(client, db, admin) 
                 select(OAuthClient.__table__.c.secret_hash).where(OAuthClient.__table__.c.client_id == "city-bank")
             )
         ).scalar_one()
+        # The answer kept for a retry is encrypted: the secret is nowhere in the database in the clear.
+        kept = (await connection.execute(select(IdempotencyRecord.__table__.c.body))).scalars().all()
     assert stored == secret_digest(secret)
+    assert kept
+    assert not any(secret.encode() in body or b"city-bank" in body for body in kept)
+    retried = await client.post("/api/v1/admin/clients", json=PARTNER, headers=keyed)
+    assert (retried.headers["idempotent-replayed"], retried.json()) == ("true", created.json())
     read = (await client.get("/api/v1/admin/clients/city-bank", headers=admin)).json()
     assert "client_secret" not in read
     assert "secret_hash" not in read
