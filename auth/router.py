@@ -178,16 +178,26 @@ async def read_account(
 async def update_account(
     account_id: uuid.UUID,
     data: AccountUpdate,
-    _: Admin,
+    admin: Admin,
     session: SessionDep,
     identity: IdentityDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> AccountRead:
-    """Change roles, department, name or status; removing access revokes the account's tokens everywhere."""
+    """Change roles, department, name or status; removing access revokes the account's tokens everywhere. The answer
+    shows a citizen's data as a read does, and lands in their access log the same way."""
     account = await service.update_account(
         session=session, identity=identity, account_id=account_id, data=data, if_match=if_match
     )
+    if account.kind == "citizen":
+        await service.log_citizen_read(
+            session=session,
+            reader=admin,
+            citizen_id=account.id,
+            purpose="account administration",
+            object_type="account",
+            object_id=account.id,
+        )
     set_etag(response, account.version)
     return account
 

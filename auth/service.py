@@ -45,7 +45,7 @@ from auth.schemas import (
 )
 from auth.tokens import revocation
 from core import accesslog, audit
-from core.crypto import mask_id_number, mask_phone, secret_digest
+from core.crypto import mask_id_number, mask_name, mask_phone, secret_digest
 from core.errors import ValidationFailed, field_error
 from core.events import Event, define_event, emit
 from core.http import check_if_match
@@ -249,10 +249,14 @@ async def get_account(*, session: AsyncSession, identity: Identity, account_id: 
 async def list_accounts(
     *, session: AsyncSession, identity: Identity, limit: int, cursor: str | None, **filters: Any
 ) -> tuple[list[AccountRead], str | None]:
-    """Accounts for administrators, with their roles, personal data masked."""
+    """Accounts for administrators, with their roles, personal data masked: a citizen's name too (opening one
+    account shows it whole, and lands in the citizen's access log; a list of many would not)."""
     rows, next_cursor = await repository.list_accounts(session, limit=limit, cursor=cursor, **filters)
     roles = await repository.roles_of(session, [row.id for row in rows])
-    return [admin_view(row, roles[row.id], identity) for row in rows], next_cursor
+    views = [admin_view(row, roles[row.id], identity) for row in rows]
+    return [
+        view.model_copy(update={"name": mask_name(view.name)}) if view.kind == "citizen" else view for view in views
+    ], next_cursor
 
 
 async def record_verified_identity(

@@ -80,6 +80,7 @@ def _summary_columns() -> list[Any]:
         _app.c.status,
         _app.c.version,
         _app.c.holder_name,
+        _app.c.holder_public,
         _app.c.assignee_id,
         _app.c.submitted_at,
         _app.c.due_at,

@@ -478,10 +478,11 @@ HOLDER_FIELDS = ("proposed_name", "operator_name", "applicant_name")
 ORGANISATION_FIELDS = ("proposed_name", "operator_name")
 
 
-def public_holder(row: PermitApplication) -> str:
-    """The holder's name as anyone may see it (the register, the signed permit anyone may verify): an organisation's
-    whole, a person's masked."""
-    return row.holder_name if row.holder_public else mask_name(row.holder_name)
+def public_holder(name: str, public: bool) -> str:
+    """A holder's name as anyone may see it (the register, the signed permit anyone may verify) and as a list of
+    many shows it (the officers' queue: opening one, logged in the citizen's access log, shows it whole): an
+    organisation's whole, a person's masked."""
+    return name if public else mask_name(name)
 
 
 def _holder_in(form: dict[str, Any], content: dict[str, Any]) -> tuple[str | None, bool]:
@@ -639,7 +640,12 @@ async def listing(
     )
     items = [
         ApplicationSummary(
-            **{key: row[key] for key in ApplicationSummary.model_fields if key in row}, risk=_risk(row, now)
+            **{
+                **{key: row[key] for key in ApplicationSummary.model_fields if key in row},
+                # A list of many shows a person's name masked to staff; opening one (logged) shows it whole.
+                **({"holder_name": public_holder(row["holder_name"], row["holder_public"])} if staff else {}),
+            },
+            risk=_risk(row, now),
         )
         for row in rows[:limit]
     ]
@@ -691,7 +697,7 @@ async def register(
         items.append(
             RegisterEntry(
                 permit_number=row.permit_number,
-                holder_name=public_holder(row),
+                holder_name=public_holder(row.holder_name, row.holder_public),
                 service_code=row.service_code,
                 service_title=titles[row.service_id],
                 department=row.department,

@@ -92,7 +92,7 @@ async def issue(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
             kind="permit",
             number=row.reference.replace("TI-P-", "TI-PERMIT-"),
             holder_account_id=row.applicant_id,
-            holder_name=public_holder(row),  # anyone may verify it: a person's name is masked
+            holder_name=public_holder(row.holder_name, row.holder_public),  # anyone may verify it
             department=row.department,
             title={"zh-CN": service.title_zh, "en": service.title_en},
             conditions=[{"zh-CN": text, "en": text} for text in row.conditions],

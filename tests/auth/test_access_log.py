@@ -3,6 +3,7 @@
 from sqlalchemy import select
 
 from auth.models import Account
+from core.accesslog import AccessLogEntry
 from tests.helpers import assert_problem
 from tests.oauth import bearer, token_for
 
@@ -35,6 +36,27 @@ async def test_an_administrators_read_lands_in_the_citizens_access_log(app, clie
         str(citizen_id),
     )
     assert (await client.get(LOG, headers=other)).json()["items"] == []  # nobody else sees it
+
+
+async def test_a_list_masks_citizens_names_and_a_change_is_logged_like_a_read(app, client, db) -> None:
+    citizen = bearer(await token_for(app, "13800000002", "openid profile"))
+    admin = bearer(await token_for(app, "admin", "admin"))
+    citizen_id = await _citizen_id(app, db, "13800000002")
+    listed = await client.get("/api/v1/admin/accounts", headers=admin, params={"kind": "citizen", "limit": 100})
+    [row] = [item for item in listed.json()["items"] if item["id"] == str(citizen_id)]
+    whole = (await client.get("/api/v1/me", headers=citizen)).json()["name"]
+    assert row["name"] == whole[0] + "*" * (len(whole) - 1)
+    assert (await client.get(LOG, headers=citizen)).json()["items"] == []  # a list logs nothing: it shows nothing whole
+
+    changed = await client.patch(
+        f"/api/v1/admin/accounts/{citizen_id}",
+        json={"status": "disabled"},
+        headers={**admin, "If-Match": f'"{row["version"]}"'},
+    )
+    assert (changed.status_code, changed.json()["name"]) == (200, whole)
+    async with db.transaction(write=False) as session:
+        logged = (await session.execute(select(AccessLogEntry.citizen_id))).scalars().all()
+    assert logged == [citizen_id]
 
 
 async def test_a_failed_read_and_a_staff_read_log_nothing(app, client, db) -> None:

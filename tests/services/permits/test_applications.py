@@ -690,3 +690,20 @@ async def test_a_permits_own_events_reach_only_the_partner_that_filed_it(
         assert [request["body"]["data"]["number"] for request in receiver.requests] == [theirs["permit_number"]]
     finally:
         receiver.server.shutdown()
+
+
+async def test_the_queue_shows_a_persons_name_masked_and_one_application_whole(
+    client, street_vendor, citizen, officer, worker
+) -> None:
+    """A list of many is not logged per citizen; opening one is, and shows the name whole."""
+    draft = await create(client, citizen)
+    await upload(client, citizen, draft["id"])
+    assert (await act(client, citizen, draft["id"], "submit")).status_code == 200
+    whole = "陈明 Chen Ming"
+    queue = (await client.get(APPLICATIONS, headers=officer, params={"service": street_vendor})).json()["items"]
+    assert [item["holder_name"] for item in queue] == ["陈" + "*" * (len(whole) - 1)]
+    own = (await client.get(APPLICATIONS, headers=citizen)).json()["items"]
+    assert [item["holder_name"] for item in own if item["id"] == draft["id"]] == [whole]
+    assert (await fetch(client, officer, draft["id"])).json()["holder_name"] == whole
+    log = (await client.get("/api/v1/me/access-log", headers=citizen)).json()["items"]
+    assert [entry["object_id"] for entry in log] == [draft["id"]]
