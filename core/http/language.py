@@ -57,10 +57,11 @@ def language_from_header(header: str) -> str:
     ranked = []
     for index, part in enumerate(header.split(",")):
         tag, _, params = part.strip().partition(";")
+        params = params.strip().lower()  # "Q=0" is "q=0": the parameter's name is case-insensitive (RFC 9110 12.4.2)
         quality = 1.0
-        if params.strip().startswith("q="):
+        if params.startswith("q="):
             try:
-                quality = float(params.strip()[2:])
+                quality = float(params[2:])
             except ValueError:
                 quality = 0.0
         if quality > 0:  # q=0 (or a quality that cannot be read) says "not this one" (RFC 9110 12.4.2)

@@ -26,7 +26,11 @@ async def get_year(year: Year, session: SessionDep, response: Response, language
     return localize(_view(row, days, response), language)
 
 
-@router.put("/{year}", response_model=CalendarYearRead, responses=problems(401, 403, 412, 422, 428))
+@router.put(
+    "/{year}",
+    response_model=CalendarYearRead,
+    responses={**problems(401, 403, 412, 422, 428), 201: {"model": CalendarYearRead, "description": "Published"}},
+)
 async def publish_year(
     year: Year,
     data: CalendarYearIn,
@@ -36,9 +40,11 @@ async def publish_year(
     language: Language,
     if_match: IfMatch = None,
 ) -> CalendarYearRead:
-    """Publish a year as the State Council's notice has it, or correct a published one (send If-Match). The
+    """Publish a year as the State Council's notice has it (201), or correct a published one (send If-Match). The
     deadlines of applications under way are counted again on it, in the background."""
     row, days = await service.publish_year(session=session, year=year, data=data, if_match=if_match)
+    if row.version == 1:
+        response.status_code = 201
     return localize(_view(row, days, response), language)
 
 

@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import audit, sla
 from core.db import Database
-from core.errors import ValidationFailed, field_error
+from core.errors import PreconditionFailed, ValidationFailed, field_error
 from core.events import Event, define_event, emit
 from core.http import check_if_match
 from core.models import aware, utcnow
@@ -48,6 +48,8 @@ async def publish_year(
     _check_days(year, data)
     row = await repository.year(session, year)
     if row is None:
+        if if_match is not None:  # RFC 9110 13.1.1: no current representation, so no tag (not even *) matches
+            raise PreconditionFailed(f"{year} is not published yet; publish it without If-Match.")
         row = CalendarYear(year=year, source=data.source)
     else:
         check_if_match(if_match, row.version)

@@ -83,8 +83,13 @@ async def test_a_year_is_shown_in_the_language_asked_for(client, ask, name, cont
 
 
 async def test_an_administrator_publishes_and_corrects_a_year(client, app, admin) -> None:
+    # A year not published has no version: If-Match matches nothing, not even * (RFC 9110 13.1.1).
+    for tag in ('"7"', "*"):
+        refused = await client.put(YEAR, json={"days": DAYS_2027}, headers={**admin, "If-Match": tag})
+        assert_problem(refused, 412)
+    assert_problem(await client.get(YEAR), 404, "calendar-year-not-found")
     created = await client.put(YEAR, json={"source": "notice", "days": DAYS_2027}, headers=admin)
-    assert created.status_code == 200, created.text
+    assert created.status_code == 201, created.text
     assert created.json()["version"] == 1
     assert created.headers["etag"] == '"1"'
     assert [day["date"] for day in created.json()["days"]] == ["2027-01-01", "2027-01-02"]
@@ -113,7 +118,7 @@ async def test_an_administrator_publishes_and_corrects_a_year(client, app, admin
     ],
 )
 async def test_refused_days_change_nothing(client, admin, days, field) -> None:
-    assert (await client.put(YEAR, json={"days": DAYS_2027}, headers=admin)).status_code == 200
+    assert (await client.put(YEAR, json={"days": DAYS_2027}, headers=admin)).status_code == 201
     problem = assert_problem(await client.put(YEAR, json={"days": days}, headers={**admin, "If-Match": '"1"'}), 422)
     assert any(error["field"].startswith(field) for error in problem["errors"]), problem
     after = (await client.get(YEAR)).json()
