@@ -674,11 +674,14 @@ def _result(identity: Identity, row: TalentApplication, *, full: bool) -> Assess
         for line in stored["assessment"]["breakdown"]
     ]
     assessment = stored["assessment"]
+    route = assessment["route"]
+    if not full and route.removeprefix("direct:") in sensitive:
+        route = "direct"  # "direct:top_salary" would say what the masked salary line hides
     return AssessmentResult(
         rule_set_version=assessment["rule_set"]["version"],
         score=assessment["score"],
         tier=assessment["tier"],
-        route=assessment["route"],
+        route=route,
         scored_at=row.scored_at,
         breakdown=breakdown,
     )

@@ -326,9 +326,11 @@ def tiers_of(rule_set: CompiledRuleSet) -> list[str]:
 
 
 def criteria_reading(rule_set: CompiledRuleSet, *, kinds: set[str]) -> set[str]:
-    """Codes of the criteria (and bonus criteria) whose value is read from claims of these kinds."""
+    """Codes of the criteria (and bonus criteria) whose value is read from claims of these kinds, and of the direct
+    routes with a condition that reads one (naming the route taken would tell what a masked line hides)."""
     document = rule_set.document
-    return {c.code for c in [*document.criteria, *document.bonus.criteria] if c.claim in kinds}
+    criteria = {c.code for c in [*document.criteria, *document.bonus.criteria] if c.claim in kinds}
+    return criteria | {r.code for r in document.direct_routes if any(c.claim in kinds for c in r.when)}
 
 
 @dataclass(frozen=True)

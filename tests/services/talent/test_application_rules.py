@@ -105,6 +105,19 @@ async def test_evidence_and_figures_are_for_the_applicant_and_the_handling_offic
     assert {"talent_evidence", "talent_application"} <= {entry["object_type"] for entry in log}
 
 
+async def test_a_direct_route_that_reads_a_masked_figure_is_not_named_to_others(
+    client, applicant, supervisor, worker
+) -> None:
+    app_id = (await client.post(APPLICATIONS, json={}, headers=applicant)).json()["id"]
+    await declare(client, applicant, app_id, {**SALARY, "annual_amount": 600000})
+    assert (await act(client, applicant, app_id, "submit")).status_code == 200
+    await worker.drain()
+    own = (await fetch(client, applicant, app_id)).json()["result"]
+    assert own["route"] == "direct:top_salary"
+    seen = (await fetch(client, supervisor, app_id)).json()["result"]
+    assert (seen["route"], seen["tier"]) == ("direct", own["tier"])  # the tier stays: the salary band does not
+
+
 async def test_the_approval_is_a_second_persons(client, applicant, supervisor, worker) -> None:
     app_id = (await client.post(APPLICATIONS, json={}, headers=applicant)).json()["id"]
     await declare(client, applicant, app_id, {**RANKED_MASTER, "institution_rank": None})
