@@ -19,9 +19,10 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.context import current_request_id
+from core.context import current_actor, current_request_id
 
 logger = logging.getLogger("ti.errors")
+security_log = logging.getLogger("ti.security")
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:talent-island:problem:"
@@ -180,6 +181,22 @@ def _field_errors(exc: RequestValidationError) -> list[FieldError]:
 
 async def _app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)  # noqa: S101 - registered for AppError only
+    if exc.status_code in (401, 403):
+        # A structured event for each denied access (ASVS logging): who, with which client, was refused what, and
+        # why by code (the detail may quote input; a token is never in it).
+        actor = current_actor()
+        security_log.warning(
+            "access denied",
+            extra={
+                "status": exc.status_code,
+                "code": exc.code,
+                "method": request.method,
+                "route": getattr(request.scope.get("route"), "path", None),
+                "subject": actor.subject,
+                "client_id": actor.client_id,
+                "client": actor.address,
+            },
+        )
     return problem_response(
         status=exc.status_code,
         code=exc.code,

@@ -126,3 +126,23 @@ async def test_docs_assets_refuse_path_traversal(probe: httpx.AsyncClient) -> No
     response = await probe.get("/docs/assets/swagger-ui.css")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/css")
+
+
+async def test_a_denied_access_is_a_structured_event_without_the_token(app, client, caplog) -> None:
+    from tests.oauth import bearer, token_for
+
+    token = await token_for(app, "13800000001", "openid profile", client_id="demo-web")
+    with caplog.at_level("WARNING", logger="ti.security"):
+        assert_problem(await client.get("/api/v1/admin/accounts", headers=bearer(token)), 403)
+        assert_problem(await client.get("/api/v1/admin/accounts"), 401)
+    denied, anonymous = [record for record in caplog.records if record.getMessage() == "access denied"]
+    me = (await client.get("/api/v1/me", headers=bearer(token))).json()
+    assert (denied.status, denied.code, denied.route, denied.subject, denied.client_id) == (
+        403,
+        "insufficient-scope",
+        "/api/v1/admin/accounts",
+        me["id"],
+        "demo-web",
+    )
+    assert (anonymous.status, anonymous.subject) == (401, None)
+    assert token not in caplog.text
