@@ -5,10 +5,18 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from auth.guards import Principal, require
+from core.http.idempotency import IdempotencyClaim, idempotency
 from core.outbound import GuardedTransport, guarded_client
 from core.settings import Settings
 
 Partner = Annotated[Principal, require(scopes={"webhooks:manage"})]
+
+
+async def _partner_key(partner: Partner) -> str:
+    return f"partners:{partner.client_id}"
+
+
+PartnerKey = Annotated[IdempotencyClaim | None, Depends(idempotency(_partner_key))]
 
 
 def webhook_guard(settings: Settings) -> GuardedTransport:

@@ -12,7 +12,7 @@ from core.events import CATALOGUE
 from core.http import ApiRoute, IfMatch, set_etag
 from core.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from services.partners import repository, service
-from services.partners.dependencies import Guard, Partner
+from services.partners.dependencies import Guard, Partner, PartnerKey
 from services.partners.models import WebhookDelivery, WebhookSubscription
 from services.partners.schemas import (
     DeliveryRead,
@@ -37,9 +37,16 @@ async def list_event_types(_partner: Partner) -> list[EventTypeRead]:
 
 @router.post("", status_code=201, response_model=WebhookCreated, responses=problems(422))
 async def create_webhook(
-    data: WebhookCreate, partner: Partner, session: SessionDep, identity: IdentityDep, guard: Guard, response: Response
+    data: WebhookCreate,
+    partner: Partner,
+    session: SessionDep,
+    identity: IdentityDep,
+    guard: Guard,
+    response: Response,
+    _key: PartnerKey,
 ) -> WebhookCreated:
-    """Subscribe an https URL to events. The signing secret is in this response only."""
+    """Subscribe an https URL to events. The signing secret is in this response only (and in its replay to a retry
+    with the same Idempotency-Key, within a day)."""
     created = await service.create_subscription(
         session=session, identity=identity, guard=guard, client_id=partner.client_id, data=data
     )

@@ -209,8 +209,10 @@ async def start_document_upload(
     principal: PermitsCaller,
     session: SessionDep,
     cloud: CloudDep,
+    _key: ApplicantKey,
 ) -> DocumentUpload:
-    """Announce a document; PUT the file to the returned URL, then confirm it with its SHA-256."""
+    """Announce a document (send an Idempotency-Key: a retry announces nothing twice); PUT the file to the returned
+    URL, then confirm it with its SHA-256."""
     return await attachments.start_upload(
         session=session, principal=principal, storage=cloud.storage, application_id=application_id, data=data
     )
@@ -297,9 +299,13 @@ async def list_comments(
 
 @router.post(ONE + "/comments", status_code=201, response_model=CommentRead, responses=problems(401, 403, 404, 422))
 async def add_comment(
-    application_id: ApplicationId, data: CommentCreate, principal: PermitsCaller, session: SessionDep
+    application_id: ApplicationId,
+    data: CommentCreate,
+    principal: PermitsCaller,
+    session: SessionDep,
+    _key: ApplicantKey,
 ) -> CommentRead:
-    """Write to the applicant (or, staff only, an internal note)."""
+    """Write to the applicant (or, staff only, an internal note); with an Idempotency-Key a retry writes it once."""
     row = await attachments.add_comment(session=session, principal=principal, application_id=application_id, data=data)
     return CommentRead.model_validate(row, from_attributes=True)
 

@@ -136,3 +136,38 @@ async def test_a_file_is_uploaded_once_and_one_changed_in_storage_is_not_accepte
     assert_problem(review, 409, "document-changed")
     link = await client.get(f"{APPLICATIONS}/{draft['id']}/documents/{document_id}/download", headers=officer)
     assert_problem(link, 409, "document-changed")
+
+
+async def test_a_retried_announcement_comment_or_subscription_is_made_once(app, client, db, street_vendor, citizen):
+    """The POSTs that create, with an Idempotency-Key: the retry is the first answer, and one row."""
+    from sqlalchemy import func
+
+    from services.partners.models import WebhookSubscription
+    from services.permits.models import PermitComment
+    from tests.oauth import bearer, client_token
+    from tests.services.partners.test_webhooks import Receiver
+
+    draft = await create(client, citizen)
+    of_draft = uuid.UUID(draft["id"])
+    manage = bearer(await client_token(app, "demo-partner", "webhooks:manage"))
+    announce = {"code": "id_card", "filename": "id.pdf", "media_type": "application/pdf", "size": len(PDF)}
+    receiver = Receiver()  # a URL the guard lets tests subscribe (loopback); nothing is delivered to it here
+    receiver.server.shutdown()
+    hook = {"url": receiver.url, "events": ["permits.application.submitted"]}
+    attempts = [
+        (f"{APPLICATIONS}/{draft['id']}/documents", citizen, announce, PermitDocument.application_id == of_draft),
+        (
+            f"{APPLICATIONS}/{draft['id']}/comments",
+            citizen,
+            {"body": "请尽快处理"},
+            PermitComment.application_id == of_draft,
+        ),
+        ("/api/v1/partners/webhooks", manage, hook, WebhookSubscription.client_id == "demo-partner"),
+    ]
+    for index, (url, headers, body, rows) in enumerate(attempts):
+        keyed = {**headers, "Idempotency-Key": f"retry-{index}"}
+        first, again = [await client.post(url, json=body, headers=keyed) for _ in range(2)]
+        assert first.status_code == 201, first.text
+        assert (again.status_code, again.headers["idempotent-replayed"], again.json()) == (201, "true", first.json())
+        async with db.transaction(write=False) as session:
+            assert (await session.execute(select(func.count()).where(rows))).scalar_one() == 1
