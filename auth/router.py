@@ -4,9 +4,10 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth import service
-from auth.guards import Admin, Person
+from auth.guards import Admin, Person, Principal
 from auth.identity import IdentityDep, client_address
 from auth.schemas import (
     CLIENT_ID_PATTERN,
@@ -161,6 +162,13 @@ async def read_account(
 ) -> AccountRead:
     """One account; reading a citizen's lands in their access log."""
     account = await service.get_account(session=session, identity=identity, account_id=account_id)
+    await _shown_to_administrator(session, admin, account)
+    set_etag(response, account.version)
+    return account
+
+
+async def _shown_to_administrator(session: AsyncSession, admin: Principal, account: AccountRead) -> None:
+    """A citizen's account, shown whole to an administrator, lands in the citizen's access log."""
     if account.kind == "citizen":
         await service.log_citizen_read(
             session=session,
@@ -170,8 +178,6 @@ async def read_account(
             object_type="account",
             object_id=account.id,
         )
-    set_etag(response, account.version)
-    return account
 
 
 @admin.patch("/accounts/{account_id}", response_model=AccountRead, responses=problems(404, 409, 412, 422, 428))
@@ -189,15 +195,7 @@ async def update_account(
     account = await service.update_account(
         session=session, identity=identity, account_id=account_id, data=data, if_match=if_match
     )
-    if account.kind == "citizen":
-        await service.log_citizen_read(
-            session=session,
-            reader=admin,
-            citizen_id=account.id,
-            purpose="account administration",
-            object_type="account",
-            object_id=account.id,
-        )
+    await _shown_to_administrator(session, admin, account)
     set_etag(response, account.version)
     return account
 

@@ -17,3 +17,16 @@ def assert_problem(response: httpx.Response, status: int, code: str | None = Non
         assert body["type"] == PROBLEM_TYPE_PREFIX + code, body
     assert body["request_id"] == response.headers["x-request-id"]
     return body
+
+
+async def all_pages(client: httpx.AsyncClient, url: str, headers: dict[str, str], *, limit: int = 1) -> list[dict]:
+    """Every item of a keyset list, page by page, each next_cursor sent back as the server gave it."""
+    items: list[dict] = []
+    cursor = None
+    while True:
+        params = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        page = await client.get(url, headers=headers, params=params)
+        assert page.status_code == 200, page.text
+        items += page.json()["items"]
+        if not (cursor := page.json()["next_cursor"]):
+            return items

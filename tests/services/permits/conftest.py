@@ -2,6 +2,8 @@
 and helpers that drive applications over HTTP the way a client app does."""
 
 import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -187,3 +189,23 @@ async def upload(
         json={"sha256": confirm_sha256 or hashlib.sha256(content).hexdigest()},
         headers=headers,
     )
+
+
+@asynccontextmanager
+async def partner_hears(app, client: httpx.AsyncClient, events: list[str], *, signed: bool = True) -> AsyncIterator:
+    """demo-partner subscribed to `events` at a receiver on loopback (which refuses every delivery with 401 unless
+    `signed`: it then knows the secret); the receiver, shut down afterwards."""
+    from tests.services.partners.test_webhooks import Receiver
+
+    receiver = Receiver()
+    try:
+        manage = bearer(await client_token(app, "demo-partner", "webhooks:manage"))
+        subscribed = await client.post(
+            "/api/v1/partners/webhooks", json={"url": receiver.url, "events": events}, headers=manage
+        )
+        assert subscribed.status_code == 201, subscribed.text
+        receiver.secret = subscribed.json()["secret"] if signed else None
+        receiver.hook, receiver.manage = subscribed.json()["id"], manage
+        yield receiver
+    finally:
+        receiver.server.shutdown()

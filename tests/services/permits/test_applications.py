@@ -13,8 +13,8 @@ from core.events import OutboxEvent
 from services.permits import service
 from services.permits.models import PermitApplication, PermitHistory
 from services.permits.schemas import ApplicationCreate
-from tests.helpers import assert_problem
-from tests.services.permits.conftest import APPLICATIONS, FORM, act, create, fetch, upload
+from tests.helpers import all_pages, assert_problem
+from tests.services.permits.conftest import APPLICATIONS, FORM, act, create, fetch, partner_hears, upload
 
 
 async def _count(db, model) -> int:
@@ -317,19 +317,7 @@ async def test_fees_are_paid_through_one_order(app, client, db, street_vendor, c
 async def test_an_applications_events_reach_only_the_partner_that_filed_it(
     app, client, street_vendor, partner, citizen, other_citizen, worker
 ) -> None:
-    from tests.oauth import bearer, client_token
-    from tests.services.partners.test_webhooks import Receiver
-
-    receiver = Receiver()
-    try:
-        manage = bearer(await client_token(app, "demo-partner", "webhooks:manage"))
-        subscribed = await client.post(
-            "/api/v1/partners/webhooks",
-            json={"url": receiver.url, "events": ["permits.application.submitted"]},
-            headers=manage,
-        )
-        assert subscribed.status_code == 201, subscribed.text
-        receiver.secret = subscribed.json()["secret"]
+    async with partner_hears(app, client, ["permits.application.submitted"]) as receiver:
         me = (await client.get("/api/v1/me", headers=other_citizen)).json()
         filed = await create(client, partner, on_behalf_of=me["id"], holder_name="夜市 A-12 摊位")
         await upload(client, partner, filed["id"])
@@ -340,8 +328,6 @@ async def test_an_applications_events_reach_only_the_partner_that_filed_it(
         await worker.drain()
         assert [r["body"]["data"]["reference"] for r in receiver.requests] == [filed["reference"]]
         assert receiver.requests[0]["valid"] is True
-    finally:
-        receiver.server.shutdown()
 
 
 async def test_reassignment_proposal_and_rejection(app, client, street_vendor, citizen, officer, supervisor, worker):
@@ -560,18 +546,7 @@ async def test_a_withdrawn_mandate_ends_what_the_partner_reaches_and_hears(
 ) -> None:
     """The partner filed for a citizen who then withdraws its mandate: the application stays the citizen's, and the
     partner neither sees nor acts on it, nor hears of it by webhook, any more."""
-    from tests.oauth import bearer, client_token
-    from tests.services.partners.test_webhooks import Receiver
-
-    receiver = Receiver()
-    try:
-        manage = bearer(await client_token(app, "demo-partner", "webhooks:manage"))
-        subscribed = await client.post(
-            "/api/v1/partners/webhooks",
-            json={"url": receiver.url, "events": ["permits.application.submitted"]},
-            headers=manage,
-        )
-        assert subscribed.status_code == 201, subscribed.text
+    async with partner_hears(app, client, ["permits.application.submitted"], signed=False) as receiver:
         me = (await client.get("/api/v1/me", headers=other_citizen)).json()
         filed = await create(client, partner, on_behalf_of=me["id"], holder_name="夜市 A-12 摊位")
         await upload(client, partner, filed["id"])
@@ -591,26 +566,14 @@ async def test_a_withdrawn_mandate_ends_what_the_partner_reaches_and_hears(
         assert (await act(client, other_citizen, filed["id"], "submit")).status_code == 200
         await worker.drain()
         assert receiver.requests == []
-    finally:
-        receiver.server.shutdown()
 
 
 async def test_a_delivery_made_before_the_mandate_was_withdrawn_is_not_sent_after(
     app, client, street_vendor, partner, other_citizen, worker
 ) -> None:
     """Fanned out while the mandate stood, failed, then replayed once the citizen withdrew it: nothing is sent."""
-    from tests.oauth import bearer, client_token
-    from tests.services.partners.test_webhooks import Receiver
-
-    receiver = Receiver()  # no secret set: it refuses every delivery (401) until the delivery is dead
-    try:
-        manage = bearer(await client_token(app, "demo-partner", "webhooks:manage"))
-        subscribed = await client.post(
-            "/api/v1/partners/webhooks",
-            json={"url": receiver.url, "events": ["permits.application.submitted"]},
-            headers=manage,
-        )
-        hook = subscribed.json()["id"]
+    # unsigned: it refuses every delivery (401) until the delivery is dead
+    async with partner_hears(app, client, ["permits.application.submitted"], signed=False) as receiver:
         me = (await client.get("/api/v1/me", headers=other_citizen)).json()
         filed = await create(client, partner, on_behalf_of=me["id"], holder_name="夜市 A-12 摊位")
         await upload(client, partner, filed["id"])
@@ -618,22 +581,24 @@ async def test_a_delivery_made_before_the_mandate_was_withdrawn_is_not_sent_afte
         await worker.drain()
         sent = len(receiver.requests)
         assert sent >= 1
-        [delivery] = (await client.get(f"/api/v1/partners/webhooks/{hook}/deliveries", headers=manage)).json()["items"]
+        [delivery] = (
+            await client.get(f"/api/v1/partners/webhooks/{receiver.hook}/deliveries", headers=receiver.manage)
+        ).json()["items"]
         assert delivery["status"] == "dead"
 
         assert (
             await client.delete("/api/v1/me/representations/demo-partner", headers=other_citizen)
         ).status_code == 204
         replayed = await client.post(
-            f"/api/v1/partners/webhooks/{hook}/deliveries/{delivery['id']}/replay", headers=manage
+            f"/api/v1/partners/webhooks/{receiver.hook}/deliveries/{delivery['id']}/replay", headers=receiver.manage
         )
         assert replayed.status_code == 202, replayed.text
         await worker.drain()
         assert len(receiver.requests) == sent
-        [after] = (await client.get(f"/api/v1/partners/webhooks/{hook}/deliveries", headers=manage)).json()["items"]
+        [after] = (
+            await client.get(f"/api/v1/partners/webhooks/{receiver.hook}/deliveries", headers=receiver.manage)
+        ).json()["items"]
         assert (after["status"], after["last_error"]) == ("dead", "the citizen withdrew the mandate")
-    finally:
-        receiver.server.shutdown()
 
 
 async def test_staff_who_also_apply_page_through_the_whole_queue(app, client, street_vendor, citizen, worker) -> None:
@@ -647,15 +612,7 @@ async def test_staff_who_also_apply_page_through_the_whole_queue(app, client, st
     await upload(client, citizen, sent["id"])
     assert (await act(client, citizen, sent["id"], "submit")).status_code == 200
     whole = (await client.get(APPLICATIONS, headers=both, params={"limit": 100})).json()["items"]
-    paged, cursor = [], None
-    while True:
-        page = await client.get(
-            APPLICATIONS, headers=both, params={"limit": 1, **({"cursor": cursor} if cursor else {})}
-        )
-        assert page.status_code == 200, page.text
-        paged += page.json()["items"]
-        if not (cursor := page.json()["next_cursor"]):
-            break
+    paged = await all_pages(client, APPLICATIONS, both)
     assert [item["id"] for item in paged] == [item["id"] for item in whole]
     assert sent["id"] in [item["id"] for item in whole]
     assert not set(own) & {item["id"] for item in whole}
@@ -668,28 +625,15 @@ async def test_a_permits_own_events_reach_only_the_partner_that_filed_it(
 ) -> None:
     """The permit issued for an application a partner filed is that partner's to hear of; one a citizen applied for
     themselves is no partner's (every subscribed partner heard of every permit)."""
-    from tests.oauth import bearer, client_token
-    from tests.services.partners.test_webhooks import Receiver
     from tests.services.permits.test_renewal import _issue
 
-    receiver = Receiver()
-    try:
-        manage = bearer(await client_token(app, "demo-partner", "webhooks:manage"))
-        subscribed = await client.post(
-            "/api/v1/partners/webhooks",
-            json={"url": receiver.url, "events": ["credentials.credential.issued"]},
-            headers=manage,
-        )
-        assert subscribed.status_code == 201, subscribed.text
-        receiver.secret = subscribed.json()["secret"]
+    async with partner_hears(app, client, ["credentials.credential.issued"]) as receiver:
         me = (await client.get("/api/v1/me", headers=other_citizen)).json()
         filed = await create(client, partner, on_behalf_of=me["id"], holder_name="夜市 B-3 摊位")
         theirs = await _issue(client, app, worker, partner, officer, supervisor, filed)
         await _issue(client, app, worker, citizen, officer, supervisor, await create(client, citizen))
         await worker.drain()
         assert [request["body"]["data"]["number"] for request in receiver.requests] == [theirs["permit_number"]]
-    finally:
-        receiver.server.shutdown()
 
 
 async def test_the_queue_shows_a_persons_name_masked_and_one_application_whole(

@@ -15,7 +15,7 @@ from core.events import OutboxEvent
 from core.models import utcnow
 from services.talent.models import OPEN_STATES, TalentApplication, TalentEvidence
 from tests.calendar import PUBLISHED, declare_day_off
-from tests.helpers import assert_problem
+from tests.helpers import all_pages, assert_problem
 from tests.oauth import bearer, token_for
 from tests.services.talent.conftest import APPLICATIONS, DEGREE_MASTER_2019, act, declare, fetch
 
@@ -168,15 +168,7 @@ async def test_an_officer_who_applies_sees_their_own_draft_outside_the_queue(app
     assert (seen["status"], seen["allowed_actions"]) == ("draft", ["declare", "submit", "withdraw"])
     # The queue, ordered by deadline, pages through what was sent (no draft without one), each cursor taken back.
     whole = (await client.get(APPLICATIONS, headers=both, params={"limit": 100})).json()["items"]
-    paged, cursor = [], None
-    while True:
-        page = await client.get(
-            APPLICATIONS, headers=both, params={"limit": 1, **({"cursor": cursor} if cursor else {})}
-        )
-        assert page.status_code == 200, page.text
-        paged += page.json()["items"]
-        if not (cursor := page.json()["next_cursor"]):
-            break
+    paged = await all_pages(client, APPLICATIONS, both)
     assert [item["id"] for item in paged] == [item["id"] for item in whole]
     assert submitted["application_id"] in [item["id"] for item in whole]
     assert created.json()["id"] not in [item["id"] for item in whole]
