@@ -96,14 +96,17 @@ class AuthorizationServer(AuthlibServer):
 
     def authenticate_client(self, request: Any, methods: list[str], endpoint: str = "token") -> RegisteredClient:
         """Authlib's, at every endpoint a client authenticates to, refusing a request that uses two methods, and
-        spending the budget of requests of the client it authenticated: only then, or anyone could use up a
-        client's budget by naming it (a request that fails to authenticate counts against its address only)."""
+        spending the budget of requests of the confidential client it authenticated: only then, or anyone could use
+        up a client's budget by naming it (a request that fails to authenticate counts against its address only). A
+        public client authenticates by being named, so it has no budget of its own: its callers' addresses do."""
         _refuse_two_authentication_methods(request)
         client = super().authenticate_client(request, methods, endpoint)
         self._spend_request_budget(client)
         return client
 
     def _spend_request_budget(self, client: RegisteredClient) -> None:
+        if client.auth_method == "none":
+            return  # anyone can name a public client: a budget of its own would let anyone lock its users out
         limit, window = self.ctx.settings.token_requests_per_client
         # Authlib runs inside the session's run_sync, in SQLAlchemy's greenlet on the event loop (see _with_server in
         # auth/endpoints.py): the async limiter is awaited the way the session awaits its database driver.

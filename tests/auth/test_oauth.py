@@ -317,6 +317,10 @@ async def test_7_only_authenticated_requests_spend_a_clients_budget(settings: Se
             ]
             assert [r.status_code for r in spent] == [200, 200, 200], [r.text for r in spent]
             assert spent[0].json()["token_type"] == "Bearer"
+            # A public client is authenticated by being named, so it has no budget anyone could spend for it.
+            for _ in range(4):
+                bogus = {"grant_type": "refresh_token", "refresh_token": "made up", "client_id": "demo-web"}
+                assert (await http.post("/oauth2/token", data=bogus)).json()["error"] == "invalid_grant"
             # ...and no more than it.
             over = await http.post("/oauth2/token", data={"grant_type": "client_credentials"}, auth=PARTNER_AUTH)
         assert over.status_code == 429
