@@ -117,3 +117,67 @@ def test_replaced_by_migration_names_the_renewal_each_replaced_credential_gave_a
             assert filed == {None}  # their applications are gone: no partner filed them
         finally:
             engine.dispose()
+
+
+def test_person_holders_migration_masks_applicants_where_citizens_apply(backend: str, tmp_path: Path) -> None:
+    """A holder taken from a form's applicant_name where citizens may apply was listed as public: masked again. An
+    organisation's name (a business being registered; an applicant where only businesses apply) stays public."""
+    from sqlmodel import Session
+
+    from services.catalogue.models import Department, ServiceVersion
+    from services.permits.models import PermitApplication
+
+    with fresh_database(backend, tmp_path) as url:
+        upgrade(url, "e88884f73e8c")  # just before the data fix
+        engine = create_engine(sync_url(url))
+        try:
+            person = uuid.uuid4()
+            with Session(engine) as session:
+                session.add(Department(code="roads", name_zh="交通", name_en="Roads"))
+                session.add(Account(id=person, kind="citizen", name="陈明", password_hash="x"))
+                services = {
+                    audiences: ServiceVersion(
+                        code=f"svc-{index}",
+                        version=1,
+                        status="published",
+                        department="roads",
+                        kind="permit",
+                        category="transport",
+                        audiences=audiences,
+                        title_zh="服务",
+                        title_en="Service",
+                        summary_zh="",
+                        summary_en="",
+                        content={},
+                    )
+                    for index, audiences in enumerate((",business,citizen,", ",business,"))
+                }
+                session.add_all(services.values())
+                session.flush()
+                cases = [
+                    (",business,citizen,", {"applicant_name": "陈明"}),  # a person: masked again
+                    (",business,citizen,", {"proposed_name": "江门示例有限公司"}),  # a business being registered
+                    (",business,", {"applicant_name": "江门广告有限公司"}),  # only businesses apply
+                ]
+                for index, (audiences, form) in enumerate(cases):
+                    session.add(
+                        PermitApplication(
+                            reference=f"TI-P-TEST-{index}",
+                            service_id=services[audiences].id,
+                            service_code=services[audiences].code,
+                            service_version=1,
+                            department="roads",
+                            applicant_id=person,
+                            holder_name=next(iter(form.values())),
+                            holder_public=True,
+                            form=form,
+                        )
+                    )
+                session.commit()
+            upgrade(url)
+            with engine.connect() as connection:
+                table = PermitApplication.__table__
+                public = dict(connection.execute(select(table.c.reference, table.c.holder_public)).all())
+            assert public == {"TI-P-TEST-0": False, "TI-P-TEST-1": True, "TI-P-TEST-2": True}
+        finally:
+            engine.dispose()
