@@ -591,7 +591,11 @@ async def read(
         service={"code": row.service_code, "version": row.service_version, "title": _title(service)},
         sla=sla.view(row, utcnow()),
         information_request=InformationRequestRead.model_validate(request, from_attributes=True) if request else None,
-        allowed_actions=allowed_actions(principal, row),
+        allowed_actions=[
+            action
+            for action in allowed_actions(principal, row)
+            if not (action == "answer" and request is not None and aware(request.due_at) <= utcnow())  # lapsed
+        ],
     )
 
 

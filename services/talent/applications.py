@@ -166,6 +166,8 @@ def allowed_actions(principal: Principal, row: TalentApplication) -> list[str]:
     actions = TALENT_LIFECYCLE.allowed(row.status, lambda step: may(principal, step, row))
     if row.assignee_id is not None and "claim" in actions:
         actions.remove("claim")  # the status stays when it is taken: its claim step refuses, a supervisor reassigns
+    if row.answer_due_at is not None and aware(row.answer_due_at) <= utcnow() and "answer" in actions:
+        actions.remove("answer")  # the request lapsed: its answer step refuses
     if is_owner(principal, row) and row.status in DECLARE_STATES:
         actions.append("declare")  # add, change or drop claims and their evidence
     if row.status == "verifying" and may_verify(principal, row):

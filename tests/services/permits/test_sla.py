@@ -132,6 +132,7 @@ async def test_an_unanswered_request_for_information_lapses(app, client, db, str
     async with db.transaction() as session:
         await session.execute(update(InformationRequest).values(due_at=utcnow() - timedelta(minutes=1)))
     # Past its due date the request takes no answer, before the job has closed the application too.
+    assert "answer" not in (await fetch(client, citizen, application["id"])).json()["allowed_actions"]
     late = await act(client, citizen, application["id"], "answer", reason="刚拍好")
     assert [error["code"] for error in assert_problem(late, 409, "action-refused")["errors"]] == ["lapsed"]
     await tasks.rfi_timeouts(app.state)

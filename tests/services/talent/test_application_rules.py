@@ -401,6 +401,7 @@ async def test_an_unanswered_request_lapses_and_an_answered_one_does_not(app, cl
             .where(TalentApplication.reference == held["reference"])
             .values(answer_due_at=TalentApplication.submitted_at)
         )
+    assert "answer" not in (await fetch(client, applicant, app_id)).json()["allowed_actions"]
     late = await act(client, applicant, app_id, "answer", reason="已补充")  # past due: lapsed, before the job runs
     assert [error["code"] for error in assert_problem(late, 409, "talent-action-refused")["errors"]] == ["lapsed"]
     await tasks.rfi_timeouts(app.state)
