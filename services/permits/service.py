@@ -545,8 +545,10 @@ async def update_draft(
     if data.holder_name is not None:
         # Named outright, the holder may be a person: masked on the public register, as when a draft is created.
         row.holder_name, row.holder_public = data.holder_name, False
-    elif data.form is not None and from_form and _holder_in(row.form, content)[0] is not None:
-        row.holder_name, row.holder_public = _holder_in(row.form, content)  # the holder the form names follows it
+    elif data.form is not None and from_form:
+        named, public = _holder_in(row.form, content)
+        if named is not None:
+            row.holder_name, row.holder_public = named, public  # the holder the form names follows it
     await _price(session, identity, row, content)
     session.add(row)
     await session.flush()
@@ -594,7 +596,7 @@ async def read(
         allowed_actions=[
             action
             for action in allowed_actions(principal, row)
-            if not (action == "answer" and request is not None and aware(request.due_at) <= utcnow())  # lapsed
+            if not (action == "answer" and request is not None and _lapsed(request, utcnow()))
         ],
     )
 
@@ -642,22 +644,19 @@ async def listing(
         cursor=cursor,
         **filters,
     )
-    items = [
-        ApplicationSummary(
-            **{
-                **{key: row[key] for key in ApplicationSummary.model_fields if key in row},
-                # A list of many shows a person's name masked to staff; opening one (logged) shows it whole.
-                **({"holder_name": public_holder(row["holder_name"], row["holder_public"])} if staff else {}),
-            },
-            risk=_risk(row, now),
-        )
-        for row in rows[:limit]
-    ]
+    items = [_summary(row, staff=staff, now=now) for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
         next_cursor = encode_cursor([last["due_at"], last["id"]] if staff else [last["id"]])
     return items, next_cursor
+
+
+def _summary(row: Any, *, staff: bool, now: datetime) -> ApplicationSummary:
+    values = {key: row[key] for key in ApplicationSummary.model_fields if key in row}
+    if staff:  # a list of many shows staff a person's name masked; opening one (logged) shows it whole
+        values["holder_name"] = public_holder(row["holder_name"], row["holder_public"])
+    return ApplicationSummary(**values, risk=_risk(row, now))
 
 
 def _risk(row: Any, now: datetime) -> str:
@@ -880,8 +879,7 @@ async def _request_info(session, identity, row, data, actor, now) -> None:
 
 async def _answer(session, identity, row, data, actor, now) -> None:
     request = await repository.open_request(session, row.id)
-    if request is not None and aware(request.due_at) <= now:
-        # Past its due date the request has lapsed, whether or not the job has closed the application yet.
+    if request is not None and _lapsed(request, now):
         raise ActionRefused(
             f"The request for information was due by {aware(request.due_at):%Y-%m-%d %H:%M} UTC and has lapsed.",
             errors=[field_error("information_request.due_at", "passed", code="lapsed")],
@@ -907,6 +905,11 @@ async def _answer(session, identity, row, data, actor, now) -> None:
         request.status, request.answer, request.answered_at = "answered", data.reason, now
         session.add(request)
     sla.resume(row, now)
+
+
+def _lapsed(request: InformationRequest, now: datetime) -> bool:
+    """Past its due date a request takes no answer, whether or not the lapse job has closed the application yet."""
+    return aware(request.due_at) <= now
 
 
 async def _rfi_timeout(session, identity, row, data, actor, now) -> None:

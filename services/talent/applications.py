@@ -166,7 +166,7 @@ def allowed_actions(principal: Principal, row: TalentApplication) -> list[str]:
     actions = TALENT_LIFECYCLE.allowed(row.status, lambda step: may(principal, step, row))
     if row.assignee_id is not None and "claim" in actions:
         actions.remove("claim")  # the status stays when it is taken: its claim step refuses, a supervisor reassigns
-    if row.answer_due_at is not None and aware(row.answer_due_at) <= utcnow() and "answer" in actions:
+    if _lapsed(row, utcnow()) and "answer" in actions:
         actions.remove("answer")  # the request lapsed: its answer step refuses
     if is_owner(principal, row) and row.status in DECLARE_STATES:
         actions.append("declare")  # add, change or drop claims and their evidence
@@ -853,9 +853,13 @@ async def _request_info(session, context, row, data, actor, now) -> None:
     sla.pause(row, now)
 
 
+def _lapsed(row: TalentApplication, now: datetime) -> bool:
+    """Past its due date a request takes no answer, whether or not the lapse job has closed the application yet."""
+    return row.answer_due_at is not None and aware(row.answer_due_at) <= now
+
+
 async def _answer(session, context, row, data, actor, now) -> None:
-    if row.answer_due_at is not None and aware(row.answer_due_at) <= now:
-        # Past its due date the request has lapsed, whether or not the job has closed the application yet.
+    if _lapsed(row, now):
         raise NotReady(
             f"The request for information was due by {aware(row.answer_due_at):%Y-%m-%d %H:%M} UTC and has lapsed.",
             errors=[field_error("answer_due_at", "passed", code="lapsed")],
