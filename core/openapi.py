@@ -44,7 +44,8 @@ def _body_components() -> dict[str, Any]:
 
 def _document_transport_errors(path: str, operation: dict[str, Any]) -> None:
     """Replace FastAPI's default 422 schema with ours, and document what the framework itself may answer: a 400 for
-    any request holding a NUL character (core.http.middleware), except where OAuth answers in its own formats."""
+    any request holding a NUL character (core.http.middleware), except where OAuth answers in its own formats, and for
+    a JSON body, 413 past the size limit and 415 in another format (core.http.routing)."""
     responses = operation.setdefault("responses", {})
     if "422" in responses:
         responses["422"] = problems(422)[422]
@@ -53,6 +54,7 @@ def _document_transport_errors(path: str, operation: dict[str, Any]) -> None:
     body = operation.get("requestBody", {}).get("content", {})
     if any(media.endswith("json") for media in body):
         responses.setdefault("413", problems(413)[413])
+        responses.setdefault("415", problems(415)[415])
         responses.setdefault("422", problems(422)[422])
 
 

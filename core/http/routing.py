@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response, params
 from fastapi.routing import (
     _FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY,
     _SCOPE_MISSING,
@@ -20,14 +20,24 @@ from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Host, Match
 from starlette.types import Scope
 
+from core.errors import UnsupportedMediaType
+from core.http.body import is_json
 from core.http.idempotency import IdempotencyClaim, IdempotentReplay
 
 
 class ApiRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        takes_json = _takes_json(self)
 
         async def handle(request: Request) -> Response:
+            if takes_json and _has_body(request) and not is_json(request.headers.get("content-type")):
+                # FastAPI would validate the bytes as if they were the model and answer 422 about the fields; the
+                # fault is the format (RFC 9110 15.5.16).
+                raise UnsupportedMediaType(
+                    "Send the body as application/json.",
+                    headers={"Accept-Patch": "application/json"} if request.method == "PATCH" else None,
+                )
             try:
                 response = await handler(request)
             except IdempotentReplay as replay:
@@ -39,6 +49,19 @@ class ApiRoute(APIRoute):
             return response
 
         return handle
+
+
+def _takes_json(route: APIRoute) -> bool:
+    """Whether the route's body is JSON: a body parameter that is not a form, or a `JsonBody` it reads itself."""
+    if route.body_field is not None:
+        return not isinstance(route.body_field.field_info, params.Form)
+    content = (route.openapi_extra or {}).get("requestBody", {}).get("content", {})
+    return any(is_json(media) for media in content)
+
+
+def _has_body(request: Request) -> bool:
+    headers = request.headers
+    return headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -21,19 +21,19 @@ class PublicCache:
 
     def __init__(self, ttl: float = 5.0, size: int = 5000) -> None:
         self.ttl, self.size = ttl, size
-        self._entries: dict[str, tuple[float, bytes, str, str]] = {}
+        self._entries: dict[str, tuple[float, bytes, str, str, str]] = {}
 
-    def get(self, key: str) -> tuple[bytes, str, str] | None:
+    def get(self, key: str) -> tuple[bytes, str, str, str] | None:
+        """(body, media type, language, ETag), while fresh."""
         entry = self._entries.get(key)
         if entry is None or time.monotonic() - entry[0] > self.ttl:
             return None
-        return entry[1], entry[2], entry[3]
+        return entry[1:]
 
-    def put(self, key: str, body: bytes, media_type: str, language: str) -> str:
+    def put(self, key: str, body: bytes, media_type: str, language: str, tag: str) -> None:
         if len(self._entries) >= self.size:
             self._entries.clear()
-        self._entries[key] = (time.monotonic(), body, media_type, language)
-        return etag_of(body)
+        self._entries[key] = (time.monotonic(), body, media_type, language, tag)
 
     def clear(self) -> None:
         self._entries.clear()

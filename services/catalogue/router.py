@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from auth.guards import Admin, MaybeSignedIn, PublicCaller
 from core.db import DatabaseDep, SessionDep
 from core.errors import problems
-from core.http import ApiRoute, IfMatch, set_etag
+from core.http import ApiRoute, IfMatch, etag, set_etag
 from core.http.language import BOTH, LangParam, Language, language_headers, pick_language
 from core.pagination import MAX_OFFSET, Cursor, Limit, Page, decode_offset, encode_offset
 from core.settings import Settings
@@ -48,8 +48,12 @@ async def _public(
     build: Callable[[], Awaitable[Any]],
     *,
     media_type: str = "application/json",
+    version_of: Callable[[Any], int] | None = None,
 ) -> Response:
-    """A public response with an ETag and 304 on If-None-Match, served from the per-process cache when given one."""
+    """A public response with an ETag and 304 on If-None-Match, served from the per-process cache when given one.
+
+    The ETag is a weak hash of the body, or, for a resource that is changed with If-Match, the strong tag of the
+    version it shows (`version_of` reads it from what `build` made), so that what a GET answers is what a PUT takes."""
     # The query as given, encoded and in its order: sorted, or joined raw, two queries FastAPI reads differently (a
     # repeated parameter counts its last value; an encoded "&" is part of a value) shared a key, and one poisoned the
     # other's cached answer for everyone.
@@ -57,19 +61,23 @@ async def _public(
     key = f"{request.url.path}?{query}|{language}"
     hit = cache.get(key) if cache is not None else None
     if hit is None:
-        body = json.dumps(await build(), ensure_ascii=False, separators=(",", ":")).encode()
+        built = await build()
+        body = json.dumps(built, ensure_ascii=False, separators=(",", ":")).encode()
+        tag = etag(version_of(built)) if version_of else etag_of(body)
         if cache is not None:
-            cache.put(key, body, media_type, language)
+            cache.put(key, body, media_type, language, tag)
     else:
-        body = hit[0]
-    etag = etag_of(body)
+        body, tag = hit[0], hit[3]
     headers = {
-        "ETag": etag,
+        "ETag": tag,
         "Cache-Control": CACHE_CONTROL,
         **language_headers(language),
     }
-    candidates = [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]
-    if etag in candidates or etag.removeprefix("W/") in candidates:
+    # If-None-Match compares weakly (RFC 9110 13.1.2): W/"x" and "x" are the same tag there.
+    candidates = {
+        candidate.strip().removeprefix("W/") for candidate in request.headers.get("if-none-match", "").split(",")
+    }
+    if tag.removeprefix("W/") in candidates:
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=media_type, headers=headers)
 
@@ -115,7 +123,7 @@ async def read_department(
         async with database.transaction(write=False) as session:
             return render.department(await service.get_department(session=session, code=code), language)
 
-    return await _public(request, cache, language, build)
+    return await _public(request, cache, language, build, version_of=lambda department: department["version"])
 
 
 @router.get(

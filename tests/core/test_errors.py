@@ -101,6 +101,35 @@ async def test_oversized_body_is_a_413_problem(probe: httpx.AsyncClient) -> None
     assert_problem(response, 413, "payload-too-large")
 
 
+async def test_a_json_route_sent_another_format_is_a_415_problem(probe: httpx.AsyncClient) -> None:
+    """The format is refused before anything else is looked at, rather than read as a body that fails validation."""
+    draft = '{"service_code": "business-licence", "form": {}}'
+    for media in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None):
+        headers = {"content-type": media} if media else {}
+        refused = await probe.post("/api/v1/permits/applications", content=draft, headers=headers)
+        assert assert_problem(refused, 415, "unsupported-media-type")["detail"] == "Send the body as application/json."
+    patched = await probe.patch(
+        "/api/v1/permits/applications/01a211b1-bc14-7cf9-b233-b22f5788b9ce",
+        content="{}",
+        headers={"content-type": "text/csv"},
+    )
+    assert_problem(patched, 415)
+    assert patched.headers["accept-patch"] == "application/json"
+    # JSON in any of its spellings, or no body at all, goes on to the route (here: its token check).
+    for media in (
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON",
+        "application/merge-patch+json",
+    ):
+        assert_problem(
+            await probe.post("/api/v1/permits/applications", content=draft, headers={"content-type": media}), 401
+        )
+    assert_problem(
+        await probe.post("/api/v1/permits/applications/01a211b1-bc14-7cf9-b233-b22f5788b9ce/actions/submit"), 401
+    )
+
+
 async def test_unhandled_error_is_a_500_problem_without_internals(probe: httpx.AsyncClient) -> None:
     response = await probe.get("/_probe/boom")
     body = assert_problem(response, 500, "internal-error")

@@ -308,3 +308,30 @@ async def test_administrators_manage_departments(client, app) -> None:
     assert updated.headers["content-language"] == "zh-CN"
     citizen = bearer(await token_for(app, "13800000001", "admin"))
     assert_problem(await client.post("/api/v1/catalogue/departments", json=body, headers=citizen), 403)
+
+
+async def test_a_department_read_publicly_is_changed_with_the_etag_of_that_read(client, app) -> None:
+    """The public GET answers the version's strong tag, so read-then-PUT works; a tag read before a change is 412."""
+    admin = bearer(await token_for(app, "admin", "admin"))
+    read = await client.get("/api/v1/catalogue/departments/market")
+    assert read.headers["etag"] == f'"{read.json()["version"]}"'
+    assert (
+        await client.get("/api/v1/catalogue/departments/market", headers={"If-None-Match": read.headers["etag"]})
+    ).status_code == 304
+    body = {
+        "code": "market",
+        "name": {"zh-CN": "市场监督管理局", "en": "Market Regulation"},
+        "contact": {"phone": "0750-1"},
+    }
+    changed = await client.put(
+        "/api/v1/catalogue/departments/market", json=body, headers={**admin, "If-Match": read.headers["etag"]}
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["version"] == read.json()["version"] + 1
+    assert changed.headers["etag"] == f'"{changed.json()["version"]}"'
+    reread = await client.get("/api/v1/catalogue/departments/market", params={"lang": "en"})
+    assert (reread.headers["etag"], reread.json()["name"]) == (changed.headers["etag"], "Market Regulation")
+    stale = await client.put(
+        "/api/v1/catalogue/departments/market", json=body, headers={**admin, "If-Match": read.headers["etag"]}
+    )
+    assert_problem(stale, 412)
