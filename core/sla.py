@@ -20,6 +20,19 @@ from core.models import aware
 
 # China has one time zone and no daylight saving.
 CHINA = timezone(timedelta(hours=8), "CST")
+
+
+def china_date(moment: datetime) -> str:
+    """The date a reader in China sees on their calendar: a permit ending at 01:00 on the 2nd, Beijing time, is stored
+    as 17:00 on the 1st, UTC."""
+    return aware(moment).astimezone(CHINA).date().isoformat()
+
+
+def china_time(moment: datetime) -> str:
+    """A moment as a reader in China tells the time, saying which time that is."""
+    return f"{aware(moment).astimezone(CHINA):%Y-%m-%d %H:%M} (UTC+8)"
+
+
 # States in which the clock does not run: not sent yet, decided (a permit or a talent card issued), or ended.
 STOPPED = frozenset({"draft", "approved", "issued", "card_issued", "rejected", "withdrawn"})
 # An application is "at risk" once 80% of its time is used.

@@ -26,6 +26,7 @@ from core.http import check_if_match
 from core.http.language import Bilingual
 from core.models import aware, new_id, utcnow
 from core.settings import Settings
+from core.sla import china_date
 from core.workflow import Transition
 from services.credentials import repository, signing
 from services.credentials.exceptions import (
@@ -483,7 +484,7 @@ async def remind_expiring(
             "number": row.number,
             "title_zh": row.title.get("zh-CN", ""),
             "title_en": row.title.get("en", ""),
-            "valid_until": aware(row.valid_until).date().isoformat(),
+            "valid_until": china_date(row.valid_until),
         }
         in_time = row.kind == "permit" and renew_by > now  # the law's date is a permit's; a card is only reminded
         await notifications_service.notify(
@@ -491,7 +492,7 @@ async def remind_expiring(
             identity=identity,
             account_id=row.holder_account_id,
             template="credential_renewal_due" if in_time else "credential_expiring",
-            params={**params, "renew_by": renew_by.date().isoformat()} if in_time else params,
+            params={**params, "renew_by": china_date(renew_by)} if in_time else params,
             dedupe_key=f"credential-expiring:{row.id}",
         )
     return rows[-1].id if len(rows) == limit else None

@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from auth import service as auth_service
 from auth.identity import Identity
 from core.events import Event, OutboxEvent, define_event, emit
-from core.models import aware
+from core.sla import china_time
 from services.cloud import service as cloud_service
 from services.cloud.ports import Sms
 from services.notifications import repository
@@ -88,7 +88,7 @@ async def tell_supervisors_of_deadline(
     *, session: AsyncSession, identity: Identity, row: Any, department: str, template: str
 ) -> None:
     """An application close to its deadline (`row`), told to each active supervisor of `department`, once."""
-    params = {"reference": row.reference, "due_at": f"{aware(row.due_at):%Y-%m-%d %H:%M} UTC"}
+    params = {"reference": row.reference, "due_at": china_time(row.due_at)}
     for supervisor in await auth_service.staff_of(session=session, department=department, roles=("supervisor",)):
         await notify(
             session=session,

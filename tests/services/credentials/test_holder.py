@@ -105,7 +105,9 @@ async def test_my_credentials_in_pages_newest_first(app, client, db, issue, citi
 
 async def test_the_expiry_reminder_reaches_the_holder_once(app, client, db, issue, holder_id, citizen, supervisor):
     soon = await issue(valid_until=utcnow() + timedelta(days=10))  # too late to renew in time: told it expires
-    ahead = await issue(valid_until=utcnow() + timedelta(days=45))  # told by when to apply to renew it
+    # Told by when to apply to renew it. It ends at 17:00 UTC, 01:00 the next day in Jiangmen: the holder is told
+    # the dates of their own calendar.
+    ahead = await issue(valid_until=(utcnow() + timedelta(days=45)).replace(hour=17, minute=0, second=0, microsecond=0))
     card = await issue(  # a talent card has no legal date to renew by: it is only told that it expires
         kind="talent_card",
         number="TI-TC-2026-000001",
@@ -140,13 +142,14 @@ async def test_the_expiry_reminder_reaches_the_holder_once(app, client, db, issu
     inbox = (await client.get("/api/v1/me/notifications", headers=citizen)).json()
     [renewal_due] = [item for item in inbox["items"] if item["template"] == "credential_renewal_due"]
     [notice] = [item for item in inbox["items"] if soon.number in item["body"]]
-    renew_by = (ahead.valid_until - timedelta(days=30)).date().isoformat()
+    ends_locally = (ahead.valid_until + timedelta(days=1)).date()
+    renew_by = (ends_locally - timedelta(days=30)).isoformat()
     assert renewal_due["body"] == (
-        f"您的食品经营许可证（编号 {ahead.number}）将于 {ahead.valid_until.date().isoformat()} 到期。"
+        f"您的食品经营许可证（编号 {ahead.number}）将于 {ends_locally.isoformat()} 到期。"
         f"如需延续，请于 {renew_by} 前提出申请。"
     )
     assert notice["language"] == "zh-CN"
     assert notice["title"] == "证照即将到期"
     assert soon.number in notice["body"]
     assert "食品经营许可证" in notice["body"]
-    assert soon.valid_until.date().isoformat() in notice["body"]
+    assert (soon.valid_until + timedelta(hours=8)).date().isoformat() in notice["body"]

@@ -113,13 +113,18 @@ async def test_the_queue_filters_by_risk_assignee_and_service(client, db, street
 
 async def test_near_breach_is_escalated_to_the_supervisor_once(app, client, db, street_vendor, citizen, worker):
     application = await _submitted(client, citizen, worker)
-    await _set(db, application["id"], risk_at=utcnow() - timedelta(minutes=1))
+    # Due at 18:30 UTC, which is 02:30 the next day in Jiangmen: the supervisor is told Beijing time.
+    due = (utcnow() + timedelta(days=2)).replace(hour=18, minute=30, second=0, microsecond=0)
+    await _set(db, application["id"], risk_at=utcnow() - timedelta(minutes=1), due_at=due)
     await tasks.escalate(app.state)
     await tasks.escalate(app.state)
     supervisor = bearer(await token_for(app, "supervisor.market", "openid"))
     inbox = (await client.get("/api/v1/me/notifications", headers=supervisor, params={"limit": 100})).json()["items"]
-    about_it = [n["template"] for n in inbox if application["reference"] in n["body"]]
-    assert about_it == ["permit_escalated"]
+    about_it = [n for n in inbox if application["reference"] in n["body"]]
+    assert [n["template"] for n in about_it] == ["permit_escalated"]
+    local = (due + timedelta(hours=8)).strftime("%Y-%m-%d 02:30")
+    # (in the supervisor's own language, English)
+    assert about_it[0]["body"] == f"Application {application['reference']} is due by {local} (UTC+8); please act on it."
     history = (await client.get(f"{APPLICATIONS}/{application['id']}/history", headers=citizen)).json()["items"]
     assert [step["action"] for step in history].count("escalate") == 1
 
