@@ -49,15 +49,21 @@ def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) ->
     return address.is_global and not address.is_multicast
 
 
+def not_public(host: str) -> str:
+    # One answer whether the name does not resolve or resolves inside: a partner registering webhooks must not be
+    # able to tell which internal names exist.
+    return f"{host} does not resolve to public addresses only"
+
+
 async def resolve_public(host: str, port: int) -> str:
     """The first address `host` resolves to, when every address it resolves to is public; else BlockedDestination."""
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise BlockedDestination(f"{host} does not resolve") from exc
+        raise BlockedDestination(not_public(host)) from exc
     addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
     if not addresses or not all(is_public_address(address) for address in addresses):
-        raise BlockedDestination(f"{host} resolves to an address that is not public")
+        raise BlockedDestination(not_public(host))
     return str(addresses[0])
 
 
@@ -87,7 +93,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             try:
                 infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
             except socket.gaierror as exc:
-                raise BlockedDestination(f"{host} does not resolve") from exc
+                raise BlockedDestination(not_public(host)) from exc
             if all(ipaddress.ip_address(info[4][0].split("%", 1)[0]).is_loopback for info in infos):
                 return None
         return await resolve_public(host, port)

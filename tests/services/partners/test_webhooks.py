@@ -257,3 +257,14 @@ async def test_every_ssrf_case_is_refused_before_a_connection_is_opened(url: str
         with pytest.raises((BlockedDestination, httpx.UnsupportedProtocol)):
             await http.post(url, content=b"{}")
     assert inner.opened == 0
+
+
+async def test_a_name_that_does_not_resolve_reads_like_one_that_resolves_inside() -> None:
+    """A partner registering URLs must not learn which internal names exist from how each is refused."""
+    guard = GuardedTransport(schemes=("https",), inner=CountingTransport())
+    refusals = []
+    for host in ("no-such-host.invalid", "127.0.0.1", "localhost"):
+        with pytest.raises(BlockedDestination) as refused:
+            await guard.check(httpx.URL(f"https://{host}/hook"))
+        refusals.append(str(refused.value).replace(host, "<host>"))
+    assert refusals == ["<host> does not resolve to public addresses only"] * 3
