@@ -89,6 +89,10 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        method = scope["method"]
+        if method == "HEAD":
+            # Every resource that answers GET answers HEAD (RFC 9110 9.1): the same status and headers, no body.
+            scope = {**scope, "method": "GET"}
         # 128 random bits as 32 hex digits, like uuid4().hex without building a UUID (a microsecond per request).
         request_id = _incoming_request_id(scope["headers"]) or os.urandom(16).hex()
         token = bind_request_id(request_id)
@@ -108,6 +112,8 @@ class RequestContextMiddleware:
                 headers.append((b"x-request-id", request_id.encode()))
                 headers.extend(item for item in defaults if item[0] not in present)
                 message["headers"] = headers
+            elif method == "HEAD" and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
         limit = self.max_body_bytes
@@ -156,7 +162,6 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", None) or "<unmatched>"
-            method = scope["method"]
             observe_request(method, template, status, elapsed)
             if self.access_log and logger.isEnabledFor(logging.INFO):  # spares building the record's fields
                 logger.info(

@@ -61,6 +61,20 @@ async def test_wrong_method_is_a_405_problem_with_allow(probe: httpx.AsyncClient
     assert "GET" in response.headers["allow"]
 
 
+async def test_head_answers_what_get_would_without_the_body(probe: httpx.AsyncClient) -> None:
+    got, head = await probe.get("/healthz"), await probe.head("/healthz")
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["content-length"] == got.headers["content-length"] == str(len(got.content))
+    assert head.headers["content-type"] == got.headers["content-type"]
+    missing = await probe.head("/no/such/route")
+    assert (missing.status_code, missing.content, missing.headers["content-type"]) == (
+        404,
+        b"",
+        "application/problem+json",
+    )
+    assert (await probe.head("/oauth2/token")).status_code == 405  # a POST-only resource
+
+
 async def test_a_405_allows_every_method_of_the_resource(probe: httpx.AsyncClient) -> None:
     """Each method of a resource is a route of its own; the Allow of a 405 names them all, not only the first's."""
     collection = await probe.request("OPTIONS", "/api/v1/admin/accounts")
