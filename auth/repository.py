@@ -164,6 +164,16 @@ async def active_client(session: AsyncSession, client_id: str) -> Any | None:
     return (await session.execute(stmt)).first()
 
 
+async def active_clients_holding(session: AsyncSession, client_ids: Sequence[str], scope: str) -> set[str]:
+    """Those of these clients that are active and still hold `scope`."""
+    if not client_ids:
+        return set()
+    stmt = select(_client.c.client_id, _client.c.scopes).where(
+        _client.c.client_id.in_(set(client_ids)), _client.c.status == "active"
+    )
+    return {client_id for client_id, scopes in await session.execute(stmt) if scope in (scopes or [])}
+
+
 async def client(session: AsyncSession, client_id: str) -> OAuthClient | None:
     return await session.get(OAuthClient, client_id)
 

@@ -1,6 +1,6 @@
 """Errors of partner webhooks (problem+json through core.errors)."""
 
-from core.errors import NotFound, ValidationFailed
+from core.errors import Conflict, NotFound, ValidationFailed
 
 
 class SubscriptionNotFound(NotFound):
@@ -17,3 +17,11 @@ class UnsafeWebhookUrl(ValidationFailed):
 
 class UnknownEvent(ValidationFailed):
     code, title = "webhook-event-unknown", "No such partner-visible event"
+
+
+class TooManySubscriptions(Conflict):
+    code, title = "webhook-limit-reached", "Too many webhook subscriptions"
+
+
+class DeliveryQueued(Conflict):
+    code, title = "webhook-delivery-queued", "The delivery is already queued"

@@ -2,7 +2,7 @@
 
 import uuid
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.partners.models import WebhookDelivery, WebhookSubscription
@@ -37,12 +37,17 @@ async def delivery_exists(session: AsyncSession, subscription_id: uuid.UUID, eve
 
 
 async def delivery(
-    session: AsyncSession, delivery_id: uuid.UUID, *, client_id: str | None = None
+    session: AsyncSession, delivery_id: uuid.UUID, *, client_id: str | None = None, for_update: bool = False
 ) -> WebhookDelivery | None:
     statement = select(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
     if client_id is not None:
         statement = statement.where(WebhookDelivery.client_id == client_id)
-    return (await session.execute(statement)).scalar()
+    return (await session.execute(statement.with_for_update() if for_update else statement)).scalar()
+
+
+async def subscription_count(session: AsyncSession, client_id: str) -> int:
+    statement = select(func.count()).where(WebhookSubscription.client_id == client_id)
+    return (await session.execute(statement)).scalar_one()
 
 
 async def deliveries(

@@ -35,7 +35,7 @@ async def list_event_types(_partner: Partner) -> list[EventTypeRead]:
     return [EventTypeRead(**CATALOGUE[name].__dict__) for name in service.partner_events()]
 
 
-@router.post("", status_code=201, response_model=WebhookCreated, responses=problems(422))
+@router.post("", status_code=201, response_model=WebhookCreated, responses=problems(409, 422))
 async def create_webhook(
     data: WebhookCreate,
     partner: Partner,
@@ -117,7 +117,7 @@ async def list_deliveries(
     "/{webhook_id}/deliveries/{delivery_id}/replay",
     status_code=202,
     response_model=DeliveryRead,
-    responses=problems(404, 422),
+    responses=problems(404, 409, 422),
 )
 async def replay_delivery(
     webhook_id: WebhookId, delivery_id: Annotated[uuid.UUID, Path()], partner: Partner, session: SessionDep

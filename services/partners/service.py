@@ -9,21 +9,29 @@ its last attempt the delivery is dead. Replay emits a new due event for the same
 import json
 import time
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth.identity import Identity
-from auth.repository import represents
+from auth.repository import active_clients_holding, represents
 from core import audit
+from core.db import Database
 from core.events import CATALOGUE, Event, OutboxEvent, define_event, emit
 from core.http import check_if_match
 from core.models import utcnow
 from core.outbound import BlockedDestination, GuardedTransport
 from core.worker import RetryLater
 from services.partners import repository, signing
-from services.partners.exceptions import DeliveryNotFound, SubscriptionNotFound, UnknownEvent, UnsafeWebhookUrl
+from services.partners.exceptions import (
+    DeliveryNotFound,
+    DeliveryQueued,
+    SubscriptionNotFound,
+    TooManySubscriptions,
+    UnknownEvent,
+    UnsafeWebhookUrl,
+)
 from services.partners.models import WebhookDelivery, WebhookSubscription
 from services.partners.schemas import WebhookCreate, WebhookCreated, WebhookRead, WebhookUpdate
 
@@ -31,6 +39,10 @@ DELIVERY_DUE = define_event("partner.webhook.due", description="A webhook delive
 
 
 ALL = object()  # an event every subscriber may receive (a catalogue change)
+# A partner's subscriptions: each event is sent once per subscription, so their number multiplies its sends.
+MAX_SUBSCRIPTIONS = 20
+# What a partner needs, besides being an active client, to be sent anything.
+LISTENING_SCOPE = "webhooks:manage"
 
 
 def partner_events() -> list[str]:
@@ -65,6 +77,10 @@ async def create_subscription(
     *, session: AsyncSession, identity: Identity, guard: GuardedTransport, client_id: str, data: WebhookCreate
 ) -> WebhookCreated:
     """Subscribe an https URL of the partner's to events; the signing secret is returned once."""
+    if await repository.subscription_count(session, client_id) >= MAX_SUBSCRIPTIONS:
+        raise TooManySubscriptions(
+            f"A partner has at most {MAX_SUBSCRIPTIONS} subscriptions; subscribe one URL to several events instead."
+        )
     secret = signing.new_secret()
     row = WebhookSubscription(
         client_id=client_id,
@@ -126,10 +142,13 @@ async def delete_subscription(*, session: AsyncSession, client_id: str, subscrip
 async def replay(
     *, session: AsyncSession, client_id: str, subscription_id: uuid.UUID, delivery_id: uuid.UUID
 ) -> WebhookDelivery:
-    """Send a delivery again (whatever its status); the receiver sees the same Webhook-Id."""
-    row = await repository.delivery(session, delivery_id, client_id=client_id)
+    """Send a delivery again, once it is no longer queued; the receiver sees the same Webhook-Id."""
+    row = await repository.delivery(session, delivery_id, client_id=client_id, for_update=True)
     if row is None or row.subscription_id != subscription_id:
         raise DeliveryNotFound()
+    if row.status == "pending":
+        # Each replay is a send with its own retries: queued twice, one delivery would be sent over and over.
+        raise DeliveryQueued("This delivery is queued already; replay it once it has succeeded or failed.")
     row.status = "pending"
     session.add(row)
     emit(session, Event(DELIVERY_DUE.name, subject=f"webhook_delivery:{row.id}", payload={"delivery_id": row.id}))
@@ -150,8 +169,10 @@ async def fan_out(*, session: AsyncSession, event: OutboxEvent) -> int:
     if audience is not ALL and not await _may_hear(session, audience, event.payload):
         return 0
     created = 0
-    for subscription in await repository.active_subscriptions(session):
-        if audience is not ALL and subscription.client_id != audience:
+    subscriptions = await repository.active_subscriptions(session)
+    listening = await active_clients_holding(session, [s.client_id for s in subscriptions], LISTENING_SCOPE)
+    for subscription in subscriptions:
+        if subscription.client_id not in listening or (audience is not ALL and subscription.client_id != audience):
             continue
         if event.name not in subscription.events or await repository.delivery_exists(
             session, subscription.id, event.id
@@ -183,38 +204,37 @@ async def _may_hear(session: AsyncSession, client_id: str, payload: dict[str, An
     return not citizen or await represents(session, uuid.UUID(str(citizen)), client_id)
 
 
+class _Send(NamedTuple):
+    delivery_id: uuid.UUID
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
 async def deliver(
     *,
+    database: Database,
     session: AsyncSession,
     identity: Identity,
     http: httpx.AsyncClient,
     delivery_id: uuid.UUID,
     last_attempt: bool,
 ) -> None:
-    """POST one signed delivery. A non-2xx (a redirect too: they are not followed) is recorded and raised."""
-    row = await repository.delivery(session, delivery_id)
-    if row is None or row.status == "succeeded":
+    """POST one signed delivery. A non-2xx (a redirect too: they are not followed) is recorded and raised.
+
+    What to send is read, and sent, before the event's own transaction (`session`) runs a statement: on SQLite that
+    transaction holds the database's one write lock from its first statement, and a partner's slow receiver must not
+    hold up every citizen's write for as long as it takes to answer."""
+    async with database.transaction(write=False) as reading:
+        send = await _prepared(reading, identity, delivery_id)
+    if isinstance(send, str):  # not to be sent any more: why
+        await repository.record_attempt(session, delivery_id, status="dead", last_status_code=None, last_error=send)
         return
-    subscription = await session.get(WebhookSubscription, row.subscription_id)
-    if subscription is None or not subscription.active:
+    if send is None:
         return
-    if not await _may_hear(session, row.client_id, row.body.get("data", {})):
-        await repository.record_attempt(
-            session, row.id, status="dead", last_status_code=None, last_error="the citizen withdrew the mandate"
-        )
-        return
-    secret = identity.cipher.decrypt(subscription.secret_encrypted, context="webhook_secret")
-    body = json.dumps(row.body, ensure_ascii=False, separators=(",", ":")).encode()
-    timestamp = int(time.time())
-    headers = {
-        "content-type": "application/json",
-        "webhook-id": str(row.id),
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": signing.sign(secret, webhook_id=str(row.id), timestamp=timestamp, body=body),
-    }
     status_code, error = None, None
     try:
-        response = await http.post(subscription.url, content=body, headers=headers)
+        response = await http.post(send.url, content=send.body, headers=send.headers)
         status_code = response.status_code
         if not 200 <= status_code < 300:
             error = f"HTTP {status_code}" + (" (redirects are not followed)" if 300 <= status_code < 400 else "")
@@ -224,10 +244,43 @@ async def deliver(
         error = f"{type(exc).__name__}"
     if error is None:
         await repository.record_attempt(
-            session, row.id, status="succeeded", last_status_code=status_code, last_error=None, delivered_at=utcnow()
+            session,
+            delivery_id,
+            status="succeeded",
+            last_status_code=status_code,
+            last_error=None,
+            delivered_at=utcnow(),
         )
         return
     await repository.record_attempt(
-        session, row.id, status="dead" if last_attempt else "pending", last_status_code=status_code, last_error=error
+        session,
+        delivery_id,
+        status="dead" if last_attempt else "pending",
+        last_status_code=status_code,
+        last_error=error,
     )
     raise RetryLater(error)
+
+
+async def _prepared(session: AsyncSession, identity: Identity, delivery_id: uuid.UUID) -> _Send | str | None:
+    """The signed request of a delivery that is due; or why it is not to be sent any more; or None (sent already)."""
+    row = await repository.delivery(session, delivery_id)
+    if row is None or row.status != "pending":
+        return None
+    subscription = await session.get(WebhookSubscription, row.subscription_id)
+    if subscription is None or not subscription.active:
+        return "the subscription was paused or deleted (replay it once it is active)"
+    if not await active_clients_holding(session, [row.client_id], LISTENING_SCOPE):
+        return f"the partner's client is disabled or no longer holds {LISTENING_SCOPE}"
+    if not await _may_hear(session, row.client_id, row.body.get("data", {})):
+        return "the citizen withdrew the mandate"
+    secret = identity.cipher.decrypt(subscription.secret_encrypted, context="webhook_secret")
+    body = json.dumps(row.body, ensure_ascii=False, separators=(",", ":")).encode()
+    timestamp = int(time.time())
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": str(row.id),
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signing.sign(secret, webhook_id=str(row.id), timestamp=timestamp, body=body),
+    }
+    return _Send(row.id, subscription.url, headers, body)

@@ -18,6 +18,7 @@ async def fan_out(session: AsyncSession, event: OutboxEvent, state: Any) -> None
 @REGISTRY.on(service.DELIVERY_DUE.name, name="partners.deliver")
 async def deliver(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
     await service.deliver(
+        database=state.db,
         session=session,
         identity=state.identity,
         http=state.webhook_http,

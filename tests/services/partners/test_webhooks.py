@@ -1,5 +1,6 @@
 """Partner webhooks end to end: a real receiver on 127.0.0.1, retries, dead letters, replay, ownership, SSRF."""
 
+import asyncio
 import json
 import threading
 import time
@@ -8,16 +9,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from core.events import Event, emit
 from core.outbound import BlockedDestination, GuardedTransport
 from core.worker import Worker
 from main import worker_settings
-from services.partners import signing
-from services.partners.models import WebhookSubscription
+from services.partners import service, signing
+from services.partners.models import WebhookDelivery, WebhookSubscription
 from tests.helpers import assert_problem
-from tests.oauth import bearer, client_token
+from tests.oauth import bearer, client_token, token_for
 
 PUBLISHED = "catalogue.service.published"
 
@@ -151,6 +152,9 @@ async def test_a_delivery_dead_after_its_attempts_can_be_replayed(
     receiver.fail_next = 0
     replayed = await client.post(f"{url}/{dead['id']}/replay", headers=partner)
     assert replayed.status_code == 202
+    # Queued once: each replay is a send with retries of its own, so a second one while it waits is refused.
+    again = await client.post(f"{url}/{dead['id']}/replay", headers=partner)
+    assert assert_problem(again, 409, "webhook-delivery-queued")["status"] == 409
     await _run(worker)
     assert (await client.get(url, headers=partner)).json()["items"][0]["status"] == "succeeded"
     assert receiver.requests[-1]["headers"]["webhook-id"] == dead["id"]
@@ -268,3 +272,61 @@ async def test_a_name_that_does_not_resolve_reads_like_one_that_resolves_inside(
             await guard.check(httpx.URL(f"https://{host}/hook"))
         refusals.append(str(refused.value).replace(host, "<host>"))
     assert refusals == ["<host> does not resolve to public addresses only"] * 3
+
+
+async def test_a_disabled_partner_hears_nothing_more(app, client, db, partner, receiver, worker, quiet_outbox) -> None:
+    """Disabled (or stripped of webhooks:manage), a partner gets no new delivery, and none already queued is sent."""
+    subscription = await _subscribe(client, partner, receiver)
+    await _publish(db, "talent-housing-subsidy")
+    assert await worker.run_once() == 1  # fanned out: the delivery is queued, not yet sent
+    admin = {**bearer(await token_for(app, "admin", "admin")), "If-Match": "*"}
+    disabled = await client.patch("/api/v1/admin/clients/demo-partner", headers=admin, json={"status": "disabled"})
+    assert disabled.status_code == 200, disabled.text
+    await _run(worker)
+    await _publish(db, "business-licence")
+    await _run(worker)
+    assert receiver.requests == []
+    async with db.transaction(write=False) as session:
+        rows = (await session.execute(select(WebhookDelivery.status, WebhookDelivery.last_error))).all()
+    assert rows == [("dead", "the partner's client is disabled or no longer holds webhooks:manage")]
+    assert subscription["id"] not in {r["headers"].get("webhook-id") for r in receiver.requests}
+
+
+async def test_a_partner_has_at_most_twenty_subscriptions(client, partner, receiver) -> None:
+    for _ in range(service.MAX_SUBSCRIPTIONS):
+        await _subscribe(client, partner, receiver)
+    refused = await client.post(
+        "/api/v1/partners/webhooks", headers=partner, json={"url": receiver.url, "events": [PUBLISHED]}
+    )
+    assert assert_problem(refused, 409, "webhook-limit-reached")["detail"].startswith("A partner has at most 20")
+    listed = (await client.get("/api/v1/partners/webhooks", headers=partner, params={"limit": 100})).json()
+    assert len(listed["items"]) == 20
+
+
+async def test_a_slow_receiver_holds_no_write_lock_while_it_answers(
+    app, client, db, partner, receiver, worker, quiet_outbox
+) -> None:
+    """The POST runs before the event's transaction writes: a citizen's write goes through while a partner's receiver
+    takes its time (on SQLite the event's transaction would hold the one write lock; on PostgreSQL this holds too)."""
+    await _subscribe(client, partner, receiver)
+    written_during_the_post: list[str] = []
+
+    class WritesWhileSending(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            async with asyncio.timeout(3):
+                async with db.transaction() as session:
+                    await session.execute(update(WebhookSubscription).values(description="written meanwhile"))
+            written_during_the_post.append(request.headers["webhook-id"])
+            return httpx.Response(204)
+
+    original = app.state.webhook_http
+    app.state.webhook_http = httpx.AsyncClient(transport=WritesWhileSending())
+    try:
+        await _publish(db)
+        await _run(worker)
+    finally:
+        await app.state.webhook_http.aclose()
+        app.state.webhook_http = original
+    async with db.transaction(write=False) as session:
+        [(delivery_id, status)] = (await session.execute(select(WebhookDelivery.id, WebhookDelivery.status))).all()
+    assert (written_during_the_post, status) == ([str(delivery_id)], "succeeded")
