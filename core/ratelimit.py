@@ -6,13 +6,17 @@ Cloudflare describes for its rate limiting). Counting the current slot alone let
 slot's end, and lifted an account's lockout the moment a slot ended, however recent the failures.
 """
 
+import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
-from core.errors import TooManyRequests
+from core.errors import ServiceUnavailable, TooManyRequests
+
+logger = logging.getLogger("ti.ratelimit")
 
 
 @dataclass(frozen=True)
@@ -109,12 +113,17 @@ class MemoryRateLimiter:
 
 
 class RedisRateLimiter:
-    """Counters every app process shares: INCR + EXPIRE on one key per slot, read with the slot before it."""
+    """Counters every app process shares: INCR + EXPIRE on one key per slot, read with the slot before it.
 
-    def __init__(self, url: str, *, prefix: str = "ti:rl:") -> None:
-        from redis.asyncio import Redis
+    Every API request and sign-in counts here, so the connection pool is bounded and waits: redis-py's default pool
+    refuses at once past 100 connections, and a burst of requests got 500s. Redis unreachable (or the wait too long)
+    is a 503 with Retry-After, not a 500, and not a pass: the limits guard sign-ins."""
 
-        self._redis = Redis.from_url(url)
+    def __init__(self, url: str, *, prefix: str = "ti:rl:", max_connections: int = 50, wait: float = 5.0) -> None:
+        from redis.asyncio import BlockingConnectionPool, Redis
+
+        pool = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=wait)
+        self._redis = Redis.from_pool(pool)  # closed with it
         self._prefix = prefix
 
     def _keys(self, key: str, window: int, index: int) -> tuple[str, str]:
@@ -124,29 +133,46 @@ class RedisRateLimiter:
     async def hit(self, key: str, *, limit: int, window: int) -> Decision:
         index, elapsed = _slot(time.time(), window)
         previous_key, current_key = self._keys(key, window, index)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            # A slot is read as the previous one through the next slot, so it lives two windows.
-            current, _, previous = (
-                await pipe.incr(current_key).expire(current_key, 2 * window + 1).get(previous_key).execute()
-            )
+        with _redis_unavailable_is_503():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                # A slot is read as the previous one through the next slot, so it lives two windows.
+                current, _, previous = (
+                    await pipe.incr(current_key).expire(current_key, 2 * window + 1).get(previous_key).execute()
+                )
         return decide(int(previous or 0), current, elapsed, limit=limit, window=window)
 
     async def count(self, key: str, *, window: int) -> int:
         index, elapsed = _slot(time.time(), window)
-        previous, current = await self._redis.mget(self._keys(key, window, index))
+        with _redis_unavailable_is_503():
+            previous, current = await self._redis.mget(self._keys(key, window, index))
         return sliding_count(int(previous or 0), int(current or 0), elapsed)
 
     async def peek(self, key: str, *, limit: int, window: int) -> Decision:
         """What a hit now would be told, without counting one."""
         index, elapsed = _slot(time.time(), window)
-        previous, current = await self._redis.mget(self._keys(key, window, index))
+        with _redis_unavailable_is_503():
+            previous, current = await self._redis.mget(self._keys(key, window, index))
         return decide(int(previous or 0), int(current or 0) + 1, elapsed, limit=limit, window=window)
 
     async def reset(self, key: str, *, window: int) -> None:
-        await self._redis.delete(*self._keys(key, window, _slot(time.time(), window)[0]))
+        with _redis_unavailable_is_503():
+            await self._redis.delete(*self._keys(key, window, _slot(time.time(), window)[0]))
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+@contextmanager
+def _redis_unavailable_is_503() -> Iterator[None]:
+    from redis.exceptions import ConnectionError, TimeoutError
+
+    try:
+        yield
+    except (ConnectionError, TimeoutError) as exc:  # unreachable, or no pooled connection free within the wait
+        logger.warning("rate limiter unavailable", extra={"error": type(exc).__name__})
+        raise ServiceUnavailable(
+            "Request counting is unavailable for a moment; try again shortly.", headers={"Retry-After": "1"}
+        ) from None
 
 
 def create_rate_limiter(redis_url: str | None) -> RateLimiter:

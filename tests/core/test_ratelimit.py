@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from core.errors import TooManyRequests
+from core.errors import ServiceUnavailable, TooManyRequests
 from core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter, enforce
 
 KINDS = ["memory", *(["redis"] if os.environ.get("TEST_REDIS_URL") else [])]
@@ -117,3 +117,25 @@ async def test_an_accounts_lockout_outlasts_a_slots_end(limiter: RateLimiter) ->
     await limiter.reset("login:fail:a", window=2)
     assert await limiter.count("login:fail:a", window=2) == 0
     assert (await limiter.peek("login:fail:a", limit=5, window=2)).allowed
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_REDIS_URL"), reason="needs TEST_REDIS_URL")
+async def test_more_callers_than_pooled_connections_wait_their_turn() -> None:
+    """Past its pool's size a burst waits for a connection (redis-py's default pool refused at once: 500s)."""
+    shared = RedisRateLimiter(os.environ["TEST_REDIS_URL"], prefix=f"ti:test:{uuid.uuid4().hex}:")
+    try:
+        decisions = await asyncio.gather(*(shared.hit("burst", limit=1000, window=60) for _ in range(250)))
+    finally:
+        await shared.close()
+    assert sorted(decision.count for decision in decisions) == list(range(1, 251))
+
+
+async def test_an_unreachable_counter_is_a_503_not_a_500_and_not_a_pass() -> None:
+    gone = RedisRateLimiter("redis://127.0.0.1:1/0", wait=0.5)
+    try:
+        for attempt in (gone.hit("k", limit=5, window=60), gone.peek("k", limit=5, window=60)):
+            with pytest.raises(ServiceUnavailable) as refused:
+                await attempt
+            assert refused.value.headers == {"Retry-After": "1"}
+    finally:
+        await gone.close()
