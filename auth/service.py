@@ -229,6 +229,9 @@ async def update_me(
             object_id=account.id,
             detail={"fields": sorted(fields)},
         )
+        # Every process serves GET /me from its cache: without this, the old account (and its ETag, so the next
+        # PATCH was a 412) for up to 30 seconds, even in the process that made the change.
+        await _revoke(session, identity, "account", str(account.id))
     return me_of(account, await repository.roles(session, account.id), identity)
 
 

@@ -110,6 +110,14 @@ async def test_me_shows_the_owner_their_data_and_updates_with_if_match(client, a
     assert updated.json()["preferred_language"] == "en"
     stale = await client.patch("/api/v1/me", json={"name": "x"}, headers={**headers, "If-Match": etag})
     assert_problem(stale, 412)
+    # Read again at once, the account is the changed one, and its ETag takes the next change.
+    reread = await client.get("/api/v1/me", headers=headers)
+    assert (reread.json()["preferred_language"], reread.headers["etag"]) == ("en", updated.headers["etag"])
+    renamed = await client.patch(
+        "/api/v1/me", json={"name": "王小明"}, headers={**headers, "If-Match": reread.headers["etag"]}
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert (await client.get("/api/v1/me", headers=headers)).json()["name"] == "王小明"
     assert_problem(
         await client.patch(
             "/api/v1/me", json={"status": "active"}, headers={**headers, "If-Match": updated.headers["etag"]}
