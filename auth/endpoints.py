@@ -509,7 +509,9 @@ async def login(request: Request, session: SessionDep, identity: Identity = Depe
     # Per identifier, whether or not an account has it: a lockout only existing accounts got would tell which phone
     # numbers and usernames have one. Keyed on a keyed hash, so no phone number sits in the limiter's keys.
     failures_key = f"login:fail:{identity.cipher.lookup_hash(identifier, context='login')}"
-    lockout = await identity.limiter.peek(failures_key, limit=failure_limit, window=failure_window)
+    # Counted before the password is checked, not after it fails: counted after, every guess sent at once passed the
+    # check while none had failed yet (60 concurrent guesses got 24 verified). A success clears the count below.
+    lockout = await identity.limiter.hit(failures_key, limit=failure_limit, window=failure_window)
     if not lockout.allowed:
         retry = lockout.retry_after  # when enough of the failures have slid out of the window
         audit.record(
@@ -524,7 +526,6 @@ async def login(request: Request, session: SessionDep, identity: Identity = Depe
 
     ok = await identity.passwords.verify(account["password_hash"] if account else None, password)
     if not ok or account["status"] == "disabled":
-        await identity.limiter.hit(failures_key, limit=failure_limit, window=failure_window)
         audit.record(
             session,
             action="auth.login.failed",
