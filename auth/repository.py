@@ -356,17 +356,20 @@ async def mandates_of(session: AsyncSession, account_id: uuid.UUID) -> list[Any]
 
 
 async def grant_mandate(session: AsyncSession, account_id: uuid.UUID, client_id: str) -> tuple[datetime, bool]:
-    """Grant (or grant again) a mandate: when it was granted, and whether it was not standing already."""
+    """Grant (or grant again) a mandate: when it was granted, and whether it was not standing already.
+
+    Each step is one statement that only one of several grants sent at once can carry out (a first grant's insert,
+    or a withdrawn mandate's renewal, which the others wait for and then no longer match): they all answer the
+    standing mandate, and only one of them reports it new. Read first and written after, they got 409s, or each
+    reported it new."""
     where = (_mandate.c.account_id == account_id) & (_mandate.c.client_id == client_id)
-    found = (await session.execute(select(_mandate.c.granted_at, _mandate.c.withdrawn_at).where(where))).first()
-    if found is not None and found.withdrawn_at is None:
-        return found.granted_at, False
     now = utcnow()
-    if found is None:
-        await session.execute(insert(_mandate).values(account_id=account_id, client_id=client_id, granted_at=now))
-    else:
-        await session.execute(update(_mandate).where(where).values(granted_at=now, withdrawn_at=None))
-    return now, True
+    if await seed_mandate(session, account_id, client_id, granted_at=now):
+        return now, True
+    renewed = update(_mandate).where(where, _mandate.c.withdrawn_at.is_not(None))
+    if (await session.execute(renewed.values(granted_at=now, withdrawn_at=None))).rowcount == 1:
+        return now, True
+    return (await session.execute(select(_mandate.c.granted_at).where(where))).scalar_one(), False
 
 
 async def withdraw_mandate(session: AsyncSession, account_id: uuid.UUID, client_id: str) -> bool:
@@ -381,13 +384,15 @@ async def withdraw_mandate(session: AsyncSession, account_id: uuid.UUID, client_
     return result.rowcount == 1
 
 
-async def seed_mandate(session: AsyncSession, account_id: uuid.UUID, client_id: str) -> bool:
+async def seed_mandate(
+    session: AsyncSession, account_id: uuid.UUID, client_id: str, *, granted_at: datetime | None = None
+) -> bool:
     """A mandate, unless the citizen has one to this partner, standing or withdrawn (seeding changes nothing that
     exists); whether it was added."""
     dialect = (await session.connection()).dialect.name
     statement = (
         _insert_ignoring_conflicts(dialect, _mandate)
-        .values(account_id=account_id, client_id=client_id, granted_at=utcnow())
+        .values(account_id=account_id, client_id=client_id, granted_at=granted_at or utcnow())
         .on_conflict_do_nothing()
         .returning(_mandate.c.client_id)
     )

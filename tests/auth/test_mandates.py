@@ -1,7 +1,12 @@
 """A partner system files for a citizen only with the citizen's mandate, which the citizen grants and withdraws."""
 
+import asyncio
 import uuid
 
+from sqlalchemy import select
+
+from core.audit import chain_pending
+from core.audit.models import AuditEvent
 from tests.helpers import assert_problem
 from tests.oauth import bearer, client_token, token_for
 
@@ -69,3 +74,21 @@ async def test_a_citizens_mandates_are_theirs_alone(app, client, db) -> None:
     assert (await client.get(MANDATES, headers=citizen)).json() == []
     assert_problem(await client.delete(f"{MANDATES}/demo-partner", headers=citizen), 404)  # not the other's one
     assert [m["client_id"] for m in (await client.get(MANDATES, headers=other)).json()] == ["demo-partner"]
+
+
+async def test_grants_sent_at_once_all_answer_the_one_mandate_and_audit_it_once(app, client, db) -> None:
+    citizen = bearer(await token_for(app, "13800000001", "openid profile", client_id="demo-web"))
+
+    async def mandate_entries() -> list[str]:
+        async with db.transaction() as session:
+            await chain_pending(session)
+            statement = select(AuditEvent.action).where(AuditEvent.action.like("identity.mandate.%"))
+            return list((await session.execute(statement.order_by(AuditEvent.seq))).scalars())
+
+    before = len(await mandate_entries())
+    for _ in range(2):  # a first grant, then a grant again after a withdrawal
+        answers = await asyncio.gather(*(client.put(f"{MANDATES}/demo-partner", headers=citizen) for _ in range(6)))
+        assert [answer.status_code for answer in answers] == [200] * 6, [a.text for a in answers]
+        assert len({answer.json()["granted_at"] for answer in answers}) == 1
+        assert (await client.delete(f"{MANDATES}/demo-partner", headers=citizen)).status_code == 204
+    assert (await mandate_entries())[before:] == ["identity.mandate.granted", "identity.mandate.withdrawn"] * 2
