@@ -132,6 +132,8 @@ class HistoryRead(BaseModel):
 
 
 SYSTEM = "system"
+# The role every lifecycle gives the person an application is for (their own steps are theirs to know of).
+APPLICANT = "applicant"
 WORKER = AuditActor(subject=None, client_id="worker")  # the audit trail's name for the system's own steps
 
 
@@ -176,7 +178,7 @@ async def take_step(
         Event(
             workflow.event_name(step.action),
             subject=f"{object_type}:{row.id}",
-            payload={**payload(row), "from": before, "action": step.action},
+            payload={**payload(row), "from": before, "action": step.action, "by": actor.role},
         ),
     )
 

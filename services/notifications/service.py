@@ -11,6 +11,7 @@ from auth import service as auth_service
 from auth.identity import Identity
 from core.events import Event, OutboxEvent, define_event, emit
 from core.sla import china_time
+from core.workflow import APPLICANT
 from services.cloud import service as cloud_service
 from services.cloud.ports import Sms
 from services.notifications import repository
@@ -67,9 +68,10 @@ async def tell_applicant_of_status(
     find: Callable[[AsyncSession, OutboxEvent], Awaitable[Any]],
 ) -> None:
     """An application's change of status (`event`), told to its applicant: inbox and SMS, in their language, once per
-    event. Not the changes they made themselves (a submission), so `find` (the application) is not even read."""
+    event. Not the changes they made themselves (a submission, an answer, a withdrawal: an SMS costs the city and
+    tells them nothing), so `find` (the application) is not even read; a partner's step for them is told."""
     status = event.payload.get("status")
-    if status == event.payload.get("from") or status == "submitted":
+    if status == event.payload.get("from") or status == "submitted" or event.payload.get("by") == APPLICANT:
         return
     row = await find(session, event)
     if row is None:

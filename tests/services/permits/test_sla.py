@@ -256,3 +256,18 @@ async def test_a_recount_commits_page_by_page_and_reads_a_page_again_that_a_requ
             select(OutboxEvent).where(OutboxEvent.name == calendar_service.CALENDAR_CHANGED.name)
         )
     assert (event.status, event.attempts, event.last_error) == ("done", 1, None)
+
+
+async def test_the_applicant_is_told_of_what_others_do_not_of_what_they_do(
+    client, street_vendor, citizen, officer, worker
+):
+    """A status change reaches the applicant's inbox (and phone) when someone else made it: not their own withdrawal."""
+    claimed, withdrawn = await _submitted(client, citizen, worker), await _submitted(client, citizen, worker)
+    assert (await act(client, officer, claimed["id"], "claim")).status_code == 200
+    assert (await act(client, citizen, withdrawn["id"], "withdraw", reason="不办了")).status_code == 200
+    await worker.drain()
+    inbox = (await client.get("/api/v1/me/notifications", headers=citizen, params={"limit": 100})).json()["items"]
+    told = [n["body"] for n in inbox if n["template"] == "permit_status_changed"]
+    assert f"您的申请 {claimed['reference']} 当前状态：审查中。" in told  # the officer's claim
+    assert f"您的申请 {withdrawn['reference']} 当前状态：形式审查中。" in told  # the system's screening
+    assert not [text for text in told if "已撤回" in text]  # not the withdrawal they made themselves
