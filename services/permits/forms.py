@@ -5,11 +5,11 @@ wrong shape; `required` is checked when the application is submitted. Every prob
 """
 
 import math
-import re
 from datetime import datetime
 from typing import Any
 
 from core.errors import FieldError, field_error
+from core.patterns import full_match
 
 MAX_TEXT = 10_000
 
@@ -50,6 +50,13 @@ def carried(form: dict[str, Any], attributes: list[dict[str, Any]]) -> dict[str,
     return {code: value for code, value in form.items() if code in by_code and _problem(value, by_code[code]) is None}
 
 
+def _matches(pattern: str, value: str) -> bool:
+    try:
+        return full_match(pattern, value)
+    except ValueError:  # a pattern stored before patterns were checked for RE2: the answer cannot be checked against it
+        return True
+
+
 def _problem(value: Any, attribute: dict[str, Any]) -> str | None:
     datatype = attribute["datatype"]
     validation = attribute.get("validation") or {}
@@ -60,7 +67,7 @@ def _problem(value: Any, attribute: dict[str, Any]) -> str | None:
         limit = validation.get("max_length") or (200 if datatype == "string" else MAX_TEXT)
         if len(value) > limit:
             return f"at most {limit} characters"
-        if validation.get("pattern") and not re.fullmatch(validation["pattern"], value):
+        if validation.get("pattern") and not _matches(validation["pattern"], value):
             return "does not have the expected format"
         return None
     if datatype == "number":

@@ -1,0 +1,59 @@
+"""Patterns staff write into forms are matched in linear time, and one that could not be is refused when written."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from services.catalogue.schemas import Validation
+from services.permits import forms
+
+ROOT = Path(__file__).resolve().parents[2]
+EVIL = r"^(a+)+$"  # catastrophic for a backtracking matcher: each more "a" doubles its time
+
+
+def test_a_catastrophic_pattern_is_checked_at_once() -> None:
+    """Run apart, so that the backtracking this replaced would be killed at the timeout instead of hanging the run."""
+    script = (
+        "from services.permits import forms;"
+        f"field = {{'code': 'x', 'datatype': 'string', 'validation': {{'pattern': {EVIL!r}}}}};"
+        "print(forms.check({'x': 'a' * 60 + '!'}, [field], complete=True)[0].detail)"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert done.stdout.strip() == "does not have the expected format", done.stderr
+
+
+def test_form_patterns_still_check_formats() -> None:
+    field = {"code": "phone", "datatype": "string", "validation": {"pattern": r"^1[3-9]\d{9}$"}}
+    assert forms.check({"phone": "13800000001"}, [field], complete=True) == []
+    assert [e.field for e in forms.check({"phone": "1380000000x"}, [field], complete=True)] == ["form.phone"]
+
+
+@pytest.mark.parametrize("pattern", [r"(a)\1", r"(?=a)a", r"(?<!x)y", "(unclosed"])
+def test_a_pattern_that_needs_backtracking_or_is_broken_is_refused_when_written(pattern: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Validation(pattern=pattern)
+    assert "not a pattern that can be checked in linear time" in str(refused.value)
+
+
+def test_the_catalogues_own_patterns_are_all_accepted() -> None:
+    """Every pattern of the seeded catalogue compiles for the linear-time matcher."""
+    data = json.loads((ROOT / "services/catalogue/data/talent_island.json").read_text())
+    patterns: set[str] = set()
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            patterns.update([value["pattern"]] if isinstance(value.get("pattern"), str) else [])
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(data)
+    assert len(patterns) >= 5
+    for pattern in patterns:
+        assert Validation(pattern=pattern).pattern == pattern
