@@ -1,10 +1,12 @@
 """HTTP plumbing every response goes through: request ids, security headers, metrics, access log, last-resort 500."""
 
+import json
 import logging
 import os
 import re
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -54,6 +56,51 @@ class NulInBody(StarletteHTTPException):
 
     def __init__(self) -> None:
         super().__init__(400, NUL_DETAIL)
+
+
+# Two more things a JSON body can hold that no field can take, refused at the door with the NUL. `NaN` and `Infinity`
+# are not JSON (RFC 8259 6), but Python's parser takes them: one in a catalogue form's minimum was stored, and the
+# public catalogue then answered 500 to everyone. A lone surrogate escape (`\ud800`) is not Unicode text: it could not
+# be written back out, and its request answered 500.
+NOT_JSON_NUMBER = "JSON has no NaN or Infinity: send a number, or leave the field out."
+NOT_UNICODE = "The body holds a lone surrogate escape (\\ud800-\\udfff), which is not Unicode text."
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+class NotJsonText(StarletteHTTPException):
+    def __init__(self, detail: str) -> None:
+        super().__init__(400, detail)
+
+
+class _NonFinite(Exception):
+    pass
+
+
+def _non_finite(_constant: str) -> float:
+    raise _NonFinite
+
+
+def _json_refusal(body: bytes) -> str | None:
+    """Why a JSON body is refused at the door, or None (a malformed body is the route's to describe)."""
+    if b"NaN" not in body and b"Infinity" not in body and _SURROGATE_ESCAPE.search(body) is None:
+        return None  # nearly every body: two byte searches and a regex scan
+    try:
+        value = json.loads(body, parse_constant=_non_finite)
+    except _NonFinite:
+        return NOT_JSON_NUMBER
+    except ValueError:
+        return None
+    return None if _is_text(value) else NOT_UNICODE
+
+
+def _is_text(value: Any) -> bool:
+    if isinstance(value, str):
+        return not any("\ud800" <= character <= "\udfff" for character in value)
+    if isinstance(value, dict):
+        return all(_is_text(key) and _is_text(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(_is_text(item) for item in value)
+    return True
 
 
 def _url_holds_nul(scope: Scope) -> bool:
@@ -133,8 +180,12 @@ class RequestContextMiddleware:
                     raise BodyTooLarge(limit)
                 if checks_nul:
                     chunks.append(body)
-                    if not message.get("more_body", False) and _body_holds_nul(b"".join(chunks)):
-                        raise NulInBody()
+                    if not message.get("more_body", False):
+                        whole = b"".join(chunks)
+                        if _body_holds_nul(whole):
+                            raise NulInBody()
+                        if (refusal := _json_refusal(whole)) is not None:
+                            raise NotJsonText(refusal)
             return message
 
         try:

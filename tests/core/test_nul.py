@@ -7,7 +7,7 @@ import json
 
 from sqlalchemy import func, select
 
-from core.http.middleware import NUL_DETAIL
+from core.http.middleware import NOT_JSON_NUMBER, NOT_UNICODE, NUL_DETAIL
 from services.permits.models import PermitApplication
 from tests.helpers import assert_problem
 from tests.oauth import bearer, token_for
@@ -67,3 +67,35 @@ async def test_a_nul_in_json_is_refused_and_nothing_is_written(app, client, db) 
     )
     assert created.status_code == 201, created.text
     assert created.json()["holder_name"] == "Chen \\u0000 Ming"
+
+
+async def test_nan_infinity_and_lone_surrogates_are_refused_and_nothing_is_written(app, client, db) -> None:
+    """Not JSON numbers and not Unicode text: refused at the door like a NUL, where they answered 500 (or were stored
+    and broke the public catalogue for everyone). What only looks like them is ordinary text."""
+    citizen = {
+        **bearer(await token_for(app, "13800000001", "openid permits:apply", client_id="demo-web")),
+        "content-type": "application/json",
+    }
+
+    async def drafts() -> int:
+        async with db.transaction(write=False) as session:
+            return await session.scalar(select(func.count()).select_from(PermitApplication))
+
+    before = await drafts()
+    draft = '{"service_code": "business-licence", "form": {"entity_type": "llc", "planned_employees": %s}%s}'
+    for number in ("NaN", "Infinity", "-Infinity"):
+        refused = await client.post("/api/v1/permits/applications", content=draft % (number, ""), headers=citizen)
+        assert assert_problem(refused, 400, "bad-request")["detail"] == NOT_JSON_NUMBER
+    for text in ('"x\\ud800y"', '"\\udc00"', '"\\ud83d"'):
+        holder = f', "holder_name": {text}'
+        refused = await client.post("/api/v1/permits/applications", content=draft % ("3", holder), headers=citizen)
+        assert assert_problem(refused, 400, "bad-request")["detail"] == NOT_UNICODE
+    key = '{"service_code": "business-licence", "form": {"\\ud83d": 1}}'  # in a key, too
+    assert assert_problem(await client.post("/api/v1/permits/applications", content=key, headers=citizen), 400)
+    assert await drafts() == before
+
+    # A pair of surrogate escapes is one character, and "NaN" in text is text.
+    fine = draft % ("3", ', "holder_name": "NaN Infinity \\ud83d\\ude00 \\\\ud800"')
+    created = await client.post("/api/v1/permits/applications", content=fine, headers=citizen)
+    assert created.status_code == 201, created.text
+    assert created.json()["holder_name"] == "NaN Infinity \U0001f600 \\ud800"
