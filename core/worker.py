@@ -1,9 +1,21 @@
 """The worker: drains the transactional outbox into registered handlers, and runs scheduled jobs.
 
-Claiming. A batch of due, pending events is claimed in one short transaction: `attempts + 1`, `locked_by = me`,
+Claiming. A batch of due, pending events is claimed in one short transaction: `locked_by = me`,
 `locked_until = now + lease`. On PostgreSQL the candidates are selected `FOR UPDATE SKIP LOCKED`, so workers on many
 machines claim disjoint batches without waiting on each other; on SQLite the claim runs under the database's single
-writer lock (`BEGIN IMMEDIATE`), which makes it a single-claimer path with the same SQL.
+writer lock (`BEGIN IMMEDIATE`), which makes it a single-claimer path with the same SQL. The same statement
+dead-letters a claimed event whose attempts are used up although it never finished (its workers kept dying or losing
+their lease while handling it), with a `last_error` saying so: such an event is never handed to a handler again.
+
+Starting. Claiming an event is not trying it. Just before its handlers run, one statement checks that this worker
+still holds the event (`locked_by = me`: nobody took it over), counts the attempt (`attempts + 1`) and renews its
+lease; an event this worker no longer holds is skipped, its handlers never run here. When half the lease has gone
+since the batch was claimed or last renewed, the same statement renews the lease of the batch's events not yet
+started, so a batch handled in order never outlives its lease unnoticed. Only the attempts that started count: a
+worker that dies mid-batch costs the events it never reached nothing, and the one it was handling one attempt. The
+batch is handled in order of attempts made, fewest first, so an event whose handling keeps killing the worker is the
+last of any batch it is claimed in (the batch-mates it took down with it the first time have made fewer attempts),
+and it is dead once its attempts are used up.
 
 Processing. Each event is handled in its own transaction: every handler registered for its name runs on one session,
 and the event is marked done in that same transaction, guarded by `locked_by = me`. So a handler's database effects
@@ -11,7 +23,9 @@ and "done" commit together or not at all, and a worker whose lease ran out (anot
 commit a second copy of the effects: its guard matches no row and it rolls back. Effects outside the database carry an
 idempotency key derived from the event id (an SMS ClientToken, a webhook id), so a repeat is recognised downstream.
 A handler whose work is long and idempotent may instead commit it in transactions of its own (the calendar recount,
-a page of applications at a time): if the lease runs out meanwhile, another worker repeats it, to no harm.
+a page of applications at a time): if the lease runs out meanwhile, another worker repeats it, to no harm. A single
+handler that runs longer than the lease can still be taken over while it runs (outside effects then happen twice,
+database effects once): the lease must exceed the slowest handler.
 
 Failure. The transaction rolls back; the event goes back to pending with `available_at` pushed out by exponential
 backoff with jitter and the error kept; after `max_attempts` it is dead (listable and retryable by an administrator).
@@ -38,7 +52,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, literal, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Field, SQLModel
@@ -128,6 +142,7 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stopping = asyncio.Event()
         self.rng = random.Random()  # noqa: S311 (jitter, not secrecy)
+        self._renewed = time.monotonic()  # when the lease of the batch in hand was last set
 
     # -- the loop -------------------------------------------------------------------------------------------------
 
@@ -152,11 +167,11 @@ class Worker:
         self.stopping.set()
 
     async def run_once(self) -> int:
-        """Claim one batch and handle each of its events; the number claimed."""
-        batch = await self.claim()
-        for event in batch:
-            await self.handle(event)
-        return len(batch)
+        """Claim one batch and handle each of its events; the number claimed (dead-lettered ones included)."""
+        batch, dead = await self._claim()
+        for index, event in enumerate(batch):
+            await self.handle(event, rest=batch[index + 1 :])
+        return len(batch) + dead
 
     async def drain(self, *, rounds: int = 1000) -> int:
         """Handle everything due now (tests and the benchmark)."""
@@ -171,6 +186,13 @@ class Worker:
     # -- claiming and handling ------------------------------------------------------------------------------------
 
     async def claim(self) -> list[OutboxEvent]:
+        """Claim a batch: the events to handle, in the order to handle them (fewest attempts first)."""
+        batch, _dead = await self._claim()
+        return batch
+
+    async def _claim(self) -> tuple[list[OutboxEvent], int]:
+        """The live events claimed, in order, and how many claimed events were dead-lettered instead."""
+        self._renewed = time.monotonic()  # taken before the lease is set: it never looks longer than it is
         now = utcnow()
         candidates = (
             select(_outbox.c.id)
@@ -184,21 +206,73 @@ class Worker:
         )
         if not self.database.is_sqlite:
             candidates = candidates.with_for_update(skip_locked=True)
+        # Still pending with its attempts used up: every attempt started and none finished (not even by failing,
+        # which would have rescheduled or dead-lettered it), so its workers died or lost the lease while handling it.
+        used_up = _outbox.c.attempts >= self.settings.max_attempts
+        until = now + timedelta(seconds=self.settings.lease_seconds)
+        gave_up = literal(
+            "gave up: every attempt started and none finished (the worker handling it died or lost its lease)"
+        ) + func.coalesce(literal("; before that: ") + _outbox.c.last_error, "")
         statement = (
             update(_outbox)
             .where(_outbox.c.id.in_(candidates.scalar_subquery()))
             .values(
                 locked_by=self.worker_id,
-                locked_until=now + timedelta(seconds=self.settings.lease_seconds),
-                attempts=_outbox.c.attempts + 1,
+                locked_until=case((used_up, None), else_=literal(until, _outbox.c.locked_until.type)),
+                status=case((used_up, "dead"), else_=_outbox.c.status),
+                last_error=case((used_up, func.substr(gave_up, 1, 1000)), else_=_outbox.c.last_error),
             )
             .returning(*_outbox.c)
         )
         async with self.database.transaction() as session:
             rows = (await session.execute(statement)).mappings().all()
-        return sorted((OutboxEvent(**row) for row in rows), key=lambda event: (event.available_at, event.id))
+        events = [OutboxEvent(**row) for row in rows]
+        dead = [event for event in events if event.status == "dead"]
+        for event in dead:
+            EVENTS.labels("dead").inc()
+            logger.warning(
+                "event dead-lettered at claim: its attempts are used up",
+                extra={"event_id": str(event.id), "event": event.name, "attempt": event.attempts, "dead": True},
+            )
+        live = [event for event in events if event.status != "dead"]
+        return sorted(live, key=lambda event: (event.attempts, event.available_at, event.id)), len(dead)
 
-    async def handle(self, event: OutboxEvent) -> None:
+    async def _start(self, event: OutboxEvent, rest: list[OutboxEvent]) -> bool:
+        """Whether this worker still holds the event; if so its attempt is counted and its lease renewed (and the
+        lease of the batch's events not yet started, once half the lease has gone since the last renewal)."""
+        lease = self.settings.lease_seconds
+        renew_rest = bool(rest) and time.monotonic() - self._renewed >= lease / 2
+        ids = [event.id, *(other.id for other in rest)] if renew_rest else [event.id]
+        renewed_at = time.monotonic()
+        statement = (
+            update(_outbox)
+            .where(_outbox.c.id.in_(ids), _outbox.c.locked_by == self.worker_id, _outbox.c.status == "pending")
+            .values(
+                locked_until=utcnow() + timedelta(seconds=lease),
+                attempts=case((_outbox.c.id == event.id, _outbox.c.attempts + 1), else_=_outbox.c.attempts),
+            )
+            .returning(_outbox.c.id, _outbox.c.attempts)
+        )
+        async with self.database.transaction() as session:
+            if not self.database.is_sqlite:
+                # Not waiting for this commit's WAL flush keeps the worker's throughput (one flush per event, the
+                # handling's, as before). It is visible at once and survives the worker dying; only a crash of the
+                # database server in the next fraction of a second could lose it: an attempt left uncounted.
+                await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+            held = {row.id: row.attempts for row in await session.execute(statement)}
+        if renew_rest:
+            self._renewed = renewed_at
+        if event.id not in held:
+            EVENTS.labels("lease_lost").inc()
+            logger.warning("lease lost before handling; skipped", extra={"event_id": str(event.id)})
+            return False
+        event.attempts = held[event.id]
+        return True
+
+    async def handle(self, event: OutboxEvent, *, rest: list[OutboxEvent] | None = None) -> None:
+        """Handle one claimed event, unless this worker no longer holds it. `rest`: the batch's events after it."""
+        if not await self._start(event, rest or []):
+            return
         started = time.perf_counter()
         try:
             async with self.database.transaction() as session:

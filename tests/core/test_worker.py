@@ -15,6 +15,14 @@ from tests.helpers import assert_problem
 from tests.oauth import bearer, token_for
 
 POISON = define_event("test.worker.poisoned", description="Tests: an event whose handler always fails.")
+SLOW = define_event("test.worker.slow", description="Tests: a slow handler with an effect outside the database.")
+FLAKY = define_event("test.worker.flaky", description="Tests: an event whose handler fails once.")
+CRASHER = define_event("test.worker.crasher", description="Tests: an event whose handler kills the worker.")
+
+
+class Killed(BaseException):
+    """What a handler raises to stand for the process dying under it (OOM, SIGKILL): nothing in the worker catches
+    it, and its open transaction rolls back."""
 
 
 @pytest.fixture
@@ -39,6 +47,11 @@ async def _effect_counts(db) -> tuple[int, int]:
         total = (await session.execute(text("SELECT count(*) FROM worker_effect"))).scalar_one()
         distinct = (await session.execute(text("SELECT count(DISTINCT event_id) FROM worker_effect"))).scalar_one()
     return total, distinct
+
+
+async def _rows(db, ids: list[uuid.UUID]) -> list[OutboxEvent]:
+    async with db.transaction(write=False) as session:
+        return [await session.get(OutboxEvent, event_id) for event_id in ids]
 
 
 async def _statuses(db, name: str) -> dict[str, int]:
@@ -116,6 +129,128 @@ async def test_a_worker_that_lost_its_lease_cannot_commit_a_second_effect(
     async with db.transaction(write=False) as session:
         workers = (await session.execute(text("SELECT DISTINCT worker FROM worker_effect"))).scalars().all()
     assert [w.split(":")[0] for w in workers] == ["fast"]
+
+
+async def test_a_batch_slower_than_the_lease_keeps_its_events_and_never_repeats_an_outside_effect(
+    db, quiet_outbox
+) -> None:
+    """Each event takes 0.4 s and the lease is 1 s, so a batch of 6 takes more than two leases to handle. The
+    worker renews the lease of the batch as it goes: the other worker, polling all along, never takes an event
+    over, every outside effect happens once, and every event counts one attempt."""
+    calls: list[tuple[str, str]] = []
+    registry = Registry()
+
+    @registry.on(SLOW.name, name="test.slow")
+    async def handler(session, event, state) -> None:
+        calls.append((state, event.subject))  # an outside effect (a webhook POST): a rollback does not undo it
+        await asyncio.sleep(0.4)
+
+    ids = await _emit(db, SLOW.name, 6)
+    settings = WorkerSettings(batch_size=6, lease_seconds=1.0, backoff_seconds=0, poll_seconds=0.05)
+    a = Worker(db, registry=registry, settings=settings, context="A", worker_id="A")
+    b = Worker(db, registry=registry, settings=settings, context="B", worker_id="B")
+
+    async def b_polls() -> None:
+        for _ in range(70):
+            await b.run_once()
+            await asyncio.sleep(0.05)
+
+    await asyncio.gather(a.run_once(), b_polls())
+    assert sorted(calls) == [("A", f"test:{i}") for i in range(6)]
+    assert [(row.status, row.attempts) for row in await _rows(db, ids)] == [("done", 1)] * 6
+
+
+async def test_an_event_taken_over_before_it_was_started_is_skipped_not_run_twice(db, quiet_outbox) -> None:
+    calls: list[tuple[str, str]] = []
+    registry = Registry()
+
+    @registry.on(SLOW.name, name="test.outside_effect")
+    async def handler(session, event, state) -> None:
+        calls.append((state, event.subject))
+
+    ids = await _emit(db, SLOW.name, 2)
+    settings = WorkerSettings(lease_seconds=0.2, backoff_seconds=0)
+    slow = Worker(db, registry=registry, settings=settings, context="slow", worker_id="slow")
+    one_at_a_time = WorkerSettings(batch_size=1, lease_seconds=0.2, backoff_seconds=0)
+    other = Worker(db, registry=registry, settings=one_at_a_time, context="other", worker_id="other")
+    first, second = await slow.claim()
+    await asyncio.sleep(0.3)  # the lease runs out before slow gets to the events
+    assert [event.subject for event in await other.claim()] == ["test:0"]  # other takes the first over ...
+    await slow.handle(first)  # ... so slow skips it: no outside effect, no attempt counted
+    await slow.handle(second)  # nobody took the second: slow still holds it and handles it
+    assert calls == [("slow", "test:1")]
+    assert [(row.status, row.locked_by, row.attempts) for row in await _rows(db, ids)] == [
+        ("pending", "other", 0),
+        ("done", "slow", 1),
+    ]
+
+
+async def test_claims_that_never_ran_an_event_do_not_count_as_attempts(db, quiet_outbox) -> None:
+    registry = Registry()
+    failures: list[str] = []
+
+    @registry.on(FLAKY.name, name="test.flaky")
+    async def handler(session, event, state) -> None:
+        if not failures:
+            failures.append(event.subject)
+            raise RuntimeError("transient")
+
+    (event_id,) = await _emit(db, FLAKY.name, 1)
+    settings = WorkerSettings(lease_seconds=0.05, max_attempts=3, backoff_seconds=0)
+    for n in range(4):  # four workers claimed it and died before they started it
+        assert len(await Worker(db, registry=registry, settings=settings, worker_id=f"crashed-{n}").claim()) == 1
+        await asyncio.sleep(0.06)
+    assert [(row.status, row.attempts) for row in await _rows(db, [event_id])] == [("pending", 0)]
+    survivor = Worker(db, registry=registry, settings=settings, worker_id="survivor")
+    await survivor.run_once()  # its first real attempt fails, transiently
+    [row] = await _rows(db, [event_id])
+    assert (row.status, row.attempts, row.last_error) == ("pending", 1, "RuntimeError: transient")
+    await survivor.drain()
+    assert [(row.status, row.attempts) for row in await _rows(db, [event_id])] == [("done", 2)]
+
+
+async def test_an_event_that_kills_its_worker_dead_letters_without_taking_its_batch_mates_down(
+    db, quiet_outbox
+) -> None:
+    """The process dies while handling the first event of a batch, every time. Its batch-mates lose no attempt and
+    are handled by the next worker (the crasher, having made more attempts, goes last), and once its attempts are
+    used up the crasher is dead-lettered at claim, never run again."""
+    registry = Registry()
+    handled: list[str] = []
+
+    @registry.on(CRASHER.name, FLAKY.name, name="test.crashes")
+    async def handler(session, event, state) -> None:
+        if event.name == CRASHER.name:
+            raise Killed
+        handled.append(event.subject)
+
+    (crasher,) = await _emit(db, CRASHER.name, 1)  # first in line
+    mates = await _emit(db, FLAKY.name, 3)
+    settings = WorkerSettings(lease_seconds=0.05, max_attempts=3, backoff_seconds=0)
+
+    async def a_worker_lives_and_dies(n: int) -> int:
+        worker = Worker(db, registry=registry, settings=settings, worker_id=f"worker-{n}")
+        try:
+            return await worker.run_once()
+        except Killed:
+            await asyncio.sleep(0.06)  # its lease runs out
+            return -1
+
+    assert await a_worker_lives_and_dies(1) == -1
+    assert [(row.status, row.attempts) for row in await _rows(db, [crasher, *mates])] == [
+        ("pending", 1),
+        *[("pending", 0)] * 3,  # claimed with it, never started: no attempt counted
+    ]
+    assert await a_worker_lives_and_dies(2) == -1  # handles the batch-mates, then the crasher
+    assert sorted(handled) == ["test:0", "test:1", "test:2"]
+    assert [(row.status, row.attempts) for row in await _rows(db, mates)] == [("done", 1)] * 3
+    assert await a_worker_lives_and_dies(3) == -1  # its third and last attempt
+    assert await a_worker_lives_and_dies(4) == 1  # claimed, and dead-lettered at once
+    [row] = await _rows(db, [crasher])
+    assert (row.status, row.attempts, row.locked_until) == ("dead", 3, None)
+    assert row.last_error.startswith("gave up: every attempt started and none finished")
+    assert await a_worker_lives_and_dies(5) == 0
+    assert sorted(handled) == ["test:0", "test:1", "test:2"]
 
 
 async def test_a_scheduled_job_runs_once_per_period_across_workers(db) -> None:
