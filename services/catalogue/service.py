@@ -6,7 +6,7 @@ import math
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -30,7 +30,7 @@ from services.catalogue.exceptions import (
 from services.catalogue.models import Department, ProcessingTimes, ServiceVersion
 from services.catalogue.render import first_sentence
 from services.catalogue.schemas import Department as DepartmentIn
-from services.catalogue.schemas import ServiceContent, ServiceCreate, ServiceUpdate
+from services.catalogue.schemas import ServiceContent, ServiceCreate, ServiceUpdate, TalentTier
 from services.catalogue.search import index_tokens
 from services.catalogue.workflow import DEPARTMENT_CHANGED, SERVICE_DRAFTED, SERVICE_LIFECYCLE
 
@@ -339,6 +339,10 @@ async def open_for_applications(*, session: AsyncSession, code: str, kinds: Coll
     return await pinned_version(session=session, service_id=found.id)
 
 
+# The tiers of a talent card that services can name (eligibility, fee waivers): a scheme issuing cards uses these.
+TALENT_TIERS: tuple[str, ...] = get_args(TalentTier)
+
+
 def talent_tiers(service: PinnedService) -> list[str]:
     """The talent tiers a service is for (its eligibility rule); empty: not restricted to talent tiers."""
     return list(((service.content.get("eligibility") or {}).get("rules") or {}).get("talent_tiers") or [])
@@ -346,6 +350,8 @@ def talent_tiers(service: PinnedService) -> list[str]:
 
 async def benefits_for_tier(*, session: AsyncSession, tier: str) -> list[PinnedService]:
     """The published talent benefits (services of kind talent_benefit) that a talent card of `tier` unlocks."""
+    if tier not in TALENT_TIERS:
+        return []  # not a card's tier: no service can be for it (nothing to read)
     found = [
         await pinned_version(session=session, service_id=service_id)
         for service_id in await repository.current_published_ids(session, kind="talent_benefit")

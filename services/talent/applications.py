@@ -61,6 +61,7 @@ from services.talent.exceptions import (
 )
 from services.talent.models import TalentApplication, TalentClaim, TalentEvidence, TalentHistory
 from services.talent.schemas import (
+    DEFAULT_RULE_SET,
     EVIDENCE_MAX_BYTES,
     EVIDENCE_MEDIA_TYPES,
     MAX_APPLICATION_CLAIMS,
@@ -118,6 +119,12 @@ SCORED_MODELS: dict[str, type[ClaimBase]] = {
         BirthDateClaim,
     )
 }
+# The kinds whose masked figures a criterion can read (a salary band, an age): their breakdown lines are masked for
+# the same readers as the claims. An education claim hides only its certificate number, which no criterion reads: its
+# lines show what its claim shows every reader (level, institution, rank).
+MASKED_LINE_KINDS = frozenset(
+    kind for kind, fields in SENSITIVE_FIELDS.items() if set(fields) & SCORED_MODELS[kind].model_fields.keys()
+)
 
 
 @dataclass(frozen=True)
@@ -226,6 +233,11 @@ async def create_application(
     )
     if await repository.open_application_of(session, applicant_id) is not None:
         raise OpenApplicationExists(ONE_OPEN)
+    if not service.issues_cards(data.rule_set):
+        raise ValidationFailed(
+            f"{data.rule_set} issues no talent card (it is there for the what-if): apply under {DEFAULT_RULE_SET}.",
+            errors=[field_error("rule_set", "not a scheme that issues talent cards", code="no_card")],
+        )
     try:
         await service.get_active(session=session, code=data.rule_set)
     except RuleSetNotFound:
@@ -269,12 +281,21 @@ async def create_application(
 async def _copy_for_renewal(session: AsyncSession, identity: Identity, row: TalentApplication, number: str) -> None:
     """The renewed card's claims (pending again: verified anew) and their evidence (the same stored files). A card
     suspended or revoked is not renewed: renewing lifts no sanction (an expired one may be: its claims are checked
-    again as any)."""
+    again as any). A sponsor renews only a card it filed for: the copy would show it claims, evidence names and
+    hashes the citizen filed without it. A card out of reach is refused in the very words of one that does not
+    exist (card numbers run in sequence: anything else would tell which exist)."""
     previous = await repository.by_card_number(session, number)
-    if previous is None or previous.applicant_id != row.applicant_id or previous.status != "card_issued":
+    reachable = (
+        previous is not None
+        and previous.applicant_id == row.applicant_id
+        and (row.sponsored_by_client is None or previous.sponsored_by_client == row.sponsored_by_client)
+        and previous.status == "card_issued"
+    )
+    if not reachable:
         raise ValidationFailed(
             f"{number} is not a talent card of this person.", errors=[field_error("renews", "not this person's card")]
         )
+    assert previous is not None  # noqa: S101 - reachable, checked above
     card = await credentials_service.get_by_number(session=session, number=number)
     if card is None or not credentials_service.is_standing(card):
         raise ValidationFailed(
@@ -410,11 +431,13 @@ async def start_evidence_upload(
     application_id: uuid.UUID,
     claim_id: uuid.UUID,
     data: EvidenceUploadRequest,
+    upload_window: timedelta,
 ) -> EvidenceUpload:
     """An evidence row and a presigned PUT capped at 10 MiB; the file then goes straight to storage."""
     row = await _declarable(session, principal, application_id)
     item = await _claim(session, row, claim_id)
-    if sum(1 for e in await repository.evidence(session, row.id) if e.claim_id == item.id) >= MAX_EVIDENCE_PER_CLAIM:
+    placed = _holding_a_place(await repository.evidence(session, row.id), item.id, utcnow() - upload_window)
+    if len(placed) >= MAX_EVIDENCE_PER_CLAIM:
         raise ValidationFailed(f"At most {MAX_EVIDENCE_PER_CLAIM} documents per claim.")
     evidence_id = new_id()
     evidence = TalentEvidence(
@@ -436,6 +459,20 @@ async def start_evidence_upload(
     )
 
 
+def _holding_a_place(
+    evidence: list[TalentEvidence], claim_id: uuid.UUID, started_since: datetime
+) -> list[TalentEvidence]:
+    """A claim's documents that count toward its limit: the uploaded ones, and those whose upload URL (issued when
+    the row was made) can still bring a file. One never uploaded, or refused at its confirmation (the file deleted,
+    the row kept: a failed request writes nothing), stops counting when its URL expires; the applicant may also
+    delete it at once."""
+    return [
+        e
+        for e in evidence
+        if e.claim_id == claim_id and (e.status == "uploaded" or aware(e.created_at) > started_since)
+    ]
+
+
 async def confirm_evidence(
     *,
     session: AsyncSession,
@@ -454,6 +491,10 @@ async def confirm_evidence(
         return EvidenceRead.model_validate(evidence, from_attributes=True)  # confirming twice changes nothing
     if row.status not in DECLARE_STATES:
         raise NotDeclarable(f"Evidence is added while drafting or when asked for; it is {row.status}.")
+    # A row whose URL expired stopped counting toward the limit, and others may have taken its place since.
+    uploaded = [e for e in await repository.evidence(session, row.id) if e.status == "uploaded"]
+    if sum(1 for e in uploaded if e.claim_id == evidence.claim_id) >= MAX_EVIDENCE_PER_CLAIM:
+        raise ValidationFailed(f"At most {MAX_EVIDENCE_PER_CLAIM} documents per claim; delete one first.")
     head = await cloud_service.check_upload(
         storage,
         evidence.object_key,
@@ -473,6 +514,43 @@ async def confirm_evidence(
         detail={"evidence": str(evidence.id), "claim": str(evidence.claim_id), "sha256": evidence.sha256},
     )
     return EvidenceRead.model_validate(evidence, from_attributes=True)
+
+
+async def delete_evidence(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    application_id: uuid.UUID,
+    evidence_id: uuid.UUID,
+    if_match: str | None,
+) -> None:
+    """Take a document off a claim while claims may change (a refused or abandoned upload, a wrong file), unless the
+    claim is verified: a decision's evidence stays (change the claim, and it is verified again)."""
+    row = await _declarable(session, principal, application_id)
+    check_if_match(if_match, row.version)
+    evidence = await _evidence(session, row, evidence_id)
+    item = await _claim(session, row, evidence.claim_id)
+    if item.status == "verified":
+        raise NotDeclarable("The claim is verified on this evidence; change the claim to replace its documents.")
+    await session.delete(evidence)
+    await _touch(session, row)
+    audit.record(
+        session,
+        action="talent.evidence.deleted",
+        object_type="talent_application",
+        object_id=row.id,
+        detail={"evidence": str(evidence.id), "claim": str(evidence.claim_id)},
+    )
+    # The file (if one arrived) is for the worker to delete, unless a renewal's copy still names it; storage is not
+    # transactional, so not here.
+    emit(
+        session,
+        Event(
+            EVIDENCE_RELEASED.name,
+            subject=f"talent_application:{row.id}",
+            payload={"object_keys": [evidence.object_key]},
+        ),
+    )
 
 
 async def download_evidence(
@@ -717,7 +795,9 @@ async def listing(
 
 
 async def history(*, session: AsyncSession, principal: Principal, application_id: uuid.UUID) -> list[TalentHistory]:
+    """The steps taken; read by anyone but the applicant (the reasons can tell what was claimed), it is logged."""
     row = await visible(session=session, principal=principal, application_id=application_id)
+    await _log_read(session, principal, row.applicant_id, row.reference, row.id)
     return await repository.history(session, row.id)
 
 
@@ -810,6 +890,7 @@ def _payload(row: TalentApplication) -> dict[str, Any]:
 
 
 async def _submit(session, context, row, data, actor, now) -> None:
+    _under_card_scheme(row)
     await _claims_with_evidence(session, row)
     row.submitted_at = now
     await calendar_service.start_clock(session=session, row=row, now=now, processing_time=None)
@@ -883,7 +964,7 @@ async def _score(session, context, row, data, actor, now) -> None:
     ]
     rule_set = await service.active_rule_set(session=session, cache=context.rules, code=row.rule_set)
     assessment: Assessment = service.assess_claims(rule_set, scored, today=service.today_in_china())
-    sensitive = service.criteria_reading(rule_set, kinds=set(SENSITIVE_FIELDS))
+    sensitive = service.criteria_reading(rule_set, kinds=set(MASKED_LINE_KINDS))
     row.rule_set_version = assessment.rule_set.version
     row.score, row.scored_tier, row.scored_at = assessment.score, assessment.tier, now
     row.recommended_tier, row.reviewed_by, row.rejection_proposed = None, None, False
@@ -907,7 +988,17 @@ async def _review(session, context, row, data, actor, now) -> None:
     row.reviewed_by = actor.subject
 
 
+def _under_card_scheme(row: TalentApplication) -> None:
+    """A draft made under a scheme that issues no card (before applying under one was refused) goes no further."""
+    if not service.issues_cards(row.rule_set):
+        raise NotReady(
+            f"{row.rule_set} issues no talent card: withdraw this application and apply under {DEFAULT_RULE_SET}.",
+            errors=[field_error("rule_set", "not a scheme that issues talent cards", code="no_card")],
+        )
+
+
 async def _approve(session, context, row, data, actor, now) -> None:
+    _under_card_scheme(row)
     if row.reviewed_by is None:
         raise NotReady("A talent officer reviews the scored result first.")
     if row.reviewed_by == actor.subject:
@@ -989,7 +1080,12 @@ async def card(*, session: AsyncSession, principal: Principal, number: str) -> T
         object_type="talent_application",
         object_id=row.id,
     )
-    benefits = await catalogue_service.benefits_for_tier(session=session, tier=row.approved_tier)
+    # Benefits only for a card's tier under a card-issuing scheme (one approved under a reference scheme unlocks none).
+    benefits = (
+        await catalogue_service.benefits_for_tier(session=session, tier=row.approved_tier)
+        if service.has_card_tier(row)
+        else []
+    )
     return TalentCardRead(
         number=credential.number,
         tier=row.approved_tier,

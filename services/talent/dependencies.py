@@ -1,6 +1,7 @@
 """Who reaches the talent API, and the process's cache of compiled rule sets."""
 
 import uuid
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Request
@@ -63,3 +64,11 @@ async def _applicant_key(principal: TalentApplicant) -> str:
 
 
 ApplicantKey = Annotated[IdempotencyClaim | None, Depends(idempotency(_applicant_key))]
+
+
+async def _upload_window(request: Request) -> timedelta:
+    return timedelta(seconds=request.app.state.settings.upload_url_ttl)
+
+
+# How long an upload URL can still bring a file: an evidence row started within it holds its place.
+UploadWindow = Annotated[timedelta, Depends(_upload_window)]

@@ -36,7 +36,7 @@ from services.talent.rules import (
     RuleProblem,
     RuleSetDocument,
     Source,
-    check,
+    consistency,
     is_level_source,
 )
 
@@ -176,7 +176,7 @@ class CompiledRuleSet:
 
 def compile_rule_set(document: RuleSetDocument, *, version: int) -> CompiledRuleSet:
     """Check the document and turn it into closures, once per (code, version); raises RuleSetError."""
-    problems = check(document)
+    problems = consistency(document)
     if problems:
         raise RuleSetError(problems)
     parameters = document.parameters

@@ -28,6 +28,7 @@ from services.talent.dependencies import (
     RuleSets,
     TalentApplicant,
     TalentCaller,
+    UploadWindow,
     rule_set_cache,
 )
 from services.talent.engine import Assessment
@@ -286,9 +287,10 @@ async def take_action(
 
 @router.get(ONE + "/history", response_model=Page[HistoryRead], responses=problems(401, 403, 404, 422))
 async def application_history(
-    application_id: ApplicationId, principal: TalentCaller, session: SessionDep
+    application_id: ApplicationId, principal: TalentCaller, session: RecordingSessionDep
 ) -> Page[HistoryRead]:
-    """Every step taken, oldest first: who (by role), from which state to which, and why."""
+    """Every step taken, oldest first: who (by role), from which state to which, and why. Staff and sponsor reads
+    land in the applicant's access log."""
     rows = await applications.history(session=session, principal=principal, application_id=application_id)
     return Page(items=[HistoryRead.model_validate(row, from_attributes=True) for row in rows])
 
@@ -422,10 +424,12 @@ async def start_evidence_upload(
     principal: TalentCaller,
     session: SessionDep,
     cloud: CloudDep,
+    upload_window: UploadWindow,
     _key: ApplicantKey,
 ) -> EvidenceUpload:
     """Announce a document behind a claim (an Idempotency-Key makes a retry announce it once); PUT the file to the
-    returned URL, then confirm it with its SHA-256."""
+    returned URL, then confirm it with its SHA-256. A claim takes five documents: the uploaded ones, and those whose
+    upload URL has not expired (a refused file can be sent again to the same URL until then)."""
     return await applications.start_evidence_upload(
         session=session,
         principal=principal,
@@ -433,6 +437,7 @@ async def start_evidence_upload(
         application_id=application_id,
         claim_id=claim_id,
         data=data,
+        upload_window=upload_window,
     )
 
 
@@ -458,6 +463,22 @@ async def confirm_evidence(
         evidence_id=evidence_id,
         sha256=data.sha256,
     )
+
+
+@router.delete(ONE + "/evidence/{evidence_id}", status_code=204, responses=problems(401, 403, 404, 409, 412, 422, 428))
+async def delete_evidence(
+    application_id: ApplicationId,
+    evidence_id: EvidenceId,
+    principal: TalentCaller,
+    session: SessionDep,
+    if_match: IfMatch = None,
+) -> Response:
+    """Delete a document of a claim that is not verified (while drafting or when asked; send the application's
+    If-Match): a refused or abandoned upload, or a wrong file. Its file leaves storage."""
+    await applications.delete_evidence(
+        session=session, principal=principal, application_id=application_id, evidence_id=evidence_id, if_match=if_match
+    )
+    return Response(status_code=204)
 
 
 @router.get(

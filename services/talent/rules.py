@@ -29,10 +29,15 @@ the birth date at the assessment date). `where` filters the claims first: a valu
 on it. `relative_to` divides a salary by a parameter (6 = six times the local average). A numeric band matches
 `min <= value < below` (either bound may be left out); a level band lists its levels. Points are whole numbers.
 
-Pydantic checks the shape; `check()` checks the meaning (codes unique, bands not overlapping, thresholds descending,
-each criterion reading a field its claim kind has) and returns every problem with the path of its field.
+Pydantic checks the shape; `check()` checks the meaning (codes unique, bands not overlapping, thresholds descending
+and within the most points the criteria and the bonus can give, each criterion reading a field its claim kind has)
+and returns every problem with the path of its field. A scheme that issues Talent Island cards is held to more: its
+tiers are the card's (`card_tiers`, the ones the catalogue's benefits and fee waivers name), and none is had for
+nothing (a threshold of 0 would give a card to anyone).
 """
 
+import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Annotated, Literal
@@ -175,8 +180,19 @@ def is_level_source(source: Source) -> bool:
     return source.derive in LEVEL_DERIVATIONS
 
 
-def check(document: RuleSetDocument) -> list[RuleProblem]:
-    """Every problem of meaning in a well-shaped document, with the dotted path of the field at fault."""
+def check(document: RuleSetDocument, *, card_tiers: Collection[str] | None = None) -> list[RuleProblem]:
+    """Every problem of meaning in a well-shaped document, with the dotted path of the field at fault: what a new
+    version must satisfy to be written. With `card_tiers`, the document is a scheme that issues talent cards of
+    those tiers."""
+    problems = consistency(document) + _check_reachable(document)
+    if card_tiers is not None:
+        problems += _check_card_tiers(document, card_tiers)
+    return problems
+
+
+def consistency(document: RuleSetDocument) -> list[RuleProblem]:
+    """The problems that would make a document score wrongly or not at all: what compiling a stored version checks.
+    (The rules `check` adds for new versions since, like reachable thresholds, do not stop an older one scoring.)"""
     problems: list[RuleProblem] = []
     seen: dict[str, str] = {}
     groups = (("criteria", document.criteria), ("bonus.criteria", document.bonus.criteria))
@@ -216,6 +232,55 @@ def check(document: RuleSetDocument) -> list[RuleProblem]:
         for position, condition in enumerate(route.when):
             problems += _check_source(condition, f"{path}.when.{position}", document)
             problems += _check_condition(condition, f"{path}.when.{position}")
+    return problems
+
+
+def max_score(document: RuleSetDocument) -> float:
+    """The most points the criteria and the bonus can give together (infinite when a per_unit criterion has no cap).
+    A number band is taken as reachable: what values a derivation can give is the claims' business, not this one's."""
+    bonus = sum(_most(criterion) for criterion in document.bonus.criteria)
+    if document.bonus.cap is not None:
+        bonus = min(bonus, document.bonus.cap)
+    return sum(_most(criterion) for criterion in document.criteria) + bonus
+
+
+def _most(criterion: RuleCriterion) -> float:
+    most = math.inf if criterion.per_unit is not None else max((b.points for b in criterion.bands or ()), default=0)
+    return most if criterion.cap is None else min(most, criterion.cap)
+
+
+def _check_reachable(document: RuleSetDocument) -> list[RuleProblem]:
+    """A threshold above the most points there are names a tier nobody reaches by points (a typo, or a tier meant
+    for direct routes only, which a threshold cannot say)."""
+    most = max_score(document)
+    return [
+        RuleProblem(
+            f"thresholds.{index}.min",
+            f"unreachable: the criteria and the bonus give at most {int(most)} points",
+            "unreachable",
+        )
+        for index, threshold in enumerate(document.thresholds)
+        if threshold.min > most
+    ]
+
+
+def _check_card_tiers(document: RuleSetDocument, card_tiers: Collection[str]) -> list[RuleProblem]:
+    """A talent card's tier must be one the catalogue's benefits and fee waivers can name, and earned: from 0 points
+    anyone would hold a card, with no verified claim at all."""
+    problems = []
+    for index, threshold in enumerate(document.thresholds):
+        if threshold.tier not in card_tiers:
+            problems.append(
+                RuleProblem(
+                    f"thresholds.{index}.tier",
+                    f"a talent card's tier is one of {', '.join(card_tiers)}",
+                    "not_a_card_tier",
+                )
+            )
+        if threshold.min <= 0:
+            problems.append(
+                RuleProblem(f"thresholds.{index}.min", "a talent card needs points: at least 1", "free_tier")
+            )
     return problems
 
 

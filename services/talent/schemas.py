@@ -132,14 +132,19 @@ DeclaredClaim = Annotated[
 class ApplicationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rule_set: RuleSetCode = Field(default=DEFAULT_RULE_SET, description="the scheme to be assessed against")
+    rule_set: RuleSetCode = Field(
+        default=DEFAULT_RULE_SET,
+        description="the scheme to be assessed against: one that issues Talent Island cards (talent-island); the "
+        "other schemes are for the what-if",
+    )
     on_behalf_of: uuid.UUID | None = Field(
         default=None, description="an employer's partner system: the citizen account it sponsors"
     )
     renews: str | None = Field(
         default=None,
         pattern=r"^[A-Z0-9-]{1,40}$",
-        description="renew this card of the applicant's: its claims and evidence are copied, to be checked again",
+        description="renew this card of the applicant's (a sponsor's: one it filed for): its claims and evidence are "
+        "copied, to be checked again",
     )
 
 

@@ -23,10 +23,10 @@ from core.settings import Settings
 from services.calendar import service as calendar_service
 from services.talent import repository
 from services.talent.applications import REFERENCE_PREFIX, seal
-from services.talent.engine import compile_rule_set
+from services.talent.engine import RuleSetError, compile_rule_set
 from services.talent.models import TalentApplication, TalentClaim, TalentHistory, TalentRuleSet
 from services.talent.rules import RuleSetDocument
-from services.talent.service import RULE_SET_ACTIVATED
+from services.talent.service import RULE_SET_ACTIVATED, problems_of
 
 DATA = Path(__file__).with_name("data") / "rule_sets.json"
 SEED = Actor(subject=None, client_id="seed")
@@ -37,6 +37,9 @@ def load() -> list[RuleSetDocument]:
     documents = [RuleSetDocument.model_validate(item) for item in json.loads(DATA.read_text("utf-8"))["rule_sets"]]
     for document in documents:
         compile_rule_set(document, version=1)
+        # Held to what an administrator's version is held to (a card-issuing scheme's tiers, none for nothing).
+        if problems := problems_of(document):
+            raise RuleSetError(problems)
     return documents
 
 

@@ -23,14 +23,15 @@ from core.events import Event, define_event, emit
 from core.http import check_if_match
 from core.models import utcnow
 from core.sla import CHINA
+from services.catalogue import service as catalogue_service
 from services.credentials import service as credentials_service
 from services.talent import repository
 from services.talent.claims import ClaimBase
 from services.talent.engine import Assessment, CompiledRuleSet, assess, assess_json, compile_rule_set
 from services.talent.exceptions import InvalidRuleSet, RuleSetAlreadyActive, RuleSetNotFound
 from services.talent.models import TalentApplication, TalentRuleSet
-from services.talent.rules import RuleSetDocument, check
-from services.talent.schemas import AssessmentRequest, RuleSetRead, RuleSetSummary
+from services.talent.rules import RuleProblem, RuleSetDocument, check
+from services.talent.schemas import DEFAULT_RULE_SET, AssessmentRequest, RuleSetRead, RuleSetSummary
 
 RULE_SET_CREATED = define_event(
     "talent.rule_set.created", description="An administrator wrote a new version of a talent rule set."
@@ -38,6 +39,12 @@ RULE_SET_CREATED = define_event(
 RULE_SET_ACTIVATED = define_event(
     "talent.rule_set.activated", description="A talent rule set version became the one assessments use."
 )
+
+# The schemes under which one applies for a Talent Island talent card. The other schemes (compass-like,
+# work-permit-like) are reference examples for the what-if: they say what such a scheme would give, and give nothing
+# here. Named by code, not by a flag in the document: a stored version never changes, so a flag would leave every
+# database's existing talent-island versions card-less until rewritten.
+CARD_SCHEMES = frozenset({DEFAULT_RULE_SET})
 
 PUBLIC_STATUSES = ("active", "retired")
 ALL_STATUSES = ("draft", "active", "retired")
@@ -150,9 +157,35 @@ def read(row: TalentRuleSet, principal: Principal | None) -> RuleSetRead:
     )
 
 
+def issues_cards(code: str) -> bool:
+    """Whether approval under this scheme issues a Talent Island talent card (so one may apply under it)."""
+    return code in CARD_SCHEMES
+
+
+def problems_of(document: RuleSetDocument) -> list[RuleProblem]:
+    """Every problem of meaning; for a scheme issuing cards also tiers the catalogue cannot name, and a tier a person
+    with no verified claim at all would reach (a band that pays for a count of none, say)."""
+    if not issues_cards(document.code):
+        return check(document)
+    problems = check(document, card_tiers=catalogue_service.TALENT_TIERS)
+    if problems:
+        return problems
+    empty = assess(compile_rule_set(document, version=1), [], today=today_in_china())
+    if empty.tier is not None:
+        index = next(i for i, threshold in enumerate(document.thresholds) if threshold.tier == empty.tier)
+        problems.append(
+            RuleProblem(
+                f"thresholds.{index}.min",
+                f"a person with no verified claim would get tier {empty.tier} ({empty.score} points, {empty.route})",
+                "free_tier",
+            )
+        )
+    return problems
+
+
 def validate_document(document: RuleSetDocument) -> None:
     """Raise a field-level 422 listing every problem of meaning in the document."""
-    problems = check(document)
+    problems = problems_of(document)
     if problems:
         raise InvalidRuleSet(
             f"{len(problems)} problem(s) in the rule set",
@@ -352,7 +385,9 @@ async def card_by_number(*, session: AsyncSession, number: str) -> TalentCard | 
 
 
 async def _in_force(session: AsyncSession, row: TalentApplication | None) -> TalentCard | None:
-    if row is None or row.card_number is None or row.approved_tier is None:
+    # Only a card of a card-issuing scheme, of a tier the catalogue knows, is a talent card to other domains (an
+    # approval under a reference scheme, from before applying under one was refused, unlocks nothing).
+    if row is None or row.card_number is None or row.approved_tier is None or not has_card_tier(row):
         return None
     credential = await credentials_service.get_by_subject(
         session=session, subject_type="talent_application", subject_id=row.id
@@ -360,3 +395,9 @@ async def _in_force(session: AsyncSession, row: TalentApplication | None) -> Tal
     if credential is None or credentials_service.public_status(credential, utcnow()) != "active":
         return None
     return TalentCard(number=row.card_number, tier=row.approved_tier, holder_id=row.applicant_id)
+
+
+def has_card_tier(row: TalentApplication) -> bool:
+    """Whether the application's approved tier is a talent card's: approved under a scheme that issues cards, and
+    one the catalogue's benefits and fee waivers can name."""
+    return issues_cards(row.rule_set) and row.approved_tier in catalogue_service.TALENT_TIERS

@@ -22,6 +22,7 @@ from services.calendar.service import CALENDAR_CHANGED
 from services.credentials import service as credentials_service
 from services.notifications import service as notifications
 from services.talent import repository
+from services.talent import service as talent_service
 from services.talent.applications import SYSTEM_ACTOR, Context, apply, scored_claim, unseal
 from services.talent.dependencies import cache_in
 from services.talent.models import TalentApplication, TalentClaim, TalentHistory
@@ -145,6 +146,10 @@ async def issue_card(session: AsyncSession, event: OutboxEvent, state: Any) -> N
     row = await _application(session, event)
     if row is None or row.status != "approved" or row.approved_tier is None:
         return
+    if not talent_service.has_card_tier(row):
+        # No "Talent Island card, tier X" for a tier no benefit or waiver can name: approval refuses such schemes,
+        # so only an application approved before that could be here; it is left for an officer, card-less.
+        return
     existing = await credentials_service.get_by_subject(
         session=session, subject_type="talent_application", subject_id=row.id
     )
@@ -199,8 +204,9 @@ async def notify_applicant(session: AsyncSession, event: OutboxEvent, state: Any
 
 @REGISTRY.on(EVIDENCE_RELEASED.name, name="talent.delete_released_evidence")
 async def delete_released_evidence(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
-    """Delete a dropped claim's evidence files from storage, but those another claim still names (a renewal copies
-    the claims it renews with their files). Deleting a file already gone is no error, so a rerun is harmless."""
+    """Delete the files of a dropped claim or a deleted document from storage, but those a claim still names (a
+    renewal copies the claims it renews with their files). Deleting a file already gone is no error, so a rerun is
+    harmless."""
     keys = [str(key) for key in event.payload["object_keys"]]
     in_use = await repository.object_keys_in_use(session, keys)
     for key in keys:

@@ -158,5 +158,6 @@ TALENT_APPLICATION_ESCALATED = define_event(
     "talent.application.escalated", description="A talent application near its deadline was escalated to the supervisor"
 )
 EVIDENCE_RELEASED = define_event(
-    "talent.evidence.released", description="Evidence files of a dropped claim are to be deleted from storage"
+    "talent.evidence.released",
+    description="Evidence files of a dropped claim or a deleted document are to be deleted from storage",
 )

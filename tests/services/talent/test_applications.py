@@ -156,6 +156,9 @@ async def test_a_talent_registration_from_claims_to_card_and_benefits(
     assert _claims(masked)["salary:"]["data"]["annual_amount"] == "***"
     assert _claims(masked)["salary:"]["masked"]
     assert all(line["value"] == "***" for line in masked["result"]["breakdown"] if line["code"].startswith("salary"))
+    # The degree is no secret from the supervisor (its claim shows the level): nor is what it scored.
+    education = next(line for line in masked["result"]["breakdown"] if line["code"] == "education_level")
+    assert (education["value"], education["points"]) == ("master", 20)
     named = {line["code"]: line["name"] for line in masked["result"]["breakdown"]}
     assert named["salary_level"] == "年薪（相对本地平均工资）"  # the stored breakdown, shown in the language asked for
     log = (await client.get("/api/v1/me/access-log", headers=applicant)).json()["items"]

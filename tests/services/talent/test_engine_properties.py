@@ -35,7 +35,7 @@ from services.talent.claims import (
     SalaryClaim,
 )
 from services.talent.engine import CompiledRuleSet, assess, assess_json, compile_rule_set
-from services.talent.rules import RuleSetDocument, check
+from services.talent.rules import RuleSetDocument, check, max_score
 from tests.services.talent.conftest import SEEDED
 
 SEEDED_RULE_SETS = [
@@ -236,8 +236,6 @@ def generated_route(draw: st.DrawFn, code: str, tiers: list[str]) -> dict:
 
 @st.composite
 def generated_rule_set(draw: st.DrawFn) -> CompiledRuleSet:
-    tiers = ["A", "B", "C"][: draw(st.integers(1, 3))]
-    minimums = sorted(draw(st.sets(st.integers(0, 150), min_size=len(tiers), max_size=len(tiers))), reverse=True)
     count = draw(st.integers(1, 12))
     bonus = draw(st.integers(0, 4))
     document = {
@@ -249,9 +247,14 @@ def generated_rule_set(draw: st.DrawFn) -> CompiledRuleSet:
             "cap": draw(st.none() | st.integers(0, 30)),
             "criteria": [draw(generated_criterion(f"b{n}")) for n in range(bonus)],
         },
-        "thresholds": [{"tier": tier, "min": low} for tier, low in zip(tiers, minimums, strict=True)],
-        "direct_routes": [draw(generated_route(f"r{n}", tiers)) for n in range(draw(st.integers(0, 3)))],
+        "thresholds": [{"tier": "A", "min": 0}],
     }
+    # Thresholds within the points there are (a valid document has no tier out of reach).
+    most = int(min(150, max_score(RuleSetDocument.model_validate(document))))
+    tiers = ["A", "B", "C"][: min(most + 1, draw(st.integers(1, 3)))]
+    minimums = sorted(draw(st.sets(st.integers(0, most), min_size=len(tiers), max_size=len(tiers))), reverse=True)
+    document["thresholds"] = [{"tier": tier, "min": low} for tier, low in zip(tiers, minimums, strict=True)]
+    document["direct_routes"] = [draw(generated_route(f"r{n}", tiers)) for n in range(draw(st.integers(0, 3)))]
     parsed = RuleSetDocument.model_validate(document)
     assert check(parsed) == [], check(parsed)
     return compile_rule_set(parsed, version=draw(st.integers(1, 9)))
