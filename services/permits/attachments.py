@@ -38,7 +38,7 @@ from services.permits.schemas import (
     DocumentUploadRequest,
     PresignedRead,
 )
-from services.permits.service import is_department_staff, is_owner, purpose_of, visible
+from services.permits.service import is_department_staff, is_owner, log_read, purpose_of, visible
 
 # Where the applicant may add documents: while drafting, and when an officer asked for more.
 UPLOAD_STATES = frozenset({"draft", "awaiting_applicant"})
@@ -58,6 +58,7 @@ def _read(row: PermitDocument) -> DocumentRead:
 async def checklist(*, session: AsyncSession, principal: Principal, application_id: uuid.UUID) -> list[ChecklistItem]:
     """The pinned service's checklist, each line with its latest document."""
     row = await visible(session=session, principal=principal, application_id=application_id)
+    await log_read(session=session, principal=principal, row=row, part="documents")  # their names tell about the person
     content = (await catalogue_service.pinned_version(session=session, service_id=row.service_id)).content
     latest = {doc.code: doc for doc in await repository.documents(session, row.id)}
     return [
@@ -233,8 +234,9 @@ async def _document(session: AsyncSession, row: PermitApplication, document_id: 
 
 
 async def comments(*, session: AsyncSession, principal: Principal, application_id: uuid.UUID) -> list[PermitComment]:
-    """Staff see every comment; the applicant only those meant for them."""
+    """Staff see every comment; the applicant only those meant for them. Anyone else's read is logged."""
     row = await visible(session=session, principal=principal, application_id=application_id)
+    await log_read(session=session, principal=principal, row=row, part="comments")
     return await repository.comments(session, row.id, internal=is_department_staff(principal, row))
 
 
@@ -297,8 +299,10 @@ async def start_payment(
 
 
 async def latest_payment(*, session: AsyncSession, principal: Principal, application_id: uuid.UUID) -> Payment:
+    """The latest payment of the fees; anyone but the applicant reading it is logged (what a person paid, and when)."""
     row = await visible(session=session, principal=principal, application_id=application_id)
     found = await cloud_service.payments_for(session=session, purpose=purpose_of(row.id))
     if not found:
         raise PaymentNotDue("No payment has been started for this application.")
+    await log_read(session=session, principal=principal, row=row, part="payment")
     return found[-1]

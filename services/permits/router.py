@@ -178,7 +178,7 @@ async def take_action(
 
 @router.get(ONE + "/history", response_model=Page[HistoryRead], responses=problems(401, 403, 404, 422))
 async def application_history(
-    application_id: ApplicationId, principal: PermitsCaller, session: SessionDep
+    application_id: ApplicationId, principal: PermitsCaller, session: RecordingSessionDep
 ) -> Page[HistoryRead]:
     """Every step taken, oldest first: who (by role), from which state to which, and why."""
     rows = await service.history(session=session, principal=principal, application_id=application_id)
@@ -190,7 +190,7 @@ async def application_history(
 
 @router.get(ONE + "/documents", response_model=Page[ChecklistItem], responses=problems(401, 403, 404, 422))
 async def list_documents(
-    application_id: ApplicationId, principal: PermitsCaller, session: SessionDep, language: Language
+    application_id: ApplicationId, principal: PermitsCaller, session: RecordingSessionDep, language: Language
 ) -> Page[ChecklistItem]:
     """The service's document checklist, each line with its latest upload and its review."""
     items = await attachments.checklist(session=session, principal=principal, application_id=application_id)
@@ -290,7 +290,7 @@ async def download_document(
 
 @router.get(ONE + "/comments", response_model=Page[CommentRead], responses=problems(401, 403, 404, 422))
 async def list_comments(
-    application_id: ApplicationId, principal: PermitsCaller, session: SessionDep
+    application_id: ApplicationId, principal: PermitsCaller, session: RecordingSessionDep
 ) -> Page[CommentRead]:
     """The conversation on an application; applicants see the comments meant for them."""
     rows = await attachments.comments(session=session, principal=principal, application_id=application_id)
@@ -335,7 +335,9 @@ async def start_payment(
 
 
 @router.get(ONE + "/payment", response_model=PaymentRead, responses=problems(401, 403, 404, 409, 422))
-async def read_payment(application_id: ApplicationId, principal: PermitsCaller, session: SessionDep) -> PaymentRead:
+async def read_payment(
+    application_id: ApplicationId, principal: PermitsCaller, session: RecordingSessionDep
+) -> PaymentRead:
     """The latest payment of the application's fees and its status."""
     return _payment(
         await attachments.latest_payment(session=session, principal=principal, application_id=application_id)

@@ -579,15 +579,8 @@ async def read(
     """The full representation for this caller; a staff member's read lands in the applicant's access log."""
     service = await catalogue_service.pinned_version(session=session, service_id=row.service_id)
     request = await repository.open_request(session, row.id) if row.status == "awaiting_applicant" else None
-    if log_access:  # the applicant's own reads are not logged (log_citizen_read skips them); a partner's are
-        await auth_service.log_citizen_read(
-            session=session,
-            reader=principal,
-            citizen_id=row.applicant_id,
-            purpose=f"application {row.reference}",
-            object_type="permit_application",
-            object_id=row.id,
-        )
+    if log_access:
+        await log_read(session=session, principal=principal, row=row)
     return ApplicationRead(
         **{name: getattr(row, name) for name in _READ_FIELDS},
         service={"code": row.service_code, "version": row.service_version, "title": _title(service)},
@@ -671,8 +664,24 @@ class _Clock:
     paused_at: datetime | None
 
 
+async def log_read(*, session: AsyncSession, principal: Principal, row: PermitApplication, part: str = "") -> None:
+    """A read of the application or of what hangs off it (its history, comments, documents, payment: they carry the
+    applicant's answers and words) lands in the applicant's access log; the applicant's own reads are not logged
+    (log_citizen_read skips them), a partner's are."""
+    await auth_service.log_citizen_read(
+        session=session,
+        reader=principal,
+        citizen_id=row.applicant_id,
+        purpose=f"application {row.reference}" + (f": {part}" if part else ""),
+        object_type="permit_application",
+        object_id=row.id,
+    )
+
+
 async def history(*, session: AsyncSession, principal: Principal, application_id: uuid.UUID) -> list[PermitHistory]:
+    """Every step taken on the application; anyone but the applicant reading it lands in the access log."""
     row = await visible(session=session, principal=principal, application_id=application_id)
+    await log_read(session=session, principal=principal, row=row, part="history")
     return await repository.history(session, row.id)
 
 

@@ -651,3 +651,32 @@ async def test_the_queue_shows_a_persons_name_masked_and_one_application_whole(
     assert (await fetch(client, officer, draft["id"])).json()["holder_name"] == whole
     log = (await client.get("/api/v1/me/access-log", headers=citizen)).json()["items"]
     assert [entry["object_id"] for entry in log] == [draft["id"]]
+
+
+async def _purposes(client, citizen) -> list[str]:
+    log = (await client.get("/api/v1/me/access-log", headers=citizen, params={"limit": 100})).json()["items"]
+    return [entry["purpose"] for entry in log]
+
+
+@pytest.mark.parametrize("part", ["history", "comments", "documents", "payment"])
+async def test_an_officers_read_of_what_hangs_off_an_application_is_in_the_access_log(
+    app, client, street_vendor, citizen, officer, worker, part
+) -> None:
+    """The history, comments, checklist and payment carry the applicant's answers, words and document names: an
+    officer's read of one is one entry in the citizen's access log; the citizen's own read is none."""
+    from tests.services.permits.test_renewal import _pass
+
+    draft = await create(client, citizen)
+    await upload(client, citizen, draft["id"])
+    assert (await act(client, citizen, draft["id"], "submit")).status_code == 200
+    await worker.drain()
+    assert (await act(client, officer, draft["id"], "claim")).status_code == 200
+    await _pass(client, officer, draft["id"])
+    order = await client.post(f"{APPLICATIONS}/{draft['id']}/payment", headers={**citizen, "Idempotency-Key": "p"})
+    assert order.status_code == 201, order.text
+    path = f"{APPLICATIONS}/{draft['id']}/{part}"
+    before = await _purposes(client, citizen)
+    assert (await client.get(path, headers=citizen)).status_code == 200
+    assert await _purposes(client, citizen) == before
+    assert (await client.get(path, headers=officer)).status_code == 200
+    assert await _purposes(client, citizen) == [f"application {draft['reference']}: {part}", *before]
