@@ -181,3 +181,58 @@ def test_person_holders_migration_masks_applicants_where_citizens_apply(backend:
             assert public == {"TI-P-TEST-0": False, "TI-P-TEST-1": True, "TI-P-TEST-2": True}
         finally:
             engine.dispose()
+
+
+def _service_version(code: str, form: list[dict], **columns):
+    from services.catalogue.models import ServiceVersion
+
+    return ServiceVersion(
+        code=code,
+        version=1,
+        status="published",
+        department=columns.pop("department", "talent"),
+        kind=columns.pop("kind", "talent_benefit"),
+        category="talent",
+        audiences=",talent,",
+        title_zh="服务",
+        title_en="Service",
+        summary_zh="",
+        summary_en="",
+        content={"form": form},
+        **columns,
+    )
+
+
+def test_card_number_migration_makes_benefit_forms_take_the_numbers_cards_have(backend: str, tmp_path: Path) -> None:
+    """The talent card number field of published versions takes TI-TALENT-2026-000004 after the upgrade; a pattern
+    an editor chose is left as it is."""
+    from sqlmodel import Session
+
+    from services.catalogue.models import Department, ServiceVersion
+
+    wrong = {
+        "code": "talent_card_no",
+        "datatype": "string",
+        "description": {"en": "Issued after talent classification, e.g. RC-A-000123."},
+        "validation": {"pattern": r"^RC-[ABC]-\d{6}$"},
+    }
+    with fresh_database(backend, tmp_path) as url:
+        upgrade(url, "344776d36dd6")  # just before the data fix
+        engine = create_engine(sync_url(url))
+        try:
+            with Session(engine) as session:
+                session.add(Department(code="talent", name_zh="人才", name_en="Talent"))
+                session.add(_service_version("benefit", [wrong, {"code": "other", "datatype": "number"}]))
+                session.add(_service_version("own", [{**wrong, "validation": {"pattern": "^X$"}}]))
+                session.commit()
+            upgrade(url, "7d2c41a9e5b3")
+            with engine.connect() as connection:
+                table = ServiceVersion.__table__
+                forms = dict(connection.execute(select(table.c.code, table.c.content)).all())
+            card_field = forms["benefit"]["form"][0]
+            assert card_field["validation"] == {"pattern": r"^TI-TALENT-\d{4}-\d{6,}$"}
+            assert "TI-TALENT-2026-000123" in card_field["description"]["en"]
+            assert forms["benefit"]["form"][1] == {"code": "other", "datatype": "number"}
+            assert forms["own"]["form"][0]["validation"] == {"pattern": "^X$"}
+        finally:
+            engine.dispose()

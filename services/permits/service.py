@@ -64,6 +64,8 @@ from services.permits.workflow import (
 from services.talent import service as talent_service
 
 REFERENCE_PREFIX = "TI-P"
+# The field of a talent benefit's form naming the card it is claimed under (filled in on the drafts a card opens).
+CARD_NUMBER_FIELD = "talent_card_no"
 # Steps of the review that belong to the officer holding the application (or their supervisor).
 ASSIGNEE_STEPS = frozenset({"request_info", "pass", "propose_rejection"})
 
@@ -371,7 +373,7 @@ async def open_benefit_drafts(
                 client=None,
                 holder=holder,
                 holder_public=False,
-                form={"talent_card_no": card_number},
+                form={CARD_NUMBER_FIELD: card_number},
                 actor=SYSTEM_ACTOR,
             )
         )
@@ -507,11 +509,13 @@ async def _applicable(session: AsyncSession, code: str, applicant_id: uuid.UUID)
     return service
 
 
-async def _check_talent_tier(session: AsyncSession, service: PinnedService, applicant_id: uuid.UUID) -> None:
+async def _check_talent_tier(
+    session: AsyncSession, service: PinnedService, applicant_id: uuid.UUID
+) -> talent_service.TalentCard | None:
     """A talent benefit is for holders of a talent card in force, of a tier it is for (checked when the draft is
-    made and again when it is sent: a card can be suspended or revoked in between)."""
+    made and again when it is sent: a card can be suspended or revoked in between); that card (None for a permit)."""
     if service.kind != "talent_benefit":
-        return
+        return None
     tiers = catalogue_service.talent_tiers(service)
     card = await talent_service.card_of(session=session, account_id=applicant_id)
     if card is None or card.tier not in tiers:
@@ -519,6 +523,18 @@ async def _check_talent_tier(session: AsyncSession, service: PinnedService, appl
             f"{service.code} is a benefit for holders of a talent card of tier {', '.join(tiers)}.",
             errors=[field_error("service_code", "needs a talent card of tier " + "/".join(tiers), code="tier")],
         )
+    return card
+
+
+def _check_card_number(form: dict[str, Any], card: talent_service.TalentCard | None) -> None:
+    """A benefit's form names the card it is claimed under: it must be the applicant's own card in force (any number
+    of the right shape passes the form's pattern; a benefit is not claimed under someone else's or a replaced card)."""
+    if card is None or CARD_NUMBER_FIELD not in form or form[CARD_NUMBER_FIELD] == card.number:
+        return
+    raise InvalidForm(
+        f"{form[CARD_NUMBER_FIELD]} is not your talent card in force ({card.number}).",
+        errors=[field_error(f"form.{CARD_NUMBER_FIELD}", "not the applicant's talent card in force", code="not_yours")],
+    )
 
 
 async def update_draft(
@@ -830,9 +846,10 @@ def _payload(row: PermitApplication) -> dict[str, Any]:
 
 async def _submit(session, identity, row, data, actor, now) -> None:
     service = await catalogue_service.pinned_version(session=session, service_id=row.service_id)
-    await _check_talent_tier(session, service, row.applicant_id)
+    card = await _check_talent_tier(session, service, row.applicant_id)
     await _check_renewal(session, row, now, sending=True)
     _check_form(row.form, service.content, complete=True)
+    _check_card_number(row.form, card)
     missing = await _missing_documents(session, row, service.content, accepted=False)
     if missing:
         raise ActionRefused(

@@ -523,3 +523,51 @@ async def test_a_registrations_deadline_follows_the_published_calendar(app, clie
         submitted, "P20D", working_days=True, calendar=calendar
     )
     assert after["sla"]["due_at"] != before["sla"]["due_at"]
+
+
+SCHOOLING = "talent-children-schooling"  # a benefit of every tier
+SCHOOLING_FORM = {
+    "child_name": "王小明",
+    "child_id_type": "resident_id",
+    "child_id_number": "440703201801010012",
+    "school_stage": "primary",
+    "entry_grade": 1,
+    "intended_start": "2027-09-01",
+}
+SCHOOLING_DOCUMENTS = ("talent_certificate", "birth_certificate", "child_id", "residence_proof")
+
+
+async def test_the_benefit_draft_a_card_opens_is_filled_in_and_sent_under_that_card_only(
+    client, applicant, officer, supervisor, worker
+) -> None:
+    """The draft a new card opens carries the card's number, which its form takes: the holder completes it and sends
+    it. Sent under a number of the right shape that is not their card in force, it is refused."""
+    from tests.services.permits.conftest import upload
+
+    permits = "/api/v1/permits/applications"
+    app_id = (await client.post(APPLICATIONS, json={}, headers=applicant)).json()["id"]
+    await declare(client, applicant, app_id, {**RANKED_MASTER, "institution_rank": None})
+    await declare(client, applicant, app_id, SALARY)
+    card = await _to_card(client, worker, applicant, officer, supervisor, app_id)
+    drafts = (await client.get(permits, headers=applicant, params={"limit": 100})).json()["items"]
+    draft = next(item for item in drafts if item["service_code"] == SCHOOLING)
+    url = f"{permits}/{draft['id']}"
+
+    async def save(form: dict) -> None:
+        etag = (await client.get(url, headers=applicant)).headers["etag"]
+        saved = await client.patch(url, json={"form": form}, headers={**applicant, "If-Match": etag})
+        assert saved.status_code == 200, saved.text
+
+    async def send():
+        etag = (await client.get(url, headers=applicant)).headers["etag"]
+        return await client.post(f"{url}/actions/submit", headers={**applicant, "If-Match": etag})
+
+    for code in SCHOOLING_DOCUMENTS:
+        assert (await upload(client, applicant, draft["id"], code)).status_code == 200
+    await save({**SCHOOLING_FORM, "talent_card_no": "TI-TALENT-2026-999999"})
+    refused = assert_problem(await send(), 422, "form-invalid")
+    assert [(e["field"], e["code"]) for e in refused["errors"]] == [("form.talent_card_no", "not_yours")]
+    await save({**SCHOOLING_FORM, "talent_card_no": card["number"]})
+    sent = await send()
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["status"] == "submitted"
