@@ -18,6 +18,15 @@ from services.talent.models import TalentApplication
 from tests.databases import fresh_database, take_snapshot
 
 
+def _insert_as_of(engine, row) -> None:
+    """Insert a model's row into a database migrated to an earlier revision: the columns added since are left out."""
+    table = type(row).__table__
+    existing = {column["name"] for column in inspect(engine).get_columns(table.name)}
+    with engine.begin() as connection:
+        values = {column.name: getattr(row, column.key) for column in table.columns if column.name in existing}
+        connection.execute(insert(table).values(**values))
+
+
 def _tables(url: str) -> set[str]:
     engine = create_engine(sync_url(url))
     try:
@@ -159,8 +168,10 @@ def test_person_holders_migration_masks_applicants_where_citizens_apply(backend:
                     (",business,citizen,", {"proposed_name": "江门示例有限公司"}),  # a business being registered
                     (",business,", {"applicant_name": "江门广告有限公司"}),  # only businesses apply
                 ]
+                session.commit()
                 for index, (audiences, form) in enumerate(cases):
-                    session.add(
+                    _insert_as_of(
+                        engine,
                         PermitApplication(
                             reference=f"TI-P-TEST-{index}",
                             service_id=services[audiences].id,
@@ -171,9 +182,8 @@ def test_person_holders_migration_masks_applicants_where_citizens_apply(backend:
                             holder_name=next(iter(form.values())),
                             holder_public=True,
                             form=form,
-                        )
+                        ),
                     )
-                session.commit()
             upgrade(url)
             with engine.connect() as connection:
                 table = PermitApplication.__table__
@@ -234,5 +244,81 @@ def test_card_number_migration_makes_benefit_forms_take_the_numbers_cards_have(b
             assert "TI-TALENT-2026-000123" in card_field["description"]["en"]
             assert forms["benefit"]["form"][1] == {"code": "other", "datatype": "number"}
             assert forms["own"]["form"][0]["validation"] == {"pattern": "^X$"}
+        finally:
+            engine.dispose()
+
+
+def test_personal_answers_migration_seals_them_and_its_downgrade_puts_them_back(backend: str, tmp_path: Path) -> None:
+    """The seeded services' personal fields are marked; an application's answers to them leave `form` for
+    `form_sealed`, ciphertext bound to the application; a field of the same name in a service not known to collect
+    personal data is left as it is. The downgrade puts the answers back and the mark off."""
+    import json
+
+    from sqlmodel import Session
+
+    from core.crypto import FieldCipher
+    from core.settings import get_settings
+    from services.catalogue.models import Department, ServiceVersion
+    from services.permits.models import PermitApplication
+
+    id_number = "440703199001010023"
+    fields = [{"code": "proposed_name", "datatype": "string"}, {"code": "legal_rep_id_number", "datatype": "string"}]
+    form = {"proposed_name": "江门示例有限公司", "legal_rep_id_number": id_number}
+    with fresh_database(backend, tmp_path) as url:
+        upgrade(url, "7d2c41a9e5b3")  # just before the column
+        engine = create_engine(sync_url(url))
+        try:
+            person = uuid.uuid4()
+            with Session(engine) as session:
+                session.add(Department(code="market", name_zh="市场", name_en="Market"))
+                session.add(Account(id=person, kind="citizen", name="王芳", password_hash="x"))
+                services = {
+                    code: _service_version(code, fields, department="market", kind="permit")
+                    for code in ("business-licence", "someone-elses")
+                }
+                session.add_all(services.values())
+                session.commit()
+                rows = {
+                    code: PermitApplication(
+                        reference=f"TI-P-TEST-{code}",
+                        service_id=service.id,
+                        service_code=code,
+                        service_version=1,
+                        department="market",
+                        applicant_id=person,
+                        holder_name="江门示例有限公司",
+                        form=form,
+                    )
+                    for code, service in services.items()
+                }
+            for row in rows.values():
+                _insert_as_of(engine, row)
+            table, versions = PermitApplication.__table__, ServiceVersion.__table__
+
+            def stored() -> tuple[dict, dict]:
+                with engine.connect() as connection:
+                    applications = connection.execute(select(table.c.service_code, table.c.form, table.c.form_sealed))
+                    contents = dict(connection.execute(select(versions.c.code, versions.c.content)).all())
+                return {code: (form, sealed) for code, form, sealed in applications}, contents
+
+            upgrade(url, "b5f0c3d81a27")
+            applications, contents = stored()
+            marked = {code: [a.get("personal", False) for a in content["form"]] for code, content in contents.items()}
+            assert marked == {"business-licence": [False, True], "someone-elses": [False, False]}
+            plain, sealed = applications["business-licence"]
+            assert plain == {"proposed_name": "江门示例有限公司"}
+            assert id_number not in sealed
+            cipher = FieldCipher.from_file(get_settings().data_key_file, create=False)
+            context = f"permit_form:{rows['business-licence'].id}"
+            assert json.loads(cipher.decrypt(sealed, context=context)) == {"legal_rep_id_number": id_number}
+            assert applications["someone-elses"] == (form, None)
+
+            downgrade(url, "7d2c41a9e5b3")
+            with engine.connect() as connection:
+                restored = dict(connection.execute(select(table.c.service_code, table.c.form)).all())
+                contents = dict(connection.execute(select(versions.c.code, versions.c.content)).all())
+            assert restored == {"business-licence": form, "someone-elses": form}
+            assert all("personal" not in a for content in contents.values() for a in content["form"])
+            assert "form_sealed" not in {column["name"] for column in inspect(engine).get_columns(table.name)}
         finally:
             engine.dispose()

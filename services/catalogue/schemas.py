@@ -170,6 +170,12 @@ class FormAttribute(Strict):
     code: FieldCode
     datatype: Datatype
     required: bool = False
+    personal: bool = Field(
+        default=False,
+        description="personal data (an ID or passport number, a phone, a birth date, a salary, a bank account): "
+        "encrypted at rest, shown whole only to the applicant and the officer the application is assigned to, "
+        "masked for everyone else; never in lists, the public register or a signed permit",
+    )
     order: int = Field(ge=1, le=1000)
     label: ShortText
     description: Text | None = None

@@ -50,6 +50,34 @@ def carried(form: dict[str, Any], attributes: list[dict[str, Any]]) -> dict[str,
     return {code: value for code, value in form.items() if code in by_code and _problem(value, by_code[code]) is None}
 
 
+# How a personal answer is shown to whoever may not see it (as the talent claims' figures are).
+MASK = "***"
+
+
+def personal(attributes: list[dict[str, Any]]) -> frozenset[str]:
+    """The codes of the fields the form marks personal (sealed at rest, masked for all but two readers)."""
+    return frozenset(attribute["code"] for attribute in attributes if attribute.get("personal"))
+
+
+def split(form: dict[str, Any], codes: frozenset[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The answers that may be stored plain, and the personal ones (to be sealed)."""
+    plain = {code: value for code, value in form.items() if code not in codes}
+    return plain, {code: value for code, value in form.items() if code in codes}
+
+
+def masked(answers: dict[str, Any]) -> dict[str, Any]:
+    """Personal answers hidden (a blank stays blank: that nothing was given is no secret)."""
+    return {code: value if blank(value) else MASK for code, value in answers.items()}
+
+
+def unmasked(form: dict[str, Any], personal: dict[str, Any]) -> dict[str, Any]:
+    """`form` as sent by someone shown the personal answers masked: an answer sent back masked is the one stored."""
+    return {
+        code: personal[code] if value == MASK and not blank(personal.get(code)) else value
+        for code, value in form.items()
+    }
+
+
 def _matches(pattern: str, value: str) -> bool:
     try:
         return full_match(pattern, value)

@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, text
+from sqlalchemy import Index, Text, text
 from sqlmodel import Field
 
 from core.audit.models import JsonType
@@ -45,7 +45,14 @@ class PermitApplication(IdMixin, TimestampMixin, VersionMixin, table=True):
         default=False, description="the holder is a business named by the form: the public register may show it"
     )
     status: str = Field(default="draft", max_length=30)
-    form: dict[str, Any] = Field(default_factory=dict, sa_type=JsonType)
+    form: dict[str, Any] = Field(
+        default_factory=dict, sa_type=JsonType, description="the answers, but for those the form marks personal"
+    )
+    form_sealed: str | None = Field(
+        default=None,
+        sa_type=Text,
+        description="the personal answers: JSON, AES-GCM under the data key, bound to this application",
+    )
     fees: list[dict[str, Any]] = Field(default_factory=empty_list, sa_type=JsonType)
     fee_total: int = 0
     paid_at: datetime | None = None

@@ -68,7 +68,9 @@ async def create_application(
     row = await service.create_application(session=session, identity=identity, principal=principal, data=data)
     response.headers["Location"] = f"/api/v1/permits/applications/{row.id}"
     return _shown(
-        response, await service.read(session=session, principal=principal, row=row, log_access=False), language
+        response,
+        await service.read(session=session, identity=identity, principal=principal, row=row, log_access=False),
+        language,
     )
 
 
@@ -111,12 +113,15 @@ async def read_application(
     application_id: ApplicationId,
     principal: PermitsCaller,
     session: RecordingSessionDep,
+    identity: IdentityDep,
     response: Response,
     language: Language,
 ) -> ApplicationRead:
-    """One application with its SLA clock and the actions you may take now."""
+    """One application with its SLA clock and the actions you may take now; the answers its form marks personal
+    are masked unless you are the applicant or the officer it is assigned to."""
     row = await service.visible(session=session, principal=principal, application_id=application_id)
-    return _shown(response, await service.read(session=session, principal=principal, row=row), language)
+    view = await service.read(session=session, identity=identity, principal=principal, row=row)
+    return _shown(response, view, language)
 
 
 @router.patch(ONE, response_model=ApplicationRead, responses=problems(401, 403, 404, 409, 412, 422, 428))
@@ -140,7 +145,9 @@ async def update_application(
         if_match=if_match,
     )
     return _shown(
-        response, await service.read(session=session, principal=principal, row=row, log_access=False), language
+        response,
+        await service.read(session=session, identity=identity, principal=principal, row=row, log_access=False),
+        language,
     )
 
 

@@ -104,7 +104,11 @@ class ApplicationRead(BaseModel):
     status: str
     version: int
     holder_name: str
-    form: dict[str, Any]
+    form: dict[str, Any] = Field(
+        description="the answers; those the service's form marks personal are `***` unless you are the applicant or "
+        "the officer the application is assigned to (a partner's PATCH may send `***` back to keep one)"
+    )
+    form_masked: bool = Field(description="personal answers of the form are hidden from you (shown as `***`)")
     fees: list[FeeLine]
     fee_total: int
     paid_at: datetime | None

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth.seed import demo_account_id
+from core.crypto import FieldCipher
 from core.models import utcnow
 from core.references import next_reference
 from core.settings import Settings
@@ -19,7 +20,7 @@ from services.calendar import service as calendar_service
 from services.catalogue import service as catalogue_service
 from services.permits import fees
 from services.permits.models import InformationRequest, PermitApplication, PermitHistory
-from services.permits.service import REFERENCE_PREFIX
+from services.permits.service import REFERENCE_PREFIX, store_form
 
 APPLICANT = "13800000003"
 BUSINESS = {
@@ -72,6 +73,7 @@ async def seed_demo_applications(*, session: AsyncSession, settings: Settings) -
     existing = select(func.count()).where(PermitApplication.applicant_id == applicant)
     if (await session.execute(existing)).scalar_one():
         return
+    cipher = FieldCipher.from_file(settings.data_key_file, create=not settings.is_production)
     now = utcnow()
     for code, form, status, days, assigned in DEMO:
         service = await catalogue_service.published_version(session=session, code=code)
@@ -86,11 +88,11 @@ async def seed_demo_applications(*, session: AsyncSession, settings: Settings) -
             holder_name=form.get("proposed_name") or form.get("applicant_name") or "",
             holder_public=True,  # both demo holders are businesses named by the form
             status=status,
-            form=form,
             fees=lines,
             fee_total=fees.total(lines),
             assignee_id=officer if assigned else None,
         )
+        store_form(cipher, row, form, service.content)  # the legal representative's ID number sealed
         if days is not None:
             submitted = now - timedelta(days=days)
             row.submitted_at = submitted

@@ -5,6 +5,7 @@ jobs, notifications) in `tasks.py`. Every transition writes the application's hi
 event in the caller's transaction; `dry_run` runs the very same code and rolls the transaction back.
 """
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,7 +21,7 @@ from auth import service as auth_service
 from auth.guards import Principal
 from auth.identity import Identity
 from core import audit, sla
-from core.crypto import mask_name
+from core.crypto import FieldCipher, mask_name
 from core.errors import Forbidden, ValidationFailed, field_error
 from core.events import Event, outbox_row
 from core.http import check_if_match
@@ -100,6 +101,14 @@ def is_department_staff(principal: Principal, row: PermitApplication) -> bool:
     )
 
 
+def sees_personal(principal: Principal, row: PermitApplication) -> bool:
+    """The applicant and the officer the application is assigned to see the personal answers whole; other officers,
+    the supervisor and a partner acting for the applicant see them masked (the partner sent them: it needs them no
+    more, and a partner is not the person)."""
+    own = principal.is_person and is_owner(principal, row)
+    return own or (is_department_staff(principal, row) and row.assignee_id == principal.account_id)
+
+
 def may(principal: Principal, step: Transition, row: PermitApplication) -> bool:
     """The table's actor kind, roles and scopes, plus the department and, for review steps, the assignee."""
     if step.actor == APPLICANT:
@@ -156,7 +165,7 @@ async def _fee_lines(
 
 
 async def _price(session: AsyncSession, identity: Identity, row: PermitApplication, content: dict[str, Any]) -> None:
-    row.fees = await _fee_lines(session, identity, row.applicant_id, row.form, content)
+    row.fees = await _fee_lines(session, identity, row.applicant_id, full_form(identity.cipher, row), content)
     row.fee_total = fees.total(row.fees)
 
 
@@ -177,7 +186,7 @@ async def create_application(
     )
     service = await _applicable(session, data.service_code, applicant_id)
     renewed = await _renewable(session, data.renews, applicant_id, client, service.code) if data.renews else None
-    form = _renewal_form(renewed, service, data.form) if renewed else data.form
+    form = _renewal_form(identity.cipher, renewed, service, data.form) if renewed else data.form
     _check_form(form, service.content, complete=False)
     if renewed is not None and data.holder_name is None and _holder_in(data.form, service.content)[0] is None:
         # The renewed permit's holder, unless the request names another (or changes the business's name).
@@ -279,7 +288,11 @@ def _sent_in_time(row: PermitApplication, renewed: credentials_service.Credentia
 
 
 async def _granted_by_law(
-    session: AsyncSession, row: PermitApplication, renewed: credentials_service.Credential | None, now: datetime
+    session: AsyncSession,
+    cipher: FieldCipher,
+    row: PermitApplication,
+    renewed: credentials_service.Credential | None,
+    now: datetime,
 ) -> PermitApplication | None:
     """The application that issued the permit this renewal extends (`renewed`, its credential), if the law grants the
     renewal now; else None.
@@ -304,16 +317,20 @@ async def _granted_by_law(
         return None
     service = await catalogue_service.pinned_version(session=session, service_id=row.service_id)
     # The permit's answers as the renewal's form version asks them (what a renewal starts from), blanks as absent.
-    permit_terms = forms.answered(forms.carried(issuing.form, service.content.get("form", [])))
-    return issuing if forms.answered(row.form) == permit_terms else None
+    permit_terms = forms.answered(forms.carried(full_form(cipher, issuing), service.content.get("form", [])))
+    return issuing if forms.answered(full_form(cipher, row)) == permit_terms else None
 
 
-async def renewals_deemed_granted(*, session: AsyncSession, now: datetime) -> list[uuid.UUID]:
+async def renewals_deemed_granted(*, session: AsyncSession, identity: Identity, now: datetime) -> list[uuid.UUID]:
     """The renewals the law grants now (see `_granted_by_law`), for the worker to take the step on."""
     rows = await repository.renewals_in(session, UNDECIDED)
     permits = await credentials_service.by_numbers(session=session, numbers=[row.renews for row in rows])
     expired = [row for row in rows if row.renews in permits and aware(permits[row.renews].valid_until) <= now]
-    return [row.id for row in expired if await _granted_by_law(session, row, permits[row.renews], now) is not None]
+    return [
+        row.id
+        for row in expired
+        if await _granted_by_law(session, identity.cipher, row, permits[row.renews], now) is not None
+    ]
 
 
 async def promised_time(
@@ -329,11 +346,41 @@ async def promised_time(
     return {**(promised or sla.DEFAULT_PROCESSING_TIME), "not_after": aware(renewed.valid_until)}
 
 
-def _renewal_form(renewed: PermitApplication, service: PinnedService, changes: dict[str, Any]) -> dict[str, Any]:
+def _renewal_form(
+    cipher: FieldCipher, renewed: PermitApplication, service: PinnedService, changes: dict[str, Any]
+) -> dict[str, Any]:
     """The permit's answers that the service's form (its current version) still asks for and accepts, changed by
     `changes`: an old answer the form no longer takes is left to be given again, not reported as the applicant's
     error in a field they did not send."""
-    return {**forms.carried(renewed.form, service.content.get("form", [])), **changes}
+    return {**forms.carried(full_form(cipher, renewed), service.content.get("form", [])), **changes}
+
+
+# -- the form at rest: personal answers sealed ------------------------------------------------------------------------
+
+
+def _form_context(row: PermitApplication) -> str:
+    # Bound to the application: sealed answers copied onto another application do not decrypt.
+    return f"permit_form:{row.id}"
+
+
+def store_form(cipher: FieldCipher, row: PermitApplication, form: dict[str, Any], content: dict[str, Any]) -> None:
+    """Put `form` (checked already, on its plain values) on the row: the answers its pinned form marks personal
+    sealed, the rest plain (what the worker reads off the row, the months a permit is asked for, needs no key)."""
+    plain, personal = forms.split(form, forms.personal(content.get("form", [])))
+    row.form = plain
+    row.form_sealed = cipher.encrypt(json.dumps(personal), context=_form_context(row)) if personal else None
+
+
+def personal_answers(cipher: FieldCipher, row: PermitApplication) -> dict[str, Any]:
+    """The personal answers unsealed (none when the form marks no field personal or none was given)."""
+    if row.form_sealed is None:
+        return {}
+    return json.loads(cipher.decrypt(row.form_sealed, context=_form_context(row)))
+
+
+def full_form(cipher: FieldCipher, row: PermitApplication) -> dict[str, Any]:
+    """The whole form: the plain answers and the personal ones unsealed."""
+    return {**row.form, **personal_answers(cipher, row)}
 
 
 @asynccontextmanager
@@ -413,7 +460,8 @@ async def _draft(
         holder_name=holder,
         holder_public=holder_public,
         status="draft",
-        form=form,
+        form={},
+        form_sealed=None,
         fees=lines,
         fee_total=fees.total(lines),
         paid_at=None,
@@ -431,6 +479,7 @@ async def _draft(
         permit_number=None,
         renews=renews,
     )
+    store_form(identity.cipher, row, form, service.content)
     # Written with Core inserts, in one statement where the database allows, rather than through the unit of work
     # (which builds, tracks and flushes an ORM object per row, one statement each); the object then joins the session
     # as if loaded, so later changes to it are ordinary versioned updates.
@@ -554,15 +603,23 @@ async def update_draft(
         raise NotEditable(f"The application is {row.status}; only drafts change.")
     check_if_match(if_match, row.version)
     content = (await catalogue_service.pinned_version(session=session, service_id=row.service_id)).content
-    from_form = _holder_in(row.form, content)[0] == row.holder_name
+    stored = full_form(identity.cipher, row)
+    from_form = _holder_in(stored, content)[0] == row.holder_name
+    form = stored
     if data.form is not None:
-        _check_form(data.form, content, complete=False)
-        row.form = data.form
+        # A partner is shown the personal answers masked: one it sends back as shown keeps the answer it stands for.
+        form = (
+            data.form
+            if sees_personal(principal, row)
+            else forms.unmasked(data.form, personal_answers(identity.cipher, row))
+        )
+        _check_form(form, content, complete=False)
+        store_form(identity.cipher, row, form, content)
     if data.holder_name is not None:
         # Named outright, the holder may be a person: masked on the public register, as when a draft is created.
         row.holder_name, row.holder_public = data.holder_name, False
     elif data.form is not None and from_form:
-        named, public = _holder_in(row.form, content)
+        named, public = _holder_in(form, content)
         if named is not None:
             row.holder_name, row.holder_public = named, public  # the holder the form names follows it
     await _price(session, identity, row, content)
@@ -590,15 +647,26 @@ async def visible(*, session: AsyncSession, principal: Principal, application_id
 
 
 async def read(
-    *, session: AsyncSession, principal: Principal, row: PermitApplication, log_access: bool = True
+    *,
+    session: AsyncSession,
+    identity: Identity,
+    principal: Principal,
+    row: PermitApplication,
+    log_access: bool = True,
+    full: bool | None = None,
 ) -> ApplicationRead:
-    """The full representation for this caller; a staff member's read lands in the applicant's access log."""
+    """The full representation for this caller, the personal answers masked unless they are the applicant or the
+    officer the application is assigned to; a staff member's read lands in the applicant's access log."""
+    full = sees_personal(principal, row) if full is None else full
+    personal = personal_answers(identity.cipher, row)
     service = await catalogue_service.pinned_version(session=session, service_id=row.service_id)
     request = await repository.open_request(session, row.id) if row.status == "awaiting_applicant" else None
     if log_access:
         await log_read(session=session, principal=principal, row=row)
     return ApplicationRead(
         **{name: getattr(row, name) for name in _READ_FIELDS},
+        form={**row.form, **(personal if full else forms.masked(personal))},
+        form_masked=bool(personal) and not full,
         service={"code": row.service_code, "version": row.service_version, "title": _title(service)},
         sla=sla.view(row, utcnow()),
         information_request=InformationRequestRead.model_validate(request, from_attributes=True) if request else None,
@@ -617,7 +685,6 @@ _READ_FIELDS = (
     "status",
     "version",
     "holder_name",
-    "form",
     "fees",
     "fee_total",
     "paid_at",
@@ -774,6 +841,8 @@ async def act(
     dry_run: bool,
 ) -> ApplicationRead:
     """A transition and the application as it then is; a dry run is the same transition, rolled back."""
+    before = await visible(session=session, principal=principal, application_id=application_id)
+    saw = sees_personal(principal, before)  # read now: the row object is the one the step changes
     row = await transition(
         session=session,
         identity=identity,
@@ -783,7 +852,9 @@ async def act(
         data=data,
         if_match=if_match,
     )
-    view = await read(session=session, principal=principal, row=row, log_access=False)
+    # A preview shows no more than the caller saw before the step (a dry-run claim must not unmask the answers).
+    full = sees_personal(principal, row) and (saw or not dry_run)
+    view = await read(session=session, identity=identity, principal=principal, row=row, log_access=False, full=full)
     if dry_run:
         await session.rollback()  # every rule and effect ran; none of it is kept
     return view
@@ -848,8 +919,9 @@ async def _submit(session, identity, row, data, actor, now) -> None:
     service = await catalogue_service.pinned_version(session=session, service_id=row.service_id)
     card = await _check_talent_tier(session, service, row.applicant_id)
     await _check_renewal(session, row, now, sending=True)
-    _check_form(row.form, service.content, complete=True)
-    _check_card_number(row.form, card)
+    form = full_form(identity.cipher, row)
+    _check_form(form, service.content, complete=True)
+    _check_card_number(form, card)
     missing = await _missing_documents(session, row, service.content, accepted=False)
     if missing:
         raise ActionRefused(
@@ -976,7 +1048,7 @@ async def _approve(session, identity, row, data, actor, now) -> None:
 
 async def _deem_granted(session, identity, row, data, actor, now) -> None:
     renewed = await credentials_service.get_by_number(session=session, number=row.renews) if row.renews else None
-    issuing = await _granted_by_law(session, row, renewed, now)
+    issuing = await _granted_by_law(session, identity.cipher, row, renewed, now)
     if issuing is None:
         raise ActionRefused("The law grants only a renewal sent in time, on the permit's terms, left undecided.")
     row.conditions = list(issuing.conditions)  # the permit extended as it was, conditions and all

@@ -266,7 +266,7 @@ async def deemed_renewals(state: Any) -> None:
     """Renewals the law grants (art. 50; see service._granted_by_law), then issued like any approval. One
     transaction each, the rule checked again inside it."""
     async with state.db.transaction(write=False) as session:
-        due = await renewals_deemed_granted(session=session, now=utcnow())
+        due = await renewals_deemed_granted(session=session, identity=state.identity, now=utcnow())
     await one_by_one(state.db, due, lambda session, application_id: grant_by_law(session, state, application_id))
 
 
