@@ -16,7 +16,7 @@ before this revision refuses an attribute it does not know).
 
 Revision ID: b5f0c3d81a27
 Revises: 7d2c41a9e5b3
-Create Date: 2026-11-26 09:30:00+00:00
+Create Date: 2026-11-25 17:40:00+00:00
 """
 
 import json

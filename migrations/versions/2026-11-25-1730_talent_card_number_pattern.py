@@ -11,7 +11,7 @@ no card matches would only make the benefit drafts unsendable again.
 
 Revision ID: 7d2c41a9e5b3
 Revises: 344776d36dd6
-Create Date: 2026-11-26 09:00:00+00:00
+Create Date: 2026-11-25 17:30:00+00:00
 """
 
 from collections.abc import Sequence
