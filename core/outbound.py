@@ -59,7 +59,7 @@ async def resolve_public(host: str, port: int) -> str:
     """The first address `host` resolves to, when every address it resolves to is public; else BlockedDestination."""
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
+    except (socket.gaierror, UnicodeError) as exc:  # UnicodeError: a name IDNA cannot encode (a label over 63)
         raise BlockedDestination(not_public(host)) from exc
     addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
     if not addresses or not all(is_public_address(address) for address in addresses):
@@ -92,7 +92,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         if self.allow_loopback:  # the test suite's receivers on 127.0.0.1 (a test-only setting)
             try:
                 infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            except socket.gaierror as exc:
+            except (socket.gaierror, UnicodeError) as exc:
                 raise BlockedDestination(not_public(host)) from exc
             if all(ipaddress.ip_address(info[4][0].split("%", 1)[0]).is_loopback for info in infos):
                 return None

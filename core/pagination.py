@@ -5,11 +5,11 @@ import binascii
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, Field
 from sqlalchemy import BigInteger, DateTime, Integer, Select, String, literal, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -34,9 +34,18 @@ def _not_a_number(value: Any) -> Any:
     return value
 
 
+def _in_utc(value: datetime) -> datetime:
+    # As it is stored and compared. 0001-01-01T00:00+14:00 is a valid date-time whose UTC is not (year 0): it answered
+    # 500 where the database driver converted it.
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("a date-time between the years 1 and 9999 in UTC") from None
+
+
 # A list filter's instant: RFC 3339 as the document says, with its offset (a naive one could not be compared with
 # the stored instants; it answered 500).
-Instant = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
+Instant = Annotated[AwareDatetime, BeforeValidator(_not_a_number), AfterValidator(_in_utc)]
 
 
 class Page(BaseModel, Generic[T]):

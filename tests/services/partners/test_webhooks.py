@@ -213,6 +213,7 @@ async def test_managing_webhooks_needs_the_scope(app, client) -> None:
         ("file:///etc/passwd", [PUBLISHED]),
         ("http://169.254.169.254/latest/meta-data/", [PUBLISHED]),
         ("https://10.0.0.8/hook", [PUBLISHED]),
+        ("https://" + "a" * 64 + ".example/hook", [PUBLISHED]),  # a label IDNA cannot encode (it answered 500)
         ("https://partner.example.gov.cn/hook", ["identity.account.created"]),  # not partner-visible
         ("https://partner.example.gov.cn/hook", ["no.such.event"]),
     ],
@@ -267,11 +268,11 @@ async def test_a_name_that_does_not_resolve_reads_like_one_that_resolves_inside(
     """A partner registering URLs must not learn which internal names exist from how each is refused."""
     guard = GuardedTransport(schemes=("https",), inner=CountingTransport())
     refusals = []
-    for host in ("no-such-host.invalid", "127.0.0.1", "localhost"):
+    for host in ("no-such-host.invalid", "127.0.0.1", "localhost", "a" * 64 + ".example"):  # (a label over 63)
         with pytest.raises(BlockedDestination) as refused:
             await guard.check(httpx.URL(f"https://{host}/hook"))
         refusals.append(str(refused.value).replace(host, "<host>"))
-    assert refusals == ["<host> does not resolve to public addresses only"] * 3
+    assert refusals == ["<host> does not resolve to public addresses only"] * 4
 
 
 async def test_a_disabled_partner_hears_nothing_more(app, client, db, partner, receiver, worker, quiet_outbox) -> None:

@@ -84,6 +84,13 @@ async def test_the_queue_filters_by_submission_time(client, db, street_vendor, c
     for vague in ("2026-11-10T00:00:00", "2026-11-10", "1762732800"):
         refused = await client.get(APPLICATIONS, params={"submitted_after": vague}, headers=officer)
         assert assert_problem(refused, 422)["errors"][0]["field"] == "submitted_after"
+    # So is one whose UTC falls outside the calendar (it answered 500 where the driver converted it).
+    for name, edge in (
+        ("submitted_after", "0001-01-01T00:00:00+14:00"),
+        ("submitted_before", "9999-12-31T23:59:59-00:01"),
+    ):
+        refused = await client.get(APPLICATIONS, params={name: edge}, headers=officer)
+        assert assert_problem(refused, 422)["errors"][0]["field"] == name
 
 
 async def test_the_queue_filters_by_risk_assignee_and_service(client, db, street_vendor, citizen, officer, worker):
