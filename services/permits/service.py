@@ -945,10 +945,11 @@ async def _reassign(session, identity, row, data, actor, now) -> None:
     if data.assignee_id is None:
         raise ValidationFailed("Say who takes over.", errors=[field_error("assignee_id", "required", code="missing")])
     staff = await auth_service.staff_of(session=session, department=row.department, roles=("officer", "supervisor"))
-    if data.assignee_id not in staff:
+    # Not the applicant: staff never handle their own application (it would sit with someone barred from acting).
+    if data.assignee_id not in staff or data.assignee_id == row.applicant_id:
         raise ValidationFailed(
-            "The assignee must be an officer of the department.",
-            errors=[field_error("assignee_id", "not an officer of this department")],
+            "The assignee must be an officer of the department who is not the applicant.",
+            errors=[field_error("assignee_id", "not an officer of this department who may handle this application")],
         )
     row.assignee_id = data.assignee_id
 

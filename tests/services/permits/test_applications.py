@@ -541,6 +541,22 @@ async def test_staff_never_handle_their_own_application(app, client, street_vend
     assert_problem(await act(client, as_staff, draft["id"], "approve"), 403)
 
 
+async def test_an_application_is_never_handed_to_its_applicant(app, client, street_vendor, supervisor, worker) -> None:
+    """The supervisor cannot reassign an officer's own application to that officer (it would sit with someone barred
+    from acting on it)."""
+    from tests.oauth import bearer, token_for
+
+    applying = bearer(await token_for(app, "officer.market", "openid permits:apply permits:process"))
+    me = (await client.get("/api/v1/me", headers=applying)).json()["id"]
+    draft = await create(client, applying)
+    await upload(client, applying, draft["id"])
+    assert (await act(client, applying, draft["id"], "submit")).status_code == 200
+    await worker.drain()
+    refused = await act(client, supervisor, draft["id"], "reassign", assignee_id=me, reason="顶班")
+    assert [e["field"] for e in assert_problem(refused, 422)["errors"]] == ["assignee_id"]
+    assert (await fetch(client, supervisor, draft["id"])).json()["assignee_id"] is None
+
+
 async def test_a_withdrawn_mandate_ends_what_the_partner_reaches_and_hears(
     app, client, street_vendor, partner, other_citizen, worker
 ) -> None:
