@@ -156,7 +156,9 @@ async def test_a_batch_slower_than_the_lease_keeps_its_events_and_never_repeats_
             await asyncio.sleep(0.05)
 
     await asyncio.gather(a.run_once(), b_polls())
-    assert sorted(calls) == [("A", f"test:{i}") for i in range(6)]
+    # Whichever worker claimed the batch first (A, unless the machine is busy) handled all of it, each event once.
+    assert sorted(subject for _, subject in calls) == [f"test:{i}" for i in range(6)]
+    assert len({worker for worker, _ in calls}) == 1
     assert [(row.status, row.attempts) for row in await _rows(db, ids)] == [("done", 1)] * 6
 
 
