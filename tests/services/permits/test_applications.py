@@ -10,6 +10,7 @@ from auth.guards import Principal
 from auth.models import Account
 from core.audit import AuditEvent, chain_pending, verify
 from core.events import OutboxEvent
+from core.http.middleware import NOT_JSON_NUMBER
 from services.permits import service
 from services.permits.models import PermitApplication, PermitHistory
 from services.permits.schemas import ApplicationCreate
@@ -432,7 +433,7 @@ async def test_bad_numbers_and_ids_are_422_not_500(client, street_vendor, citize
         content=b'{"service_code": "street-vendor-permit", "form": {"area_m2": NaN}}',
         headers={**citizen, "Content-Type": "application/json"},
     )
-    assert_problem(nan, 422)
+    assert assert_problem(nan, 400)["detail"] == NOT_JSON_NUMBER  # not JSON: refused at the door
     odd = await client.get(APPLICATIONS, headers=officer, params={"assignee": "a" * 36})
     assert_problem(odd, 422)
 

@@ -1,5 +1,6 @@
 """Documents: the checklist, presigned uploads checked against what storage holds, reviews, downloads, comments."""
 
+import asyncio
 import hashlib
 import uuid
 
@@ -171,3 +172,35 @@ async def test_a_retried_announcement_comment_or_subscription_is_made_once(app, 
         assert (again.status_code, again.headers["idempotent-replayed"], again.json()) == (201, "true", first.json())
         async with db.transaction(write=False) as session:
             assert (await session.execute(select(func.count()).where(rows))).scalar_one() == 1
+
+
+async def test_a_document_rejected_while_the_application_passes_does_not_leave_both_standing(
+    client, street_vendor, citizen, officer, supervisor, worker
+) -> None:
+    """The officer passes the application while the supervisor rejects its document: one of the two wins, the other
+    is refused (on PostgreSQL they ran side by side and both stood, 7 times in 10: fees fell due on a rejected
+    document). A document's change moves the application's version, which pass read."""
+    for _ in range(4):
+        draft = await create(client, citizen)
+        document = (await upload(client, citizen, draft["id"])).json()
+        assert (await act(client, citizen, draft["id"], "submit")).status_code == 200
+        await worker.drain()
+        assert (await act(client, officer, draft["id"], "claim")).status_code == 200
+        review = f"{APPLICATIONS}/{draft['id']}/documents/{document['id']}/review"
+        assert (await client.post(review, json={"decision": "accepted"}, headers=officer)).status_code == 200
+        etag = (await fetch(client, officer, draft["id"])).headers["etag"]
+        passed, rejected = await asyncio.gather(
+            act(client, officer, draft["id"], "pass", etag=etag),
+            client.post(review, json={"decision": "rejected", "reason": "照片模糊"}, headers=supervisor),
+        )
+        assert sorted([passed.status_code, rejected.status_code]) != [200, 200], (passed.text, rejected.text)
+        now = (await fetch(client, officer, draft["id"])).json()
+        [item] = [
+            i
+            for i in (await client.get(f"{APPLICATIONS}/{draft['id']}/documents", headers=officer)).json()["items"]
+            if i["document"]
+        ]
+        assert (now["status"], item["document"]["status"]) in {
+            ("pending_payment", "accepted"),
+            ("under_review", "rejected"),
+        }
