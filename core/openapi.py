@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.models import Schema
 from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic.json_schema import models_json_schema
 
 from core.errors import PROBLEM_JSON, FieldError, Problem, problems
@@ -58,6 +58,25 @@ def _document_transport_errors(path: str, operation: dict[str, Any]) -> None:
         responses.setdefault("422", problems(422)[422])
 
 
+def _dependency_problems(app: FastAPI) -> dict[tuple[str, str], set[int]]:
+    """(path, method) -> the statuses a route's dependencies say they may answer: a dependency function with a
+    `problems` attribute (the cloud adapter's: 502 when the cloud answers wrongly, 503 when it is out of reach)."""
+    found: dict[tuple[str, str], set[int]] = {}
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if not isinstance(route, APIRoute) or context.path_format is None:
+            continue
+        statuses: set[int] = set()
+        pending = [route.dependant]
+        while pending:
+            dependant = pending.pop()
+            statuses.update(getattr(dependant.call, "problems", ()))
+            pending.extend(dependant.dependencies)
+        for method in route.methods if statuses else ():
+            found[(context.path_format, method.lower())] = statuses
+    return found
+
+
 def install_openapi(app: FastAPI, *, description: str) -> None:
     def build() -> dict[str, Any]:
         if app.openapi_schema:
@@ -77,9 +96,12 @@ def install_openapi(app: FastAPI, *, description: str) -> None:
         for name, definition in _body_components().items():
             if schemas.setdefault(name, definition) != definition:
                 raise RuntimeError(f"two different schemas are named {name} in the OpenAPI document")
+        declared = _dependency_problems(app)
         for path, operations in schema.get("paths", {}).items():
-            for operation in operations.values():
+            for method, operation in operations.items():
                 _document_transport_errors(path, operation)
+                for status, response in problems(*sorted(declared.get((path, method), ()))).items():
+                    operation["responses"].setdefault(str(status), response)
         app.openapi_schema = schema
         return schema
 

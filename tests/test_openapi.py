@@ -40,6 +40,20 @@ def test_every_documented_error_is_problem_json() -> None:
                     assert response["content"][PROBLEM_JSON]["schema"] == {"$ref": "#/components/schemas/Problem"}
 
 
+def test_every_route_that_calls_the_cloud_documents_its_failures() -> None:
+    """A route that takes the cloud adapter may answer 502 or 503 when the cloud fails: the spec says so, for each."""
+    spec = _app().openapi()
+    documents = "/api/v1/permits/applications/{application_id}/documents/{document_id}"
+    for path, method in (
+        (f"{documents}/download", "get"),
+        (f"{documents}/confirm", "post"),
+        (f"{documents}/review", "post"),
+        ("/api/v1/talent/applications/{application_id}/evidence/{evidence_id}/download", "get"),
+    ):
+        assert {"502", "503"} <= set(spec["paths"][path][method]["responses"]), (method, path)
+    assert "503" not in spec["paths"]["/api/v1/permits/applications/{application_id}"]["get"]["responses"]
+
+
 def test_every_route_is_documented() -> None:
     """No undocumented route (OWASP API9): everything the app serves is in the spec, except the docs pages."""
     app = _app()

@@ -96,6 +96,11 @@ async def get_cloud(request: Request) -> Cloud:
     return request.app.state.cloud.cloud
 
 
+# What a route that calls the cloud may answer besides its own: 502 (the cloud answered wrongly), 503 (out of reach,
+# or its breaker open). The OpenAPI document adds them to every such route (core.openapi).
+get_cloud.problems = (502, 503)  # type: ignore[attr-defined]
+
+
 CloudDep = Annotated[Cloud, Depends(get_cloud)]
 
 
