@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from auth.scopes import SCOPES, STAFF_ROLES
 from core.http.language import Localized
@@ -56,7 +56,8 @@ class AccountUpdate(Strict):
 
 
 class MeUpdate(Strict):
-    name: str | None = Field(default=None, min_length=1, max_length=100)
+    # (a name of blanks would become the default holder of a permit)
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = None
     preferred_language: Language | None = None
 
 

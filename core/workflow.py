@@ -154,7 +154,7 @@ async def take_step(
     """A step of an application's lifecycle, in the caller's transaction: its reason, its effect (guards included),
     the new state with a version bump (a concurrent step that read the same version then fails), and the trail it
     leaves: a history row (`history`, a table of core.models.HistoryFields), an audit entry and an outbox event."""
-    if step.needs_reason and not reason:
+    if step.needs_reason and not (reason and reason.strip()):  # blanks are no reason (nor a question to answer)
         raise ValidationFailed("Say why.", errors=[field_error("reason", f"required to {step.action}", code="missing")])
     if effect is not None:
         await effect()

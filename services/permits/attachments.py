@@ -173,7 +173,7 @@ async def review_document(
     document = await _document(session, row, document_id)
     if document.status == "awaiting_upload":
         raise DocumentNotUploaded("This document has not been uploaded.")
-    if decision == "rejected" and not reason:
+    if decision == "rejected" and not (reason and reason.strip()):
         raise ValidationFailed("Say why.", errors=[field_error("reason", "required to reject", code="missing")])
     if decision == "accepted":
         await cloud_service.check_unchanged(storage, document.object_key, document.sha256)

@@ -142,7 +142,7 @@ class ApplicationSummary(BaseModel):
 
 
 class CommentCreate(Strict):
-    body: str = Field(min_length=1, max_length=4000)
+    body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
     visibility: Literal["applicant", "internal"] = Field(
         default="applicant", description="internal: staff only (applicants may only write applicant-visible comments)"
     )

@@ -113,6 +113,10 @@ async def test_me_shows_the_owner_their_data_and_updates_with_if_match(client, a
     # Read again at once, the account is the changed one, and its ETag takes the next change.
     reread = await client.get("/api/v1/me", headers=headers)
     assert (reread.json()["preferred_language"], reread.headers["etag"]) == ("en", updated.headers["etag"])
+    blank = await client.patch(
+        "/api/v1/me", json={"name": "   "}, headers={**headers, "If-Match": reread.headers["etag"]}
+    )
+    assert [e["field"] for e in assert_problem(blank, 422)["errors"]] == ["name"]
     renamed = await client.patch(
         "/api/v1/me", json={"name": "王小明"}, headers={**headers, "If-Match": reread.headers["etag"]}
     )

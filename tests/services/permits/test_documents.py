@@ -204,3 +204,19 @@ async def test_a_document_rejected_while_the_application_passes_does_not_leave_b
             ("pending_payment", "accepted"),
             ("under_review", "rejected"),
         }
+
+
+async def test_blanks_are_no_reason_no_question_and_no_comment(client, street_vendor, citizen, officer, worker) -> None:
+    draft = await create(client, citizen)
+    document = (await upload(client, citizen, draft["id"])).json()
+    assert (await act(client, citizen, draft["id"], "submit")).status_code == 200
+    await worker.drain()
+    assert (await act(client, officer, draft["id"], "claim")).status_code == 200
+    review = f"{APPLICATIONS}/{draft['id']}/documents/{document['id']}/review"
+    blank = await client.post(review, json={"decision": "rejected", "reason": "   "}, headers=officer)
+    assert [e["field"] for e in assert_problem(blank, 422)["errors"]] == ["reason"]
+    asked = await act(client, officer, draft["id"], "request_info", reason=" \t ", due_in_days=3)
+    assert [e["field"] for e in assert_problem(asked, 422)["errors"]] == ["reason"]
+    said = await client.post(f"{APPLICATIONS}/{draft['id']}/comments", json={"body": "  "}, headers=officer)
+    assert [e["field"] for e in assert_problem(said, 422)["errors"]] == ["body"]
+    assert (await fetch(client, citizen, draft["id"])).json()["status"] == "under_review"
