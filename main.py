@@ -353,7 +353,9 @@ def _worker(settings: Settings) -> int:
     import signal
 
     async def run() -> None:
-        app = create_app(settings)
+        # This process is the worker: the app's own in-app worker (TI_WORKER_IN_APP, set for `make run`) would be a
+        # second one, which SIGTERM did not stop.
+        app = create_app(settings.model_copy(update={"worker_in_app": False}))
         async with app.router.lifespan_context(app):  # keys, the audit sequencer, the cloud: as in a server
             worker, task = _start_worker(app)
             loop = asyncio.get_running_loop()

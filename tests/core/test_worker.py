@@ -357,3 +357,22 @@ async def test_one_by_one_keeps_the_other_items_when_one_row_changed_meanwhile(d
 
     with pytest.raises(RuntimeError):  # only a stale row is skipped; anything else is the job's failure
         await one_by_one(db, [1], broken)
+
+
+def test_the_worker_process_runs_one_worker_whatever_worker_in_app_says(settings, monkeypatch) -> None:
+    """`python main.py worker` is the worker: with TI_WORKER_IN_APP also set (as `make run` sets it) its app started
+    a second one beside it, which SIGTERM did not stop."""
+    import main
+
+    started: list[Worker] = []
+    start = main._start_worker
+
+    def counted(app):
+        worker, task = start(app)
+        started.append(worker)
+        worker.stop()  # nothing claimed yet: it ends at once
+        return worker, task
+
+    monkeypatch.setattr(main, "_start_worker", counted)
+    assert main._worker(settings.model_copy(update={"worker_in_app": True})) == 0
+    assert len(started) == 1
