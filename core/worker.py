@@ -35,7 +35,8 @@ worker's claimed events come back when their lease expires. SIGTERM stops claimi
 finished first.
 
 Scheduled jobs run from the same loop, once per period across all workers: a job runs in the worker whose
-compare-and-set of `next_run_at` succeeds.
+compare-and-set of `next_run_at` succeeds. That takes it for `JOB_RETRY_SECONDS` (at most its period), and only
+once it has run for its whole period: one that failed, or whose worker died, is tried again soon, not a period later.
 """
 
 import asyncio
@@ -125,6 +126,8 @@ class WorkerSettings:
 
 _outbox = OutboxEvent.__table__
 _jobs = ScheduledJob.__table__
+# How soon a scheduled job that failed (or whose worker died running it) is tried again, at most its period.
+JOB_RETRY_SECONDS = 600
 
 
 class Worker:
@@ -363,11 +366,14 @@ class Worker:
     async def run_due_jobs(self) -> None:
         for name, (period, job) in self.registry.jobs.items():
             now = utcnow()
+            # Taken for a short while first, the whole period only once it has run: a daily job that failed, or
+            # whose worker died, was otherwise skipped for a day (jobs are idempotent: a second run does no harm).
+            retry = min(period, JOB_RETRY_SECONDS)
             async with self.database.transaction() as session:
                 won = await session.execute(
                     update(_jobs)
                     .where(_jobs.c.name == name, _jobs.c.next_run_at <= now)
-                    .values(next_run_at=now + timedelta(seconds=period), last_run_by=self.worker_id, last_run_at=now)
+                    .values(next_run_at=now + timedelta(seconds=retry), last_run_by=self.worker_id, last_run_at=now)
                 )
             if won.rowcount != 1:
                 continue  # not due, or another worker took this period
@@ -376,8 +382,15 @@ class Worker:
             except Exception:
                 JOBS.labels(name, "failed").inc()
                 logger.exception("scheduled job failed", extra={"job": name})
-            else:
-                JOBS.labels(name, "ok").inc()
+                continue
+            JOBS.labels(name, "ok").inc()
+            if retry < period:
+                async with self.database.transaction() as session:
+                    await session.execute(
+                        update(_jobs)
+                        .where(_jobs.c.name == name, _jobs.c.last_run_by == self.worker_id, _jobs.c.last_run_at == now)
+                        .values(next_run_at=now + timedelta(seconds=period))
+                    )
 
 
 class LeaseLost(Exception):

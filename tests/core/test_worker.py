@@ -6,11 +6,12 @@ import time
 import uuid
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 from bench.worker import CREATE_EFFECTS, DROP_EFFECTS, EFFECT, build, start_process
 from core.events import Event, OutboxEvent, define_event, emit
-from core.worker import Registry, ScheduledJob, Worker, WorkerSettings
+from core.models import aware, utcnow
+from core.worker import JOB_RETRY_SECONDS, Registry, ScheduledJob, Worker, WorkerSettings
 from tests.helpers import assert_problem
 from tests.oauth import bearer, token_for
 
@@ -376,3 +377,31 @@ def test_the_worker_process_runs_one_worker_whatever_worker_in_app_says(settings
     monkeypatch.setattr(main, "_start_worker", counted)
     assert main._worker(settings.model_copy(update={"worker_in_app": True})) == 0
     assert len(started) == 1
+
+
+async def test_a_scheduled_job_that_fails_is_tried_again_soon_not_a_period_later(db) -> None:
+    registry = Registry()
+    runs: list[bool] = []
+
+    @registry.every(86400, name="test.daily")
+    async def daily(state) -> None:
+        runs.append(True)
+        if len(runs) == 1:
+            raise RuntimeError("the registry was down")
+
+    worker = Worker(db, registry=registry, context=None)
+    await worker.ensure_jobs()
+    await worker.run_due_jobs()
+
+    async def next_run() -> float:
+        async with db.transaction(write=False) as session:
+            job = await session.get(ScheduledJob, "test.daily")
+            return (aware(job.next_run_at) - aware(job.last_run_at)).total_seconds()
+
+    assert (len(runs), await next_run()) == (1, JOB_RETRY_SECONDS)  # failed: again in ten minutes, not tomorrow
+    async with db.transaction() as session:
+        await session.execute(update(ScheduledJob).values(next_run_at=utcnow()))  # ten minutes on
+    await worker.run_due_jobs()
+    assert (len(runs), await next_run()) == (2, 86400)  # done: its whole period
+    async with db.transaction() as session:
+        await session.delete(await session.get(ScheduledJob, "test.daily"))
