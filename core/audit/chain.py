@@ -37,7 +37,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from core.audit.models import GENESIS_HASH, AuditCheckpoint, AuditEvent, AuditHead
 from core.audit.signing import CheckpointSigner, verify_signature
 from core.context import Actor, current_actor, current_request_id
-from core.models import new_id, utcnow
+from core.models import aware, new_id, utcnow
 
 logger = logging.getLogger("ti.audit")
 
@@ -266,6 +266,16 @@ async def checkpoint_now(session: AsyncSession) -> int | None:
 
 
 @dataclass
+class UnsealedSpan:
+    """Entries that went without a signed checkpoint for longer than the policy allows."""
+
+    from_seq: int
+    to_seq: int
+    oldest_at: datetime
+    signed_at: datetime | None  # None: not signed yet
+
+
+@dataclass
 class VerifyReport:
     ok: bool
     checked: int
@@ -275,6 +285,11 @@ class VerifyReport:
     broken_at: int | None = None
     reason: str | None = None
     last_good_checkpoint: int | None = None
+    unsealed: list[UnsealedSpan] = field(default_factory=list)
+
+
+# How late a checkpoint may come beyond the policy's interval (the job that signs runs every five minutes).
+SEAL_GRACE = timedelta(minutes=10)
 
 
 async def verify(session: AsyncSession, *, batch: int = 2000) -> VerifyReport:
@@ -299,6 +314,13 @@ async def verify(session: AsyncSession, *, batch: int = 2000) -> VerifyReport:
             return broken(seq, f"checkpoint {seq} is not signed by a trusted audit key")
         report.checkpoints_checked += 1
 
+    # A checkpoint signs the whole chain before it, so only entries no checkpoint has signed yet can be rewritten
+    # unseen; the sequencer and the checkpoint job sign within the policy's interval. Entries that went unsigned
+    # longer were either left so (no worker ran) or had their checkpoints removed and the chain rewritten before the
+    # next one: either way the report names them (they do not make it fail: a past outage would fail it for ever).
+    seal_within = policy.checkpoint_interval + SEAL_GRACE if policy.signer else None
+    span: tuple[int, datetime] | None = None  # (first seq, occurred_at) of the entries signed by no checkpoint yet
+
     prev_hash, expected, last_seq = GENESIS_HASH, 1, 0
     while True:
         stmt = select(_event).where(_event.c.seq >= expected).order_by(_event.c.seq).limit(batch)
@@ -310,6 +332,8 @@ async def verify(session: AsyncSession, *, batch: int = 2000) -> VerifyReport:
                 return broken(expected, f"entry {expected} does not link to entry {expected - 1}")
             if chain_hash(prev_hash, expected, entry_body(row)) != row["hash"]:
                 return broken(expected, f"entry {expected} does not match its hash (its content was changed)")
+            written = aware(row["occurred_at"])
+            span = (span[0], min(span[1], written)) if span else (expected, written)
             if expected in checkpoints:
                 if checkpoints[expected]["hash"] != row["hash"]:
                     return broken(
@@ -318,6 +342,10 @@ async def verify(session: AsyncSession, *, batch: int = 2000) -> VerifyReport:
                         f"(rewritten after checkpoint {report.last_good_checkpoint or 0})",
                     )
                 report.last_good_checkpoint = expected
+                signed_at = aware(checkpoints[expected]["created_at"])
+                if seal_within and signed_at - span[1] > seal_within:
+                    report.unsealed.append(UnsealedSpan(span[0], expected, span[1], signed_at))
+                span = None
             prev_hash, last_seq = row["hash"], expected
             expected += 1
             report.checked += 1
@@ -330,4 +358,6 @@ async def verify(session: AsyncSession, *, batch: int = 2000) -> VerifyReport:
         return broken(last_seq + 1, f"entries after {last_seq} are missing; checkpoint {signed} signed them")
     if head["seq"] != last_seq or head["hash"] != prev_hash:
         return broken(last_seq + 1, f"the chain ends at {last_seq} but its head says {head['seq']}")
+    if seal_within and span and utcnow() - span[1] > seal_within:
+        report.unsealed.append(UnsealedSpan(span[0], last_seq, span[1], None))
     return report

@@ -40,6 +40,13 @@ class AuditEventRead(BaseModel):
     hash: str
 
 
+class UnsealedSpanRead(BaseModel):
+    from_seq: int
+    to_seq: int
+    oldest_at: datetime = Field(description="when the oldest of these entries was written")
+    signed_at: datetime | None = Field(description="when a checkpoint first signed them; null: none has yet")
+
+
 class VerifyRead(BaseModel):
     ok: bool
     checked: int = Field(description="entries walked")
@@ -49,6 +56,11 @@ class VerifyRead(BaseModel):
     broken_at: int | None = Field(description="sequence number of the first broken link")
     reason: str | None
     last_good_checkpoint: int | None = Field(description="the last checkpoint the chain still matched")
+    unsealed: list[UnsealedSpanRead] = Field(
+        description="entries that went unsigned by any checkpoint for longer than the checkpoint policy allows: no "
+        "worker signed them in time, or their checkpoints were removed and the chain rewritten before the next one "
+        "(keep exported checkpoints to tell which)"
+    )
 
 
 class CheckpointRead(BaseModel):

@@ -6,7 +6,7 @@ import hashlib
 import itertools
 import json
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -20,7 +20,7 @@ from core.audit.sequencer import AuditSequencer
 from core.context import Actor
 from core.db import Database
 from core.events import Event, OutboxEvent, define_event, emit
-from core.models import new_id
+from core.models import new_id, utcnow
 from core.settings import Settings
 from tests.helpers import assert_problem
 from tests.oauth import bearer, token_for
@@ -447,3 +447,43 @@ async def test_audit_api_lists_only_chained_entries(client, db: Database, audito
     await chain(db)
     page = await client.get("/api/v1/audit/events", params={"action": "test.unchained"}, headers=auditor)
     assert [item["seq"] for item in page.json()["items"]] == [base + 1]
+
+
+async def test_a_chain_rewritten_once_its_checkpoints_were_removed_shows_as_unsealed(db: Database) -> None:
+    """Past the triggers, a forger removes the checkpoints, changes an entry and recomputes every hash; the next
+    signing then covers the forgery and every link holds. What still shows is that the entries went unsigned far
+    longer than the policy allows: the report names them (an auditor's exported checkpoints then tell which)."""
+    base = await chain_with_checkpoints(db)
+    assert not [span for span in (await verify(db)).unsealed if span.to_seq > base]
+    two_hours_ago = utcnow() - timedelta(hours=2)
+    entries = [entry for entry in await rows(db) if entry["seq"] > base]
+    prev = (await rows(db))[base - 1]["hash"] if base else GENESIS_HASH
+    async with db.write_engine.begin() as connection:
+        if not db.is_sqlite:
+            await connection.execute(text("SET LOCAL session_replication_role = replica"))
+        table = AuditEvent.__table__
+        await connection.execute(AuditCheckpoint.__table__.delete())
+        for entry in entries:
+            changed = {**entry, "occurred_at": two_hours_ago}
+            if entry["seq"] == base + 5:
+                changed["detail"] = {"i": "forged"}
+            changed["prev_hash"], changed["hash"] = prev, chain_hash(prev, entry["seq"], entry_body(changed))
+            prev = changed["hash"]
+            await connection.execute(
+                table.update()
+                .where(table.c.id == entry["id"])
+                .values(
+                    occurred_at=changed["occurred_at"],
+                    detail=changed["detail"],
+                    prev_hash=changed["prev_hash"],
+                    hash=prev,
+                )
+            )
+        await connection.execute(AuditHead.__table__.update().values(hash=prev, checkpoint_seq=0, checkpoint_at=None))
+    async with db.transaction() as session:
+        await audit.checkpoint_now(session)  # the next signing covers the rewritten chain
+    report = await verify(db)
+    assert report.ok  # every link holds
+    [span] = [span for span in report.unsealed if span.from_seq <= base + 5 <= span.to_seq]
+    assert (span.to_seq, span.signed_at is not None) == (base + 30, True)
+    assert span.signed_at - span.oldest_at > timedelta(hours=1)
