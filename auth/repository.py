@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, bindparam, delete, exists, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,6 +22,7 @@ from auth.models import (
     RefreshToken,
     Representation,
 )
+from core.db import insert_ignoring_conflicts
 from core.models import utcnow
 from core.pagination import keyset, page_of
 
@@ -35,10 +35,6 @@ _session = LoginSession.__table__
 _consent = Consent.__table__
 _mandate = Representation.__table__
 _jti = ClientAssertionJti.__table__
-
-
-def _insert_ignoring_conflicts(dialect: str, table: Any) -> Any:
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 # -- accounts -------------------------------------------------------------------------------------------------------
@@ -190,7 +186,7 @@ def remember_assertion_sync(session: Session, client_id: str, jti: str, expires_
     """Record a private_key_jwt assertion's jti; False if it was used before (a replay)."""
     dialect = session.get_bind().dialect.name
     stmt = (
-        _insert_ignoring_conflicts(dialect, _jti)
+        insert_ignoring_conflicts(dialect, _jti)
         .values(client_id=client_id, jti=jti, expires_at=expires_at)
         .on_conflict_do_nothing()
         .returning(_jti.c.jti)
@@ -391,7 +387,7 @@ async def seed_mandate(
     exists); whether it was added."""
     dialect = (await session.connection()).dialect.name
     statement = (
-        _insert_ignoring_conflicts(dialect, _mandate)
+        insert_ignoring_conflicts(dialect, _mandate)
         .values(account_id=account_id, client_id=client_id, granted_at=granted_at or utcnow())
         .on_conflict_do_nothing()
         .returning(_mandate.c.client_id)

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -208,3 +209,8 @@ async def get_write_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 RecordingSessionDep = Annotated[AsyncSession, Depends(get_write_session, scope="function")]
 DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
+def insert_ignoring_conflicts(dialect: str, table: Any) -> Any:
+    """The dialect's INSERT, which takes `.on_conflict_do_nothing()` (both dialects spell it the same)."""
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)

@@ -5,6 +5,8 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core.db import insert_ignoring_conflicts
+from core.models import utcnow
 from services.cloud.models import CallbackNonce, CallbackReceipt, Payment, SmsMessage
 
 
@@ -25,8 +27,15 @@ async def sms_by_client_token(session: AsyncSession, client_token: str) -> SmsMe
     return (await session.execute(select(SmsMessage).where(SmsMessage.client_token == client_token))).scalar()
 
 
-async def receipt_exists(session: AsyncSession, notification_id: str) -> bool:
-    statement = select(CallbackReceipt.notification_id).where(CallbackReceipt.notification_id == notification_id)
+async def claim_receipt(session: AsyncSession, notification_id: str, kind: str) -> bool:
+    """Record that this notification is being applied; False when it was (or is being, by a delivery running at
+    the same time, which this waits for on PostgreSQL) already."""
+    statement = (
+        insert_ignoring_conflicts(session.bind.dialect.name, CallbackReceipt.__table__)
+        .values(notification_id=notification_id, kind=kind, received_at=utcnow())
+        .on_conflict_do_nothing()
+        .returning(CallbackReceipt.__table__.c.notification_id)
+    )
     return (await session.execute(statement)).first() is not None
 
 

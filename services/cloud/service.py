@@ -31,7 +31,7 @@ from services.cloud.exceptions import (
     DocumentTypeRefused,
     IdentityCheckFailed,
 )
-from services.cloud.models import CallbackNonce, CallbackReceipt, Payment, SmsMessage
+from services.cloud.models import CallbackNonce, Payment, SmsMessage
 from services.cloud.ports import (
     IdentityMatch,
     IdentityVerification,
@@ -163,7 +163,9 @@ _PAYMENT_MOVES = {
 
 async def apply_payment_notification(*, session: AsyncSession, notification: PaymentNotification) -> bool:
     """Apply a payment notification once; False when this notification was already applied."""
-    if await repository.receipt_exists(session, notification.NotificationId):
+    # Claimed first, in one statement: two deliveries of one notification at once both read "not applied" and the
+    # second then failed on the key (409), so the cloud sent it again; now it waits and is told "duplicate".
+    if not await repository.claim_receipt(session, notification.NotificationId, "payment"):
         return False
     payment = await repository.payment_by_out_trade_no(session, notification.OutTradeNo)
     if payment is None:
@@ -173,7 +175,6 @@ async def apply_payment_notification(*, session: AsyncSession, notification: Pay
             "The notified amount differs from the order's.",
             errors=[field_error("Amount", "does not match the order", code="amount_mismatch")],
         )
-    session.add(CallbackReceipt(notification_id=notification.NotificationId, kind="payment"))
     sources, target, event = _PAYMENT_MOVES[notification.EventType]
     if payment.status in sources:
         payment.status = target

@@ -309,6 +309,21 @@ async def test_a_replayed_callback_is_refused_and_a_repeated_notification_change
     assert await _events(db, "cloud.payment.paid", "test:replay") == 1
 
 
+async def test_one_notification_delivered_several_times_at_once_is_applied_once_and_answered_2xx(
+    app, client, db, settings
+) -> None:
+    """The cloud retries a delivery it got no 2xx for: the same notification arriving side by side (on PostgreSQL one
+    failed on the receipt's key with 409, so it came again) is applied by one and answered "duplicate" to the rest."""
+    payment = await _payment(app, db, purpose="test:side-by-side")
+    payload = _notification(payment)
+    deliveries = [_signed(settings, "/callbacks/cloud/payments", payload) for _ in range(4)]  # each its own nonce
+    answers = await asyncio.gather(
+        *(client.post("/callbacks/cloud/payments", content=body, headers=headers) for body, headers in deliveries)
+    )
+    assert sorted(answer.json()["result"] for answer in answers) == ["applied", "duplicate", "duplicate", "duplicate"]
+    assert await _events(db, "cloud.payment.paid", "test:side-by-side") == 1
+
+
 async def test_a_notification_with_another_amount_is_refused(app, client, db, settings) -> None:
     payment = await _payment(app, db)
     body, headers = _signed(settings, "/callbacks/cloud/payments", _notification(payment, Amount=1))
