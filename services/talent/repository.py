@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import false, func, select
+from sqlalchemy import false, func, select, text
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -45,6 +45,19 @@ async def version(session: AsyncSession, code: str, number: int) -> TalentRuleSe
 async def active(session: AsyncSession, code: str) -> TalentRuleSet | None:
     statement = select(TalentRuleSet).where(TalentRuleSet.code == code, TalentRuleSet.status == "active")
     return (await session.execute(statement)).scalar()
+
+
+# The PostgreSQL advisory lock class of rule-set writes (any fixed number); the scheme's code names the lock in it.
+_SCHEME_WRITES = 0x7415_5C4E
+
+
+async def hold_scheme(session: AsyncSession, code: str) -> None:
+    """Writers of one scheme's next version take turns until their transactions end (SQLite's already do): read side
+    by side, they numbered it alike, and all but one failed on the key with a bare 409."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(:kind, hashtext(:code))"), {"kind": _SCHEME_WRITES, "code": code}
+        )
 
 
 async def latest_version(session: AsyncSession, code: str) -> int | None:

@@ -196,6 +196,7 @@ def validate_document(document: RuleSetDocument) -> None:
 async def create_rule_set(*, session: AsyncSession, principal: Principal, data: RuleSetDocument) -> TalentRuleSet:
     """Write the next version of a scheme (a draft: versions before it stay as they are)."""
     validate_document(data)
+    await repository.hold_scheme(session, data.code)
     latest = await repository.latest_version(session, data.code)
     row = TalentRuleSet(
         code=data.code,

@@ -2,6 +2,7 @@
 as they were), activation with If-Match retiring the version before, the audit trail and outbox events, who may do
 what, and the field-level problems of an invalid rule set."""
 
+import asyncio
 import copy
 
 from sqlalchemy import func, select
@@ -213,6 +214,14 @@ async def test_a_retried_create_with_the_same_key_writes_one_version(client, db,
     assert replay.headers["idempotent-replayed"] == "true"
     versions = await _rows(db, select(TalentRuleSet.version).where(TalentRuleSet.code == "talent-island"))
     assert sorted(versions) == [(1,), (2,)]
+
+
+async def test_versions_written_at_the_same_moment_are_all_kept_numbered_in_turn(client, db, admin) -> None:
+    """Read side by side, they were numbered alike and all but one failed on the key with a bare 409."""
+    document = talent_island(thresholds=STRICTER)
+    written = await asyncio.gather(*(_create(client, admin, document) for _ in range(5)))
+    assert [response.status_code for response in written] == [201] * 5, [r.text for r in written]
+    assert sorted(response.json()["version"] for response in written) == [2, 3, 4, 5, 6]
 
 
 def _errors(response) -> dict[str, str]:
