@@ -174,6 +174,16 @@ async def test_a_retried_announcement_comment_or_subscription_is_made_once(app, 
             assert (await session.execute(select(func.count()).where(rows))).scalar_one() == 1
 
 
+async def _under_review(client, citizen, officer, worker) -> tuple[dict, dict]:
+    """A street vendor application with its ID card uploaded, submitted and claimed by the officer; and the card."""
+    draft = await create(client, citizen)
+    document = (await upload(client, citizen, draft["id"])).json()
+    assert (await act(client, citizen, draft["id"], "submit")).status_code == 200
+    await worker.drain()
+    assert (await act(client, officer, draft["id"], "claim")).status_code == 200
+    return draft, document
+
+
 async def test_a_document_rejected_while_the_application_passes_does_not_leave_both_standing(
     client, street_vendor, citizen, officer, supervisor, worker
 ) -> None:
@@ -181,11 +191,7 @@ async def test_a_document_rejected_while_the_application_passes_does_not_leave_b
     is refused (on PostgreSQL they ran side by side and both stood, 7 times in 10: fees fell due on a rejected
     document). A document's change moves the application's version, which pass read."""
     for _ in range(4):
-        draft = await create(client, citizen)
-        document = (await upload(client, citizen, draft["id"])).json()
-        assert (await act(client, citizen, draft["id"], "submit")).status_code == 200
-        await worker.drain()
-        assert (await act(client, officer, draft["id"], "claim")).status_code == 200
+        draft, document = await _under_review(client, citizen, officer, worker)
         review = f"{APPLICATIONS}/{draft['id']}/documents/{document['id']}/review"
         assert (await client.post(review, json={"decision": "accepted"}, headers=officer)).status_code == 200
         etag = (await fetch(client, officer, draft["id"])).headers["etag"]
@@ -207,11 +213,7 @@ async def test_a_document_rejected_while_the_application_passes_does_not_leave_b
 
 
 async def test_blanks_are_no_reason_no_question_and_no_comment(client, street_vendor, citizen, officer, worker) -> None:
-    draft = await create(client, citizen)
-    document = (await upload(client, citizen, draft["id"])).json()
-    assert (await act(client, citizen, draft["id"], "submit")).status_code == 200
-    await worker.drain()
-    assert (await act(client, officer, draft["id"], "claim")).status_code == 200
+    draft, document = await _under_review(client, citizen, officer, worker)
     review = f"{APPLICATIONS}/{draft['id']}/documents/{document['id']}/review"
     blank = await client.post(review, json={"decision": "rejected", "reason": "   "}, headers=officer)
     assert [e["field"] for e in assert_problem(blank, 422)["errors"]] == ["reason"]
