@@ -509,9 +509,13 @@ async def login(request: Request, session: SessionDep, identity: Identity = Depe
     # Per identifier, whether or not an account has it: a lockout only existing accounts got would tell which phone
     # numbers and usernames have one. Keyed on a keyed hash, so no phone number sits in the limiter's keys.
     failures_key = f"login:fail:{identity.cipher.lookup_hash(identifier, context='login')}"
-    # Counted before the password is checked, not after it fails: counted after, every guess sent at once passed the
-    # check while none had failed yet (60 concurrent guesses got 24 verified). A success clears the count below.
-    lockout = await identity.limiter.hit(failures_key, limit=failure_limit, window=failure_window)
+    # A guess is counted before its password is checked, not after it fails: counted after, every guess sent at once
+    # passed the check while none had failed yet (60 concurrent guesses got 24 checked). A success clears the count
+    # below. Guesses refused while locked out are not counted (peek first): counted, a lockout kept up by one guess a
+    # minute would never lift.
+    lockout = await identity.limiter.peek(failures_key, limit=failure_limit, window=failure_window)
+    if lockout.allowed:
+        lockout = await identity.limiter.hit(failures_key, limit=failure_limit, window=failure_window)
     if not lockout.allowed:
         retry = lockout.retry_after  # when enough of the failures have slid out of the window
         audit.record(

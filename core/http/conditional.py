@@ -16,8 +16,10 @@ IfMatch = Annotated[
 ]
 
 
-def etag(version: int) -> str:
-    return f'"{version}"'
+def etag(version: int, language: str | None = None) -> str:
+    """`"3"`; or, for a representation in one language of several, `"3.en"`: each variant a strong tag of its own
+    (RFC 9110 8.8.1), which If-Match takes for the version it names."""
+    return f'"{version}.{language}"' if language else f'"{version}"'
 
 
 def set_etag(response: Response, version: int) -> None:
@@ -36,9 +38,14 @@ def check_if_match(if_match: str | None, current_version: int, *, required: bool
             )
         return
     candidates = [tag.strip() for tag in if_match.split(",")]
-    if "*" in candidates or etag(current_version) in candidates:
+    if "*" in candidates or any(_names_version(tag, current_version) for tag in candidates):
         return
     raise PreconditionFailed(
         f"The resource is now at version {current_version}; read it again and reapply your change.",
         headers={"ETag": etag(current_version)},
     )
+
+
+def _names_version(tag: str, version: int) -> bool:
+    """Strong `"3"` or `"3.<language>"` for version 3 (a weak tag never matches)."""
+    return tag == etag(version) or (tag.startswith(f'"{version}.') and tag.endswith('"') and len(tag) > 3)

@@ -63,7 +63,7 @@ class NulInBody(StarletteHTTPException):
 # public catalogue then answered 500 to everyone. A lone surrogate escape (`\ud800`) is not Unicode text: it could not
 # be written back out, and its request answered 500.
 NOT_JSON_NUMBER = "JSON has no NaN or Infinity: send a number, or leave the field out."
-NOT_UNICODE = "The body holds a lone surrogate escape (\\ud800-\\udfff), which is not Unicode text."
+NOT_UNICODE = "The body holds a lone surrogate (\\ud800-\\udfff, escaped or as bytes), which is not Unicode text."
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
@@ -82,8 +82,13 @@ def _non_finite(_constant: str) -> float:
 
 def _json_refusal(body: bytes) -> str | None:
     """Why a JSON body is refused at the door, or None (a malformed body is the route's to describe)."""
+    if b"\xed" in body:  # UTF-8's lead byte of U+D000-U+DFFF: a surrogate's raw bytes, which json.loads would take
+        try:
+            body.decode()
+        except UnicodeDecodeError:
+            return NOT_UNICODE
     if b"NaN" not in body and b"Infinity" not in body and _SURROGATE_ESCAPE.search(body) is None:
-        return None  # nearly every body: two byte searches and a regex scan
+        return None  # nearly every body: a few byte searches and a regex scan
     try:
         value = json.loads(body, parse_constant=_non_finite)
     except _NonFinite:

@@ -53,7 +53,7 @@ async def _public(
     """A public response with an ETag and 304 on If-None-Match, served from the per-process cache when given one.
 
     The ETag is a weak hash of the body, or, for a resource that is changed with If-Match, the strong tag of the
-    version it shows (`version_of` reads it from what `build` made), so that what a GET answers is what a PUT takes."""
+    version it shows in this language (`version_of` reads it from what `build` made), which a PUT's If-Match takes."""
     # The query as given, encoded and in its order: sorted, or joined raw, two queries FastAPI reads differently (a
     # repeated parameter counts its last value; an encoded "&" is part of a value) shared a key, and one poisoned the
     # other's cached answer for everyone.
@@ -63,7 +63,7 @@ async def _public(
     if hit is None:
         built = await build()
         body = json.dumps(built, ensure_ascii=False, separators=(",", ":")).encode()
-        tag = etag(version_of(built)) if version_of else etag_of(body)
+        tag = etag(version_of(built), language) if version_of else etag_of(body)
         if cache is not None:
             cache.put(key, body, media_type, language, tag)
     else:

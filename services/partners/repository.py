@@ -5,6 +5,7 @@ import uuid
 from sqlalchemy import func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core.events import OutboxEvent
 from services.partners.models import WebhookDelivery, WebhookSubscription
 
 
@@ -43,6 +44,14 @@ async def delivery(
     if client_id is not None:
         statement = statement.where(WebhookDelivery.client_id == client_id)
     return (await session.execute(statement.with_for_update() if for_update else statement)).scalar()
+
+
+async def send_queued(session: AsyncSession, delivery_id: uuid.UUID) -> bool:
+    """Whether a send of this delivery waits in the outbox (its due event, still pending)."""
+    statement = select(OutboxEvent.id).where(
+        OutboxEvent.subject == f"webhook_delivery:{delivery_id}", OutboxEvent.status == "pending"
+    )
+    return (await session.execute(statement.limit(1))).first() is not None
 
 
 async def subscription_count(session: AsyncSession, client_id: str) -> int:

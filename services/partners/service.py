@@ -146,8 +146,9 @@ async def replay(
     row = await repository.delivery(session, delivery_id, client_id=client_id, for_update=True)
     if row is None or row.subscription_id != subscription_id:
         raise DeliveryNotFound()
-    if row.status == "pending":
-        # Each replay is a send with its own retries: queued twice, one delivery would be sent over and over.
+    if row.status == "pending" and await repository.send_queued(session, row.id):
+        # Each replay is a send with its own retries: queued twice, one delivery would be sent over and over. (A
+        # delivery left pending by a send that died, its event dead-lettered, is replayed like a failed one.)
         raise DeliveryQueued("This delivery is queued already; replay it once it has succeeded or failed.")
     row.status = "pending"
     session.add(row)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from core.audit import chain_pending
 from core.audit.models import AuditEvent
+from core.ratelimit import MemoryRateLimiter
 from core.settings import Settings
 from main import create_app
 from tests.conftest import asgi_client
@@ -130,6 +131,24 @@ async def test_guesses_sent_all_at_once_are_held_to_the_same_five(client) -> Non
     answers = await asyncio.gather(*(client.post("/oauth2/login", data=form) for form in forms))
     assert sorted(answer.status_code for answer in answers) == [401] * 5 + [429] * 15
     assert (await _login(client, "officer.housing", PASSWORD)).status_code == 429  # the right one, too, for now
+
+
+async def test_a_lockout_lifts_though_the_person_keeps_trying(app, client) -> None:
+    """Guesses refused while locked out are not counted: counted, one a minute kept the lockout up for ever."""
+    now = [1_800_000_000.0]
+    app.state.identity.limiter, kept = MemoryRateLimiter(clock=lambda: now[0]), app.state.identity.limiter
+    try:
+        for _ in range(5):
+            assert (await _login(client, "officer.housing", "wrong password here")).status_code == 401
+        answers = []
+        for _ in range(30):  # half an hour of trying the right password once a minute
+            now[0] += 60
+            answers.append((await _login(client, "officer.housing", PASSWORD)).status_code)
+            if answers[-1] != 429:
+                break
+        assert (answers[0], answers[-1]) == (429, 303), answers  # locked out at first; in, once it lifted
+    finally:
+        app.state.identity.limiter = kept
 
 
 async def test_too_many_attempts_from_one_address_are_throttled(settings: Settings, db) -> None:

@@ -90,6 +90,11 @@ async def test_nan_infinity_and_lone_surrogates_are_refused_and_nothing_is_writt
         holder = f', "holder_name": {text}'
         refused = await client.post("/api/v1/permits/applications", content=draft % ("3", holder), headers=citizen)
         assert assert_problem(refused, 400, "bad-request")["detail"] == NOT_UNICODE
+    raw = b'{"service_code": "business-licence", "form": {}, "holder_name": "x\xed\xa0\x80"}'  # as bytes, too
+    assert (
+        assert_problem(await client.post("/api/v1/permits/applications", content=raw, headers=citizen), 400)["detail"]
+        == NOT_UNICODE
+    )
     key = '{"service_code": "business-licence", "form": {"\\ud83d": 1}}'  # in a key, too
     assert assert_problem(await client.post("/api/v1/permits/applications", content=key, headers=citizen), 400)
     assert await drafts() == before

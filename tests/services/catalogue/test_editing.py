@@ -311,13 +311,16 @@ async def test_administrators_manage_departments(client, app) -> None:
 
 
 async def test_a_department_read_publicly_is_changed_with_the_etag_of_that_read(client, app) -> None:
-    """The public GET answers the version's strong tag, so read-then-PUT works; a tag read before a change is 412."""
+    """The public GET answers a strong tag of the version in its language, so read-then-PUT works; a tag read before
+    a change is 412; and each language is a variant of its own (a cache is never told its Chinese copy is the
+    English one)."""
     admin = bearer(await token_for(app, "admin", "admin"))
     read = await client.get("/api/v1/catalogue/departments/market")
-    assert read.headers["etag"] == f'"{read.json()["version"]}"'
-    assert (
-        await client.get("/api/v1/catalogue/departments/market", headers={"If-None-Match": read.headers["etag"]})
-    ).status_code == 304
+    assert read.headers["etag"] == f'"{read.json()["version"]}.zh-CN"'
+    department = "/api/v1/catalogue/departments/market"
+    assert (await client.get(department, headers={"If-None-Match": read.headers["etag"]})).status_code == 304
+    english = await client.get(department, headers={"If-None-Match": read.headers["etag"], "Accept-Language": "en"})
+    assert (english.status_code, english.headers["etag"]) == (200, f'"{read.json()["version"]}.en"')
     body = {
         "code": "market",
         "name": {"zh-CN": "市场监督管理局", "en": "Market Regulation"},
@@ -330,7 +333,10 @@ async def test_a_department_read_publicly_is_changed_with_the_etag_of_that_read(
     assert changed.json()["version"] == read.json()["version"] + 1
     assert changed.headers["etag"] == f'"{changed.json()["version"]}"'
     reread = await client.get("/api/v1/catalogue/departments/market", params={"lang": "en"})
-    assert (reread.headers["etag"], reread.json()["name"]) == (changed.headers["etag"], "Market Regulation")
+    assert (reread.headers["etag"], reread.json()["name"]) == (f'"{changed.json()["version"]}.en"', "Market Regulation")
+    assert_problem(  # a weak tag never matches
+        await client.put(department, json=body, headers={**admin, "If-Match": "W/" + reread.headers["etag"]}), 412
+    )
     stale = await client.put(
         "/api/v1/catalogue/departments/market", json=body, headers={**admin, "If-Match": read.headers["etag"]}
     )

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from core.events import Event, emit
+from core.events import Event, OutboxEvent, emit
 from core.outbound import BlockedDestination, GuardedTransport
 from core.worker import Worker
 from main import worker_settings
@@ -331,3 +331,25 @@ async def test_a_slow_receiver_holds_no_write_lock_while_it_answers(
     async with db.transaction(write=False) as session:
         [(delivery_id, status)] = (await session.execute(select(WebhookDelivery.id, WebhookDelivery.status))).all()
     assert (written_during_the_post, status) == ([str(delivery_id)], "succeeded")
+
+
+async def test_a_delivery_whose_send_died_can_be_replayed(app, client, db, partner, receiver, worker, quiet_outbox):
+    """Its due event dead-lettered (the workers sending it kept dying), the delivery stays pending with nothing
+    queued to send it: a replay queues one, where it was refused as "queued already" for ever."""
+    subscription = await _subscribe(client, partner, receiver)
+    await _publish(db)
+    assert await worker.run_once() == 1  # fanned out; the send is queued
+    async with db.transaction() as session:
+        await session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.name == service.DELIVERY_DUE.name)
+            .values(attempts=app.state.settings.worker_max_attempts, locked_until=None)
+        )
+    await worker.run_once()  # dead-lettered at claim: its attempts are used up
+    url = f"/api/v1/partners/webhooks/{subscription['id']}/deliveries"
+    [stuck] = (await client.get(url, headers=partner)).json()["items"]
+    assert (stuck["status"], receiver.requests) == ("pending", [])
+    replayed = await client.post(f"{url}/{stuck['id']}/replay", headers=partner)
+    assert replayed.status_code == 202, replayed.text
+    await _run(worker)
+    assert [r["headers"]["webhook-id"] for r in receiver.requests] == [stuck["id"]]
