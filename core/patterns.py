@@ -3,26 +3,92 @@
 Python's `re` backtracks: a catalogue editor's `^(a+)+$` held the event loop for seconds on 27 characters of a
 citizen's answer, doubling with each one more, and every request of the process waited. RE2 never backtracks; it
 refuses what needs to (backreferences, lookaround), which is then refused when the pattern is written.
+
+Patterns are written, and were matched for a while, in Python's dialect, so they are read in it: `\\d`, `\\w` and `\\s`
+are Unicode classes there (a Chinese name is `\\w`, a full-width digit `\\d`) where RE2's are ASCII, and `\\uXXXX` and
+`\\Z` are spelled `\\x{XXXX}` and `\\z` in RE2. `_in_re2` rewrites those before compiling.
 """
 
+import logging
+import re
 from functools import lru_cache
 from typing import Any
 
 import re2
 
+logger = logging.getLogger("ti.patterns")
+
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # a refused pattern is the writer's 422, not a line on the server's stderr
 
+# Python's meaning of an escape, in RE2's words: outside a character class, and inside one (where only the members
+# can be listed; \D, \W and \S inside a class keep RE2's ASCII meaning).
+_OUTSIDE = {
+    "d": r"\p{Nd}",
+    "D": r"\P{Nd}",
+    "w": r"[\p{L}\p{N}_]",
+    "W": r"[^\p{L}\p{N}_]",
+    "s": r"[\s\p{Z}]",
+    "S": r"[^\s\p{Z}]",
+    "Z": r"\z",
+}
+_INSIDE = {"d": r"\p{Nd}", "w": r"\p{L}\p{N}_", "s": r"\s\p{Z}"}
+_CODE_POINT = {"u": re.compile(r"[0-9A-Fa-f]{4}"), "U": re.compile(r"[0-9A-Fa-f]{8}")}
+
+
+def _in_re2(pattern: str) -> str:
+    """The pattern, read as Python reads it, written as RE2 reads it."""
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\" and i + 1 < len(pattern):
+            letter = pattern[i + 1]
+            digits = _CODE_POINT.get(letter)
+            if digits and (found := digits.match(pattern, i + 2)):
+                out.append(f"\\x{{{found.group()}}}")
+                i = found.end()
+                continue
+            out.append((_INSIDE if in_class else _OUTSIDE).get(letter, char + letter))
+            i += 2
+            continue
+        if char == "[" and not in_class:
+            in_class = True
+            out.append(char)
+            # A "]" first in the class (after an optional "^") is a member, not its end.
+            start = i + 1 + (pattern[i + 1 : i + 2] == "^")
+            if pattern[start : start + 1] == "]":
+                out.append(pattern[i + 1 : start + 1])
+                i = start + 1
+                continue
+        elif char == "]" and in_class:
+            in_class = False
+            out.append(char)
+        else:
+            out.append(char)
+        i += 1
+    return "".join(out)
+
 
 @lru_cache(maxsize=1024)
-def compiled(pattern: str) -> Any:
-    """The pattern, ready to match; ValueError (saying why) when it is not one RE2 runs."""
+def _compile(pattern: str) -> tuple[Any, str | None]:
+    """(the compiled pattern, None), or (None, why RE2 cannot run it); refusals cached as well."""
     try:
-        return re2.compile(pattern, _OPTIONS)
+        return re2.compile(_in_re2(pattern), _OPTIONS), None
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-        raise ValueError(f"not a pattern that can be checked in linear time ({reason})") from None
+        return None, f"not a pattern that can be checked in linear time ({reason})"
 
 
-def full_match(pattern: str, text: str) -> bool:
-    return compiled(pattern).fullmatch(text) is not None
+def compiled(pattern: str) -> Any:
+    """The pattern, ready to match; ValueError (saying why) when it is not one RE2 runs."""
+    regex, refusal = _compile(pattern)
+    if regex is None:
+        raise ValueError(refusal)
+    return regex
+
+
+def full_match(pattern: str, text: str) -> bool | None:
+    """Whether `text` matches the whole pattern; None when the pattern cannot be checked (stored before patterns were
+    checked for RE2: the caller decides)."""
+    regex, _refusal = _compile(pattern)
+    return None if regex is None else regex.fullmatch(text) is not None

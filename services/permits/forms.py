@@ -4,6 +4,7 @@ Types, value lists, min / max, pattern and length are checked on every save, so 
 wrong shape; `required` is checked when the application is submitted. Every problem is a field error at `form.<code>`.
 """
 
+import logging
 import math
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,7 @@ from core.errors import FieldError, field_error
 from core.patterns import full_match
 
 MAX_TEXT = 10_000
+logger = logging.getLogger("ti.permits")
 
 
 def check(form: dict[str, Any], attributes: list[dict[str, Any]], *, complete: bool) -> list[FieldError]:
@@ -79,10 +81,13 @@ def unmasked(form: dict[str, Any], personal: dict[str, Any]) -> dict[str, Any]:
 
 
 def _matches(pattern: str, value: str) -> bool:
-    try:
-        return full_match(pattern, value)
-    except ValueError:  # a pattern stored before patterns were checked for RE2: the answer cannot be checked against it
+    matched = full_match(pattern, value)
+    if matched is None:
+        # A pattern stored before patterns were checked (one needing backtracking): the answer is taken unchecked
+        # rather than refused, and the department is to write the pattern again.
+        logger.warning("form pattern cannot be checked", extra={"pattern": pattern[:200]})
         return True
+    return matched
 
 
 def _problem(value: Any, attribute: dict[str, Any]) -> str | None:

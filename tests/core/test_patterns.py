@@ -1,6 +1,7 @@
 """Patterns staff write into forms are matched in linear time, and one that could not be is refused when written."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from core.patterns import full_match
 from services.catalogue.schemas import Validation
 from services.permits import forms
 
@@ -57,3 +59,29 @@ def test_the_catalogues_own_patterns_are_all_accepted() -> None:
     assert len(patterns) >= 5
     for pattern in patterns:
         assert Validation(pattern=pattern).pattern == pattern
+
+
+@pytest.mark.parametrize(
+    ("pattern", "passes", "fails"),
+    [
+        (r"^[\w·]{2,20}$", ["张三", "Zoë", "阿卜杜·热合曼"], ["a", "x y"]),  # \w is Unicode, as in Python
+        (r"^\d{6}$", ["529000", "５２９０００"], ["52900a"]),  # \d too (full-width digits)
+        (r"^[\u4e00-\u9fa5]{2,5}$", ["陈明明"], ["Chen", "陈"]),  # \uXXXX, which RE2 spells \x{XXXX}
+        (r"^\d{17}[\dX]\Z", ["44070319900101002X"], ["44070319900101002Y"]),  # \Z, RE2's \z
+        (r"^[]a]+$", ["]a]"], ["b"]),  # a "]" first in a class is a member
+        (r"^\s+$", ["\u3000 \t"], ["x"]),  # \s takes the ideographic space
+    ],
+)
+def test_patterns_mean_what_they_meant_in_python(pattern: str, passes: list[str], fails: list[str]) -> None:
+    for text in passes:
+        assert full_match(pattern, text), (pattern, text)
+        assert re.fullmatch(pattern, text), (pattern, text)  # as Python's own matcher reads it
+    for text in fails:
+        assert not full_match(pattern, text), (pattern, text)
+        assert not re.fullmatch(pattern, text), (pattern, text)
+
+
+def test_a_stored_pattern_that_cannot_be_checked_takes_the_answer_unchecked() -> None:
+    field = {"code": "x", "datatype": "string", "validation": {"pattern": r"(a)\1"}}
+    assert full_match(r"(a)\1", "aa") is None
+    assert forms.check({"x": "anything"}, [field], complete=True) == []
