@@ -365,7 +365,7 @@ def _form_context(row: PermitApplication) -> str:
 
 def store_form(cipher: FieldCipher, row: PermitApplication, form: dict[str, Any], content: dict[str, Any]) -> None:
     """Put `form` (checked already, on its plain values) on the row: the answers its pinned form marks personal
-    sealed, the rest plain (what the worker reads off the row, the months a permit is asked for, needs no key)."""
+    sealed, the rest plain."""
     plain, personal = forms.split(form, forms.personal(content.get("form", [])))
     row.form = plain
     row.form_sealed = cipher.encrypt(json.dumps(personal), context=_form_context(row)) if personal else None

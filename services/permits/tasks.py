@@ -33,6 +33,7 @@ from services.permits.service import (
     SYSTEM_ACTOR,
     WORKER,
     apply,
+    full_form,
     open_benefit_drafts,
     promised_time,
     public_holder,
@@ -85,7 +86,8 @@ async def issue(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
     replaced = await credentials_service.get_by_number(session=session, number=row.renews) if row.renews else None
     if existing is None:
         service = await catalogue_service.pinned_version(session=session, service_id=row.service_id)
-        valid_from, valid_until = _validity(row, replaced, utcnow())
+        form = full_form(state.identity.cipher, row)  # a validity field may be marked personal
+        valid_from, valid_until = _validity(form, replaced, utcnow())
         existing = await credentials_service.issue(
             session=session,
             identity=state.identity,
@@ -108,13 +110,13 @@ async def issue(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
     await _system_step(session, state, row, "issue")
 
 
-def _validity(row: PermitApplication, replaced: Any, now: datetime) -> tuple[datetime, datetime]:
+def _validity(form: dict[str, Any], replaced: Any, now: datetime) -> tuple[datetime, datetime]:
     """From when and until when a new permit is valid: from its issue, for the months its form asks (or the default).
     A renewal continues the permit it replaces: its months count from that one's end, so renewing early loses no
     time, but from no later than the 60 days in which holders are reminded to renew (renewals one after another
     cannot pile validity up); decided after that end, it is valid from the end (no gap) and its months count from
     the decision (the department's delay costs the holder nothing)."""
-    asked = (int(row.form[name]) for name in VALIDITY_FIELDS if isinstance(row.form.get(name), int | float))
+    asked = (int(form[name]) for name in VALIDITY_FIELDS if isinstance(form.get(name), int | float))
     months = timedelta(days=round(30.4375 * (next(asked, None) or DEFAULT_VALIDITY_MONTHS)))
     if replaced is None:
         return now, now + months

@@ -3,7 +3,7 @@ from the permit's form and holder, follows the ordinary lifecycle, and replaces 
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -552,3 +552,19 @@ async def test_a_renewals_deadline_is_its_permits_expiry_when_that_comes_first(
     assert (await upload(client, citizen, ordinary["id"])).status_code == 200
     sent = (await act(client, citizen, ordinary["id"], "submit")).json()
     assert datetime.fromisoformat(sent["sla"]["due_at"]) > ends
+
+
+def test_the_months_asked_for_count_when_the_form_keeps_them_sealed() -> None:
+    """A validity field an editor marked personal is sealed with the rest; the permit still runs for the months it
+    asks (it got the default 60)."""
+    from core.crypto import FieldCipher
+    from services.permits.service import full_form, store_form
+    from services.permits.tasks import _validity
+
+    cipher = FieldCipher(b"k" * 32, b"h" * 32)
+    row = PermitApplication(id=uuid.uuid4(), form={})
+    content = {"form": [{"code": "requested_months", "datatype": "number", "personal": True}]}
+    store_form(cipher, row, {"requested_months": 12}, content)
+    assert (row.form, row.form_sealed is not None) == ({}, True)
+    now = datetime(2026, 11, 25, tzinfo=UTC)
+    assert _validity(full_form(cipher, row), None, now) == (now, now + timedelta(days=round(30.4375 * 12)))
