@@ -351,8 +351,10 @@ def _renewal_form(
 ) -> dict[str, Any]:
     """The permit's answers that the service's form (its current version) still asks for and accepts, changed by
     `changes`: an old answer the form no longer takes is left to be given again, not reported as the applicant's
-    error in a field they did not send."""
-    return {**forms.carried(full_form(cipher, renewed), service.content.get("form", [])), **changes}
+    error in a field they did not send. A change sent back masked (a partner shown the old answers as `***`) keeps
+    the old answer, as on an edit."""
+    carried = forms.carried(full_form(cipher, renewed), service.content.get("form", []))
+    return {**carried, **forms.unmasked(changes, carried)}
 
 
 # -- the form at rest: personal answers sealed ------------------------------------------------------------------------

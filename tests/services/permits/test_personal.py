@@ -106,3 +106,24 @@ async def test_a_partner_sees_the_answers_it_sent_masked_and_may_send_them_back_
     assert saved.status_code == 200, saved.text
     view = (await fetch(client, other_citizen, draft["id"])).json()
     assert view["form"] == {**FORM, "area_m2": 8, "id_number": ID_NUMBER}
+
+
+def test_a_renewal_sent_with_a_masked_answer_keeps_the_permits_answer() -> None:
+    """A partner renewing what it filed was shown the old answers masked: `***` sent back keeps the answer, as on an
+    edit, instead of being stored as the vendor's ID number."""
+    from types import SimpleNamespace
+
+    from core.crypto import FieldCipher
+    from services.permits.service import _renewal_form, store_form
+
+    cipher = FieldCipher(b"k" * 32, b"h" * 32)
+    content = {
+        "form": [
+            {"code": "id_number", "datatype": "string", "personal": True},
+            {"code": "area_m2", "datatype": "number"},
+        ]
+    }
+    renewed = PermitApplication(id=uuid.uuid4(), form={})
+    store_form(cipher, renewed, {"id_number": ID_NUMBER, "area_m2": 6}, content)
+    form = _renewal_form(cipher, renewed, SimpleNamespace(content=content), {"id_number": "***", "area_m2": 9})
+    assert form == {"id_number": ID_NUMBER, "area_m2": 9}
