@@ -214,3 +214,10 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 def insert_ignoring_conflicts(dialect: str, table: Any) -> Any:
     """The dialect's INSERT, which takes `.on_conflict_do_nothing()` (both dialects spell it the same)."""
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+async def take_turns(session: Any, kind: int, key: str) -> None:
+    """Until the transaction ends, hold PostgreSQL's advisory lock `kind` for `key` (any fixed int, and a name): the
+    writers that take it for one key run one after another (SQLite's write transactions do anyway)."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:kind, hashtext(:key))"), {"kind": kind, "key": key})

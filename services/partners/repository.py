@@ -5,6 +5,7 @@ import uuid
 from sqlalchemy import func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core.db import take_turns
 from core.events import OutboxEvent
 from services.partners.models import WebhookDelivery, WebhookSubscription
 
@@ -54,7 +55,14 @@ async def send_queued(session: AsyncSession, delivery_id: uuid.UUID) -> bool:
     return (await session.execute(statement.limit(1))).first() is not None
 
 
+# The PostgreSQL advisory lock class of a partner's subscription writes (any fixed number).
+_SUBSCRIPTION_WRITES = 0x7415_5B5C
+
+
 async def subscription_count(session: AsyncSession, client_id: str) -> int:
+    """How many subscriptions the partner has; its subscribers take turns from here to the end of the transaction, so
+    a count and the insert after it are not outrun by another (creates side by side could pass the cap)."""
+    await take_turns(session, _SUBSCRIPTION_WRITES, client_id)
     statement = select(func.count()).where(WebhookSubscription.client_id == client_id)
     return (await session.execute(statement)).scalar_one()
 

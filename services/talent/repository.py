@@ -5,12 +5,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import false, func, select, text
+from sqlalchemy import false, func, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth.guards import Principal
 from auth.repository import mandate_stands
+from core.db import take_turns
 from core.pagination import keyset, page_of
 from services.talent.models import (
     OPEN_STATES,
@@ -52,12 +53,9 @@ _SCHEME_WRITES = 0x7415_5C4E
 
 
 async def hold_scheme(session: AsyncSession, code: str) -> None:
-    """Writers of one scheme's next version take turns until their transactions end (SQLite's already do): read side
-    by side, they numbered it alike, and all but one failed on the key with a bare 409."""
-    if session.bind.dialect.name == "postgresql":
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(:kind, hashtext(:code))"), {"kind": _SCHEME_WRITES, "code": code}
-        )
+    """Writers of one scheme's next version take turns: read side by side, they numbered it alike, and all but one
+    failed on the key with a bare 409."""
+    await take_turns(session, _SCHEME_WRITES, code)
 
 
 async def latest_version(session: AsyncSession, code: str) -> int | None:

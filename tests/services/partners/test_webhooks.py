@@ -353,3 +353,13 @@ async def test_a_delivery_whose_send_died_can_be_replayed(app, client, db, partn
     assert replayed.status_code == 202, replayed.text
     await _run(worker)
     assert [r["headers"]["webhook-id"] for r in receiver.requests] == [stuck["id"]]
+
+
+async def test_subscriptions_created_at_once_stop_at_the_cap(client, partner, receiver) -> None:
+    for _ in range(service.MAX_SUBSCRIPTIONS - 1):
+        await _subscribe(client, partner, receiver)
+    body = {"url": receiver.url, "events": [PUBLISHED]}
+    answers = await asyncio.gather(
+        *(client.post("/api/v1/partners/webhooks", headers=partner, json=body) for _ in range(4))
+    )
+    assert sorted(answer.status_code for answer in answers) == [201, 409, 409, 409]
