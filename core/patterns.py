@@ -20,20 +20,26 @@ logger = logging.getLogger("ti.patterns")
 
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # a refused pattern is the writer's 422, not a line on the server's stderr
+# Unicode classes make a bounded repeat big: \w{1,1000} needs more than RE2's default 8 MB. A pattern past this is
+# refused when written (with the cache below, a process keeps at most 64 of them).
+_OPTIONS.max_mem = 64 << 20
 
-# Python's meaning of an escape, in RE2's words: outside a character class, and inside one (where only the members
-# can be listed; \D, \W and \S inside a class keep RE2's ASCII meaning).
+# Python's meaning of an escape, in RE2's words: outside a character class, and inside one, where only members can
+# be listed (so \W and \S, which RE2 could only say as a negated class, are refused there; [\b] is a backspace).
+_WORD, _SPACE = r"\p{L}\p{N}_", r"\s\v\x1c-\x1f\x85\p{Z}"
 _OUTSIDE = {
     "d": r"\p{Nd}",
     "D": r"\P{Nd}",
-    "w": r"[\p{L}\p{N}_]",
-    "W": r"[^\p{L}\p{N}_]",
-    "s": r"[\s\p{Z}]",
-    "S": r"[^\s\p{Z}]",
+    "w": f"[{_WORD}]",
+    "W": f"[^{_WORD}]",
+    "s": f"[{_SPACE}]",
+    "S": f"[^{_SPACE}]",
     "Z": r"\z",
 }
-_INSIDE = {"d": r"\p{Nd}", "w": r"\p{L}\p{N}_", "s": r"\s\p{Z}"}
+_INSIDE = {"d": r"\p{Nd}", "D": r"\P{Nd}", "w": _WORD, "s": _SPACE, "b": r"\x08"}
+_NOT_IN_A_CLASS = {"W", "S"}
 _CODE_POINT = {"u": re.compile(r"[0-9A-Fa-f]{4}"), "U": re.compile(r"[0-9A-Fa-f]{8}")}
+_OPEN_BOUND = re.compile(r"\{,(\d*)\}")  # Python's {,n} (and {,}): RE2 reads it as text
 
 
 def _in_re2(pattern: str) -> str:
@@ -48,10 +54,18 @@ def _in_re2(pattern: str) -> str:
                 out.append(f"\\x{{{found.group()}}}")
                 i = found.end()
                 continue
+            if in_class and letter in _NOT_IN_A_CLASS:
+                raise ValueError(f"\\{letter} inside [...] cannot be matched in linear time; write [^...] instead")
             out.append((_INSIDE if in_class else _OUTSIDE).get(letter, char + letter))
             i += 2
             continue
-        if char == "[" and not in_class:
+        if char == "[" and in_class:
+            out.append(r"\[")  # a member: Python has no [:alpha:] classes, RE2 would read one
+        elif char == "{" and not in_class and (bound := _OPEN_BOUND.match(pattern, i)):
+            out.append(f"{{0,{bound.group(1)}}}")
+            i = bound.end()
+            continue
+        elif char == "[" and not in_class:
             in_class = True
             out.append(char)
             # A "]" first in the class (after an optional "^") is a member, not its end.
@@ -69,11 +83,13 @@ def _in_re2(pattern: str) -> str:
     return "".join(out)
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=64)
 def _compile(pattern: str) -> tuple[Any, str | None]:
     """(the compiled pattern, None), or (None, why RE2 cannot run it); refusals cached as well."""
     try:
         return re2.compile(_in_re2(pattern), _OPTIONS), None
+    except ValueError as exc:
+        return None, str(exc)
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         return None, f"not a pattern that can be checked in linear time ({reason})"

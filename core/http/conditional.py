@@ -1,5 +1,6 @@
 """Optimistic concurrency over HTTP: a resource's ETag is its version; writes send it back in If-Match."""
 
+import re
 from typing import Annotated
 
 from fastapi import Header, Response
@@ -46,6 +47,12 @@ def check_if_match(if_match: str | None, current_version: int, *, required: bool
     )
 
 
+_LANGUAGE_TAG = re.compile(r'^"(\d+)\.[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*"$')
+
+
 def _names_version(tag: str, version: int) -> bool:
     """Strong `"3"` or `"3.<language>"` for version 3 (a weak tag never matches)."""
-    return tag == etag(version) or (tag.startswith(f'"{version}.') and tag.endswith('"') and len(tag) > 3)
+    if tag == etag(version):
+        return True
+    named = _LANGUAGE_TAG.match(tag)
+    return named is not None and named.group(1) == str(version)

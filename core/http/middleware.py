@@ -63,7 +63,7 @@ class NulInBody(StarletteHTTPException):
 # public catalogue then answered 500 to everyone. A lone surrogate escape (`\ud800`) is not Unicode text: it could not
 # be written back out, and its request answered 500.
 NOT_JSON_NUMBER = "JSON has no NaN or Infinity: send a number, or leave the field out."
-NOT_UNICODE = "The body holds a lone surrogate (\\ud800-\\udfff, escaped or as bytes), which is not Unicode text."
+NOT_UNICODE = "The body is not Unicode text in UTF-8: a lone surrogate (\\ud800-\\udfff), or another encoding."
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 

@@ -22,7 +22,7 @@ from core.events import CATALOGUE, Event, OutboxEvent, define_event, emit
 from core.http import check_if_match
 from core.models import utcnow
 from core.outbound import BlockedDestination, GuardedTransport
-from core.worker import RetryLater
+from core.worker import RetryLater, retry_dead
 from services.partners import repository, signing
 from services.partners.exceptions import (
     DeliveryNotFound,
@@ -152,7 +152,11 @@ async def replay(
         raise DeliveryQueued("This delivery is queued already; replay it once it has succeeded or failed.")
     row.status = "pending"
     session.add(row)
-    emit(session, Event(DELIVERY_DUE.name, subject=f"webhook_delivery:{row.id}", payload={"delivery_id": row.id}))
+    # A send of it that died is brought back rather than joined by another: an operator retrying the dead one as
+    # well would otherwise have two sends queued.
+    dead = await repository.dead_send(session, row.id)
+    if dead is None or not await retry_dead(session, dead):
+        emit(session, Event(DELIVERY_DUE.name, subject=f"webhook_delivery:{row.id}", payload={"delivery_id": row.id}))
     await session.flush()
     return row
 

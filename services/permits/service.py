@@ -186,7 +186,10 @@ async def create_application(
     )
     service = await _applicable(session, data.service_code, applicant_id)
     renewed = await _renewable(session, data.renews, applicant_id, client, service.code) if data.renews else None
-    form = _renewal_form(identity.cipher, renewed, service, data.form) if renewed else data.form
+    # (a partner was shown the permit's personal answers masked: what it sends back masked keeps them)
+    form = (
+        _renewal_form(identity.cipher, renewed, service, data.form, masked=client is not None) if renewed else data.form
+    )
     _check_form(form, service.content, complete=False)
     if renewed is not None and data.holder_name is None and _holder_in(data.form, service.content)[0] is None:
         # The renewed permit's holder, unless the request names another (or changes the business's name).
@@ -347,14 +350,23 @@ async def promised_time(
 
 
 def _renewal_form(
-    cipher: FieldCipher, renewed: PermitApplication, service: PinnedService, changes: dict[str, Any]
+    cipher: FieldCipher,
+    renewed: PermitApplication,
+    service: PinnedService,
+    changes: dict[str, Any],
+    *,
+    masked: bool,
 ) -> dict[str, Any]:
     """The permit's answers that the service's form (its current version) still asks for and accepts, changed by
     `changes`: an old answer the form no longer takes is left to be given again, not reported as the applicant's
-    error in a field they did not send. A change sent back masked (a partner shown the old answers as `***`) keeps
-    the old answer, as on an edit."""
-    carried = forms.carried(full_form(cipher, renewed), service.content.get("form", []))
-    return {**carried, **forms.unmasked(changes, carried)}
+    error in a field they did not send. For a caller shown the personal answers `masked` (a partner), a personal
+    answer sent back masked keeps the old one, as on an edit."""
+    attributes = service.content.get("form", [])
+    carried = forms.carried(full_form(cipher, renewed), attributes)
+    if masked:
+        personal = forms.personal(attributes)
+        changes = forms.unmasked(changes, {code: value for code, value in carried.items() if code in personal})
+    return {**carried, **changes}
 
 
 # -- the form at rest: personal answers sealed ------------------------------------------------------------------------

@@ -34,11 +34,11 @@ def test_form_patterns_still_check_formats() -> None:
     assert [e.field for e in forms.check({"phone": "1380000000x"}, [field], complete=True)] == ["form.phone"]
 
 
-@pytest.mark.parametrize("pattern", [r"(a)\1", r"(?=a)a", r"(?<!x)y", "(unclosed"])
+@pytest.mark.parametrize("pattern", [r"(a)\1", r"(?=a)a", r"(?<!x)y", "(unclosed", r"[\W]", r"[^\S]"])
 def test_a_pattern_that_needs_backtracking_or_is_broken_is_refused_when_written(pattern: str) -> None:
     with pytest.raises(ValidationError) as refused:
         Validation(pattern=pattern)
-    assert "not a pattern that can be checked in linear time" in str(refused.value)
+    assert "linear time" in str(refused.value)
 
 
 def test_the_catalogues_own_patterns_are_all_accepted() -> None:
@@ -69,7 +69,12 @@ def test_the_catalogues_own_patterns_are_all_accepted() -> None:
         (r"^[\u4e00-\u9fa5]{2,5}$", ["陈明明"], ["Chen", "陈"]),  # \uXXXX, which RE2 spells \x{XXXX}
         (r"^\d{17}[\dX]\Z", ["44070319900101002X"], ["44070319900101002Y"]),  # \Z, RE2's \z
         (r"^[]a]+$", ["]a]"], ["b"]),  # a "]" first in a class is a member
-        (r"^\s+$", ["\u3000 \t"], ["x"]),  # \s takes the ideographic space
+        (r"^\s+$", ["\u3000 \t", "\x0b\x1c\x85"], ["x"]),  # \s takes the ideographic space, \v, \x1c-\x1f, \x85
+        (r"^[\D]+$", ["abc"], ["１"]),  # \D in a class is Unicode too
+        (r"[[:alpha:]]", ["a]", ":]"], ["a"]),  # no POSIX classes in Python: "[" a member, then "]"
+        (r"^a{,3}$", ["aa", ""], ["aaaa", "a{,3}"]),  # {,n} is {0,n}
+        (r"^[\b]$", ["\x08"], ["b"]),  # [\b] is a backspace
+        (r"^\w{1,1000}$", ["中" * 900], ["中" * 1001]),  # big, but within what RE2 may use
     ],
 )
 def test_patterns_mean_what_they_meant_in_python(pattern: str, passes: list[str], fails: list[str]) -> None:

@@ -351,6 +351,9 @@ async def test_a_delivery_whose_send_died_can_be_replayed(app, client, db, partn
     assert (stuck["status"], receiver.requests) == ("pending", [])
     replayed = await client.post(f"{url}/{stuck['id']}/replay", headers=partner)
     assert replayed.status_code == 202, replayed.text
+    async with db.transaction(write=False) as session:  # the dead send is brought back, not joined by another
+        sends = select(OutboxEvent.status).where(OutboxEvent.name == service.DELIVERY_DUE.name)
+        assert list((await session.execute(sends)).scalars()) == ["pending"]
     await _run(worker)
     assert [r["headers"]["webhook-id"] for r in receiver.requests] == [stuck["id"]]
 

@@ -125,5 +125,11 @@ def test_a_renewal_sent_with_a_masked_answer_keeps_the_permits_answer() -> None:
     }
     renewed = PermitApplication(id=uuid.uuid4(), form={})
     store_form(cipher, renewed, {"id_number": ID_NUMBER, "area_m2": 6}, content)
-    form = _renewal_form(cipher, renewed, SimpleNamespace(content=content), {"id_number": "***", "area_m2": 9})
+    service = SimpleNamespace(content=content)
+    form = _renewal_form(cipher, renewed, service, {"id_number": "***", "area_m2": 9}, masked=True)
     assert form == {"id_number": ID_NUMBER, "area_m2": 9}
+    # The applicant, who sees the answers, means what they send; and only a personal answer is ever kept so.
+    assert _renewal_form(cipher, renewed, service, {"id_number": "***"}, masked=False)["id_number"] == "***"
+    content["form"][1] = {"code": "remarks", "datatype": "string"}
+    renewed.form = {"remarks": "old"}
+    assert _renewal_form(cipher, renewed, service, {"remarks": "***"}, masked=True)["remarks"] == "***"
