@@ -386,7 +386,7 @@ async def create_department(
 ) -> dict[str, Any]:
     row = await service.create_department(session=session, data=data)
     cache.clear()
-    set_etag(response, row.version)
+    response.headers["ETag"] = etag(row.version, language)  # as the public read tags this language's variant
     return render.department(row, language)
 
 
@@ -408,7 +408,7 @@ async def update_department(
 ) -> dict[str, Any]:
     row = await service.update_department(session=session, code=code, data=data, if_match=if_match)
     cache.clear()
-    set_etag(response, row.version)
+    response.headers["ETag"] = etag(row.version, language)  # as the public read tags this language's variant
     return render.department(row, language)
 
 
