@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
@@ -761,7 +761,17 @@ class _Clock:
     paused_at: datetime | None
 
 
-async def log_read(*, session: AsyncSession, principal: Principal, row: PermitApplication, part: str = "") -> None:
+class Shown(NamedTuple):
+    """What an access-log entry names of an application (kept past a dry run's rollback, which expires the row)."""
+
+    applicant_id: uuid.UUID
+    reference: str
+    id: uuid.UUID
+
+
+async def log_read(
+    *, session: AsyncSession, principal: Principal, row: PermitApplication | Shown, part: str = ""
+) -> None:
     """A read of the application or of what hangs off it (its history, comments, documents, payment: they carry the
     applicant's answers and words) lands in the applicant's access log; the applicant's own reads are not logged
     (log_citizen_read skips them), a partner's are."""
@@ -869,8 +879,10 @@ async def act(
     # A preview shows no more than the caller saw before the step (a dry-run claim must not unmask the answers).
     full = sees_personal(principal, row) and (saw or not dry_run)
     view = await read(session=session, identity=identity, principal=principal, row=row, log_access=False, full=full)
+    shown = Shown(row.applicant_id, row.reference, row.id)
     if dry_run:
         await session.rollback()  # every rule and effect ran; none of it is kept
+    await log_read(session=session, principal=principal, row=shown)  # the answer showed it: logged, a preview too
     return view
 
 

@@ -222,3 +222,27 @@ async def test_blanks_are_no_reason_no_question_and_no_comment(client, street_ve
     said = await client.post(f"{APPLICATIONS}/{draft['id']}/comments", json={"body": "  "}, headers=officer)
     assert [e["field"] for e in assert_problem(said, 422)["errors"]] == ["body"]
     assert (await fetch(client, citizen, draft["id"])).json()["status"] == "under_review"
+
+
+async def test_an_officers_step_shows_the_application_and_lands_in_the_access_log(
+    client, street_vendor, citizen, officer, worker
+) -> None:
+    """The answer to a step shows the whole application (to the assigned officer, the personal answers too): logged
+    like a read, a dry run's preview as well."""
+    draft = await create(client, citizen)
+    await upload(client, citizen, draft["id"])
+    assert (await act(client, citizen, draft["id"], "submit")).status_code == 200
+    await worker.drain()
+    etag = (await fetch(client, citizen, draft["id"])).headers["etag"]  # the applicant's own read: not logged
+
+    async def entries() -> list[str]:
+        log = (await client.get("/api/v1/me/access-log", headers=citizen, params={"limit": 100})).json()["items"]
+        return [entry["purpose"] for entry in log]
+
+    before = await entries()
+    claim = f"{APPLICATIONS}/{draft['id']}/actions/claim"
+    previewed = await client.post(claim, params={"dry_run": "true"}, headers={**officer, "If-Match": etag}, json={})
+    assert previewed.status_code == 200, previewed.text
+    taken = await client.post(claim, headers={**officer, "If-Match": etag}, json={})
+    assert taken.status_code == 200, taken.text
+    assert await entries() == [f"application {draft['reference']}"] * 2 + before
