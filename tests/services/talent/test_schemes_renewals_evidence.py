@@ -226,6 +226,10 @@ async def test_a_refused_file_is_sent_again_or_deleted_and_its_place_freed(clien
     await _put(client, others[0], b"not a PDF either")
     assert_problem(await _confirm(client, applicant, app_id, others[0], b"not a PDF either"), 415)
     assert_problem(await _delete(client, applicant, app_id, others[0]["evidence"]["id"], etag=False), 428)
+    malformed = assert_problem(await _delete(client, applicant, app_id, "not-an-id"), 422)
+    assert [(e["location"], e["field"]) for e in malformed["errors"]] == [("path", "evidence_id")]
+    stale = f"{APPLICATIONS}/{app_id}/evidence/{others[0]['evidence']['id']}"
+    assert_problem(await client.delete(stale, headers={**applicant, "If-Match": '"1"'}), 412)
     deleted = await _delete(client, applicant, app_id, others[0]["evidence"]["id"])
     assert deleted.status_code == 204, deleted.text
     assert await _count(db, TalentEvidence, TalentEvidence.id == uuid.UUID(others[0]["evidence"]["id"])) == 0
