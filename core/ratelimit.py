@@ -9,14 +9,14 @@ slot's end, and lifted an account's lockout the moment a slot ended, however rec
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from core.errors import ServiceUnavailable, TooManyRequests
 
 logger = logging.getLogger("ti.ratelimit")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -121,10 +121,21 @@ class RedisRateLimiter:
 
     def __init__(self, url: str, *, prefix: str = "ti:rl:", max_connections: int = 50, wait: float = 5.0) -> None:
         from redis.asyncio import BlockingConnectionPool, Redis
+        from redis.exceptions import ConnectionError, TimeoutError
 
         pool = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=wait)
         self._redis = Redis.from_pool(pool)  # closed with it
+        self._unreachable = (ConnectionError, TimeoutError)  # or no pooled connection free within the wait
         self._prefix = prefix
+
+    async def _shared(self, operation: Awaitable[T]) -> T:
+        try:
+            return await operation
+        except self._unreachable as exc:
+            logger.warning("rate limiter unavailable", extra={"error": type(exc).__name__})
+            raise ServiceUnavailable(
+                "Request counting is unavailable for a moment; try again shortly.", headers={"Retry-After": "1"}
+            ) from None
 
     def _keys(self, key: str, window: int, index: int) -> tuple[str, str]:
         """(previous, current) slot keys."""
@@ -133,46 +144,27 @@ class RedisRateLimiter:
     async def hit(self, key: str, *, limit: int, window: int) -> Decision:
         index, elapsed = _slot(time.time(), window)
         previous_key, current_key = self._keys(key, window, index)
-        with _redis_unavailable_is_503():
-            async with self._redis.pipeline(transaction=True) as pipe:
-                # A slot is read as the previous one through the next slot, so it lives two windows.
-                current, _, previous = (
-                    await pipe.incr(current_key).expire(current_key, 2 * window + 1).get(previous_key).execute()
-                )
+        # A slot is read as the previous one through the next slot, so it lives two windows.
+        pipe = self._redis.pipeline(transaction=True).incr(current_key).expire(current_key, 2 * window + 1)
+        current, _, previous = await self._shared(pipe.get(previous_key).execute())
         return decide(int(previous or 0), current, elapsed, limit=limit, window=window)
 
     async def count(self, key: str, *, window: int) -> int:
         index, elapsed = _slot(time.time(), window)
-        with _redis_unavailable_is_503():
-            previous, current = await self._redis.mget(self._keys(key, window, index))
+        previous, current = await self._shared(self._redis.mget(self._keys(key, window, index)))
         return sliding_count(int(previous or 0), int(current or 0), elapsed)
 
     async def peek(self, key: str, *, limit: int, window: int) -> Decision:
         """What a hit now would be told, without counting one."""
         index, elapsed = _slot(time.time(), window)
-        with _redis_unavailable_is_503():
-            previous, current = await self._redis.mget(self._keys(key, window, index))
+        previous, current = await self._shared(self._redis.mget(self._keys(key, window, index)))
         return decide(int(previous or 0), int(current or 0) + 1, elapsed, limit=limit, window=window)
 
     async def reset(self, key: str, *, window: int) -> None:
-        with _redis_unavailable_is_503():
-            await self._redis.delete(*self._keys(key, window, _slot(time.time(), window)[0]))
+        await self._shared(self._redis.delete(*self._keys(key, window, _slot(time.time(), window)[0])))
 
     async def close(self) -> None:
         await self._redis.aclose()
-
-
-@contextmanager
-def _redis_unavailable_is_503() -> Iterator[None]:
-    from redis.exceptions import ConnectionError, TimeoutError
-
-    try:
-        yield
-    except (ConnectionError, TimeoutError) as exc:  # unreachable, or no pooled connection free within the wait
-        logger.warning("rate limiter unavailable", extra={"error": type(exc).__name__})
-        raise ServiceUnavailable(
-            "Request counting is unavailable for a moment; try again shortly.", headers={"Retry-After": "1"}
-        ) from None
 
 
 def create_rate_limiter(redis_url: str | None) -> RateLimiter:

@@ -51,11 +51,11 @@ OWN_FORMAT_PREFIXES = ("/oauth2/",)
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
-class NulInBody(StarletteHTTPException):
-    """Raised from `receive` once the body is read, as BodyTooLarge is."""
+class RefusedBody(StarletteHTTPException):
+    """Raised from `receive` once the body is read, as BodyTooLarge is: a 400 saying what no field can take."""
 
-    def __init__(self) -> None:
-        super().__init__(400, NUL_DETAIL)
+    def __init__(self, detail: str) -> None:
+        super().__init__(400, detail)
 
 
 # Two more things a JSON body can hold that no field can take, refused at the door with the NUL. `NaN` and `Infinity`
@@ -67,11 +67,6 @@ NOT_UNICODE = "The body is not Unicode text in UTF-8: a lone surrogate (\\ud800-
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
-class NotJsonText(StarletteHTTPException):
-    def __init__(self, detail: str) -> None:
-        super().__init__(400, detail)
-
-
 class _NonFinite(Exception):
     pass
 
@@ -80,8 +75,10 @@ def _non_finite(_constant: str) -> float:
     raise _NonFinite
 
 
-def _json_refusal(body: bytes) -> str | None:
-    """Why a JSON body is refused at the door, or None (a malformed body is the route's to describe)."""
+def _refusal(body: bytes) -> str | None:
+    """Why a body is refused at the door, or None (a malformed body is the route's to describe)."""
+    if _body_holds_nul(body):
+        return NUL_DETAIL
     if b"\xed" in body:  # UTF-8's lead byte of U+D000-U+DFFF: a surrogate's raw bytes, which json.loads would take
         try:
             body.decode()
@@ -185,12 +182,8 @@ class RequestContextMiddleware:
                     raise BodyTooLarge(limit)
                 if checks_nul:
                     chunks.append(body)
-                    if not message.get("more_body", False):
-                        whole = b"".join(chunks)
-                        if _body_holds_nul(whole):
-                            raise NulInBody()
-                        if (refusal := _json_refusal(whole)) is not None:
-                            raise NotJsonText(refusal)
+                    if not message.get("more_body", False) and (refusal := _refusal(b"".join(chunks))):
+                        raise RefusedBody(refusal)
             return message
 
         try:
