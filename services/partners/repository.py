@@ -47,20 +47,12 @@ async def delivery(
     return (await session.execute(statement.with_for_update() if for_update else statement)).scalar()
 
 
-async def dead_send(session: AsyncSession, delivery_id: uuid.UUID) -> uuid.UUID | None:
-    """A send of this delivery that was given up (its due event, dead), if there is one."""
+async def send_of(session: AsyncSession, delivery_id: uuid.UUID, status: str) -> uuid.UUID | None:
+    """A send of this delivery in the outbox (its due event) in this status ("pending": queued; "dead": given up)."""
     statement = select(OutboxEvent.id).where(
-        OutboxEvent.subject == f"webhook_delivery:{delivery_id}", OutboxEvent.status == "dead"
+        OutboxEvent.subject == f"webhook_delivery:{delivery_id}", OutboxEvent.status == status
     )
     return (await session.execute(statement.limit(1))).scalar()
-
-
-async def send_queued(session: AsyncSession, delivery_id: uuid.UUID) -> bool:
-    """Whether a send of this delivery waits in the outbox (its due event, still pending)."""
-    statement = select(OutboxEvent.id).where(
-        OutboxEvent.subject == f"webhook_delivery:{delivery_id}", OutboxEvent.status == "pending"
-    )
-    return (await session.execute(statement.limit(1))).first() is not None
 
 
 # The PostgreSQL advisory lock class of a partner's subscription writes (any fixed number).

@@ -146,7 +146,7 @@ async def replay(
     row = await repository.delivery(session, delivery_id, client_id=client_id, for_update=True)
     if row is None or row.subscription_id != subscription_id:
         raise DeliveryNotFound()
-    if row.status == "pending" and await repository.send_queued(session, row.id):
+    if row.status == "pending" and await repository.send_of(session, row.id, "pending"):
         # Each replay is a send with its own retries: queued twice, one delivery would be sent over and over. (A
         # delivery left pending by a send that died, its event dead-lettered, is replayed like a failed one.)
         raise DeliveryQueued("This delivery is queued already; replay it once it has succeeded or failed.")
@@ -154,7 +154,7 @@ async def replay(
     session.add(row)
     # A send of it that died is brought back rather than joined by another: an operator retrying the dead one as
     # well would otherwise have two sends queued.
-    dead = await repository.dead_send(session, row.id)
+    dead = await repository.send_of(session, row.id, "dead")
     if dead is None or not await retry_dead(session, dead):
         emit(session, Event(DELIVERY_DUE.name, subject=f"webhook_delivery:{row.id}", payload={"delivery_id": row.id}))
     await session.flush()
@@ -210,7 +210,6 @@ async def _may_hear(session: AsyncSession, client_id: str, payload: dict[str, An
 
 
 class _Send(NamedTuple):
-    delivery_id: uuid.UUID
     url: str
     headers: dict[str, str]
     body: bytes
@@ -288,4 +287,4 @@ async def _prepared(session: AsyncSession, identity: Identity, delivery_id: uuid
         "webhook-timestamp": str(timestamp),
         "webhook-signature": signing.sign(secret, webhook_id=str(row.id), timestamp=timestamp, body=body),
     }
-    return _Send(row.id, subscription.url, headers, body)
+    return _Send(subscription.url, headers, body)
