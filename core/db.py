@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.audit.chain import PENDING_KEY, POLICY_KEY, AuditPolicy
 from core.audit.signing import CheckpointSigner, key_id_of, public_key_from_raw
+from core.models import utcnow
 from core.settings import Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -221,3 +222,11 @@ async def take_turns(session: Any, kind: int, key: str) -> None:
     writers that take it for one key run one after another (SQLite's write transactions do anyway)."""
     if session.bind.dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:kind, hashtext(:key))"), {"kind": kind, "key": key})
+
+
+async def touch(session: Any, row: Any) -> None:
+    """A change to what hangs off a versioned row (a claim, a document) is a change to the row: its version (the
+    ETag) moves on, so a step that read the row before cannot commit beside the change (StaleDataError: 412)."""
+    row.updated_at = utcnow()
+    session.add(row)
+    await session.flush()

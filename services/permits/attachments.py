@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from auth import service as auth_service
 from auth.guards import Principal
 from core import audit
+from core.db import touch
 from core.errors import Forbidden, ValidationFailed, field_error
 from core.models import new_id, utcnow
 from services.catalogue import service as catalogue_service
@@ -106,7 +107,7 @@ async def start_upload(
         media_type=data.media_type,
     )
     session.add(document)
-    await _documents_changed(session, row)
+    await touch(session, row)
     upload = await storage.presign_upload(
         document.object_key, content_type=data.media_type, max_bytes=item["max_size_bytes"]
     )
@@ -141,7 +142,7 @@ async def confirm_upload(
     )
     document.size, document.sha256, document.status, document.uploaded_at = head.size, head.sha256, "uploaded", utcnow()
     session.add(document)
-    await _documents_changed(session, row)
+    await touch(session, row)
     audit.record(
         session,
         action="permits.document.uploaded",
@@ -179,7 +180,10 @@ async def review_document(
         await cloud_service.check_unchanged(storage, document.object_key, document.sha256)
     document.status, document.reason, document.reviewed_by = decision, reason, principal.subject
     session.add(document)
-    await _documents_changed(session, row)
+    # A document's change is the application's (so on upload too): a step that read the documents (pass needs them
+    # accepted) cannot commit beside it. Without it a supervisor rejected a document while the officer passed the
+    # application, and both stood: fees fell due on a rejected document.
+    await touch(session, row)
     audit.record(
         session,
         action=f"permits.document.{decision}",
@@ -188,16 +192,6 @@ async def review_document(
         detail={"application": str(row.id), "code": document.code, "reason": reason},
     )
     return _read(document)
-
-
-async def _documents_changed(session: AsyncSession, row: PermitApplication) -> None:
-    """A document added, uploaded or reviewed changes the application: its version moves with it. A step that read
-    the documents (submit and answer need them uploaded, pass needs them accepted) and a document's change made
-    meanwhile then cannot both commit: the second is 412. Without it a supervisor rejected a document while the
-    officer passed the application, and both stood: fees fell due on a rejected document."""
-    row.updated_at = utcnow()
-    session.add(row)
-    await session.flush()
 
 
 async def download(

@@ -186,12 +186,6 @@ async def insert_draft(
     audit.append(session, audit_entry)
 
 
-async def lock(session: AsyncSession, row: PermitApplication) -> None:
-    """Bump the version now: a concurrent transition that read the same version fails (StaleDataError -> 409)."""
-    session.add(row)
-    await session.flush()
-
-
 async def history(session: AsyncSession, application_id: uuid.UUID) -> list[PermitHistory]:
     statement = select(PermitHistory).where(PermitHistory.application_id == application_id).order_by(PermitHistory.id)
     return list((await session.execute(statement)).scalars())

@@ -22,6 +22,7 @@ from auth.guards import Principal
 from auth.identity import Identity
 from core import audit, sla
 from core.crypto import FieldCipher
+from core.db import touch
 from core.errors import Forbidden, ValidationFailed, field_error
 from core.events import Event, emit
 from core.http import check_if_match
@@ -356,7 +357,7 @@ async def declare(
         item.status, item.method, item.reason, item.verified_by, item.verified_at = "pending", None, None, None, None
     item.sealed = seal(identity.cipher, row, data)
     session.add(item)
-    await _touch(session, row)
+    await touch(session, row)
     audit.record(
         session,
         action="talent.claim.declared" if claim_id is None else "talent.claim.changed",
@@ -380,7 +381,7 @@ async def drop_claim(
     item = await _claim(session, row, claim_id)
     files = await repository.claim_object_keys(session, item.id)
     await session.delete(item)  # its evidence rows go with it (ON DELETE CASCADE)
-    await _touch(session, row)
+    await touch(session, row)
     audit.record(
         session,
         action="talent.claim.dropped",
@@ -411,13 +412,6 @@ async def _claim(session: AsyncSession, row: TalentApplication, claim_id: uuid.U
     if item is None:
         raise ClaimNotFound()
     return item
-
-
-async def _touch(session: AsyncSession, row: TalentApplication) -> None:
-    """A change to a claim is a change to the application: its version (the ETag) moves on."""
-    row.updated_at = utcnow()
-    session.add(row)
-    await session.flush()
 
 
 # -- evidence ---------------------------------------------------------------------------------------------------------
@@ -505,7 +499,7 @@ async def confirm_evidence(
     )
     evidence.size, evidence.sha256, evidence.status, evidence.uploaded_at = head.size, head.sha256, "uploaded", utcnow()
     session.add(evidence)
-    await _touch(session, row)
+    await touch(session, row)
     audit.record(
         session,
         action="talent.evidence.uploaded",
@@ -533,7 +527,7 @@ async def delete_evidence(
     if item.status == "verified":
         raise NotDeclarable("The claim is verified on this evidence; change the claim to replace its documents.")
     await session.delete(evidence)
-    await _touch(session, row)
+    await touch(session, row)
     audit.record(
         session,
         action="talent.evidence.deleted",
@@ -636,7 +630,7 @@ async def verify_claim(
             actor=actor_of(principal, row),
             now=now,
         )
-    await _touch(session, row)
+    await touch(session, row)
     return row
 
 
