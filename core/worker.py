@@ -54,12 +54,11 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import case, func, literal, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.db import Database
+from core.db import Database, insert_ignoring_conflicts
 from core.events import OutboxEvent
 from core.models import aware, utcnow
 
@@ -358,10 +357,10 @@ class Worker:
     async def ensure_jobs(self) -> None:
         if not self.registry.jobs:
             return
-        dialect = postgresql if not self.database.is_sqlite else sqlite
         rows = [{"name": name, "next_run_at": utcnow()} for name in self.registry.jobs]
         async with self.database.transaction() as session:
-            await session.execute(dialect.insert(_jobs).values(rows).on_conflict_do_nothing(index_elements=["name"]))
+            insert = insert_ignoring_conflicts(session.bind.dialect.name, _jobs)
+            await session.execute(insert.values(rows).on_conflict_do_nothing(index_elements=["name"]))
 
     async def run_due_jobs(self) -> None:
         for name, (period, job) in self.registry.jobs.items():

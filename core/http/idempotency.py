@@ -18,14 +18,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Response
 from sqlalchemy import delete, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.audit.models import JsonType
 from core.crypto import FieldCipher
-from core.db import SessionDep
+from core.db import SessionDep, insert_ignoring_conflicts
 from core.errors import Conflict, PreconditionRequired, ValidationFailed, field_error
 from core.models import utcnow
 
@@ -149,9 +148,8 @@ async def _insert_claim(
     """Insert the key's row unless it exists; False if it does (committed, or committed while we waited)."""
     now = utcnow()
     dialect = session.bind.dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = (
-        insert(_table)
+        insert_ignoring_conflicts(dialect, _table)
         .values(
             owner=owner,
             key=key,
