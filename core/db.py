@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import event, text
+from sqlalchemy import delete, event, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
@@ -230,3 +230,17 @@ async def touch(session: Any, row: Any) -> None:
     row.updated_at = utcnow()
     session.add(row)
     await session.flush()
+
+
+async def delete_in_batches(database: Database, table: Any, condition: Any, *, batch: int = 5000) -> int:
+    """Delete the rows of `table` that meet `condition`, `batch` at a time, each batch a transaction of its own: a
+    purge of a month's rows never holds its locks (or SQLite's one write lock) for long. How many went."""
+    key = tuple_(*table.primary_key.columns)
+    removed = 0
+    while True:
+        async with database.transaction() as session:
+            doomed = select(*table.primary_key.columns).where(condition).limit(batch)
+            gone = (await session.execute(delete(table).where(key.in_(doomed)))).rowcount
+        removed += gone
+        if gone < batch:
+            return removed

@@ -3,9 +3,10 @@
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import and_
 
 from core.audit import checkpoint_now
+from core.db import delete_in_batches
 from core.events import OutboxEvent
 from core.http.idempotency import IdempotencyRecord
 from core.models import utcnow
@@ -25,10 +26,10 @@ async def audit_checkpoint(state: Any) -> None:
 @REGISTRY.every(3600, name="kernel.expire")
 async def expire_old_rows(state: Any) -> None:
     """Idempotency keys past their 24 hours; handled outbox events past retention."""
-    async with state.db.transaction() as session:
-        await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.expires_at < utcnow()))
-        await session.execute(
-            delete(OutboxEvent).where(
-                OutboxEvent.status == "done", OutboxEvent.processed_at < utcnow() - OUTBOX_RETENTION
-            )
-        )
+    now = utcnow()
+    await delete_in_batches(state.db, IdempotencyRecord.__table__, IdempotencyRecord.expires_at < now)
+    await delete_in_batches(
+        state.db,
+        OutboxEvent.__table__,
+        and_(OutboxEvent.status == "done", OutboxEvent.processed_at < now - OUTBOX_RETENTION),
+    )

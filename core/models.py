@@ -45,6 +45,12 @@ def new_id() -> uuid.UUID:
     return uuid.UUID(int=value)
 
 
+def first_id_at(moment: datetime) -> uuid.UUID:
+    """The lowest UUIDv7 of `moment`: `id < first_id_at(t)` picks the rows made before t off the primary key's index."""
+    millis = int(moment.timestamp() * 1000)
+    return uuid.UUID(int=(millis & (2**48 - 1)) << 80 | 0x7 << 76 | 0x2 << 62)
+
+
 class IdMixin(SQLModel):
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
 

@@ -1,6 +1,7 @@
 """Imports every module that registers worker handlers or scheduled jobs (for their side effect)."""
 
 import core.jobs  # noqa: F401
+import services.cloud.tasks
 import services.credentials.tasks
 import services.notifications.tasks
 import services.partners.tasks

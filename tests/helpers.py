@@ -1,8 +1,12 @@
-"""Assertions shared by the tests."""
+"""Assertions and builders shared by the tests."""
+
+import uuid
+from datetime import datetime
 
 import httpx
 
 from core.errors import PROBLEM_JSON, PROBLEM_TYPE_PREFIX
+from core.models import first_id_at
 
 
 def assert_problem(response: httpx.Response, status: int, code: str | None = None) -> dict:
@@ -30,3 +34,8 @@ async def all_pages(client: httpx.AsyncClient, url: str, headers: dict[str, str]
         items += page.json()["items"]
         if not (cursor := page.json()["next_cursor"]):
             return items
+
+
+def id_made_at(moment: datetime) -> uuid.UUID:
+    """A UUIDv7 as new_id() would have made it at `moment` (for a row that must look old)."""
+    return uuid.UUID(int=first_id_at(moment).int | uuid.uuid4().int & ((1 << 62) - 1))

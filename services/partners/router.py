@@ -105,7 +105,8 @@ async def delete_webhook(webhook_id: WebhookId, partner: Partner, session: Sessi
 async def list_deliveries(
     webhook_id: WebhookId, partner: Partner, session: SessionDep, limit: Limit = 20, cursor: Cursor = None
 ) -> Page[DeliveryRead]:
-    """Deliveries of one of your subscriptions, newest first."""
+    """Deliveries of one of your subscriptions, newest first; each is kept 30 days after it last moved (one still
+    being sent, for as long as that takes)."""
     await service.get_subscription(session=session, client_id=partner.client_id, subscription_id=webhook_id)
     before = decode_cursor(cursor, [WebhookDelivery.id])[0] if cursor else None
     rows = await repository.deliveries(session, partner.client_id, webhook_id, limit=limit, before=before)

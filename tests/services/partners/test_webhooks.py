@@ -5,6 +5,7 @@ import json
 import threading
 import time
 import uuid
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -12,12 +13,13 @@ import pytest
 from sqlalchemy import select, update
 
 from core.events import Event, OutboxEvent, emit
+from core.models import utcnow
 from core.outbound import BlockedDestination, GuardedTransport
 from core.worker import Worker
 from main import worker_settings
-from services.partners import service, signing
+from services.partners import service, signing, tasks
 from services.partners.models import WebhookDelivery, WebhookSubscription
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, id_made_at
 from tests.oauth import bearer, client_token, token_for
 
 PUBLISHED = "catalogue.service.published"
@@ -366,3 +368,43 @@ async def test_subscriptions_created_at_once_stop_at_the_cap(client, partner, re
         *(client.post("/api/v1/partners/webhooks", headers=partner, json=body) for _ in range(4))
     )
     assert sorted(answer.status_code for answer in answers) == [201, 409, 409, 409]
+
+
+async def test_deliveries_past_retention_are_removed_but_not_those_in_flight_or_replayed(app, client, db, partner):
+    async with db.transaction() as session:
+        subscription = WebhookSubscription(
+            client_id="demo-partner", url="https://hooks.example.gov.cn/h", events=[PUBLISHED], secret_encrypted="x"
+        )
+        session.add(subscription)
+    now = utcnow()
+    long_ago = now - tasks.DELIVERY_RETENTION - timedelta(days=1)
+    cases = {  # status, made, last moved
+        "succeeded-long-ago": ("succeeded", long_ago, long_ago),
+        "dead-long-ago": ("dead", long_ago, long_ago),
+        "still-being-sent": ("pending", long_ago, long_ago),
+        "replayed-lately": ("succeeded", long_ago, now - timedelta(days=2)),
+        "succeeded-lately": ("succeeded", now - timedelta(days=2), now - timedelta(days=2)),
+    }
+    async with db.transaction() as session:
+        for name, (status, made, moved) in cases.items():
+            session.add(
+                WebhookDelivery(
+                    id=id_made_at(made),
+                    created_at=made,
+                    updated_at=moved,
+                    subscription_id=subscription.id,
+                    client_id="demo-partner",
+                    event_id=uuid.uuid4(),
+                    event_name=name,
+                    status=status,
+                )
+            )
+
+    await tasks.expire_deliveries(app.state)
+
+    listed = await client.get(f"/api/v1/partners/webhooks/{subscription.id}/deliveries", headers=partner)
+    assert sorted(item["event_name"] for item in listed.json()["items"]) == [
+        "replayed-lately",
+        "still-being-sent",
+        "succeeded-lately",
+    ]
