@@ -34,6 +34,7 @@ from services.permits.models import PermitApplication, PermitComment, PermitDocu
 from services.permits.schemas import (
     ChecklistItem,
     CommentCreate,
+    DocumentChange,
     DocumentRead,
     DocumentUpload,
     DocumentUploadRequest,
@@ -51,6 +52,10 @@ def _checklist(content: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def _read(row: PermitDocument) -> DocumentRead:
     return DocumentRead.model_validate(row, from_attributes=True)
+
+
+def _changed(document: PermitDocument, application: PermitApplication) -> DocumentChange:
+    return DocumentChange(**_read(document).model_dump(), application_version=application.version)
 
 
 # -- documents ----------------------------------------------------------------------------------------------------
@@ -111,7 +116,9 @@ async def start_upload(
     upload = await storage.presign_upload(
         document.object_key, content_type=data.media_type, max_bytes=item["max_size_bytes"]
     )
-    return DocumentUpload(document=_read(document), upload=cloud_service.presigned(upload))
+    return DocumentUpload(
+        document=_read(document), upload=cloud_service.presigned(upload), application_version=row.version
+    )
 
 
 async def confirm_upload(
@@ -122,12 +129,12 @@ async def confirm_upload(
     application_id: uuid.UUID,
     document_id: uuid.UUID,
     sha256: str,
-) -> DocumentRead:
+) -> DocumentChange:
     """Check what storage holds against the checklist and the applicant's checksum; refuse and delete a bad file."""
     row = await _own(session, principal, application_id)
     document = await _document(session, row, document_id)
     if document.status != "awaiting_upload":
-        return _read(document)  # confirming twice changes nothing
+        return _changed(document, row)  # confirming twice changes nothing
     if row.status not in UPLOAD_STATES:
         raise ActionRefused(f"Documents are added to drafts or when asked for; this application is {row.status}.")
     content = (await catalogue_service.pinned_version(session=session, service_id=row.service_id)).content
@@ -150,7 +157,7 @@ async def confirm_upload(
         object_id=document.id,
         detail={"application": str(row.id), "code": document.code, "sha256": document.sha256, "size": document.size},
     )
-    return _read(document)
+    return _changed(document, row)
 
 
 async def review_document(
@@ -162,7 +169,7 @@ async def review_document(
     document_id: uuid.UUID,
     decision: str,
     reason: str | None,
-) -> DocumentRead:
+) -> DocumentChange:
     """The officer handling the application (or the supervisor) accepts or rejects a document."""
     row = await visible(session=session, principal=principal, application_id=application_id)
     if not is_department_staff(principal, row):
@@ -191,7 +198,7 @@ async def review_document(
         object_id=document.id,
         detail={"application": str(row.id), "code": document.code, "reason": reason},
     )
-    return _read(document)
+    return _changed(document, row)
 
 
 async def download(

@@ -24,8 +24,8 @@ from services.permits.schemas import (
     ChecklistItem,
     CommentCreate,
     CommentRead,
+    DocumentChange,
     DocumentConfirm,
-    DocumentRead,
     DocumentReview,
     DocumentUpload,
     DocumentUploadRequest,
@@ -227,7 +227,7 @@ async def start_document_upload(
 
 @router.post(
     ONE + "/documents/{document_id}/confirm",
-    response_model=DocumentRead,
+    response_model=DocumentChange,
     responses=problems(401, 403, 404, 409, 413, 415, 422),
 )
 async def confirm_document_upload(
@@ -237,7 +237,7 @@ async def confirm_document_upload(
     principal: PermitsCaller,
     session: SessionDep,
     cloud: CloudDep,
-) -> DocumentRead:
+) -> DocumentChange:
     """Check the stored file (size, SHA-256, real type) and mark the document uploaded."""
     return await attachments.confirm_upload(
         session=session,
@@ -250,7 +250,7 @@ async def confirm_document_upload(
 
 
 @router.post(
-    ONE + "/documents/{document_id}/review", response_model=DocumentRead, responses=problems(401, 403, 404, 409, 422)
+    ONE + "/documents/{document_id}/review", response_model=DocumentChange, responses=problems(401, 403, 404, 409, 422)
 )
 async def review_document(
     application_id: ApplicationId,
@@ -259,7 +259,7 @@ async def review_document(
     principal: PermitsCaller,
     session: SessionDep,
     cloud: CloudDep,
-) -> DocumentRead:
+) -> DocumentChange:
     """Officers: accept a document, or reject it with the reason the applicant will read."""
     return await attachments.review_document(
         session=session,

@@ -176,9 +176,19 @@ class DocumentRead(BaseModel):
     created_at: datetime
 
 
+# A document's change is a change to its application (its version moves on, so a step that read the documents
+# cannot commit beside it); the answer says the new version, so the applicant's next step needs no read first.
+APPLICATION_VERSION = Field(description="the application's version after this change: its next step's If-Match")
+
+
+class DocumentChange(DocumentRead):
+    application_version: int = APPLICATION_VERSION
+
+
 class DocumentUpload(BaseModel):
     document: DocumentRead
     upload: PresignedRead = Field(description="PUT the file here, then confirm with its sha256")
+    application_version: int = APPLICATION_VERSION
 
 
 class DocumentReview(Strict):

@@ -73,6 +73,7 @@ from services.talent.schemas import (
     Benefit,
     ClaimRead,
     ClaimVerification,
+    EvidenceChange,
     EvidenceRead,
     EvidenceUpload,
     EvidenceUploadRequest,
@@ -475,14 +476,14 @@ async def confirm_evidence(
     application_id: uuid.UUID,
     evidence_id: uuid.UUID,
     sha256: str,
-) -> EvidenceRead:
+) -> EvidenceChange:
     """Check what storage holds (size, the applicant's SHA-256, the sniffed type); a bad file is refused and deleted."""
     row = await visible(session=session, principal=principal, application_id=application_id)
     if not is_owner(principal, row):
         raise Forbidden("Only the applicant adds evidence.")
     evidence = await _evidence(session, row, evidence_id)
     if evidence.status == "uploaded":
-        return EvidenceRead.model_validate(evidence, from_attributes=True)  # confirming twice changes nothing
+        return _evidence_change(evidence, row)  # confirming twice changes nothing
     if row.status not in DECLARE_STATES:
         raise NotDeclarable(f"Evidence is added while drafting or when asked for; it is {row.status}.")
     # A row whose URL expired stopped counting toward the limit, and others may have taken its place since.
@@ -507,7 +508,13 @@ async def confirm_evidence(
         object_id=row.id,
         detail={"evidence": str(evidence.id), "claim": str(evidence.claim_id), "sha256": evidence.sha256},
     )
-    return EvidenceRead.model_validate(evidence, from_attributes=True)
+    return _evidence_change(evidence, row)
+
+
+def _evidence_change(evidence: TalentEvidence, row: TalentApplication) -> EvidenceChange:
+    return EvidenceChange(
+        **EvidenceRead.model_validate(evidence, from_attributes=True).model_dump(), application_version=row.version
+    )
 
 
 async def delete_evidence(

@@ -41,7 +41,7 @@ from services.talent.schemas import (
     ClaimRead,
     ClaimVerification,
     DeclaredClaim,
-    EvidenceRead,
+    EvidenceChange,
     EvidenceUpload,
     EvidenceUploadRequest,
     RuleSetRead,
@@ -443,7 +443,7 @@ async def start_evidence_upload(
 
 @router.post(
     ONE + "/evidence/{evidence_id}/confirm",
-    response_model=EvidenceRead,
+    response_model=EvidenceChange,
     responses=problems(401, 403, 404, 409, 413, 415, 422),
 )
 async def confirm_evidence(
@@ -453,7 +453,7 @@ async def confirm_evidence(
     principal: TalentCaller,
     session: SessionDep,
     cloud: CloudDep,
-) -> EvidenceRead:
+) -> EvidenceChange:
     """Check the stored file (size, SHA-256, real type) and mark the evidence uploaded."""
     return await applications.confirm_evidence(
         session=session,

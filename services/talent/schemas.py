@@ -185,6 +185,11 @@ class EvidenceRead(BaseModel):
     uploaded_at: datetime | None
 
 
+class EvidenceChange(EvidenceRead):
+    # Confirmed evidence changes its application (the version moves on, as for a claim): the next step's If-Match.
+    application_version: int = Field(description="the application's version after this change: its next If-Match")
+
+
 class EvidenceUpload(BaseModel):
     evidence: EvidenceRead
     upload: PresignedRead = Field(description="PUT the file here, then confirm with its sha256")

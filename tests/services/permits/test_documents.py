@@ -246,3 +246,32 @@ async def test_an_officers_step_shows_the_application_and_lands_in_the_access_lo
     taken = await client.post(claim, headers={**officer, "If-Match": etag}, json={})
     assert taken.status_code == 200, taken.text
     assert await entries() == [f"application {draft['reference']}"] * 2 + before
+
+
+async def test_each_document_answer_gives_the_applications_new_version_for_its_next_step(
+    client, street_vendor, citizen, officer, worker
+) -> None:
+    """A document's change moves the application's version; each answer says the new one, so the next step needs no
+    read in between (the applicant's submit after an upload got 412 with the version it had)."""
+    draft = await create(client, citizen)
+    started = await _start(client, citizen, draft["id"])
+    assert started.json()["application_version"] == draft["version"] + 1
+    target = started.json()["upload"]
+    await client.put(target["url"], content=PDF, headers=target["headers"])
+    confirm = f"{APPLICATIONS}/{draft['id']}/documents/{started.json()['document']['id']}/confirm"
+    confirmed = await client.post(confirm, json={"sha256": hashlib.sha256(PDF).hexdigest()}, headers=citizen)
+    version = confirmed.json()["application_version"]
+    assert version == draft["version"] + 2
+    assert (await fetch(client, citizen, draft["id"])).headers["etag"] == f'"{version}"'
+    again = await client.post(confirm, json={"sha256": hashlib.sha256(PDF).hexdigest()}, headers=citizen)
+    assert again.json()["application_version"] == version  # confirming twice changes nothing, the version neither
+
+    submitted = await act(client, citizen, draft["id"], "submit", etag=f'"{version}"')
+    assert submitted.status_code == 200, submitted.text
+    await worker.drain()
+    claimed = await act(client, officer, draft["id"], "claim")
+    review = f"{APPLICATIONS}/{draft['id']}/documents/{started.json()['document']['id']}/review"
+    reviewed = await client.post(review, json={"decision": "accepted"}, headers=officer)
+    assert reviewed.json()["application_version"] == claimed.json()["version"] + 1
+    passed = await act(client, officer, draft["id"], "pass", etag=f'"{reviewed.json()["application_version"]}"')
+    assert passed.status_code == 200, passed.text

@@ -291,3 +291,20 @@ async def test_staff_and_sponsor_reads_of_the_history_land_in_the_access_log(
     before = len(await entries())
     assert (await client.get(f"{APPLICATIONS}/{app_id}/history", headers=applicant)).status_code == 200
     assert len(await entries()) == before  # one's own reads are not
+
+
+async def test_confirmed_evidence_gives_the_applications_new_version_for_its_next_step(client, applicant) -> None:
+    """Confirming evidence moves the application's version; the answer says the new one, so deleting that evidence
+    (or any step) can follow with no read in between."""
+    app_id = (await client.post(APPLICATIONS, json={}, headers=applicant)).json()["id"]
+    claim_id = await declare(client, applicant, app_id, DEGREE, evidence=False)
+    before = (await fetch(client, applicant, app_id)).json()["version"]
+    started = await _start(client, applicant, app_id, claim_id)
+    await _put(client, started, PDF)
+    confirmed = await _confirm(client, applicant, app_id, started, PDF)
+    version = confirmed.json()["application_version"]
+    assert version == before + 1
+    assert (await fetch(client, applicant, app_id)).headers["etag"] == f'"{version}"'
+    assert (await _confirm(client, applicant, app_id, started, PDF)).json()["application_version"] == version
+    url = f"{APPLICATIONS}/{app_id}/evidence/{started['evidence']['id']}"
+    assert (await client.delete(url, headers={**applicant, "If-Match": f'"{version}"'})).status_code == 204
