@@ -161,8 +161,9 @@ class AuthorizationServer(AuthlibServer):
     ) -> dict[str, Any]:
         session, settings, tokens = self.ctx.session, self.ctx.settings, self.ctx.identity.tokens
         roles = repository.roles_sync(session, account["id"])
-        # Roles may have changed since consent: a token only ever carries what the person may hold now.
-        scope = " ".join(sorted(scopes_for_person(set(scope.split()), roles)))
+        # Roles may have changed since consent, and the client's scopes since the grant (an administrator narrowed
+        # them): a token only ever carries what the person may hold and the client may ask for now.
+        scope = " ".join(sorted(scopes_for_person(set(scope.split()) & client.scopes, roles)))
         subject = str(account["id"])
         access, _ = tokens.access_token(
             subject=subject,

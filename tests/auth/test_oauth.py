@@ -813,6 +813,24 @@ async def test_15_granted_scopes_are_within_the_clients_allowed_scopes(client) -
     assert set(tokens["scope"].split()) == {"openid", "permits:apply"}
 
 
+async def test_15_a_scope_taken_from_the_client_is_not_granted_again_on_refresh(client, admin_headers) -> None:
+    tokens = await sign_in(client, "13800000001", "openid phone permits:apply", app=WEB)
+    narrowed = await client.patch(
+        "/api/v1/admin/clients/demo-web",
+        json={"scopes": ["openid", "profile", "permits:apply", "talent:apply"]},
+        headers={**admin_headers, "If-Match": '"1"'},
+    )
+    assert narrowed.status_code == 200, narrowed.text
+    refreshed = await client.post(
+        "/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": "demo-web"},
+    )
+    assert refreshed.status_code == 200, refreshed.text
+    assert refreshed.json()["scope"] == "openid permits:apply"
+    userinfo = await client.get("/oauth2/userinfo", headers=bearer(refreshed.json()["access_token"]))
+    assert "phone_number" not in userinfo.json()
+
+
 async def test_15_a_person_only_gets_scopes_their_roles_allow(client) -> None:
     tokens = await sign_in(client, "13800000001", "openid permits:process audit:read")
     assert tokens["scope"] == "openid"
