@@ -157,13 +157,13 @@ class SigningKey(SQLModel, table=True):
 
 class TokenRevocation(SQLModel, table=True):
     """What every process must refuse: one access token (jti), a refresh family, a login session, or all tokens of
-    a subject issued before `revoked_at`. Rows live only as long as the tokens they stop."""
+    a subject or issued to a client before `revoked_at`. Rows live only as long as the tokens they stop."""
 
     __tablename__ = "token_revocation"
     __table_args__ = (UniqueConstraint("kind", "value", name="uq_token_revocation_kind_value"),)
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
-    kind: str = Field(max_length=20, description="jti | family | session | subject")
+    kind: str = Field(max_length=20, description="jti | family | session | subject | client_tokens")
     value: str = Field(max_length=100)
     revoked_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime = Field(index=True)

@@ -271,6 +271,15 @@ async def revoke_account_refresh_tokens(session: AsyncSession, account_id: uuid.
     return (await session.execute(stmt)).rowcount
 
 
+async def revoke_client_refresh_tokens(session: AsyncSession, client_id: str) -> int:
+    stmt = (
+        update(_refresh)
+        .where(_refresh.c.client_id == client_id, _refresh.c.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return (await session.execute(stmt)).rowcount
+
+
 # -- login sessions and consent -------------------------------------------------------------------------------------
 
 

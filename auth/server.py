@@ -29,7 +29,7 @@ from auth.grants import (
 from auth.identity import Identity
 from auth.models import TokenRevocation
 from auth.scopes import SCOPES, scopes_for_person
-from auth.tokens import TokenError, revocation
+from auth.tokens import REVOKED_BY_CLAIM, TokenError, revocation
 from core import audit
 from core.context import Actor
 from core.crypto import secret_digest
@@ -263,7 +263,7 @@ class AuthorizationServer(AuthlibServer):
         """Authoritative check against the table (introspection must not be a second stale)."""
         issued = datetime.fromtimestamp(claims.get("iat", 0), UTC)
         matches = [and_(_revocations.c.kind == "jti", _revocations.c.value == claims.get("jti"))]
-        for kind, claim in (("family", "fid"), ("session", "sid"), ("subject", "sub")):
+        for kind, claim in REVOKED_BY_CLAIM:
             if claims.get(claim):
                 matches.append(
                     and_(

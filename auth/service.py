@@ -518,8 +518,10 @@ async def update_client(
     await session.flush()
     await _revoke(session, identity, "client", client_id)
     if fields.get("status") == "disabled":
-        # Client-credentials tokens have the client as subject; people's tokens through it are cut off by family.
-        await _revoke(session, identity, "subject", client_id)
+        # Every token issued to it stops: its own (client credentials) and those of the people signed in through it,
+        # whose refresh tokens are revoked too, so enabling the client again does not bring them back.
+        await repository.revoke_client_refresh_tokens(session, client_id)
+        await _revoke(session, identity, "client_tokens", client_id)
     audit.record(
         session,
         action="identity.client.updated",

@@ -32,6 +32,10 @@ from core.models import new_id, utcnow
 
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 LEEWAY = 30  # seconds of clock skew tolerated on exp / nbf
+# Revocation kinds that stop every token whose claim holds the value and that was issued at or before the revocation:
+# a refresh family, a login session, everything of a subject, everything issued to a client (one entry when a client
+# is disabled, where one per family of its users would grow the list every process reloads each second).
+REVOKED_BY_CLAIM = (("family", "fid"), ("session", "sid"), ("subject", "sub"), ("client_tokens", "client_id"))
 _revocations = TokenRevocation.__table__
 
 
@@ -268,7 +272,7 @@ class RevocationList:
         if claims.get("jti") in entries.get("jti", ()):
             return True
         issued = claims.get("iat", 0)
-        for kind, claim in (("family", "fid"), ("session", "sid"), ("subject", "sub")):
+        for kind, claim in REVOKED_BY_CLAIM:
             revoked_at = entries.get(kind, {}).get(claims.get(claim))  # type: ignore[arg-type]
             if revoked_at is not None and issued <= revoked_at:
                 return True

@@ -330,6 +330,32 @@ async def test_disabling_a_client_stops_it(client, admin) -> None:
         assert time.monotonic() < deadline
 
 
+async def test_disabling_a_client_cuts_off_the_people_signed_in_through_it(client, admin) -> None:
+    tokens = await sign_in(client, "13800000001", "openid profile", app=WEB)
+    me = bearer(tokens["access_token"])
+    assert (await client.get("/api/v1/me", headers=me)).status_code == 200
+
+    async def set_status(status: str) -> None:
+        etag = (await client.get("/api/v1/admin/clients/demo-web", headers=admin)).headers["etag"]
+        changed = await client.patch(
+            "/api/v1/admin/clients/demo-web", json={"status": status}, headers={**admin, "If-Match": etag}
+        )
+        assert changed.status_code == 200, changed.text
+
+    await set_status("disabled")
+    deadline = time.monotonic() + 2.5
+    while (await client.get("/api/v1/me", headers=me)).status_code != 401:
+        assert time.monotonic() < deadline, "the access token still works through a disabled client"
+    # Enabling the client again does not bring back what it held when it was disabled.
+    await set_status("active")
+    refreshed = await client.post(
+        "/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": "demo-web"},
+    )
+    assert refreshed.json()["error"] == "invalid_grant"
+    assert (await client.get("/api/v1/me", headers=me)).status_code == 401
+
+
 async def test_contact_details_are_the_accounts_own_and_see_a_pending_change(client, app, db) -> None:
     # What notifications and new applications use: the name, the phone decrypted, the language; in the caller's
     # transaction, a change not yet flushed is already seen.
