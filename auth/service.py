@@ -160,7 +160,13 @@ async def update_account(
     if data.status is not None and data.status != account.status:
         if data.status == "active" and account.kind == "citizen" and account.status == "unverified":
             raise InvalidAccountChange("A citizen account becomes active through the identity check, not by hand.")
-        account.status = changes["status"] = data.status
+        status = data.status
+        if status == "active" and account.kind == "citizen" and account.identity_verified_at is None:
+            # Enabled again, a citizen who never passed the identity check is unverified as before: active, disabling
+            # and enabling would have done by hand what only the check may (a partner may file for an active citizen).
+            status = "unverified"
+        if status != account.status:
+            account.status = changes["status"] = status
     if not changes:
         return admin_view(account, roles, identity)
     session.add(account)

@@ -238,6 +238,17 @@ async def test_admin_cannot_assign_unknown_roles_or_activate_unverified_citizens
     assert_problem(response, 422, "invalid-account-change")
 
 
+async def test_enabling_a_disabled_unverified_citizen_leaves_them_unverified(client, admin) -> None:
+    citizen = (await client.post("/api/v1/accounts", json=SIGN_UP)).json()
+    url = f"/api/v1/admin/accounts/{citizen['id']}"
+    disabled = await client.patch(url, json={"status": "disabled"}, headers={**admin, "If-Match": '"1"'})
+    assert disabled.json()["status"] == "disabled"
+    etag = disabled.headers["etag"]
+    enabled = await client.patch(url, json={"status": "active"}, headers={**admin, "If-Match": etag})
+    assert enabled.status_code == 200, enabled.text
+    assert enabled.json()["status"] == "unverified"
+
+
 # -- clients --------------------------------------------------------------------------------------------------------
 
 
