@@ -39,6 +39,7 @@ SESSION_COOKIE = "ti_session"
 CSRF_COOKIE = "ti_csrf"
 COOKIE_PATH = "/oauth2"
 PROMPTS = {"none", "login", "consent", "select_account"}
+MAX_NONCE = 255  # the width of authorization_code.nonce
 
 router = APIRouter(tags=["oauth2"])
 
@@ -334,6 +335,8 @@ async def authorize(request: Request, identity: Identity = Depends(get_identity)
     max_age = params.get("max_age")
     if max_age is not None and not max_age.isdigit():
         return fail("invalid_request", "max_age must be a number of seconds")
+    if len(params.get("nonce") or "") > MAX_NONCE:
+        return fail("invalid_request", f"nonce must be at most {MAX_NONCE} characters")
 
     fresh = "login" in prompt or _asks_fresh_sign_in(max_age)
     stale = (

@@ -736,6 +736,14 @@ async def test_14_id_token_audience_nonce_and_auth_time(client, app) -> None:
     assert "at_hash" in claims
 
 
+async def test_14_a_nonce_longer_than_the_server_keeps_is_invalid_request(client) -> None:
+    # Not a 500 when the code is stored (PostgreSQL refused the 300 characters), signed in or not.
+    assert _error_of(await client.get(_authorize_url(nonce="n" * 300)))["error"] == "invalid_request"
+    await authorize(client, login="13800000001", scope="openid", nonce="n" * 255, **WEB)
+    refused = _error_of(await client.get(_authorize_url(nonce="n" * 256)))
+    assert (refused["error"], refused["state"]) == ("invalid_request", "s-123")
+
+
 async def test_14_max_age_forces_a_fresh_sign_in(client) -> None:
     await authorize(client, login="13800000001", scope="openid", **WEB)
     # Signed in: without max_age the next request skips the login page...
