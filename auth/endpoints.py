@@ -40,6 +40,13 @@ CSRF_COOKIE = "ti_csrf"
 COOKIE_PATH = "/oauth2"
 PROMPTS = {"none", "login", "consent", "select_account"}
 MAX_NONCE = 255  # the width of authorization_code.nonce
+# OIDC Core 6.1, 6.2 and 7.2.1: what a server that does not support these answers (the metadata says it does not).
+# Ignoring them would replace a signed request's parameters with the query's without the client knowing.
+UNSUPPORTED_PARAMETERS = {
+    "request": "request_not_supported",
+    "request_uri": "request_uri_not_supported",
+    "registration": "registration_not_supported",
+}
 
 router = APIRouter(tags=["oauth2"])
 
@@ -337,6 +344,9 @@ async def authorize(request: Request, identity: Identity = Depends(get_identity)
         return fail("invalid_request", "max_age must be a number of seconds")
     if len(params.get("nonce") or "") > MAX_NONCE:
         return fail("invalid_request", f"nonce must be at most {MAX_NONCE} characters")
+    for parameter, error in UNSUPPORTED_PARAMETERS.items():
+        if parameter in params:
+            return fail(error, f"{parameter} is not supported")
 
     fresh = "login" in prompt or _asks_fresh_sign_in(max_age)
     stale = (

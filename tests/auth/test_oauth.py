@@ -744,6 +744,22 @@ async def test_14_a_nonce_longer_than_the_server_keeps_is_invalid_request(client
     assert (refused["error"], refused["state"]) == ("invalid_request", "s-123")
 
 
+@pytest.mark.parametrize(
+    ("parameter", "error"),
+    [
+        ("request", "request_not_supported"),
+        ("request_uri", "request_uri_not_supported"),
+        ("registration", "registration_not_supported"),
+    ],
+)
+async def test_14_request_objects_are_refused_not_ignored(client, parameter: str, error: str) -> None:
+    # OIDC Core 6.1, 6.2, 7.2.1: ignored, the signed request's own parameters (another nonce, scope or redirect) were
+    # silently replaced by the query's, and the client believed them honoured.
+    await authorize(client, login="13800000001", scope="openid profile", **WEB)
+    refused = _error_of(await client.get(_authorize_url(**{parameter: "eyJhbGciOiJSUzI1NiJ9.e30.c2ln"})))
+    assert (refused["error"], refused["state"]) == (error, "s-123")
+
+
 async def test_14_max_age_forces_a_fresh_sign_in(client) -> None:
     await authorize(client, login="13800000001", scope="openid", **WEB)
     # Signed in: without max_age the next request skips the login page...
