@@ -135,6 +135,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         code: IssuedCode = self.request.authorization_code
+        session_id = code.row["session_id"]
+        if session_id is not None and repository.session_ended_sync(self.server.ctx.session, session_id):
+            # Signed out between the code and its exchange: the sign-out revoked what the session had started, and
+            # must stop what it had not started yet (a 30-day refresh family for a session the user ended).
+            raise InvalidGrantError("The sign-in this code came from has ended.")
         account = self.authenticate_user(code)
         if account is None:
             raise InvalidGrantError("The account is not active.")

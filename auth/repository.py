@@ -283,6 +283,11 @@ async def revoke_client_refresh_tokens(session: AsyncSession, client_id: str) ->
 # -- login sessions and consent -------------------------------------------------------------------------------------
 
 
+def session_ended_sync(session: Session, session_id: uuid.UUID) -> bool:
+    """Whether the login session was ended: signed out of, or its account cut off."""
+    return session.execute(select(_session.c.ended_at).where(_session.c.id == session_id)).scalar() is not None
+
+
 async def live_session(session: AsyncSession, secret_hash: str) -> Any | None:
     """The signed-in session for a cookie, with its account, if both are still good."""
     now = utcnow()

@@ -243,6 +243,15 @@ async def test_5_code_is_bound_to_client_and_redirect_uri(client) -> None:
     assert moved.json()["error"] == "invalid_grant"
 
 
+async def test_5_a_code_from_a_sign_in_since_signed_out_of_is_refused(client) -> None:
+    code = await authorize(client, login="13800000001", scope="openid", **WEB)
+    page = await client.get("/oauth2/logout")
+    signed_out = await client.post("/oauth2/logout", data={"decision": "logout", "csrf_token": csrf_of(page)})
+    assert signed_out.status_code == 200
+    late = await exchange(client, code, client_id=WEB["client_id"])
+    assert late.json()["error"] == "invalid_grant"
+
+
 # 6. state and iss in every authorization response ----------------------------------------------------------------
 
 
