@@ -51,6 +51,7 @@ from services.credentials.router import router as credentials_router
 from services.notifications.router import router as notifications_router
 from services.partners.dependencies import webhook_client, webhook_guard
 from services.partners.router import router as partners_router
+from services.partners.service import Receivers
 from services.permits.router import router as permits_router
 from services.talent.router import router as talent_router
 
@@ -166,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     cloud = app.state.cloud = build_cloud(settings, app)
     app.state.webhook_guard = webhook_guard(settings)
     app.state.webhook_http = webhook_client(settings)
+    app.state.webhook_receivers = Receivers()
 
     install_error_handlers(app)
     install_openapi(app, description=DESCRIPTION)

@@ -31,6 +31,7 @@ from core.migrate import upgrade  # noqa: E402
 from core.models import utcnow  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from main import create_app  # noqa: E402
+from services.partners.service import Receivers  # noqa: E402
 from services.seed import seed  # noqa: E402
 from tests.databases import BACKENDS, fresh_database, restore_snapshot, take_snapshot  # noqa: E402
 
@@ -106,6 +107,7 @@ async def db(app: FastAPI) -> Database:
     await app.state.cloud.mock.idle()
     await restore_snapshot(database, app.state.test_snapshot)
     app.state.identity.forget_cached_state()
+    app.state.webhook_receivers = Receivers()  # no breaker opened by an earlier test's receiver
     return database
 
 

@@ -39,3 +39,13 @@ async def all_pages(client: httpx.AsyncClient, url: str, headers: dict[str, str]
 def id_made_at(moment: datetime) -> uuid.UUID:
     """A UUIDv7 as new_id() would have made it at `moment` (for a row that must look old)."""
     return uuid.UUID(int=first_id_at(moment).int | uuid.uuid4().int & ((1 << 62) - 1))
+
+
+class Clock:
+    """A monotonic clock the test moves by hand (a breaker's reset)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now

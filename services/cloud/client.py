@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 from prometheus_client import Counter, Gauge, Histogram
 
+from core.breaker import CircuitBreaker
 from services.cloud import signing
 from services.cloud.exceptions import CloudError, CloudUnavailable
 
@@ -44,50 +45,6 @@ BREAKER_OPEN = Gauge("cloud_breaker_open", "1 while a service's breaker is open.
 RETRYABLE_CODES = frozenset(
     {"InternalError", "RequestLimitExceeded", "ResourceUnavailable", "FailedOperation.Timeout", "ServiceUnavailable"}
 )
-
-
-class CircuitBreaker:
-    """closed -> (N consecutive failures) -> open -> (reset elapsed) -> half-open: one probe -> closed | open."""
-
-    def __init__(
-        self, service: str, *, failures: int, reset: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.service, self.threshold, self.reset, self.clock = service, failures, reset, clock
-        self.consecutive = 0
-        self.opened_at: float | None = None
-        self.probing = False
-
-    @property
-    def state(self) -> str:
-        if self.opened_at is None:
-            return "closed"
-        return "half-open" if self.clock() - self.opened_at >= self.reset else "open"
-
-    def retry_after(self) -> int:
-        if self.opened_at is None:
-            return 1
-        return max(1, int(self.reset - (self.clock() - self.opened_at)) + 1)
-
-    def admit(self, action: str) -> None:
-        state = self.state
-        if state == "open" or (state == "half-open" and self.probing):
-            raise CloudUnavailable(
-                service=self.service, action=action, reason="circuit open", retry_after=self.retry_after()
-            )
-        if state == "half-open":
-            self.probing = True
-
-    def succeeded(self) -> None:
-        self.consecutive, self.opened_at, self.probing = 0, None, False
-        BREAKER_OPEN.labels(self.service).set(0)
-
-    def failed(self) -> None:
-        self.consecutive += 1
-        if self.probing or self.consecutive >= self.threshold:
-            if self.opened_at is None or self.probing:
-                logger.warning("cloud breaker opened", extra={"service": self.service, "failures": self.consecutive})
-            self.opened_at, self.probing = self.clock(), False
-            BREAKER_OPEN.labels(self.service).set(1)
 
 
 class _Retryable(Exception):
@@ -130,7 +87,11 @@ class CloudClient:
     def breaker(self, service: str) -> CircuitBreaker:
         if service not in self.breakers:
             self.breakers[service] = CircuitBreaker(
-                service, failures=self.breaker_failures, reset=self.breaker_reset, clock=self.breaker_clock
+                service,
+                failures=self.breaker_failures,
+                reset=self.breaker_reset,
+                clock=self.breaker_clock,
+                gauge=BREAKER_OPEN,
             )
         return self.breakers[service]
 
@@ -157,7 +118,10 @@ class CloudClient:
         outcome = "error"
         try:
             for attempt in range(1, self.max_attempts + 1):
-                breaker.admit(action)
+                if not breaker.admits():
+                    raise CloudUnavailable(
+                        service=service, action=action, reason="circuit open", retry_after=breaker.retry_after()
+                    )
                 try:
                     response = await self._attempt(service, action, version, params)
                 except _Retryable as failure:

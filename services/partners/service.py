@@ -9,6 +9,8 @@ its last attempt the delivery is dead. Replay emits a new due event for the same
 import json
 import time
 import uuid
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import httpx
@@ -17,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from auth.identity import Identity
 from auth.repository import active_clients_holding, represents
 from core import audit
+from core.breaker import CircuitBreaker
 from core.db import Database
 from core.events import CATALOGUE, Event, OutboxEvent, define_event, emit
 from core.http import check_if_match
@@ -43,6 +46,30 @@ ALL = object()  # an event every subscriber may receive (a catalogue change)
 MAX_SUBSCRIPTIONS = 20
 # What a partner needs, besides being an active client, to be sent anything.
 LISTENING_SCOPE = "webhooks:manage"
+# A receiver that failed this many deliveries in a row is not called for a while (then one probe).
+RECEIVER_FAILURES, RECEIVER_RESET = 5, 60.0
+
+
+class Receivers:
+    """A breaker per receiver (by URL), per process. A receiver that is down no longer holds the worker for a
+    timeout (10 s) at each of its deliveries while every citizen's notification waits behind them: once it has
+    failed RECEIVER_FAILURES times in a row, its deliveries fail at once, without a connection, until a probe
+    after RECEIVER_RESET seconds gets through."""
+
+    LIMIT = 1024  # receivers remembered; the least recently called is forgotten first
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._breakers: OrderedDict[str, CircuitBreaker] = OrderedDict()
+
+    def breaker(self, url: str) -> CircuitBreaker:
+        found = self._breakers.pop(url, None) or CircuitBreaker(
+            url, failures=RECEIVER_FAILURES, reset=RECEIVER_RESET, clock=self.clock
+        )
+        self._breakers[url] = found
+        if len(self._breakers) > self.LIMIT:
+            self._breakers.popitem(last=False)
+        return found
 
 
 def partner_events() -> list[str]:
@@ -221,6 +248,7 @@ async def deliver(
     session: AsyncSession,
     identity: Identity,
     http: httpx.AsyncClient,
+    receivers: Receivers,
     delivery_id: uuid.UUID,
     last_attempt: bool,
 ) -> None:
@@ -237,15 +265,26 @@ async def deliver(
     if send is None:
         return
     status_code, error = None, None
-    try:
-        response = await http.post(send.url, content=send.body, headers=send.headers)
-        status_code = response.status_code
-        if not 200 <= status_code < 300:
-            error = f"HTTP {status_code}" + (" (redirects are not followed)" if 300 <= status_code < 400 else "")
-    except BlockedDestination as exc:
-        error = f"refused before connecting: {exc}"
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}"
+    breaker = receivers.breaker(send.url)
+    if not breaker.admits():
+        error = (
+            f"not sent: the receiver failed {breaker.consecutive} deliveries in a row; "
+            f"it is tried again in {breaker.retry_after()} s"
+        )
+    else:
+        try:
+            response = await http.post(send.url, content=send.body, headers=send.headers)
+            status_code = response.status_code
+            if not 200 <= status_code < 300:
+                error = f"HTTP {status_code}" + (" (redirects are not followed)" if 300 <= status_code < 400 else "")
+        except BlockedDestination as exc:
+            error = f"refused before connecting: {exc}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}"
+        if error:
+            breaker.failed()
+        else:
+            breaker.succeeded()
     if error is None:
         await repository.record_attempt(
             session,

@@ -30,6 +30,7 @@ async def deliver(session: AsyncSession, event: OutboxEvent, state: Any) -> None
         session=session,
         identity=state.identity,
         http=state.webhook_http,
+        receivers=state.webhook_receivers,
         delivery_id=uuid.UUID(str(event.payload["delivery_id"])),
         last_attempt=event.attempts >= state.settings.worker_max_attempts,
     )

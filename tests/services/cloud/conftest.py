@@ -14,16 +14,6 @@ from services.cloud.mock_server import MockCloud, create_mock_app
 SECRET_ID, SECRET_KEY = "AKIDadaptertest", "adapter-test-key"
 
 
-class Clock:
-    """A clock the test moves by hand (breaker reset)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def mock(tmp_path: Path) -> MockCloud:
     return MockCloud(

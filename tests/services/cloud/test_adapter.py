@@ -17,7 +17,8 @@ from services.cloud.adapters import (
 from services.cloud.exceptions import CloudError, CloudUnavailable
 from services.cloud.mock_server import PERSONAS, MockCloud, create_mock_app
 from services.cloud.ports import IdentityMatch, PaymentStatus
-from tests.services.cloud.conftest import Clock, sha256_hex
+from tests.helpers import Clock
+from tests.services.cloud.conftest import sha256_hex
 
 MATCHING_ID = "440703199203150034"
 

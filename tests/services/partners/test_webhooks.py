@@ -19,7 +19,7 @@ from core.worker import Worker
 from main import worker_settings
 from services.partners import service, signing, tasks
 from services.partners.models import WebhookDelivery, WebhookSubscription
-from tests.helpers import assert_problem, id_made_at
+from tests.helpers import Clock, assert_problem, id_made_at
 from tests.oauth import bearer, client_token, token_for
 
 PUBLISHED = "catalogue.service.published"
@@ -408,3 +408,33 @@ async def test_deliveries_past_retention_are_removed_but_not_those_in_flight_or_
         "still-being-sent",
         "succeeded-lately",
     ]
+
+
+async def test_a_receiver_that_keeps_failing_is_left_alone_until_a_probe_gets_through(
+    app, client, db, partner, receiver, worker, quiet_outbox
+) -> None:
+    """Five failures in a row open the receiver's breaker: its other deliveries fail at once, without a connection
+    (a receiver that times out held the worker 10 s at each, while every citizen's notification waited); after a
+    minute one probe goes, and its success closes the breaker."""
+    clock = Clock()
+    app.state.webhook_receivers = service.Receivers(clock=clock)
+    subscription = await _subscribe(client, partner, receiver)
+    receiver.fail_next = 100
+    for _ in range(7):
+        await _publish(db)
+    await _run(worker)
+    assert len(receiver.requests) == service.RECEIVER_FAILURES
+    url = f"/api/v1/partners/webhooks/{subscription['id']}/deliveries"
+    dead = (await client.get(url, headers=partner, params={"limit": 10})).json()["items"]
+    assert [d["status"] for d in dead] == ["dead"] * 7
+    assert {d["last_error"] for d in dead} == {
+        "not sent: the receiver failed 5 deliveries in a row; it is tried again in 61 s"
+    }
+
+    receiver.fail_next = 0
+    clock.now += service.RECEIVER_RESET
+    for delivery in dead[:2]:
+        assert (await client.post(f"{url}/{delivery['id']}/replay", headers=partner)).status_code == 202
+    await _run(worker)
+    assert len(receiver.requests) == service.RECEIVER_FAILURES + 2  # the probe, then the next one: closed again
+    assert [d["status"] for d in (await client.get(url, headers=partner)).json()["items"][:2]] == ["succeeded"] * 2
