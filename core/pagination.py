@@ -2,6 +2,8 @@
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import uuid
 from collections.abc import Callable, Sequence
@@ -154,3 +156,30 @@ def decode_offset(cursor: str | None) -> int:
             errors=[field_error("cursor", "not a cursor issued by this list", location="query")],
         ) from exc
     return offset
+
+
+def _fingerprint(query: Any) -> str:
+    canonical = json.dumps(query, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return base64.urlsafe_b64encode(hashlib.blake2b(canonical.encode(), digest_size=9).digest()).decode()
+
+
+def bind_cursor(cursor: str | None, query: Any) -> str | None:
+    """`cursor` marked with the query it pages through (its search and filters, as JSON), for `unbind_cursor`.
+
+    A cursor is a position in one query's results: read as a position in another's, it skipped rows without a word.
+    The mark is not a secret (a client can forge a cursor it could also have asked for); it catches a mix-up."""
+    return f"{cursor}.{_fingerprint(query)}" if cursor else None
+
+
+def unbind_cursor(cursor: str | None, query: Any) -> str | None:
+    """The cursor `bind_cursor` marked for this `query`; a 422 naming the cursor if it came from another one."""
+    if not cursor:
+        return None
+    inner, dot, mark = cursor.rpartition(".")  # base64url has no ".": the mark is what follows the last one
+    if not dot or not inner or not hmac.compare_digest(mark.encode(), _fingerprint(query).encode()):
+        raise ValidationFailed(
+            "The cursor belongs to another query (other search words or filters) or is damaged; start again "
+            "without one.",
+            errors=[field_error("cursor", "not a cursor issued for this query", location="query")],
+        )
+    return inner

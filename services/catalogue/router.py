@@ -14,7 +14,16 @@ from core.db import DatabaseDep, SessionDep
 from core.errors import problems
 from core.http import ApiRoute, IfMatch, etag, set_etag
 from core.http.language import BOTH, LangParam, Language, language_headers, pick_language
-from core.pagination import MAX_OFFSET, Cursor, Limit, Page, decode_offset, encode_offset
+from core.pagination import (
+    MAX_OFFSET,
+    Cursor,
+    Limit,
+    Page,
+    bind_cursor,
+    decode_offset,
+    encode_offset,
+    unbind_cursor,
+)
 from core.settings import Settings
 from services.catalogue import render, repository, service
 from services.catalogue.dependencies import Cache, Editor, PublicCache, Publisher, etag_of
@@ -153,21 +162,25 @@ async def list_services(
     filters = {"department": department, "category": category, "audience": audience, "kind": kind, "status": status}
     if status == "draft":
         filters["status"] = "__none__"  # drafts are never public
+    terms = query_terms(q) if q is not None else None
+    # A cursor pages through the results of one search with one set of filters (not one page size or language).
+    query = {"terms": terms, **filters}
+    position = unbind_cursor(cursor, query)
 
     async def build() -> Any:
-        if q is None:
+        if terms is None:
             async with database.transaction(write=False) as session:
-                rows, next_cursor = await repository.list_current(session, limit=limit, cursor=cursor, **filters)
-            return {"items": [render.summary(row, language) for row in rows], "next_cursor": next_cursor}
-        terms = query_terms(q)
+                rows, next_cursor = await repository.list_current(session, limit=limit, cursor=position, **filters)
+            items = [render.summary(row, language) for row in rows]
+            return {"items": items, "next_cursor": bind_cursor(next_cursor, query)}
         if not terms:
             return {"items": [], "next_cursor": None}
-        offset = decode_offset(cursor)  # relevance has no stable key to page by: the cursor is the rank offset
+        offset = decode_offset(position)  # relevance has no stable key to page by: the cursor is the rank offset
         async with database.transaction(write=False) as session:
             rows = await repository.search_current(session, terms=terms, limit=limit, offset=offset, **filters)
         more = len(rows) > limit and offset + limit <= MAX_OFFSET
         items = [render.summary(row, language, score=row["score"]) for row in rows[:limit]]
-        return {"items": items, "next_cursor": encode_offset(offset + limit) if more else None}
+        return {"items": items, "next_cursor": bind_cursor(encode_offset(offset + limit), query) if more else None}
 
     # Searches are long-tail: caching them would keep memory busy for little; lists and pages are cached.
     return await _public(request, cache if q is None else None, language, build)

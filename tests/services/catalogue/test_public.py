@@ -139,6 +139,29 @@ async def test_unknown_service_and_bad_parameters(client) -> None:
     assert_problem(await client.get(SERVICES, params={"q": "人才", "cursor": "garbage!"}), 422)
 
 
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [
+        ({"q": "人才"}, {"q": "licence"}),  # another search
+        ({"q": "人才"}, {"q": "人才", "kind": "permit"}),  # the same search, filtered
+        ({"department": "market"}, {"department": "housing"}),  # another filter of the list
+        ({"q": "人才"}, {}),  # a search's cursor on the list
+    ],
+)
+async def test_a_cursor_serves_only_the_query_it_came_from(client, first: dict, then: dict) -> None:
+    """A page's cursor is tied to its search and filters: sent with another query it is refused, never read as a
+    position in that query's results (which skipped some of them without a word)."""
+    page = await client.get(SERVICES, params={**first, "limit": 2})
+    cursor = page.json()["next_cursor"]
+    assert cursor
+    body = assert_problem(await client.get(SERVICES, params={**then, "limit": 2, "cursor": cursor}), 422)
+    assert [error["field"] for error in body["errors"]] == ["cursor"]
+    assert "another query" in body["detail"]
+    # The query it came from takes it, in any page size or language; a truncated one is refused.
+    assert (await client.get(SERVICES, params={**first, "limit": 5, "cursor": cursor, "lang": "en"})).status_code == 200
+    assert_problem(await client.get(SERVICES, params={**first, "cursor": cursor[:-3]}), 422)
+
+
 async def test_drafts_are_never_public(client) -> None:
     assert (await client.get(SERVICES, params={"status": "draft"})).json()["items"] == []
 
