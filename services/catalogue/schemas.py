@@ -151,8 +151,9 @@ class ValueOption(Strict):
 
 
 class Validation(Strict):
-    min: float | None = None
-    max: float | None = None
+    # Finite: 1e999 reads as infinity, which is stored as null, and the bound the editor wrote was silently gone.
+    min: float | None = Field(default=None, allow_inf_nan=False)
+    max: float | None = Field(default=None, allow_inf_nan=False)
     pattern: str | None = Field(default=None, max_length=200)
     max_length: int | None = Field(default=None, gt=0, le=10_000)
 
@@ -162,6 +163,12 @@ class Validation(Strict):
         if pattern is not None:
             compiled(pattern)  # ValueError, saying why, for one that could not be matched in linear time
         return pattern
+
+    @model_validator(mode="after")
+    def _satisfiable(self) -> "Validation":
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min is more than max: no answer could pass")
+        return self
 
 
 class FormAttribute(Strict):
@@ -194,6 +201,13 @@ class FormAttribute(Strict):
             raise ValueError("value keys must be unique")
         if (self.validation.min is not None or self.validation.max is not None) and self.datatype != "number":
             raise ValueError("min / max apply to numbers only")
+        # Applications check a pattern and a length on text only: on another datatype they were kept and never
+        # checked, so the editor believed answers were held to a format they were not.
+        if (self.validation.pattern is not None or self.validation.max_length is not None) and self.datatype not in (
+            "string",
+            "text",
+        ):
+            raise ValueError("pattern / max_length apply to string and text only")
         return self
 
 

@@ -1,6 +1,8 @@
 """Editors write drafts of their own department's services; publishers publish, deprecate and withdraw; a published
 version never changes, and the version an application pinned stays readable."""
 
+import json
+
 import pytest
 from sqlalchemy import select
 
@@ -60,6 +62,9 @@ COMPLETE = {
         },
     ],
 }
+
+
+AREA = {"code": "area_m2", "datatype": "number", "order": 1, "label": {"zh-CN": "面积", "en": "Area"}}
 
 
 @pytest.fixture
@@ -231,6 +236,14 @@ async def test_only_publishers_publish(client, editor) -> None:
             "form.0",
         ),
         ({"processing_time": {"duration": "twenty days"}}, "processing_time.duration"),
+        # A form no answer could satisfy, or checks the applications never make, are refused when written.
+        (
+            {"form": [{**AREA, "required": True, "validation": {"min": 20, "max": 1}}]},
+            "form.0.validation",
+        ),
+        ({"form": [{**AREA, "validation": {"pattern": "^[0-9]{6}$"}}]}, "form.0"),
+        ({"form": [{**AREA, "datatype": "datetime", "validation": {"max_length": 10}}]}, "form.0"),
+        ({"form": [{**COMPLETE["form"][0], "validation": {"pattern": "^food$"}}]}, "form.0"),
         ({"status": "published"}, "status"),
     ],
 )
@@ -239,6 +252,14 @@ async def test_bad_drafts_are_422_with_field_errors(client, editor, change: dict
     fields = [error["field"] for error in body["errors"]]
     assert any(f.startswith(field) for f in fields), fields
     assert_problem(await client.get(f"{SERVICES}/street-vendor-permit/versions/1", headers=editor), 404)
+
+
+async def test_a_form_bound_past_what_a_number_can_hold_is_refused(client, editor) -> None:
+    """1e999 reads as infinity: it was kept as no bound at all (null), so the editor's maximum silently vanished."""
+    body = json.dumps({**NEW_SERVICE, "form": [{**AREA, "validation": {"min": 0}}]}).replace('"min": 0', '"max": 1e999')
+    response = await client.post(SERVICES, content=body, headers={**editor, "Content-Type": "application/json"})
+    errors = assert_problem(response, 422)["errors"]
+    assert [error["field"] for error in errors] == ["form.0.validation.max"]
 
 
 async def test_writes_need_if_match_and_refuse_stale_versions(client, editor) -> None:
