@@ -82,11 +82,12 @@ async def _public(
         "Cache-Control": CACHE_CONTROL,
         **language_headers(language),
     }
-    # If-None-Match compares weakly (RFC 9110 13.1.2): W/"x" and "x" are the same tag there.
+    # If-None-Match compares weakly (RFC 9110 13.1.2): W/"x" and "x" are the same tag there; "*" matches whatever
+    # representation there is (a 404 never gets this far).
     candidates = {
         candidate.strip().removeprefix("W/") for candidate in request.headers.get("if-none-match", "").split(",")
     }
-    if tag.removeprefix("W/") in candidates:
+    if "*" in candidates or tag.removeprefix("W/") in candidates:
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=media_type, headers=headers)
 

@@ -104,6 +104,11 @@ async def test_unchanged_resources_answer_304(client) -> None:
     again = await client.get(f"{SERVICES}/business-licence", headers={"If-None-Match": etag})
     assert again.status_code == 304
     assert again.content == b""
+    # "*" matches any current representation (RFC 9110 13.1.2); HEAD is answered as GET, without the body.
+    assert (await client.get(f"{SERVICES}/business-licence", headers={"If-None-Match": "*"})).status_code == 304
+    head = await client.head(f"{SERVICES}/business-licence")
+    assert (head.status_code, head.content, head.headers["etag"]) == (200, b"", etag)
+    assert (await client.head(f"{SERVICES}/business-licence", headers={"If-None-Match": etag})).status_code == 304
     listing = await client.get(SERVICES, params={"kind": "permit"})
     assert (
         await client.get(SERVICES, params={"kind": "permit"}, headers={"If-None-Match": listing.headers["etag"]})
