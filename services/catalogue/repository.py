@@ -127,11 +127,9 @@ async def versions(session: AsyncSession, code: str, *, include_drafts: bool) ->
     return list((await session.execute(stmt.order_by(ServiceVersion.version.desc()))).scalars())
 
 
-async def latest(session: AsyncSession, code: str, *, department: str | None = None) -> ServiceVersion | None:
-    """The newest version of a code (a draft, if one exists), optionally only if it belongs to `department`."""
+async def latest(session: AsyncSession, code: str) -> ServiceVersion | None:
+    """The newest version of a code (a draft, if one exists)."""
     stmt = select(ServiceVersion).where(ServiceVersion.code == code)
-    if department is not None:
-        stmt = stmt.where(ServiceVersion.department == department)
     return (await session.execute(stmt.order_by(ServiceVersion.version.desc()).limit(1))).scalars().first()
 
 

@@ -201,6 +201,19 @@ async def test_editors_cannot_touch_another_departments_services(client, app) ->
     assert_problem(await client.post(SERVICES, json={**NEW_SERVICE, "department": "housing"}, headers=housing), 403)
 
 
+async def test_an_editor_of_no_department_edits_no_department(client, app) -> None:
+    """An administrator may give the editor role to staff without a department: such an editor drafted a new version
+    of any department's service, which then kept that department's own editors out (409 draft-exists)."""
+    admin = bearer(await token_for(app, "admin", "admin"))
+    staff = {"username": "editor.nowhere", "name": "No Department", "password": "Qz7-harbour-lantern-91"}
+    created = await client.post("/api/v1/admin/accounts", json={**staff, "roles": ["catalogue_editor"]}, headers=admin)
+    assert created.status_code == 201, created.text
+    nowhere = bearer(await token_for(app, "editor.nowhere", "catalogue:write"))
+    assert_problem(await client.post(f"{SERVICES}/construction-permit/versions", headers=nowhere), 404)
+    assert_problem(await client.post(SERVICES, json=NEW_SERVICE, headers=nowhere), 403)
+    assert [v["version"] for v in (await client.get(f"{SERVICES}/construction-permit/versions")).json()] == [1]
+
+
 @pytest.mark.parametrize("login", ["13800000001", "officer.market", "publisher"])
 async def test_only_editors_write(client, app, login: str) -> None:
     headers = bearer(await token_for(app, login, "catalogue:write permits:apply"))
