@@ -219,13 +219,21 @@ async def transition(
             )
         replaced = await repository.make_current(session, row)
         if replaced is not None and replaced.status == "published":
-            replaced.status = "deprecated"  # applications pinned to it stay valid
+            # A transition of its own (applications pinned to it stay valid): audited and announced like one.
+            replaced.status = "deprecated"
             session.add(replaced)
+            _announce(session, "deprecate", replaced, reason=f"replaced by version {row.version}")
         row.published_at = utcnow()
     row.status = step.target
     session.add(row)
     await session.flush()
-    _audit(session, step.target, row, reason=reason)
+    _announce(session, action, row, reason=reason)
+    return row
+
+
+def _announce(session: AsyncSession, action: str, row: ServiceVersion, *, reason: str | None) -> None:
+    """The audit entry and the outbox event of a lifecycle step taken on `row`."""
+    _audit(session, SERVICE_LIFECYCLE.events[action], row, reason=reason)
     emit(
         session,
         Event(
@@ -234,7 +242,6 @@ async def transition(
             payload={"version": row.version, "reason": reason},
         ),
     )
-    return row
 
 
 # -- departments ----------------------------------------------------------------------------------------------------

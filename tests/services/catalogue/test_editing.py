@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from core.audit import chain_pending
 from core.audit.models import AuditEvent
+from core.events import OutboxEvent
 from tests.helpers import assert_problem
 from tests.oauth import bearer, token_for
 
@@ -182,6 +183,33 @@ async def test_a_new_version_leaves_the_pinned_one_readable(client, editor, publ
         409,
         "not-a-draft",
     )
+
+
+async def test_the_version_a_publish_replaces_is_announced_deprecated(client, db, editor, publisher) -> None:
+    """Publishing version 2 deprecates version 1: a transition like any other, so it is audited and announced (a
+    partner mirroring the catalogue kept version 1 as published, as nothing told it otherwise)."""
+    draft = await client.post(f"{SERVICES}/business-licence/versions", headers=editor)
+    assert (await _act(client, publisher, "business-licence", 2, "publish", draft.headers["etag"])).status_code == 200
+    async with db.transaction() as session:
+        await chain_pending(session)
+    async with db.engine.connect() as connection:
+        events = (
+            await connection.execute(
+                select(OutboxEvent.__table__.c.name, OutboxEvent.__table__.c.payload).where(
+                    OutboxEvent.__table__.c.subject == "service:business-licence"
+                )
+            )
+        ).all()
+        audited = (
+            await connection.execute(
+                select(AuditEvent.__table__.c.action, AuditEvent.__table__.c.detail).where(
+                    AuditEvent.__table__.c.object_id == "business-licence", AuditEvent.__table__.c.seq.is_not(None)
+                )
+            )
+        ).all()
+    announced = {(name, payload["version"]) for name, payload in events}
+    assert {("catalogue.service.published", 2), ("catalogue.service.deprecated", 1)} <= announced
+    assert ("catalogue.service.deprecated", 1) in {(action, detail["version"]) for action, detail in audited}
 
 
 async def test_editors_cannot_touch_another_departments_services(client, app) -> None:
