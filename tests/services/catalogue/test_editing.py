@@ -331,6 +331,17 @@ async def test_withdraw_needs_a_reason_and_every_change_is_audited(client, db, p
     )
     assert done.json()["status"] == "withdrawn"
     assert (await client.get(SERVICES, params={"q": "创业", "status": "withdrawn"})).json()["items"]
+    # Gone from what is offered (the default list and search, the Open311 services), still readable as withdrawn.
+    assert "talent-startup-funding" not in {
+        i["code"] for i in (await client.get(SERVICES, params={"q": "创业"})).json()["items"]
+    }
+    assert "talent-startup-funding" not in {
+        s["service_code"] for s in (await client.get("/open311/v2/services.json")).json()
+    }
+    assert_problem(await client.get("/open311/v2/services/talent-startup-funding.json"), 404)
+    assert (await client.get(f"{SERVICES}/talent-startup-funding")).json()["status"] == "withdrawn"
+    jsonld = (await client.get(f"{SERVICES}/talent-startup-funding/jsonld")).json()
+    assert jsonld["status"] == "http://purl.org/adms/status/Withdrawn"
     assert_problem(await _act(client, publisher, "talent-startup-funding", 1, "publish", done.headers["etag"]), 409)
     async with db.transaction() as session:
         await chain_pending(session)

@@ -197,6 +197,19 @@ async def test_open311_services_and_definitions_match_georeport_v2(client) -> No
     assert_problem(await client.get("/open311/v2/services/no-such.json"), 404)
 
 
+async def test_open311_errors_are_problems_like_the_rest_of_the_api(client) -> None:
+    """DESIGN 5: every error is RFC 9457 problem+json with a stable type; the Open311 renderings are views of the
+    catalogue, not a second API, so they answer errors the same way (not GeoReport's [{code, description}] array)."""
+    assert_problem(await client.get("/open311/v2/services/no-such.json"), 404, "service-not-found")
+    bad_code = assert_problem(await client.get("/open311/v2/services/Not_A_Code.json"), 422, "validation-failed")
+    assert bad_code["errors"][0]["field"] == "code"
+    bad_lang = assert_problem(await client.get("/open311/v2/services.json", params={"lang": "all"}), 422)
+    assert bad_lang["errors"][0]["field"] == "lang"
+    assert_problem(await client.get("/open311/v2/requests.json"), 404, "not-found")
+    refused = assert_problem(await client.post("/open311/v2/services.json"), 405, "method-not-allowed")
+    assert refused["instance"] == "/open311/v2/services.json"
+
+
 async def test_cpsv_ap_json_ld_expands_to_the_cpsv_vocabulary(client) -> None:
     response = await client.get(f"{SERVICES}/business-licence/jsonld")
     assert response.headers["content-type"].startswith("application/ld+json")
