@@ -20,9 +20,15 @@ logger = logging.getLogger("ti.patterns")
 
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # a refused pattern is the writer's 422, not a line on the server's stderr
-# Unicode classes make a bounded repeat big: \w{1,1000} needs more than RE2's default 8 MB. A pattern past this is
-# refused when written (with the cache below, a process keeps at most 64 of them).
-_OPTIONS.max_mem = 64 << 20
+# Compiling runs on the event loop, holding the GIL, in time that grows with the program: a Unicode class repeated
+# makes it big (\w{1000} took half a second, and one editor's form of such fields held a process for 17 s). So a
+# pattern may use RE2's default 8 MB (past it, compiling gives up within ~50 ms) and at most MAX_PROGRAM
+# instructions (about \w{1,74}, compiled within ~40 ms); a form's patterns together at most MAX_FORM_PROGRAM. A
+# length is bounded with the field's max_length, not with a repeat count.
+_OPTIONS.max_mem = 8 << 20
+MAX_PROGRAM = 100_000
+MAX_FORM_PROGRAM = 300_000
+TOO_BIG = r"too big to check quickly: write the characters allowed (say ^[\w·]+$) and bound the length with max_length"
 
 # Python's meaning of an escape, in RE2's words: outside a character class, and inside one, where only members can
 # be listed (so \W and \S, which RE2 could only say as a negated class, are refused there; [\b] is a backspace).
@@ -87,12 +93,16 @@ def _in_re2(pattern: str) -> str:
 def _compile(pattern: str) -> tuple[Any, str | None]:
     """(the compiled pattern, None), or (None, why RE2 cannot run it); refusals cached as well."""
     try:
-        return re2.compile(_in_re2(pattern), _OPTIONS), None
+        regex = re2.compile(_in_re2(pattern), _OPTIONS)
     except ValueError as exc:
         return None, str(exc)
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-        return None, f"not a pattern that can be checked in linear time ({reason})"
+        return (
+            None,
+            TOO_BIG if "too large" in reason else f"not a pattern that can be checked in linear time ({reason})",
+        )
+    return (regex, None) if regex.programsize <= MAX_PROGRAM else (None, TOO_BIG)
 
 
 def compiled(pattern: str) -> Any:
@@ -108,3 +118,9 @@ def full_match(pattern: str, text: str) -> bool | None:
     checked for RE2: the caller decides)."""
     regex, _refusal = _compile(pattern)
     return None if regex is None else regex.fullmatch(text) is not None
+
+
+def check_together(patterns: list[str]) -> None:
+    """ValueError when the patterns of one form would take too long to compile all together (each compiles)."""
+    if sum(compiled(pattern).programsize for pattern in patterns) > MAX_FORM_PROGRAM:
+        raise ValueError(f"the form's patterns are, together, {TOO_BIG}")

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.http.language import Bilingual, Localized
-from core.patterns import compiled
+from core.patterns import check_together, compiled
 
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,62}$", description="stable identifier, e.g. business-licence")]
 FieldCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
@@ -255,6 +255,8 @@ class ServiceContent(Strict):
         orders = [attribute.order for attribute in self.form]
         if len(orders) != len(set(orders)):
             raise ValueError("form attributes need distinct `order` values")
+        # Each pattern compiles once per process on the loop (core.patterns): bounded each, and for a form together.
+        check_together([attribute.validation.pattern for attribute in self.form if attribute.validation.pattern])
         fields = {attribute.code for attribute in self.form}
         for cost in self.costs:
             if cost.applies_when and cost.applies_when.field not in fields:

@@ -34,6 +34,21 @@ from services.catalogue.schemas import ServiceContent, ServiceCreate, ServiceUpd
 from services.catalogue.search import index_tokens
 from services.catalogue.workflow import DEPARTMENT_CHANGED, SERVICE_DRAFTED, SERVICE_LIFECYCLE
 
+# The columns `_columns` derives from a version's content: a new version copies them as they are.
+_COLUMNS = (
+    "department",
+    "kind",
+    "category",
+    "audiences",
+    "title_zh",
+    "title_en",
+    "summary_zh",
+    "summary_en",
+    "content",
+    "search_title",
+    "search_body",
+)
+
 
 def _columns(content: ServiceContent) -> dict[str, Any]:
     """The denormalized columns a version carries beside its content document."""
@@ -121,9 +136,11 @@ async def new_version(*, session: AsyncSession, principal: Principal, code: str)
     latest = await _editable(session, principal, code)
     if latest.status == "draft":
         raise DraftExists(f"Version {latest.version} is still a draft: change that one.")
-    content = ServiceContent.model_validate(latest.content)
+    # Copied as stored, not validated again: a version written under older rules (a pattern since found too big to
+    # compile quickly) must still start the draft that mends it; a draft is checked when written and when published.
+    copied = {name: getattr(latest, name) for name in _COLUMNS}
     row = ServiceVersion(
-        code=code, version=latest.version + 1, status="draft", created_by=principal.account_id, **_columns(content)
+        code=code, version=latest.version + 1, status="draft", created_by=principal.account_id, **copied
     )
     session.add(row)
     await session.flush()

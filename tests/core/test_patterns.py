@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from core.patterns import full_match
-from services.catalogue.schemas import Validation
+from services.catalogue.schemas import ServiceContent, Validation
 from services.permits import forms
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,7 +74,7 @@ def test_the_catalogues_own_patterns_are_all_accepted() -> None:
         (r"[[:alpha:]]", ["a]", ":]"], ["a"]),  # no POSIX classes in Python: "[" a member, then "]"
         (r"^a{,3}$", ["aa", ""], ["aaaa", "a{,3}"]),  # {,n} is {0,n}
         (r"^[\b]$", ["\x08"], ["b"]),  # [\b] is a backspace
-        (r"^\w{1,1000}$", ["中" * 900], ["中" * 1001]),  # big, but within what RE2 may use
+        (r"^\w{1,70}$", ["中" * 70], ["中" * 71]),  # big, but within what a pattern may be
     ],
 )
 @pytest.mark.filterwarnings("ignore:Possible nested set:FutureWarning")  # Python's own note on "[[:alpha:]]"
@@ -91,3 +91,25 @@ def test_a_stored_pattern_that_cannot_be_checked_takes_the_answer_unchecked() ->
     field = {"code": "x", "datatype": "string", "validation": {"pattern": r"(a)\1"}}
     assert full_match(r"(a)\1", "aa") is None
     assert forms.check({"x": "anything"}, [field], complete=True) == []
+
+
+@pytest.mark.parametrize("pattern", [r"^\w{1,1000}$", r"\w{1000}\w{1000}", r"(\w{100}){10}", r"^[\w\s]{1,200}$"])
+def test_a_pattern_too_big_to_compile_quickly_is_refused_with_advice(pattern: str) -> None:
+    """Compiling holds the event loop: \\w{1000}\\w{1000} took a second, and a form of eight such fields held a
+    process for 17 s. Past its budget a pattern is refused, quickly, saying how to write it instead."""
+    with pytest.raises(ValidationError, match=r"too big to check quickly.*max_length"):
+        Validation(pattern=pattern)
+
+
+def test_a_form_whose_patterns_are_too_big_together_is_refused() -> None:
+    """Each fits, but a form of them would take long to compile (each citizen's save, once the cache moved on)."""
+    service = json.loads((ROOT / "services/catalogue/data/talent_island.json").read_text())["services"][0]
+    content = {key: value for key, value in service.items() if key not in ("code", "costs")}
+    field = {**next(f for f in service["form"] if f["datatype"] == "string"), "required": False}
+    form = [
+        {**field, "code": f"name_{n}", "order": n, "validation": {"pattern": r"^[\w（）()·]{2,50}$"}}
+        for n in range(1, 6)
+    ]
+    ServiceContent.model_validate({**content, "form": form[:4]})
+    with pytest.raises(ValidationError, match="the form's patterns are, together, too big"):
+        ServiceContent.model_validate({**content, "form": form})

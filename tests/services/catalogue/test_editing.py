@@ -9,6 +9,7 @@ from sqlalchemy import select
 from core.audit import chain_pending
 from core.audit.models import AuditEvent
 from core.events import OutboxEvent
+from services.catalogue.models import ServiceVersion
 from tests.helpers import assert_problem
 from tests.oauth import bearer, token_for
 
@@ -414,3 +415,29 @@ async def test_a_department_read_publicly_is_changed_with_the_etag_of_that_read(
         "/api/v1/catalogue/departments/market", json=body, headers={**admin, "If-Match": read.headers["etag"]}
     )
     assert_problem(stale, 412)
+
+
+async def test_a_version_written_under_older_rules_still_starts_the_draft_that_mends_it(client, db, editor) -> None:
+    """A published form whose pattern the rules now refuse (too big to compile quickly) is copied into a new draft
+    as it is, so its editor can mend it; the draft refuses the pattern when it is written back."""
+    big = r"^\w{1,1000}$"  # accepted before patterns had a budget
+    async with db.transaction() as session:
+        row = (
+            await session.execute(
+                select(ServiceVersion).where(ServiceVersion.code == "business-licence", ServiceVersion.version == 1)
+            )
+        ).scalar_one()
+        form = [dict(field) for field in row.content["form"]]
+        text = next(field for field in form if field["datatype"] == "string")
+        text["validation"] = {**text.get("validation", {}), "pattern": big}
+        row.content = {**row.content, "form": form}
+        session.add(row)
+    draft = await client.post(f"{SERVICES}/business-licence/versions", headers=editor)
+    assert draft.status_code == 201, draft.text
+    original = await client.get(f"{SERVICES}/business-licence/versions/2", params={"lang": "all"}, headers=editor)
+    body = {key: original.json()[key] for key in CONTENT_FIELDS if original.json().get(key) is not None}
+    assert next(f for f in body["form"] if f["code"] == text["code"])["validation"]["pattern"] == big
+    refused = await client.put(
+        f"{SERVICES}/business-licence/versions/2", json=body, headers={**editor, "If-Match": draft.headers["etag"]}
+    )
+    assert "too big to check quickly" in str(assert_problem(refused, 422)["errors"])
