@@ -436,7 +436,7 @@ NOT_REGISTERED = Bilingual(zh="登记簿中没有这份证照", en="not in the r
 async def prepare_verification(*, identity: Identity, value: str) -> str:
     """The token in `value` (a JWS or a QR code's link; 422 otherwise), with the key ring current for it. Opens a
     transaction of its own: call it before the one `verify` reads in."""
-    token = signing.extract_token(value)
+    token = signing.extract_token(value, issuer=identity.settings.issuer)
     await identity.keys_current_for(token, signing.KEY_PURPOSE)
     return token
 
@@ -444,7 +444,7 @@ async def prepare_verification(*, identity: Identity, value: str) -> str:
 async def verify(*, session: AsyncSession, identity: Identity, token: str) -> VerificationResult:
     """Check a credential (the JWS, or the QR content holding it): its signature, then its status in the register."""
     now = utcnow()
-    jws = signing.extract_token(token)
+    jws = signing.extract_token(token, issuer=identity.settings.issuer)
     try:
         claims, kid = signing.verified_claims(identity, jws)
     except signing.InvalidSignature as exc:

@@ -10,7 +10,7 @@ import re
 import uuid
 from io import BytesIO
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 import segno
 from joserfc import jwt
@@ -86,17 +86,19 @@ def sign(key: LoadedKey, claims: dict[str, Any]) -> str:
     return sign_compact({"alg": ALGORITHM, "kid": key.kid, "typ": TOKEN_TYPE}, claims, key.key)
 
 
-def extract_token(value: str) -> str:
+def extract_token(value: str, *, issuer: str) -> str:
     """The JWS in `value`: the bare token, or the verification link a QR code holds. 422 for anything else."""
     value = value.strip()
     if len(value.encode()) > MAX_INPUT_BYTES:
         raise MalformedToken(
             f"At most {MAX_INPUT_BYTES} bytes.", errors=[field_error("token", "too long", code="too_long")]
         )
-    if value.startswith(("https://", "http://")):
+    if value.lower().startswith(("https://", "http://")):
         link = urlsplit(value)
         tokens = parse_qs(link.query).get("token", [])
-        if not link.path.endswith(VERIFY_PATH) or len(tokens) != 1:
+        # Our page and nowhere else: a genuine token in a link to another site is a QR code a camera would open
+        # there (a look-alike page), so it is not ours to call valid. Scheme and host are case-insensitive.
+        if not _our_verification_page(link, issuer) or len(tokens) != 1:
             raise MalformedToken(
                 "A QR code of a Talent Island credential holds a verification link with one token.",
                 errors=[field_error("qr", "not a credential verification link")],
@@ -108,6 +110,12 @@ def extract_token(value: str) -> str:
             errors=[field_error("token", "not a compact JWS")],
         )
     return value
+
+
+def _our_verification_page(link: SplitResult, issuer: str) -> bool:
+    ours = urlsplit(f"{issuer}{VERIFY_PATH}")
+    same_site = (link.scheme.lower(), link.netloc.lower()) == (ours.scheme.lower(), ours.netloc.lower())
+    return same_site and link.path == ours.path and not link.fragment
 
 
 def verified_claims(identity: Identity, token: str) -> tuple[dict[str, Any], str]:

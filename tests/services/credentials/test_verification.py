@@ -193,6 +193,28 @@ async def test_malformed_or_oversized_input_is_a_422_problem(client, issue, sett
     assert body["errors"][0]["field"] == "qr"
 
 
+async def test_a_qr_link_to_anywhere_but_our_verification_page_is_not_ours(client, issue, settings) -> None:
+    # A genuine token copied into a QR code of someone else's: a phone camera would open their page, not ours, so a
+    # scanner app that asks us must not be told it is a valid credential.
+    row = await issue()
+    ours = f"{settings.issuer}{VERIFY}?token={row.token}"
+    assert (await client.post(VERIFY, json={"qr": ours.replace("http://", "HTTP://", 1)})).json()["integrity"] == (
+        "valid"  # a scheme and host differ in case only: the same place
+    )
+    issuer = settings.issuer.split("://", 1)[1]
+    for foreign in (
+        f"https://evil.example{VERIFY}?token={row.token}",
+        f"{settings.issuer}.evil.example{VERIFY}?token={row.token}",
+        f"http://{issuer}@evil.example{VERIFY}?token={row.token}",
+        f"{settings.issuer}/phish{VERIFY}?token={row.token}",
+        f"{'https' if settings.issuer.startswith('http:') else 'http'}://{issuer}{VERIFY}?token={row.token}",
+        f"{ours}#https://evil.example",
+    ):
+        body = assert_problem(await client.post(VERIFY, json={"qr": foreign}), 422, "credential-token-malformed")
+        assert body["errors"][0]["field"] == "qr", foreign
+        assert_problem(await client.get(VERIFY, params={"token": foreign}), 422, "credential-token-malformed")
+
+
 async def test_status_comes_from_the_register(client, issue, db) -> None:
     expired = await issue(valid_from=utcnow() - timedelta(days=400), valid_until=utcnow() - timedelta(days=1))
     body = (await client.get(VERIFY, params={"token": expired.token})).json()
