@@ -149,7 +149,9 @@ def view(row: Any, now: datetime) -> dict[str, Any]:
     elapsed = None
     if row.submitted_at:
         elapsed = max(0, int((end - aware(row.submitted_at)).total_seconds()) - row.paused_seconds)
-    remaining = int((aware(row.due_at) - now).total_seconds()) if row.due_at and risk(row, now) != "stopped" else None
+    # A paused clock's deadline moves on by the pause only when it resumes: until then the time left is what it was
+    # when it stopped (counting down to the stored deadline would show a waiting application as overdue).
+    remaining = int((aware(row.due_at) - end).total_seconds()) if row.due_at and risk(row, now) != "stopped" else None
     return {
         "due_at": row.due_at,
         "risk": risk(row, now),

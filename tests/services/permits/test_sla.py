@@ -53,6 +53,23 @@ def test_a_pause_moves_the_deadline_by_as_much() -> None:
     assert sla.risk(row, row.due_at) == "breached"
 
 
+def test_a_paused_clock_shows_the_time_left_as_it_was_when_it_stopped() -> None:
+    class Row:
+        status, submitted_at, decided_at, paused_at, paused_seconds = "awaiting_applicant", FRIDAY, None, None, 0
+
+    row = Row()
+    sla.start_clock(row, FRIDAY, {"duration": "P5D", "working_days": True})  # due the next Friday
+    asked = FRIDAY + timedelta(days=1)
+    sla.pause(row, asked)
+    left = int((row.due_at - asked).total_seconds())
+    # The applicant takes ten days to answer, past the deadline as it stood: the clock neither runs nor breaches.
+    for now in (asked + timedelta(hours=1), asked + timedelta(days=10)):
+        clock = sla.view(row, now)
+        assert (clock["risk"], clock["remaining_seconds"], clock["elapsed_seconds"]) == ("paused", left, 86400)
+    sla.resume(row, asked + timedelta(days=10))
+    assert sla.view(row, asked + timedelta(days=10))["remaining_seconds"] == left
+
+
 async def _submitted(client, citizen, worker) -> dict:
     draft = await create(client, citizen)
     await upload(client, citizen, draft["id"])
