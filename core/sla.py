@@ -10,7 +10,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select, update
@@ -60,7 +60,8 @@ WEEKDAYS = WorkingCalendar()
 
 def deadline(start: datetime, duration: str, *, working_days: bool, calendar: WorkingCalendar = WEEKDAYS) -> datetime:
     """`start` plus an ISO 8601 duration (P20D, P2W, PT4H). With `working_days`, the days are the working days that
-    follow the start's date in China (the deadline keeps the start's time of day)."""
+    follow the start's date in China (the deadline keeps the start's time of day); a start on a day off counts from
+    the beginning of the next working day, that day included."""
     match = _DURATION.match(duration)
     if match is None:
         raise ValueError(f"not a supported duration: {duration}")
@@ -69,13 +70,26 @@ def deadline(start: datetime, duration: str, *, working_days: bool, calendar: Wo
     if not working_days:
         return start + timedelta(days=days, hours=hours)
     local = start.astimezone(CHINA)
-    day = local.date()
+    day, into_day = local.date(), local - datetime.combine(local.date(), time(), CHINA)
+    if not calendar.is_working(day):
+        # Sent on a day off (a weekend, a holiday), it is received as the next working day begins: at the end of the
+        # last day off. Kept at the time it was sent, its deadline would fall hours into its last working day: before
+        # the office opened, for one sent early on a Saturday and due in a day.
+        while not calendar.is_working(day + timedelta(days=1)):
+            day += timedelta(days=1)
+        into_day = timedelta(days=1)
     while days > 0:
         day += timedelta(days=1)
         if calendar.is_working(day):
             days -= 1
-    end = datetime.combine(day, local.timetz()).astimezone(start.tzinfo)
-    return end + timedelta(hours=hours)
+    end = datetime.combine(day, time(), CHINA) + into_day
+    return end.astimezone(start.tzinfo) + timedelta(hours=hours)
+
+
+def counted_from(start: datetime, *, working_days: bool, calendar: WorkingCalendar = WEEKDAYS) -> datetime:
+    """When a clock started at `start` begins to count: at once, or for working days sent on a day off, as the next
+    working day begins (the deadline of no time at all)."""
+    return deadline(start, "PT0H", working_days=working_days, calendar=calendar)
 
 
 def start_clock(
@@ -102,13 +116,14 @@ def _instants(
     on by as much (a pause still running moves them on resume). A processing time's `not_after` (an instant, given
     by the domain, never stored) is a deadline the law sets first: a renewal is decided before the permit expires."""
     processing_time = processing_time or DEFAULT_PROCESSING_TIME
-    due = deadline(
-        start, processing_time["duration"], working_days=processing_time.get("working_days", True), calendar=calendar
-    )
+    working_days = processing_time.get("working_days", True)
+    due = deadline(start, processing_time["duration"], working_days=working_days, calendar=calendar)
     if processing_time.get("not_after") is not None:
         due = max(start, min(due, processing_time["not_after"]))
+    # At risk once 80% of the time counted is used: days off before an application is received are not part of it.
+    counting = min(counted_from(start, working_days=working_days, calendar=calendar), due)
     paused = timedelta(seconds=paused_seconds)
-    return due + paused, start + (due - start) * RISK_SHARE + paused
+    return due + paused, counting + (due - counting) * RISK_SHARE + paused
 
 
 def pause(row: Any, now: datetime) -> None:

@@ -1,7 +1,7 @@
 """The working-day calendar: deadlines counted over public holidays and make-up working days, in China's time, and
 the calendar's API (public to read, administrators publish with If-Match, refused input changes nothing)."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
@@ -37,10 +37,54 @@ def test_deadlines_skip_holidays_and_count_make_up_days(start, duration, expecte
 
 
 def test_working_days_are_counted_on_china_dates() -> None:
-    # Friday 20:00 UTC is already Saturday in China: the next working day is Monday, not Monday of UTC's count.
-    late_friday = datetime(2026, 11, 27, 20, 0, tzinfo=UTC)
-    assert sla.deadline(late_friday, "P1D", working_days=True) == datetime(2026, 11, 29, 20, 0, tzinfo=UTC)
-    assert sla.deadline(late_friday, "P1D", working_days=True).astimezone(CST).date() == date(2026, 11, 30)
+    # Friday 15:00 UTC is 23:00 in China, still Friday: due at 23:00 on Monday, whatever UTC's date.
+    late_friday = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
+    assert sla.deadline(late_friday, "P1D", working_days=True) == datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
+    # Friday 20:00 UTC is already Saturday in China: received when Monday begins there, due when Monday ends.
+    later = datetime(2026, 11, 27, 20, 0, tzinfo=UTC)
+    assert sla.deadline(later, "P1D", working_days=True) == datetime(2026, 12, 1, 0, 0, tzinfo=CST)
+    assert sla.deadline(later, "P1D", working_days=True).tzinfo is UTC
+    # Across China's midnight into a day off, a second later is never due earlier (it used to be a day earlier).
+    friday_ends = datetime(2026, 11, 27, 16, 0, tzinfo=UTC)
+    for duration in ("P1D", "P3D", "PT4H"):
+        before = sla.deadline(friday_ends - timedelta(seconds=1), duration, working_days=True)
+        assert sla.deadline(friday_ends, duration, working_days=True) >= before
+
+
+@pytest.mark.parametrize(
+    ("sent", "duration", "expected"),
+    [
+        # Saturday morning, due in a day: all of Monday, not until 09:00 on Monday (before the office opened).
+        (datetime(2026, 11, 28, 9, 0, tzinfo=CST), "P1D", datetime(2026, 12, 1, 0, 0, tzinfo=CST)),
+        # Five working days from a Sunday: Monday to Friday, not the Monday after.
+        (datetime(2026, 11, 29, 23, 0, tzinfo=CST), "P5D", datetime(2026, 12, 5, 0, 0, tzinfo=CST)),
+        # The first day of the Spring Festival: received on Tue 24 Feb, then 24, 25, 26, 27 and Sat 28 (worked).
+        (datetime(2026, 2, 15, 10, 0, tzinfo=CST), "P5D", datetime(2026, 3, 1, 0, 0, tzinfo=CST)),
+        # New Year's Day (off to Sat 3 Jan), the year's first working day a Sunday: it counts from that Sunday.
+        (datetime(2026, 1, 1, 8, 0, tzinfo=CST), "P1D", datetime(2026, 1, 5, 0, 0, tzinfo=CST)),
+        # A worked Sunday is a working day like any: the time of day is kept.
+        (datetime(2026, 1, 4, 15, 0, tzinfo=CST), "P1D", datetime(2026, 1, 5, 15, 0, tzinfo=CST)),
+        # Hours alone count from the first working day's beginning.
+        (datetime(2026, 10, 3, 12, 0, tzinfo=CST), "PT4H", datetime(2026, 10, 8, 4, 0, tzinfo=CST)),
+    ],
+)
+def test_an_application_sent_on_a_day_off_is_counted_from_the_next_working_day(sent, duration, expected) -> None:
+    assert sla.deadline(sent, duration, working_days=True, calendar=PUBLISHED) == expected
+    assert sla.deadline(sent.astimezone(UTC), duration, working_days=True, calendar=PUBLISHED) == expected
+
+    # The clock is at risk after 80% of the time counted from then, not of the days off before it.
+    class Row:
+        status, submitted_at, decided_at, paused_at, paused_seconds = "submitted", sent, None, None, 0
+
+    row = Row()
+    sla.start_clock(row, sent, {"duration": duration, "working_days": True}, PUBLISHED)
+    received = sla.counted_from(sent, working_days=True, calendar=PUBLISHED)
+    if PUBLISHED.is_working(sent.date()):
+        assert received == sent
+    else:
+        assert received > sent
+        assert received.astimezone(CST).time() == time(0, 0)
+    assert row.risk_at == received + (expected - received) * sla.RISK_SHARE
 
 
 @pytest.fixture
