@@ -229,6 +229,28 @@ async def test_deadlines_follow_the_published_calendar(
     )
 
 
+async def test_a_deadline_in_the_first_hours_of_a_new_year_in_china_follows_that_years_calendar(
+    app, client, db, street_vendor, citizen, worker
+) -> None:
+    """Due at 04:00 on 1 January in China, still 31 December in UTC: publishing the new year, with New Year's Day
+    off, moves it (a year's bounds are China's midnights, whatever zone the database keeps its times in)."""
+    admin = bearer(await token_for(app, "admin", "admin"))
+    draft = await _submitted(client, citizen, worker)
+    sent = datetime(2026, 12, 25, 4, 0, tzinfo=sla.CHINA)  # a Friday, five working days before New Year's Day
+    due = sla.deadline(sent, "P5D", working_days=True, calendar=PUBLISHED)
+    assert due == datetime(2027, 1, 1, 4, 0, tzinfo=sla.CHINA)
+    await _set(
+        db, draft["id"], submitted_at=sent.astimezone(UTC), due_at=due.astimezone(UTC), risk_at=sent.astimezone(UTC)
+    )
+
+    new_year = {"date": "2027-01-01", "working": False, "name": {"zh-CN": "元旦", "en": "New Year's Day"}}
+    assert (await client.put("/api/v1/calendar/2027", json={"days": [new_year]}, headers=admin)).status_code == 201
+    await worker.drain()
+
+    moved = datetime.fromisoformat((await fetch(client, citizen, draft["id"])).json()["sla"]["due_at"])
+    assert moved == datetime(2027, 1, 4, 4, 0, tzinfo=sla.CHINA)  # Monday: 1 January is off, then the weekend
+
+
 async def test_a_recount_commits_page_by_page_and_reads_a_page_again_that_a_request_changed(
     app, client, db, street_vendor, citizen, worker, monkeypatch
 ) -> None:
