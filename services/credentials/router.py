@@ -26,8 +26,10 @@ PNG = {200: {"content": {"image/png": {"schema": {"type": "string", "format": "b
 ActionPath = Annotated[str, Path(description=f"one of: {', '.join(ACTIONS)}", json_schema_extra={"enum": ACTIONS})]
 
 
-async def _verify(database: DatabaseDep, identity: IdentityDep, value: str, language: str) -> VerificationResult:
-    token = await service.prepare_verification(identity=identity, value=value)
+async def _verify(
+    database: DatabaseDep, identity: IdentityDep, value: str, language: str, *, field: str, location: str
+) -> VerificationResult:
+    token = await service.prepare_verification(identity=identity, value=value, field=field, location=location)
     async with database.transaction(write=False) as session:
         return localize(await service.verify(session=session, identity=identity, token=token), language)
 
@@ -49,7 +51,7 @@ async def verify(
 ) -> VerificationResult:
     """The link a credential's QR code holds. Says whether the signature is ours and intact (`integrity`) and, if so,
     the credential's status in the register. A forged or altered credential is a 200 with `integrity: invalid`."""
-    return await _verify(database, identity, token, language)
+    return await _verify(database, identity, token, language, field="token", location="query")
 
 
 @credentials.post(
@@ -63,7 +65,8 @@ async def verify_posted(
     data: VerifyIn, database: DatabaseDep, identity: IdentityDep, language: Language
 ) -> VerificationResult:
     """The same check as GET, with `{"token": ...}` or `{"qr": <the scanned QR content>}`."""
-    return await _verify(database, identity, data.token or data.qr or "", language)
+    field = "token" if data.token is not None else "qr"
+    return await _verify(database, identity, data.token or data.qr or "", language, field=field, location="body")
 
 
 @credentials.get(

@@ -433,10 +433,10 @@ async def _change_status(
 NOT_REGISTERED = Bilingual(zh="登记簿中没有这份证照", en="not in the register")
 
 
-async def prepare_verification(*, identity: Identity, value: str) -> str:
-    """The token in `value` (a JWS or a QR code's link; 422 otherwise), with the key ring current for it. Opens a
-    transaction of its own: call it before the one `verify` reads in."""
-    token = signing.extract_token(value, issuer=identity.settings.issuer)
+async def prepare_verification(*, identity: Identity, value: str, field: str, location: str) -> str:
+    """The token in `value` (a JWS or a QR code's link; 422 otherwise, naming `field` in the request's `location`),
+    with the key ring current for it. Opens a transaction of its own: call it before the one `verify` reads in."""
+    token = signing.extract_token(value, issuer=identity.settings.issuer, field=field, location=location)
     await identity.keys_current_for(token, signing.KEY_PURPOSE)
     return token
 

@@ -86,12 +86,14 @@ def sign(key: LoadedKey, claims: dict[str, Any]) -> str:
     return sign_compact({"alg": ALGORITHM, "kid": key.kid, "typ": TOKEN_TYPE}, claims, key.key)
 
 
-def extract_token(value: str, *, issuer: str) -> str:
-    """The JWS in `value`: the bare token, or the verification link a QR code holds. 422 for anything else."""
+def extract_token(value: str, *, issuer: str, field: str = "token", location: str = "body") -> str:
+    """The JWS in `value`: the bare token, or the verification link a QR code holds. 422 for anything else, naming
+    the parameter `value` came in (`field` in the `location`: the query of a GET, the body of a POST)."""
     value = value.strip()
     if len(value.encode()) > MAX_INPUT_BYTES:
         raise MalformedToken(
-            f"At most {MAX_INPUT_BYTES} bytes.", errors=[field_error("token", "too long", code="too_long")]
+            f"At most {MAX_INPUT_BYTES} bytes.",
+            errors=[field_error(field, "too long", code="too_long", location=location)],
         )
     if value.lower().startswith(("https://", "http://")):
         link = urlsplit(value)
@@ -101,13 +103,13 @@ def extract_token(value: str, *, issuer: str) -> str:
         if not _our_verification_page(link, issuer) or len(tokens) != 1:
             raise MalformedToken(
                 "A QR code of a Talent Island credential holds a verification link with one token.",
-                errors=[field_error("qr", "not a credential verification link")],
+                errors=[field_error(field, "not a credential verification link", location=location)],
             )
         value = tokens[0]
     if not _JWS.match(value):
         raise MalformedToken(
             "A credential token is a compact JWS: three base64url parts separated by dots.",
-            errors=[field_error("token", "not a compact JWS")],
+            errors=[field_error(field, "not a compact JWS", location=location)],
         )
     return value
 

@@ -215,6 +215,22 @@ async def test_a_qr_link_to_anywhere_but_our_verification_page_is_not_ours(clien
         assert_problem(await client.get(VERIFY, params={"token": foreign}), 422, "credential-token-malformed")
 
 
+async def test_a_refused_input_names_the_parameter_it_came_in(client, issue, settings) -> None:
+    row = await issue()
+    foreign = f"https://evil.example{VERIFY}?token={row.token}"
+    for request, where in [
+        (client.get(VERIFY, params={"token": "not-a-token"}), ("query", "token")),
+        (client.get(VERIFY, params={"token": foreign}), ("query", "token")),
+        (client.get(VERIFY, params={"token": "中" * 3000}), ("query", "token")),  # within 8192 characters, not bytes
+        (client.post(VERIFY, json={"qr": "not-a-token"}), ("body", "qr")),
+        (client.post(VERIFY, json={"qr": foreign}), ("body", "qr")),
+        (client.post(VERIFY, json={"token": foreign}), ("body", "token")),
+        (client.post(VERIFY, json={"token": "not-a-token"}), ("body", "token")),
+    ]:
+        body = assert_problem(await request, 422, "credential-token-malformed")
+        assert [(error["location"], error["field"]) for error in body["errors"]] == [where]
+
+
 async def test_status_comes_from_the_register(client, issue, db) -> None:
     expired = await issue(valid_from=utcnow() - timedelta(days=400), valid_until=utcnow() - timedelta(days=1))
     body = (await client.get(VERIFY, params={"token": expired.token})).json()
