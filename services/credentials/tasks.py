@@ -9,7 +9,7 @@ from services.credentials import service
 
 @REGISTRY.every(86400, name="credentials.expiry_reminders")
 async def expiry_reminders(state: Any) -> None:
-    """Tell holders of credentials ending within 30 days (once per credential), a batch per transaction."""
+    """Tell holders of credentials ending within 60 days (once per credential), a batch per transaction."""
     now, after = utcnow(), None
     while True:
         async with state.db.transaction() as session:
