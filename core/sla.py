@@ -86,6 +86,23 @@ def deadline(start: datetime, duration: str, *, working_days: bool, calendar: Wo
     return end.astimezone(start.tzinfo) + timedelta(hours=hours)
 
 
+# What a request for information's `due_in_days` means, in the API's words.
+ANSWER_DAYS = (
+    "request_info: days the applicant has to answer, to the end (24:00 China time) of the last one; a last day that "
+    "is a day off moves to the next working day"
+)
+
+
+def answer_by(start: datetime, days: int, calendar: WorkingCalendar = WEEKDAYS) -> datetime:
+    """The end of a period of `days` days from `start` given to a citizen to act (answer a request): the end (24:00,
+    China time) of its last day, and if that day is a day off, of the next working day (Civil Code art. 203). An
+    answer due on National Day lapsed in the middle of the holiday."""
+    day = start.astimezone(CHINA).date() + timedelta(days=days)
+    while not calendar.is_working(day):
+        day += timedelta(days=1)
+    return (datetime.combine(day, time(), CHINA) + timedelta(days=1)).astimezone(start.tzinfo)
+
+
 def counted_from(start: datetime, *, working_days: bool, calendar: WorkingCalendar = WEEKDAYS) -> datetime:
     """When a clock started at `start` begins to count: at once, or for working days sent on a day off, as the next
     working day begins (the deadline of no time at all)."""

@@ -101,6 +101,12 @@ async def start_clock(
     sla.start_clock(row, now, processing_time, calendar)
 
 
+async def answer_by(*, session: AsyncSession, now: datetime, days: int) -> datetime:
+    """`sla.answer_by` on the published calendar: when a citizen asked now must have answered."""
+    calendar = await working_calendar(session=session, since=now.astimezone(CHINA).date())
+    return sla.answer_by(now, days, calendar)
+
+
 async def recount_deadlines(
     *,
     database: Database,

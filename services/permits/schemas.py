@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from core.http.language import Localized
+from core.sla import ANSWER_DAYS
 from core.workflow import HistoryRead  # noqa: F401  (re-exported)
 from services.cloud.schemas import DocumentConfirm, PresignedRead  # noqa: F401  (re-exported)
 
@@ -51,7 +52,7 @@ class ActionRequest(Strict):
         description="why; for request_info the question, for answer the answer",
     )
     assignee_id: uuid.UUID | None = Field(default=None, description="reassign: the officer who takes over")
-    due_in_days: int = Field(default=10, ge=1, le=60, description="request_info: days the applicant has to answer")
+    due_in_days: int = Field(default=10, ge=1, le=60, description=ANSWER_DAYS)
     documents: list[str] = Field(
         default_factory=list, max_length=50, description="request_info: documents to upload again"
     )

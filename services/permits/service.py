@@ -996,7 +996,7 @@ async def _request_info(session, identity, row, data, actor, now) -> None:
             documents=sorted(set(data.documents)),
             requested_by=actor.subject or "",
             requested_at=now,
-            due_at=now + timedelta(days=data.due_in_days),
+            due_at=await calendar_service.answer_by(session=session, now=now, days=data.due_in_days),
         )
     )
     sla.pause(row, now)

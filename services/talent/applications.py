@@ -931,7 +931,8 @@ async def _reassign(session, context, row, data, actor, now) -> None:
 
 async def _request_info(session, context, row, data, actor, now) -> None:
     row.question = data.reason
-    row.answer_due_at = now + timedelta(days=data.due_in_days if actor.role != SYSTEM else HOLD_DAYS)
+    days = data.due_in_days if actor.role != SYSTEM else HOLD_DAYS
+    row.answer_due_at = await calendar_service.answer_by(session=session, now=now, days=days)
     sla.pause(row, now)
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from core.http.language import Localized
+from core.sla import ANSWER_DAYS
 from services.cloud.schemas import PresignedRead
 from services.talent.claims import (
     AwardClaim,
@@ -155,7 +156,7 @@ class ActionRequest(BaseModel):
     tier: str | None = Field(
         default=None, pattern=r"^[A-Za-z0-9_-]{1,20}$", description="review: the recommended tier; approve: the tier"
     )
-    due_in_days: int = Field(default=14, ge=1, le=60, description="request_info: days the applicant has to answer")
+    due_in_days: int = Field(default=14, ge=1, le=60, description=ANSWER_DAYS)
     assignee_id: uuid.UUID | None = Field(default=None, description="reassign: the talent officer who takes over")
 
 

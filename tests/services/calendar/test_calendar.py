@@ -87,6 +87,24 @@ def test_an_application_sent_on_a_day_off_is_counted_from_the_next_working_day(s
     assert row.risk_at == received + (expected - received) * sla.RISK_SHARE
 
 
+@pytest.mark.parametrize(
+    ("asked", "days", "expected"),
+    [
+        # An ordinary working day: to the end of the tenth day, China time.
+        (datetime(2026, 11, 2, 15, 0, tzinfo=CST), 10, datetime(2026, 11, 13, 0, 0, tzinfo=CST)),
+        # Asked late in the evening UTC (early next morning in China): the days count from the China date.
+        (datetime(2026, 11, 2, 17, 0, tzinfo=UTC), 1, datetime(2026, 11, 5, 0, 0, tzinfo=CST)),
+        # Due on National Day: the period ends with the first working day after the holiday (Civil Code art. 203).
+        (datetime(2026, 9, 21, 10, 0, tzinfo=CST), 10, datetime(2026, 10, 9, 0, 0, tzinfo=CST)),
+        # Due on a Saturday: moves to Monday.
+        (datetime(2026, 11, 4, 9, 0, tzinfo=CST), 3, datetime(2026, 11, 10, 0, 0, tzinfo=CST)),
+    ],
+)
+def test_a_citizens_answer_is_due_at_the_end_of_a_working_day(asked, days, expected) -> None:
+    assert sla.answer_by(asked, days, PUBLISHED) == expected
+    assert sla.answer_by(asked.astimezone(UTC), days, PUBLISHED).tzinfo == UTC
+
+
 @pytest.fixture
 async def admin(app) -> dict[str, str]:
     return bearer(await token_for(app, "admin", "admin"))

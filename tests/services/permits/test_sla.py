@@ -2,7 +2,7 @@
 requests for information, and the observed processing times shown in the catalogue."""
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -156,8 +156,13 @@ async def test_near_breach_is_escalated_to_the_supervisor_once(app, client, db, 
 async def test_an_unanswered_request_for_information_lapses(app, client, db, street_vendor, citizen, officer, worker):
     application = await _submitted(client, citizen, worker)
     await act(client, officer, application["id"], "claim")
+    before = utcnow()
     asked = await act(client, officer, application["id"], "request_info", reason="请补充照片", due_in_days=3)
     assert asked.json()["status"] == "awaiting_applicant"
+    # To the end of a working day, China time (Civil Code art. 203), not to this minute three days on.
+    due = datetime.fromisoformat(asked.json()["information_request"]["due_at"])
+    assert due in {sla.answer_by(moment, 3, PUBLISHED) for moment in (before, utcnow())}
+    assert due.astimezone(sla.CHINA).time() == time(0, 0)
     async with db.transaction() as session:
         await session.execute(update(InformationRequest).values(due_at=utcnow() - timedelta(minutes=1)))
     # Past its due date the request takes no answer, before the job has closed the application too.

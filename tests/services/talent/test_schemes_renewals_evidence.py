@@ -4,12 +4,14 @@ the history's readers land in the access log."""
 
 import hashlib
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 
+from core import sla
 from core.models import utcnow
 from services.talent.models import TalentApplication, TalentEvidence
+from tests.calendar import PUBLISHED
 from tests.helpers import all_pages, assert_problem
 from tests.services.talent.conftest import APPLICATIONS, ASSESSMENTS, PDF, RULE_SETS, act, declare, fetch, talent_island
 from tests.services.talent.test_application_rules import RANKED_MASTER, _to_card
@@ -259,8 +261,12 @@ async def test_evidence_a_verified_claim_rests_on_and_evidence_under_review_stay
     assert_problem(await _delete(client, applicant, app_id, evidence_of(body, degree)), 409)  # submitted
     await worker.drain()
     assert (await act(client, officer, app_id, "claim")).status_code == 200
+    before = utcnow()
     assert (await act(client, officer, app_id, "request_info", reason="Add your payslips.")).status_code == 200
     body = (await fetch(client, applicant, app_id)).json()
+    # The default 14 days, to the end of a working day in China (a day off moves it on: Civil Code art. 203).
+    due = datetime.fromisoformat(body["answer_due_at"])
+    assert due in {sla.answer_by(moment, 14, PUBLISHED) for moment in (before, utcnow())}
     statuses = {claim["id"]: claim["status"] for claim in body["claims"]}
     assert (body["status"], statuses[degree], statuses[job]) == ("awaiting_applicant", "verified", "pending")
     assert_problem(await _delete(client, applicant, app_id, evidence_of(body, degree)), 409)
