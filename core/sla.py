@@ -109,29 +109,61 @@ def counted_from(start: datetime, *, working_days: bool, calendar: WorkingCalend
     return deadline(start, "PT0H", working_days=working_days, calendar=calendar)
 
 
+def working_seconds(start: datetime, end: datetime, calendar: WorkingCalendar = WEEKDAYS) -> int:
+    """The seconds between two instants that fall on working days (China dates)."""
+    total, cursor = timedelta(), start
+    while cursor < end:
+        day = cursor.astimezone(CHINA).date()
+        step = min(end, datetime.combine(day + timedelta(days=1), time(), CHINA))
+        if calendar.is_working(day):
+            total += step - cursor
+        cursor = step
+    return int(total.total_seconds())
+
+
+def push(moment: datetime, seconds: int, *, working_days: bool, calendar: WorkingCalendar = WEEKDAYS) -> datetime:
+    """`moment` moved on by `seconds` of a clock's time: any time, or for a clock of working days, time on working
+    days only (days off are stepped over)."""
+    if not working_days:
+        return moment + timedelta(seconds=seconds)
+    left, cursor = timedelta(seconds=seconds), moment
+    while left > timedelta():
+        day = cursor.astimezone(CHINA).date()
+        midnight = datetime.combine(day + timedelta(days=1), time(), CHINA)
+        if calendar.is_working(day):
+            if left <= midnight - cursor:
+                return (cursor + left).astimezone(moment.tzinfo)
+            left -= midnight - cursor
+        cursor = midnight
+    return cursor.astimezone(moment.tzinfo)
+
+
 def start_clock(
     row: Any, now: datetime, processing_time: dict[str, Any] | None, calendar: WorkingCalendar = WEEKDAYS
 ) -> None:
     """Set the deadline and the at-risk instant on submission (no processing time: 20 working days, the default)."""
-    row.paused_at, row.paused_seconds = None, 0
-    row.due_at, row.risk_at = _instants(now, processing_time, calendar, paused_seconds=0)
+    row.paused_at, row.paused_seconds, row.paused_clock_seconds = None, 0, 0
+    row.due_at, row.risk_at = _instants(now, processing_time, calendar, paused_clock_seconds=0)
 
 
 def reschedule(row: Any, processing_time: dict[str, Any] | None, calendar: WorkingCalendar) -> None:
     """Count a running clock's deadline again on a changed calendar, its pauses kept. A deadline that does not move
     is not written (a row read back naive from SQLite would otherwise look changed and get a new version, an ETag
     its readers did not cause)."""
-    due, risk = _instants(aware(row.submitted_at), processing_time, calendar, paused_seconds=row.paused_seconds)
+    due, risk = _instants(
+        aware(row.submitted_at), processing_time, calendar, paused_clock_seconds=row.paused_clock_seconds
+    )
     if row.due_at is None or aware(row.due_at) != due:
         row.due_at, row.risk_at = due, risk
 
 
 def _instants(
-    start: datetime, processing_time: dict[str, Any] | None, calendar: WorkingCalendar, *, paused_seconds: int
+    start: datetime, processing_time: dict[str, Any] | None, calendar: WorkingCalendar, *, paused_clock_seconds: int
 ) -> tuple[datetime, datetime]:
-    """The deadline and the at-risk instant of a clock started at `start`; the time already spent paused moves both
-    on by as much (a pause still running moves them on resume). A processing time's `not_after` (an instant, given
-    by the domain, never stored) is a deadline the law sets first: a renewal is decided before the permit expires."""
+    """The deadline and the at-risk instant of a clock started at `start`; the clock's time already spent paused
+    moves both on by as much (a pause still running moves them on resume). A processing time's `not_after` (an
+    instant, given by the domain, never stored) is a deadline the law sets first: a renewal is decided before the
+    permit expires."""
     processing_time = processing_time or DEFAULT_PROCESSING_TIME
     working_days = processing_time.get("working_days", True)
     due = deadline(start, processing_time["duration"], working_days=working_days, calendar=calendar)
@@ -139,8 +171,12 @@ def _instants(
         due = max(start, min(due, processing_time["not_after"]))
     # At risk once 80% of the time counted is used: days off before an application is received are not part of it.
     counting = min(counted_from(start, working_days=working_days, calendar=calendar), due)
-    paused = timedelta(seconds=paused_seconds)
-    return due + paused, counting + (due - counting) * RISK_SHARE + paused
+    risk = counting + (due - counting) * RISK_SHARE
+
+    def pushed(moment: datetime) -> datetime:
+        return push(moment, paused_clock_seconds, working_days=working_days, calendar=calendar)
+
+    return pushed(due), pushed(risk)
 
 
 def pause(row: Any, now: datetime) -> None:
@@ -148,14 +184,22 @@ def pause(row: Any, now: datetime) -> None:
         row.paused_at = now
 
 
-def resume(row: Any, now: datetime) -> None:
-    """The time spent paused moves the deadline on by as much."""
+def resume(
+    row: Any, now: datetime, processing_time: dict[str, Any] | None = None, calendar: WorkingCalendar = WEEKDAYS
+) -> None:
+    """The clock's time spent paused moves the deadline on by as much: for a clock of working days, the pause's
+    time on working days (a request answered over a weekend cost the department no working time, and moving the
+    deadline on by the whole weekend gave it two days and put the deadline at 02:00 on a Thursday)."""
     if row.paused_at is None:
         return
-    paused = now - aware(row.paused_at)
-    row.due_at = aware(row.due_at) + paused if row.due_at else None
-    row.risk_at = aware(row.risk_at) + paused if row.risk_at else None
-    row.paused_seconds += int(paused.total_seconds())
+    paused_at = aware(row.paused_at)
+    working_days = (processing_time or DEFAULT_PROCESSING_TIME).get("working_days", True)
+    counted = working_seconds(paused_at, now, calendar) if working_days else int((now - paused_at).total_seconds())
+    row.due_at = push(aware(row.due_at), counted, working_days=working_days, calendar=calendar) if row.due_at else None
+    if row.risk_at:
+        row.risk_at = push(aware(row.risk_at), counted, working_days=working_days, calendar=calendar)
+    row.paused_seconds += int((now - paused_at).total_seconds())
+    row.paused_clock_seconds += counted
     row.paused_at = None
 
 

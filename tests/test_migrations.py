@@ -5,7 +5,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, insert, inspect, select, update
+from sqlalchemy import column, create_engine, insert, inspect, select, update
+from sqlalchemy import table as table_clause
+from sqlalchemy.sql.expression import TableClause
 
 from auth.models import Account
 from core.db import Database, sync_url
@@ -18,13 +20,18 @@ from services.talent.models import TalentApplication
 from tests.databases import fresh_database, take_snapshot
 
 
+def _as_of(engine, table) -> TableClause:
+    """`table` as a database migrated to an earlier revision has it: the columns added since (and their defaults,
+    which an insert would otherwise send) left out."""
+    existing = {column["name"] for column in inspect(engine).get_columns(table.name)}
+    return table_clause(table.name, *(column(c.name, c.type) for c in table.columns if c.name in existing))
+
+
 def _insert_as_of(engine, row) -> None:
     """Insert a model's row into a database migrated to an earlier revision: the columns added since are left out."""
-    table = type(row).__table__
-    existing = {column["name"] for column in inspect(engine).get_columns(table.name)}
+    table = _as_of(engine, type(row).__table__)
     with engine.begin() as connection:
-        values = {column.name: getattr(row, column.key) for column in table.columns if column.name in existing}
-        connection.execute(insert(table).values(**values))
+        connection.execute(insert(table).values(**{c.name: getattr(row, c.name) for c in table.columns}))
 
 
 def _tables(url: str) -> set[str]:
@@ -63,13 +70,14 @@ def test_one_open_application_migration_names_people_it_cannot_hold_to_one(backe
         person, now = uuid.uuid4(), datetime.now(UTC)
         stamps = {"version": 1, "created_at": now, "updated_at": now}
         application = {**stamps, "applicant_id": person, "rule_set": "talent-island", "status": "draft"}
+        application |= {"paused_seconds": 0, "rejection_proposed": False}
         engine = create_engine(sync_url(url))
         try:
             with engine.begin() as connection:
                 account = {"id": person, "kind": "citizen", "name": "test", "password_hash": "x", **stamps}
                 connection.execute(insert(Account.__table__).values(**account))
                 connection.execute(
-                    insert(TalentApplication.__table__),
+                    insert(_as_of(engine, TalentApplication.__table__)),
                     [{**application, "id": uuid.uuid4(), "reference": f"TI-T-TEST-{n}"} for n in (1, 2)],
                 )
             with pytest.raises(RuntimeError, match=str(person)):
@@ -320,5 +328,33 @@ def test_personal_answers_migration_seals_them_and_its_downgrade_puts_them_back(
             assert restored == {"business-licence": form, "someone-elses": form}
             assert all("personal" not in a for content in contents.values() for a in content["form"])
             assert "form_sealed" not in {column["name"] for column in inspect(engine).get_columns(table.name)}
+        finally:
+            engine.dispose()
+
+
+def test_paused_clock_migration_keeps_the_deadlines_pauses_already_moved(backend: str, tmp_path: Path) -> None:
+    """Deadlines already moved on by whole pauses keep them: what the clock counts of its pauses starts as all of
+    them, so a recount on a calendar change gives the deadline the application has. The downgrade drops it."""
+    with fresh_database(backend, tmp_path) as url:
+        upgrade(url, "b5f0c3d81a27")  # just before the column
+        engine = create_engine(sync_url(url))
+        try:
+            person, now = uuid.uuid4(), datetime.now(UTC)
+            stamps = {"version": 1, "created_at": now, "updated_at": now}
+            with engine.begin() as connection:
+                account = {"id": person, "kind": "citizen", "name": "test", "password_hash": "x", **stamps}
+                connection.execute(insert(Account.__table__).values(**account))
+            application = TalentApplication(
+                **stamps, reference="TI-T-TEST-1", applicant_id=person, rule_set="talent-island", status="verifying"
+            )
+            application.paused_seconds = 3 * 86400
+            _insert_as_of(engine, application)
+            upgrade(url)
+            table = TalentApplication.__table__
+            with engine.connect() as connection:
+                counted = connection.execute(select(table.c.paused_seconds, table.c.paused_clock_seconds)).one()
+            assert tuple(counted) == (3 * 86400, 3 * 86400)
+            downgrade(url, "b5f0c3d81a27")
+            assert "paused_clock_seconds" not in {c["name"] for c in inspect(engine).get_columns(table.name)}
         finally:
             engine.dispose()

@@ -101,6 +101,17 @@ async def start_clock(
     sla.start_clock(row, now, processing_time, calendar)
 
 
+async def resume_clock(
+    *, session: AsyncSession, row: Any, now: datetime, processing_time: dict[str, Any] | None
+) -> None:
+    """`sla.resume` on the published calendar: a paused clock runs again, its deadline moved on by the working time
+    the pause took (for a clock of working days)."""
+    if row.paused_at is None:
+        return
+    calendar = await working_calendar(session=session, since=aware(row.paused_at).astimezone(CHINA).date())
+    sla.resume(row, now, processing_time, calendar)
+
+
 async def answer_by(*, session: AsyncSession, now: datetime, days: int) -> datetime:
     """`sla.answer_by` on the published calendar: when a citizen asked now must have answered."""
     calendar = await working_calendar(session=session, since=now.astimezone(CHINA).date())

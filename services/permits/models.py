@@ -62,11 +62,13 @@ class PermitApplication(IdMixin, TimestampMixin, VersionMixin, table=True):
     conditions: list[str] = Field(default_factory=empty_list, sa_type=JsonType, description="set on approval")
     submitted_at: datetime | None = None
     decided_at: datetime | None = None
-    # The SLA clock (core/sla.py): due and at-risk instants, moved on by the time spent paused.
+    # The SLA clock (core/sla.py): due and at-risk instants, moved on by the time spent paused (paused_seconds, all
+    # of it; paused_clock_seconds, what the clock counts of it: for a clock of working days, the working days' part).
     due_at: datetime | None = None
     risk_at: datetime | None = None
     paused_at: datetime | None = None
     paused_seconds: int = 0
+    paused_clock_seconds: int = 0
     escalated_at: datetime | None = None
     permit_number: str | None = Field(default=None, max_length=40)
     renews: str | None = Field(default=None, max_length=40, description="the number of the permit this one renews")

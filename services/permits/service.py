@@ -489,6 +489,7 @@ async def _draft(
         risk_at=None,
         paused_at=None,
         paused_seconds=0,
+        paused_clock_seconds=0,
         escalated_at=None,
         permit_number=None,
         renews=renews,
@@ -1029,7 +1030,7 @@ async def _answer(session, identity, row, data, actor, now) -> None:
             )
         request.status, request.answer, request.answered_at = "answered", data.reason, now
         session.add(request)
-    sla.resume(row, now)
+    await _resume(session, row, now)
 
 
 def _lapsed(request: InformationRequest, now: datetime) -> bool:
@@ -1039,7 +1040,7 @@ def _lapsed(request: InformationRequest, now: datetime) -> bool:
 
 async def _rfi_timeout(session, identity, row, data, actor, now) -> None:
     await _close_request(session, row, "timed_out")
-    sla.resume(row, now)  # the clock ends with the application; its paused time is counted as paused
+    await _resume(session, row, now)  # the clock ends with the application; its paused time is counted as paused
 
 
 async def _close_request(session: AsyncSession, row: PermitApplication, status: str) -> None:
@@ -1070,7 +1071,7 @@ async def _approve(session, identity, row, data, actor, now) -> None:
         raise ActionRefused("The fees are not paid yet.")
     await _check_renewal(session, row, now, sending=False)
     row.conditions = list(data.conditions)
-    _decided(row, now)
+    await _decided(session, row, now)
 
 
 async def _deem_granted(session, identity, row, data, actor, now) -> None:
@@ -1079,23 +1080,31 @@ async def _deem_granted(session, identity, row, data, actor, now) -> None:
     if issuing is None:
         raise ActionRefused("The law grants only a renewal sent in time, on the permit's terms, left undecided.")
     row.conditions = list(issuing.conditions)  # the permit extended as it was, conditions and all
-    _decided(row, now)
+    await _decided(session, row, now)
 
 
 async def _reject(session, identity, row, data, actor, now) -> None:
     await _close_request(session, row, "cancelled")
-    _decided(row, now)
+    await _decided(session, row, now)
 
 
 async def _withdraw(session, identity, row, data, actor, now) -> None:
     await _close_request(session, row, "cancelled")
-    sla.resume(row, now)
+    await _resume(session, row, now)
 
 
-def _decided(row: PermitApplication, now: datetime) -> None:
-    if row.paused_at is not None:
-        sla.resume(row, now)
+async def _decided(session: AsyncSession, row: PermitApplication, now: datetime) -> None:
+    await _resume(session, row, now)
     row.decided_at = now
+
+
+async def _resume(session: AsyncSession, row: PermitApplication, now: datetime) -> None:
+    """The clock runs again (or ends) after a pause, counted as it was started: the service's promised time."""
+    if row.paused_at is None:
+        return
+    service = await catalogue_service.pinned_version(session=session, service_id=row.service_id)
+    processing_time = await promised_time(session, row, service.content)
+    await calendar_service.resume_clock(session=session, row=row, now=now, processing_time=processing_time)
 
 
 async def _missing_documents(

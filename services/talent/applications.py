@@ -949,7 +949,7 @@ async def _answer(session, context, row, data, actor, now) -> None:
         )
     await _claims_with_evidence(session, row)  # claims added since are held to the same rule
     row.question, row.answer_due_at = None, None
-    sla.resume(row, now)
+    await _resume(session, row, now)
 
 
 async def _score(session, context, row, data, actor, now) -> None:
@@ -1015,7 +1015,7 @@ async def _approve(session, context, row, data, actor, now) -> None:
             errors=[field_error("reason", "required for a tier other than the recommended one", code="missing")],
         )
     row.approved_tier = tier
-    _decided(row, now)
+    await _decided(session, row, now)
 
 
 async def _check_tier(session: AsyncSession, context: Context, row: TalentApplication, tier: str) -> None:
@@ -1030,18 +1030,23 @@ async def _check_tier(session: AsyncSession, context: Context, row: TalentApplic
 
 
 async def _reject(session, context, row, data, actor, now) -> None:
-    _decided(row, now)
+    await _decided(session, row, now)
 
 
 async def _withdraw(session, context, row, data, actor, now) -> None:
-    sla.resume(row, now)
+    await _resume(session, row, now)
     row.question, row.answer_due_at = None, None
 
 
-def _decided(row: TalentApplication, now: datetime) -> None:
-    sla.resume(row, now)
+async def _decided(session: AsyncSession, row: TalentApplication, now: datetime) -> None:
+    await _resume(session, row, now)
     row.question, row.answer_due_at = None, None
     row.decided_at = now
+
+
+async def _resume(session: AsyncSession, row: TalentApplication, now: datetime) -> None:
+    """The clock runs again (or ends) after a pause: the default processing time, counted on the calendar."""
+    await calendar_service.resume_clock(session=session, row=row, now=now, processing_time=None)
 
 
 _EFFECTS = {

@@ -76,6 +76,7 @@ class TalentApplication(IdMixin, TimestampMixin, VersionMixin, table=True):
     risk_at: datetime | None = None
     paused_at: datetime | None = None
     paused_seconds: int = 0
+    paused_clock_seconds: int = 0  # of paused_seconds, what the clock counts (the working days' part)
     escalated_at: datetime | None = Field(default=None, description="when the supervisors were told of the deadline")
     # A request for information: the question and by when it must be answered (the RFI timeout job reads it).
     question: str | None = Field(default=None, max_length=4000)

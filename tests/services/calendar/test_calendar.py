@@ -87,6 +87,51 @@ def test_an_application_sent_on_a_day_off_is_counted_from_the_next_working_day(s
     assert row.risk_at == received + (expected - received) * sla.RISK_SHARE
 
 
+def _cst(*moment: int) -> datetime:
+    return datetime(*moment, tzinfo=CST)
+
+
+@pytest.mark.parametrize(
+    ("paused", "resumed", "due"),
+    [
+        # Over a weekend, Friday 17:00 to Monday 09:00: the working hours of Friday evening and Monday morning (16 h)
+        # move it on, not the whole 64 h (which gave Thursday 02:00).
+        (_cst(2026, 12, 4, 17), _cst(2026, 12, 7, 9), _cst(2026, 12, 8, 2)),
+        # A pause within a weekend costs the department no working time: the deadline stays.
+        (_cst(2026, 12, 5, 10), _cst(2026, 12, 6, 18), _cst(2026, 12, 7, 10)),
+        # Tuesday 09:00 to Thursday 17:00, all working time (56 h): Monday 10:00 moves to Wednesday 18:00.
+        (_cst(2026, 12, 1, 9), _cst(2026, 12, 3, 17), _cst(2026, 12, 9, 18)),
+    ],
+)
+def test_a_pause_moves_a_working_day_deadline_by_its_working_time(paused, resumed, due) -> None:
+    class Row:
+        status, paused_at, paused_seconds, paused_clock_seconds = "submitted", None, 0, 0
+
+    row = Row()
+    row.submitted_at = datetime(2026, 11, 30, 10, 0, tzinfo=CST)  # a Monday; five working days: Monday 7 December
+    sla.start_clock(row, row.submitted_at, {"duration": "P5D", "working_days": True}, PUBLISHED)
+    assert row.due_at == datetime(2026, 12, 7, 10, 0, tzinfo=CST)
+    sla.pause(row, paused)
+    sla.resume(row, resumed, {"duration": "P5D", "working_days": True}, PUBLISHED)
+    assert row.due_at == due
+    assert row.paused_seconds == int((resumed - paused).total_seconds())  # all of it, for the time elapsed
+    # Counting again (a calendar change) gives the same deadline: what the clock counted of the pause is kept.
+    sla.reschedule(row, {"duration": "P5D", "working_days": True}, PUBLISHED)
+    assert row.due_at == due
+
+
+def test_a_pause_moves_a_calendar_day_deadline_by_all_of_its_time() -> None:
+    class Row:
+        status, paused_at, paused_seconds, paused_clock_seconds = "submitted", None, 0, 0
+
+    row, promised = Row(), {"duration": "P10D", "working_days": False}
+    row.submitted_at = datetime(2026, 11, 30, 10, 0, tzinfo=CST)
+    sla.start_clock(row, row.submitted_at, promised, PUBLISHED)
+    sla.pause(row, datetime(2026, 12, 4, 17, 0, tzinfo=CST))
+    sla.resume(row, datetime(2026, 12, 7, 9, 0, tzinfo=CST), promised, PUBLISHED)
+    assert row.due_at == datetime(2026, 12, 10, 10, 0, tzinfo=CST) + timedelta(hours=64)
+
+
 @pytest.mark.parametrize(
     ("asked", "days", "expected"),
     [
@@ -204,7 +249,7 @@ def test_a_deadline_that_does_not_move_is_not_written() -> None:
         submitted_at = datetime(2026, 11, 2, 9, 0)
         due_at = datetime(2026, 11, 9, 9, 0)  # five working days on
         risk_at = None
-        paused_seconds = 0
+        paused_seconds = paused_clock_seconds = 0
 
         def __setattr__(self, name: str, value: object) -> None:
             raise AssertionError(f"{name} written")

@@ -36,18 +36,23 @@ def test_deadlines_count_working_days(duration: str, working_days: bool, expecte
     assert sla.deadline(FRIDAY, duration, working_days=working_days) == expected
 
 
-def test_a_pause_moves_the_deadline_by_as_much() -> None:
+def test_a_pause_moves_the_deadline_by_the_working_time_it_took() -> None:
     class Row:
         status, submitted_at, decided_at, paused_at, paused_seconds = "under_review", FRIDAY, None, None, 0
 
     row = Row()
     sla.start_clock(row, FRIDAY, {"duration": "P5D", "working_days": True})
     due = row.due_at
-    sla.pause(row, FRIDAY + timedelta(days=1))
+    paused, resumed = FRIDAY + timedelta(days=1), FRIDAY + timedelta(days=3)  # Saturday to Monday, same hour
+    sla.pause(row, paused)
     assert sla.risk(row, FRIDAY + timedelta(days=30)) == "paused"
-    sla.resume(row, FRIDAY + timedelta(days=3))
-    assert row.due_at == due + timedelta(days=2)
-    assert row.paused_seconds == 2 * 86400
+    sla.resume(row, resumed, {"duration": "P5D", "working_days": True})
+    # Saturday and Sunday cost the department nothing; Monday, up to that hour in China, does.
+    monday = resumed.astimezone(sla.CHINA)
+    into_monday = int((monday - monday.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds())
+    assert row.paused_clock_seconds == into_monday
+    assert row.due_at == sla.push(due, into_monday, working_days=True)
+    assert row.paused_seconds == 2 * 86400  # all of it, for the time elapsed
     assert sla.risk(row, FRIDAY + timedelta(hours=1)) == "on_track"
     assert sla.risk(row, row.risk_at + timedelta(seconds=1)) == "at_risk"
     assert sla.risk(row, row.due_at) == "breached"
@@ -66,8 +71,11 @@ def test_a_paused_clock_shows_the_time_left_as_it_was_when_it_stopped() -> None:
     for now in (asked + timedelta(hours=1), asked + timedelta(days=10)):
         clock = sla.view(row, now)
         assert (clock["risk"], clock["remaining_seconds"], clock["elapsed_seconds"]) == ("paused", left, 86400)
-    sla.resume(row, asked + timedelta(days=10))
-    assert sla.view(row, asked + timedelta(days=10))["remaining_seconds"] == left
+    due, answered = row.due_at, asked + timedelta(days=10)
+    sla.resume(row, answered, {"duration": "P5D", "working_days": True})
+    moved = sla.working_seconds(asked, answered)  # the deadline moves on by the working time paused
+    assert row.due_at == sla.push(due, moved, working_days=True)
+    assert sla.view(row, answered)["remaining_seconds"] == int((row.due_at - answered).total_seconds())
 
 
 async def _submitted(client, citizen, worker) -> dict:
@@ -212,13 +220,14 @@ async def test_deadlines_follow_the_published_calendar(
     submitted = datetime.fromisoformat(before["submitted_at"])
     due = datetime.fromisoformat(before["sla"]["due_at"])
     assert due == sla.deadline(submitted, "P5D", working_days=True, calendar=PUBLISHED)
-    await _set(db, running["id"], paused_seconds=3600)  # an earlier pause of an hour
+    await _set(db, running["id"], paused_seconds=3600, paused_clock_seconds=3600)  # an earlier pause of a working hour
 
     calendar = await declare_day_off(client, admin, submitted)
     await worker.drain()
 
     moved = (await fetch(client, citizen, running["id"])).json()
-    expected = sla.deadline(submitted, "P5D", working_days=True, calendar=calendar) + timedelta(hours=1)
+    counted = sla.deadline(submitted, "P5D", working_days=True, calendar=calendar)
+    expected = sla.push(counted, 3600, working_days=True, calendar=calendar)  # the working hour paused, kept
     assert datetime.fromisoformat(moved["sla"]["due_at"]) == expected
     assert expected - due >= timedelta(days=1) + timedelta(hours=1)
     assert moved["version"] == before["version"] + 1  # a new ETag: the representation changed
