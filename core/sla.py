@@ -238,11 +238,15 @@ def view(row: Any, now: datetime) -> dict[str, Any]:
     }
 
 
-def processing_seconds(row: Any) -> int | None:
-    """How long a decided application took, its paused time excluded."""
+def processing_seconds(row: Any, *, working_days: bool = False, calendar: WorkingCalendar = WEEKDAYS) -> int | None:
+    """How long a decided application took, its paused time excluded: in all time, or for a clock of working days,
+    in time on working days (what its promise counted)."""
     if not (row.submitted_at and row.decided_at):
         return None
-    return max(0, int((aware(row.decided_at) - aware(row.submitted_at)).total_seconds()) - row.paused_seconds)
+    submitted, decided = aware(row.submitted_at), aware(row.decided_at)
+    if working_days:
+        return max(0, working_seconds(submitted, decided, calendar) - row.paused_clock_seconds)
+    return max(0, int((decided - submitted).total_seconds()) - row.paused_seconds)
 
 
 async def clocks_through(

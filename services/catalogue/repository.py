@@ -2,9 +2,10 @@
 with a GIN index and ts_rank on PostgreSQL, both over the tokens of services/catalogue/search.py."""
 
 import uuid
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import bindparam, cast, column, func, literal, literal_column, select, table, update
+from sqlalchemy import bindparam, cast, column, delete, func, literal, literal_column, select, table, update
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -162,6 +163,11 @@ async def unset_current(session: AsyncSession, service_id: uuid.UUID) -> None:
 
 async def processing_times(session: AsyncSession, code: str) -> ProcessingTimes | None:
     return await session.get(ProcessingTimes, code)
+
+
+async def keep_processing_times(session: AsyncSession, codes: Collection[str]) -> None:
+    """Remove the figures of every service but these."""
+    await session.execute(delete(ProcessingTimes).where(ProcessingTimes.code.not_in(list(codes))))
 
 
 async def save_processing_times(session: AsyncSession, row: ProcessingTimes) -> None:

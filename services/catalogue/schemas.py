@@ -304,7 +304,11 @@ class ServiceRead(BaseModel):
     updated_at: datetime
     allowed_actions: list[str] = Field(default_factory=list)
     actual_processing_time: dict[str, Any] | None = Field(
-        default=None, description="observed median and 90th percentile (from decided applications)"
+        default=None,
+        description=(
+            "observed median and 90th percentile, in the days the promised time counts (working days where it says "
+            "so), paused time left out, from the applications decided in the last year; none from fewer than five"
+        ),
     )
 
 

@@ -385,21 +385,31 @@ async def benefits_for_tier(*, session: AsyncSession, tier: str) -> list[PinnedS
     return [service for service in found if tier in talent_tiers(service)]
 
 
-async def record_processing_times(*, session: AsyncSession, code: str, durations: list[int]) -> None:
-    """Store a service's observed median and 90th percentile (nearest rank) from these processing durations."""
-    if not durations:
-        return
-    ordered = sorted(durations)
+# Fewer decisions than this show nothing: from one or two, a figure would all but tell one applicant's case.
+MIN_SAMPLE = 5
 
-    def rank(share: float) -> int:
+
+async def record_processing_times(*, session: AsyncSession, durations: dict[str, list[int]]) -> None:
+    """Store each service's observed median and 90th percentile (nearest rank) from its processing durations, in
+    place of the figures before: a service with fewer than MIN_SAMPLE decisions in the window (all of them aged out,
+    say) shows none rather than stale ones."""
+    now, shown = utcnow(), {code: sorted(seconds) for code, seconds in durations.items() if len(seconds) >= MIN_SAMPLE}
+
+    def rank(ordered: list[int], share: float) -> int:
         return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
-    await repository.save_processing_times(
-        session,
-        ProcessingTimes(
-            code=code, median_seconds=rank(0.5), p90_seconds=rank(0.9), sample_size=len(ordered), measured_at=utcnow()
-        ),
-    )
+    await repository.keep_processing_times(session, shown)
+    for code, ordered in shown.items():
+        await repository.save_processing_times(
+            session,
+            ProcessingTimes(
+                code=code,
+                median_seconds=rank(ordered, 0.5),
+                p90_seconds=rank(ordered, 0.9),
+                sample_size=len(ordered),
+                measured_at=now,
+            ),
+        )
 
 
 async def actual_processing_time(*, session: AsyncSession, code: str) -> dict[str, Any] | None:

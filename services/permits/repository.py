@@ -235,10 +235,15 @@ async def overdue_requests(session: AsyncSession, now: datetime, *, limit: int =
 
 
 async def decided_durations(session: AsyncSession, since: datetime) -> list[Any]:
-    """(service code, submitted, decided, paused seconds) of applications decided since `since`."""
-    statement = select(_app.c.service_code, _app.c.submitted_at, _app.c.decided_at, _app.c.paused_seconds).where(
-        _app.c.decided_at >= since, _app.c.submitted_at.is_not(None)
-    )
+    """(service code and version id, submitted, decided, paused seconds) of applications decided since `since`."""
+    statement = select(
+        _app.c.service_code,
+        _app.c.service_id,
+        _app.c.submitted_at,
+        _app.c.decided_at,
+        _app.c.paused_seconds,
+        _app.c.paused_clock_seconds,
+    ).where(_app.c.decided_at >= since, _app.c.submitted_at.is_not(None))
     return list((await session.execute(statement)).all())
 
 

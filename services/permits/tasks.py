@@ -286,15 +286,19 @@ async def grant_by_law(session: AsyncSession, state: Any, application_id: uuid.U
 
 @REGISTRY.every(3600, name="permits.processing_times")
 async def processing_times(state: Any) -> None:
-    """Each permit service's real median and 90th-percentile processing time over the last year, for the catalogue."""
+    """Each permit service's real median and 90th-percentile processing time over the last year, for the catalogue,
+    each application counted as its promise was (in working days where the service's processing time says so)."""
+    since = utcnow() - timedelta(days=365)
     async with state.db.transaction() as session:
+        calendar = await calendar_service.working_calendar(session=session, since=since.astimezone(sla.CHINA).date())
         by_service: dict[str, list[int]] = {}
-        for row in await repository.decided_durations(session, utcnow() - timedelta(days=365)):
-            seconds = sla.processing_seconds(row)
+        for row in await repository.decided_durations(session, since):
+            pinned = await catalogue_service.pinned_version(session=session, service_id=row.service_id)
+            promised = pinned.content.get("processing_time") or sla.DEFAULT_PROCESSING_TIME
+            seconds = sla.processing_seconds(row, working_days=promised.get("working_days", True), calendar=calendar)
             if seconds is not None:
                 by_service.setdefault(row.service_code, []).append(seconds)
-        for code, durations in by_service.items():
-            await catalogue_service.record_processing_times(session=session, code=code, durations=durations)
+        await catalogue_service.record_processing_times(session=session, durations=by_service)
 
 
 @REGISTRY.on(CALENDAR_CHANGED.name, name="permits.recount_deadlines")
