@@ -67,9 +67,10 @@ def language_from_header(header: str) -> str:
         if quality > 0:  # q=0 (or a quality that cannot be read) says "not this one" (RFC 9110 12.4.2)
             ranked.append((-quality, index, tag.strip().lower()))
     for _, _, tag in sorted(ranked):
-        if tag.startswith("zh"):
+        primary = tag.partition("-")[0]  # a range matches its own language and that language's subtags (RFC 4647 3.3.1)
+        if primary == "zh":
             return "zh-CN"
-        if tag.startswith("en"):
+        if primary == "en":
             return "en"
     return DEFAULT_LANGUAGE
 

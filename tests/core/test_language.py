@@ -26,6 +26,9 @@ PAIR = {"zh-CN": "春节", "en": "Spring Festival"}
         ("en;q=0", "zh-CN"),  # q=0: not acceptable at all, whatever else is named
         ("zh-Hant;q=0, en;q=0.1", "en"),
         ("zh;Q=0, en;Q=0.5", "en"),  # the parameter's name in any case
+        ("zha, en;q=0.9", "en"),  # Zhuang is not Chinese: a range matches its language and its subtags only
+        ("english, zh;q=0.5", "zh-CN"),  # not a language tag of English
+        ("EN-us", "en"),  # tags are case-insensitive
     ],
 )
 def test_the_language_asked_for_is_read_from_accept_language(header: str, language: str) -> None:
