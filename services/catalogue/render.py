@@ -36,6 +36,7 @@ def summary(row: Any, language: str, *, score: float | None = None) -> dict[str,
         "title": _pair(row["title_zh"], row["title_en"], language),
         "summary": _pair(row["summary_zh"], row["summary_en"], language),
         "processing_time": row["processing_time"],
+        "updated_at": row["updated_at"].isoformat(),
         "score": round(score, 6) if score is not None else None,
     }
 

@@ -3,6 +3,7 @@ with a GIN index and ts_rank on PostgreSQL, both over the tokens of services/cat
 
 import uuid
 from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, cast, column, delete, func, literal, literal_column, select, table, update
@@ -31,6 +32,7 @@ SUMMARY_COLUMNS = (
     _service.c.title_en,
     _service.c.summary_zh,
     _service.c.summary_en,
+    _service.c.updated_at,
 )
 
 # The small parts of the content document a list shows.
@@ -41,9 +43,17 @@ _SMALL_PARTS = (
 
 
 def _filters(
-    *, department: str | None, category: str | None, audience: str | None, kind: str | None, status: str | None
+    *,
+    department: str | None,
+    category: str | None,
+    audience: str | None,
+    kind: str | None,
+    status: str | None,
+    modified_after: datetime | None = None,
 ) -> list[Any]:
     conditions: list[Any] = [_service.c.current.is_(True)]
+    if modified_after:
+        conditions.append(_service.c.updated_at > modified_after)
     if status:
         conditions.append(_service.c.status == status)
     if department:

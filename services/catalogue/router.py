@@ -17,6 +17,7 @@ from core.http.language import BOTH, LangParam, Language, language_headers, pick
 from core.pagination import (
     MAX_OFFSET,
     Cursor,
+    Instant,
     Limit,
     Page,
     bind_cursor,
@@ -153,6 +154,13 @@ async def list_services(
     audience: Audience | None = None,
     kind: Kind | None = None,
     status: Status = "published",
+    modified_after: Annotated[
+        Instant | None,
+        Query(
+            description="only services whose version changed since (for a partner's sync; with status=withdrawn, "
+            "those withdrawn since)"
+        ),
+    ] = None,
     limit: Limit = 20,
     cursor: Cursor = None,
     lang: LangParam = None,
@@ -160,7 +168,14 @@ async def list_services(
     """Without `q`, services by code (keyset pages). With `q`, the most relevant first (title and keywords weigh
     most); every word must match, Chinese by character pairs, English words by prefix."""
     language = pick_language(request, lang)
-    filters = {"department": department, "category": category, "audience": audience, "kind": kind, "status": status}
+    filters = {
+        "department": department,
+        "category": category,
+        "audience": audience,
+        "kind": kind,
+        "status": status,
+        "modified_after": modified_after,
+    }
     if status == "draft":
         filters["status"] = "__none__"  # drafts are never public
     terms = query_terms(q) if q is not None else None

@@ -323,6 +323,7 @@ class ServiceSummary(BaseModel):
     title: Localized
     summary: Localized
     processing_time: dict[str, Any] | None
+    updated_at: datetime = Field(description="when this version last changed (published, deprecated, withdrawn)")
     score: float | None = Field(default=None, description="search relevance, when searching")
 
 

@@ -2,6 +2,7 @@
 version never changes, and the version an application pinned stays readable."""
 
 import json
+from datetime import datetime
 
 import pytest
 from sqlalchemy import select
@@ -441,3 +442,29 @@ async def test_a_version_written_under_older_rules_still_starts_the_draft_that_m
         f"{SERVICES}/business-licence/versions/2", json=body, headers={**editor, "If-Match": draft.headers["etag"]}
     )
     assert "too big to check quickly" in str(assert_problem(refused, 422)["errors"])
+
+
+async def test_a_partner_syncs_what_changed_since_it_last_looked(client, editor, publisher) -> None:
+    """modified_after lists the services whose version changed since (newly published, withdrawn), each with when."""
+    listed = (await client.get(SERVICES, params={"limit": 100})).json()["items"]
+    since = max(datetime.fromisoformat(item["updated_at"]) for item in listed)
+    assert (await client.get(SERVICES, params={"modified_after": since.isoformat()})).json()["items"] == []
+
+    draft = await _draft(client, editor)
+    read = await client.get(f"{SERVICES}/street-vendor-permit/versions/1", headers=editor)
+    updated = await _put(client, editor, 1, {**NEW_SERVICE, **COMPLETE}, read.headers["etag"])
+    published = await _act(client, publisher, "street-vendor-permit", 1, "publish", updated.headers["etag"])
+    assert (draft["version"], published.status_code) == (1, 200)
+    changed = (await client.get(SERVICES, params={"modified_after": since.isoformat()})).json()["items"]
+    assert [item["code"] for item in changed] == ["street-vendor-permit"]
+    assert datetime.fromisoformat(changed[0]["updated_at"]) > since
+
+    withdrawn = await _act(
+        client, publisher, "street-vendor-permit", 1, "withdraw", published.headers["etag"], reason="Replaced"
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+    gone = {"modified_after": changed[0]["updated_at"], "status": "withdrawn"}
+    assert [item["code"] for item in (await client.get(SERVICES, params=gone)).json()["items"]] == [
+        "street-vendor-permit"
+    ]
+    assert_problem(await client.get(SERVICES, params={"modified_after": "yesterday"}), 422)
