@@ -67,7 +67,10 @@ async def _public(
     # The query as given, encoded and in its order: sorted, or joined raw, two queries FastAPI reads differently (a
     # repeated parameter counts its last value; an encoded "&" is part of a value) shared a key, and one poisoned the
     # other's cached answer for everyone.
-    query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "lang"])
+    # Only the parameters the route reads: others change nothing in the answer, and each new junk value would have
+    # missed the cache (a query each) and, past its size, flushed it for everyone.
+    known = {parameter.alias for parameter in request.scope["route"].dependant.query_params} - {"lang"}
+    query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k in known])
     key = f"{request.url.path}?{query}|{language}"
     hit = cache.get(key) if cache is not None else None
     if hit is None:

@@ -4,6 +4,7 @@ import jsonschema
 import pytest
 from pyld import jsonld
 
+from services.catalogue.dependencies import PublicCache
 from tests.helpers import assert_problem
 from tests.services.catalogue.shapes import OPEN311_DEFINITION, OPEN311_SERVICES
 
@@ -133,6 +134,18 @@ async def test_a_query_read_otherwise_is_never_answered_from_another_querys_cach
     assert await codes("category=business%26department%3Dmarket") == []  # no such category
     assert await codes("category=business&department=market") == await codes("department=market&category=business")
     assert await codes("category=business&department=market")
+
+
+async def test_a_parameter_the_route_does_not_read_neither_misses_nor_floods_the_cache(app, client, monkeypatch):
+    """?junk=1, ?junk=2 ... change nothing in the answer: each was a cache miss (a query) and, past the cache's size,
+    flushed it for everyone."""
+    cache = PublicCache(size=3)
+    monkeypatch.setattr(app.state, "catalogue_cache", cache, raising=False)
+    first = await client.get(SERVICES, params={"department": "market", "junk": "1"})
+    for n in range(2, 10):
+        again = await client.get(SERVICES, params={"department": "market", "junk": str(n)})
+        assert (again.content, again.headers["etag"]) == (first.content, first.headers["etag"])
+    assert len(cache._entries) == 1
 
 
 async def test_unknown_service_and_bad_parameters(client) -> None:
