@@ -258,6 +258,13 @@ def _validate(server: Any, oauth_request: StarletteOAuth2Request) -> Validated:
     return Validated(client=grant.client, redirect_uri=grant.redirect_uri, scope=oauth_request.scope or "")
 
 
+def _openid_without_redirect_uri(params: dict[str, str]) -> bool:
+    """OIDC Core 3.1.2.1 makes redirect_uri REQUIRED in an OpenID Connect request, where RFC 6749 3.1.2.3 lets a plain
+    OAuth request fall back on a client's one registered URI. Unnamed, the user would be sent to whichever URI the
+    client registered first, a URI the request never asked for (and its code bound to no redirect_uri at all)."""
+    return "openid" in (params.get("scope") or "").split() and not params.get("redirect_uri")
+
+
 def _error_redirect(
     redirect_uri: str, error: str, state: str | None, issuer: str, description: str
 ) -> RedirectResponse:
@@ -296,7 +303,10 @@ def _after_sign_in(request: Request) -> str:
         200: {"description": "The sign-in or consent page", "content": HTML},
         302: {"description": "Back to the client with `code`, `state` and `iss` (or an error)"},
         400: {
-            "description": "The client or redirect URI cannot be trusted: an error page, no redirect",
+            "description": (
+                "The client or redirect URI cannot be trusted, or an OpenID request names no redirect_uri: an error "
+                "page, no redirect"
+            ),
             "content": HTML,
         },
     },
@@ -329,6 +339,16 @@ async def authorize(request: Request, identity: Identity = Depends(get_identity)
     if validated.error_page:
         code, description = validated.error_page
         return _message(request, lang, title=t("error_title"), detail=description, code=code, help_text=t("error_help"))
+    if _openid_without_redirect_uri(params):
+        # Before any redirect, an error's too: the request has not named where to send the user.
+        return _message(
+            request,
+            lang,
+            title=t("error_title"),
+            detail="redirect_uri is required in an OpenID Connect request",
+            code="invalid_request",
+            help_text=t("error_help"),
+        )
     if validated.error_redirect:
         return _redirect(_with_iss(validated.error_redirect, settings.issuer))
     client, redirect_uri = validated.client, validated.redirect_uri

@@ -97,6 +97,41 @@ async def test_1_missing_redirect_uri_with_several_registered_is_an_error_page(c
     assert (await client.get(_authorize_url(client_id=two_uri_client, redirect_uri=TWO_URIS[1]))).status_code == 200
 
 
+async def test_1_missing_redirect_uri_on_an_openid_request_is_an_error_page(client) -> None:
+    """OIDC Core 3.1.2.1: an OpenID request names its redirect_uri, even for a client with one registered."""
+    for overrides in ({}, {"response_type": "token"}):  # an error the client would otherwise be sent back with
+        response = await client.get(_authorize_url(redirect_uri=None, **overrides))
+        assert response.status_code == 400
+        assert "location" not in response.headers
+        assert response.headers["content-type"].startswith("text/html")
+        assert "invalid_request" in response.text
+        assert "redirect_uri is required" in response.text
+
+
+async def test_1_plain_oauth_may_still_leave_out_the_one_registered_redirect_uri(client) -> None:
+    """RFC 6749 3.1.2.3: without openid, a client with one registered URI may omit it; the code goes there."""
+    verifier, challenge = pkce()
+    query = {
+        "response_type": "code",
+        "client_id": WEB["client_id"],
+        "scope": "permits:apply",
+        "state": "plain",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    await sign_in(client, "13800000001", "openid permits:apply", app=WEB)  # signed in, and consented to the scope
+    answer = await client.get("/oauth2/authorize?" + urlencode(query))
+    assert answer.status_code == 302, answer.text[:300]
+    assert answer.headers["location"].startswith(WEB["redirect_uri"] + "?")
+    code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+    token = await client.post(
+        "/oauth2/token",
+        data={"grant_type": "authorization_code", "code": code, "code_verifier": verifier, "client_id": "demo-web"},
+    )
+    assert token.status_code == 200, token.text
+    assert "id_token" not in token.json()
+
+
 async def test_1_unknown_client_is_an_error_page(client) -> None:
     response = await client.get(_authorize_url(client_id="nobody"))
     assert response.status_code == 400
