@@ -4,7 +4,8 @@
   to `plain`);
 - a code is used exactly once, atomically; a second exchange revokes every token the first one produced;
 - refresh tokens rotate on every use; presenting a used one revokes its whole family;
-- client authentication adds `private_key_jwt` (RFC 7523) with replay protection on the assertion's `jti`.
+- client authentication adds `private_key_jwt` (RFC 7523) with replay protection on the assertion's `jti`, addressed
+  to the issuer identifier alone (draft-ietf-oauth-rfc7523bis, FAPI 2.0).
 """
 
 import base64
@@ -23,7 +24,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from auth import repository
-from auth.tokens import TokenError, unverified_header
+from auth.tokens import LEEWAY, TokenError, unverified_header
 from core.crypto import secret_digest
 from core.models import new_id, utcnow
 
@@ -258,16 +259,19 @@ def private_key_jwt(server: "AuthorizationServer") -> Any:
         except (JoseError, ValueError) as exc:
             raise refuse("bad signature") from exc
         now = time.time()
-        audience = claims.get("aud")
-        audiences = audience if isinstance(audience, list) else [audience]
         if claims.get("iss") != client.client_id or claims.get("sub") != client.client_id:
             raise refuse("iss and sub must be the client_id")
-        if not {server.token_endpoint, server.ctx.settings.issuer} & set(audiences):
-            raise refuse("wrong audience")
+        if not _addressed_to(claims.get("aud"), server.ctx.settings.issuer):
+            raise refuse("the audience must be the issuer identifier alone")
         exp = claims.get("exp")
-        if not isinstance(exp, int | float) or exp <= now or exp - now > MAX_ASSERTION_LIFETIME + 30:
+        if not isinstance(exp, int | float) or exp <= now or exp - now > MAX_ASSERTION_LIFETIME + LEEWAY:
             raise refuse("expired or too long-lived")
-        if isinstance(claims.get("nbf"), int | float) and claims["nbf"] > now + 30:
+        iat = claims.get("iat")
+        if iat is not None and (not isinstance(iat, int | float) or iat > now + LEEWAY):
+            # An assertion "issued" later than now, past any clock skew, was made to be used later (a client's clock
+            # far off, or one pre-signed for someone to send when it is due): never one we take now.
+            raise refuse("issued in the future")
+        if isinstance(claims.get("nbf"), int | float) and claims["nbf"] > now + LEEWAY:
             raise refuse("not valid yet")
         jti = claims.get("jti")
         if not isinstance(jti, str) or not jti or len(jti) > 200:
@@ -278,6 +282,22 @@ def private_key_jwt(server: "AuthorizationServer") -> Any:
         return client
 
     return authenticate
+
+
+def _addressed_to(audience: Any, issuer: str) -> bool:
+    """Whether an assertion's `aud` is our issuer identifier and nothing else (a string, or a list of just it).
+
+    The token endpoint URL is not accepted, though RFC 7523 3 and OIDC Core 9 suggested it: an endpoint URL is what
+    the audience-injection attack makes a client sign for another server (a malicious authorization server names our
+    token endpoint as one of its own endpoints, and the client's assertion for it works here), while the issuer
+    identifier is bound to the server's metadata (RFC 8414 3.3), so a client never signs ours for anyone else.
+    draft-ietf-oauth-rfc7523bis (2025) makes the issuer the sole audience value and forbids the token endpoint URL;
+    the FAPI 2.0 Security Profile (final, 2025) has the server accept only its issuer; so does Singpass. Every
+    private_key_jwt client is registered by an administrator, who tells its integrators what to sign: no installed
+    base to stay compatible with. A list with any other value is refused: a value beside ours means the assertion
+    was made for another server too."""
+    audiences = audience if isinstance(audience, list) else [audience]
+    return bool(audiences) and all(value == issuer for value in audiences)
 
 
 def _unverified_claim(token: str, name: str) -> Any:

@@ -88,10 +88,6 @@ class AuthorizationServer(AuthlibServer):
         self.register_endpoint(Introspection(self))
         self.register_client_auth_method("private_key_jwt", private_key_jwt(self))
 
-    @property
-    def token_endpoint(self) -> str:
-        return f"{self.ctx.settings.issuer}/oauth2/token"
-
     # -- Authlib's hooks ------------------------------------------------------------------------------------------
 
     def authenticate_client(self, request: Any, methods: list[str], endpoint: str = "token") -> RegisteredClient:

@@ -27,6 +27,7 @@ from tests.oauth import CONSOLE, WEB, authorize, bearer, csrf_of, exchange, pkce
 
 WEB_SCOPE = "openid profile phone permits:apply"
 CONSOLE_AUTH = ("officer-console", "officer-console-secret")
+ISSUER = "http://127.0.0.1:8000"  # the test settings' public base URL
 PARTNER_AUTH = ("demo-partner", "demo-partner-secret")
 
 
@@ -391,7 +392,7 @@ def _assertion(key, *, alg: str = "RS256", headers: dict | None = None, **claims
     body = {
         "iss": "jwt-partner",
         "sub": "jwt-partner",
-        "aud": "http://127.0.0.1:8000/oauth2/token",
+        "aud": ISSUER,
         "iat": now,
         "exp": now + 60,
         "jti": f"jti-{time.time_ns()}",
@@ -424,6 +425,35 @@ async def test_7_private_key_jwt_replayed_jti_is_refused(client, jwt_partner, pa
     assert (replay.status_code, replay.json()["error"]) == (401, "invalid_client")
 
 
+async def test_7_private_key_jwt_audience_is_the_issuer_alone(client, jwt_partner, partner_key) -> None:
+    """draft-ietf-oauth-rfc7523bis / FAPI 2.0: the issuer identifier as the sole audience; the token endpoint URL,
+    which an audience-injection attack gets a client to sign for another server, is not one."""
+    for audience in ([ISSUER], ISSUER):
+        response = await _with_assertion(client, _assertion(partner_key, aud=audience))
+        assert response.status_code == 200, response.text
+    for audience in (
+        f"{ISSUER}/oauth2/token",
+        [f"{ISSUER}/oauth2/token"],
+        [ISSUER, "https://elsewhere.example"],  # made for another server too
+        [ISSUER, f"{ISSUER}/oauth2/token"],
+        [],
+        f"{ISSUER}/",
+    ):
+        response = await _with_assertion(client, _assertion(partner_key, aud=audience))
+        assert (response.status_code, response.json()["error"]) == (401, "invalid_client"), audience
+        assert "audience" in response.json()["error_description"]
+
+
+async def test_7_private_key_jwt_issued_in_the_future_is_refused(client, jwt_partner, partner_key) -> None:
+    now = int(time.time())
+    for iat in (now + 120, "now"):
+        response = await _with_assertion(client, _assertion(partner_key, iat=iat, exp=now + 180))
+        assert (response.status_code, response.json()["error"]) == (401, "invalid_client"), iat
+        assert "issued in the future" in response.json()["error_description"]
+    # Within the clock skew tolerated, it is taken.
+    assert (await _with_assertion(client, _assertion(partner_key, iat=now + 20))).status_code == 200
+
+
 @pytest.mark.parametrize(
     "claims",
     [
@@ -443,7 +473,7 @@ async def test_7_private_key_jwt_alg_none_is_refused(client, jwt_partner, partne
     claims = {
         "iss": "jwt-partner",
         "sub": "jwt-partner",
-        "aud": "http://127.0.0.1:8000/oauth2/token",
+        "aud": ISSUER,
         "exp": int(time.time()) + 60,
         "jti": "none-alg",
     }
@@ -456,7 +486,7 @@ async def test_7_private_key_jwt_hs256_with_the_public_key_is_refused(client, jw
     claims = {
         "iss": "jwt-partner",
         "sub": "jwt-partner",
-        "aud": "http://127.0.0.1:8000/oauth2/token",
+        "aud": ISSUER,
         "exp": int(time.time()) + 60,
         "jti": "confused",
     }
