@@ -19,6 +19,10 @@ class RepresentationNotFound(NotFound):
     code, title = "representation-not-found", "This partner system does not act for you"
 
 
+class ConsentNotFound(NotFound):
+    code, title = "consent-not-found", "You have not allowed this application to act for you"
+
+
 class PhoneTaken(Conflict):
     code, title = "phone-taken", "An account with this phone number exists"
 

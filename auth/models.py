@@ -157,14 +157,16 @@ class SigningKey(SQLModel, table=True):
 
 class TokenRevocation(SQLModel, table=True):
     """What every process must refuse: one access token (jti), a refresh family, a login session, or all tokens of
-    a subject or issued to a client before `revoked_at`. Rows live only as long as the tokens they stop."""
+    a subject, issued to a client, or of a subject issued to a client before `revoked_at`. Rows live only as long as
+    the tokens they stop."""
 
     __tablename__ = "token_revocation"
     __table_args__ = (UniqueConstraint("kind", "value", name="uq_token_revocation_kind_value"),)
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
-    kind: str = Field(max_length=20, description="jti | family | session | subject | client_tokens")
-    value: str = Field(max_length=100)
+    kind: str = Field(max_length=20, description="jti | family | session | subject | client_tokens | subject_client")
+    # A subject_client value is "<subject> <client_id>": up to 36 + 1 + 100 characters.
+    value: str = Field(max_length=200)
     revoked_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime = Field(index=True)
 

@@ -341,6 +341,58 @@ async def save_consent(session: AsyncSession, account_id: uuid.UUID, client_id: 
         await session.execute(insert(_consent).values(account_id=account_id, client_id=client_id, scopes=merged))
 
 
+async def consents_of(
+    session: AsyncSession, account_id: uuid.UUID, *, limit: int, cursor: str | None
+) -> tuple[list[Any], str | None]:
+    """A person's consents with the clients' names, newest first; only theirs (the account is in the query)."""
+    statement = (
+        select(_consent.c.client_id, _consent.c.scopes, _consent.c.granted_at, _client.c.name_zh, _client.c.name_en)
+        .join(_client, _client.c.client_id == _consent.c.client_id)
+        .where(_consent.c.account_id == account_id)
+    )
+    statement = keyset(
+        statement, order_by=[_consent.c.granted_at, _consent.c.client_id], cursor=cursor, limit=limit, descending=True
+    )
+    rows = list(await session.execute(statement))
+    return page_of(rows, limit=limit, key=lambda row: (row.granted_at, row.client_id))
+
+
+async def withdraw_consent(session: AsyncSession, account_id: uuid.UUID, client_id: str) -> list[str] | None:
+    """Delete the person's consent to the client; the scopes it granted, or None if there was none of theirs."""
+    statement = (
+        delete(_consent)
+        .where(_consent.c.account_id == account_id, _consent.c.client_id == client_id)
+        .returning(_consent.c.scopes)
+    )
+    row = (await session.execute(statement)).first()
+    return list(row.scopes or ()) if row is not None else None
+
+
+async def revoke_refresh_tokens_of(session: AsyncSession, account_id: uuid.UUID, client_id: str) -> int:
+    """Revoke every refresh token of the person issued to the client; how many families (sign-ins) that ended."""
+    stmt = (
+        update(_refresh)
+        .where(_refresh.c.account_id == account_id, _refresh.c.client_id == client_id, _refresh.c.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .returning(_refresh.c.family_id)
+    )
+    return len(set((await session.execute(stmt)).scalars()))
+
+
+async def drop_unused_codes_of(session: AsyncSession, account_id: uuid.UUID, client_id: str) -> None:
+    """Delete the person's codes for the client still waiting to be exchanged: exchanged after a revocation, a code
+    would start tokens the revocation does not reach. Used ones stay, for replay detection; expired ones are of no
+    use to anyone (and the condition on expires_at keeps this to its index's last minute)."""
+    await session.execute(
+        delete(_code).where(
+            _code.c.expires_at > utcnow(),
+            _code.c.account_id == account_id,
+            _code.c.client_id == client_id,
+            _code.c.used_at.is_(None),
+        )
+    )
+
+
 async def represents(session: AsyncSession, account_id: uuid.UUID, client_id: str) -> bool:
     """Whether the citizen's mandate to this partner system stands."""
     return bool((await session.execute(select(mandate_stands(account_id, client_id)))).scalar())

@@ -19,6 +19,7 @@ from auth.schemas import (
     ClientRead,
     ClientUpdate,
     ClientWithSecret,
+    ConsentRead,
     Me,
     MeUpdate,
     RepresentationRead,
@@ -77,8 +78,9 @@ async def read_access_log(
     return Page(items=items, next_cursor=encode_cursor([items[-1].id]) if len(rows) > limit else None)
 
 
-# A partner's path segment: a client_id as clients are registered.
-PartnerId = Annotated[str, Path(pattern=CLIENT_ID_PATTERN)]
+# A client's path segment (a partner system's, or any application's): a client_id as clients are registered.
+ClientIdPath = Annotated[str, Path(pattern=CLIENT_ID_PATTERN)]
+PartnerId = ClientIdPath
 
 
 @accounts.get("/me/representations", response_model=list[RepresentationRead], responses=problems(401, 403))
@@ -102,6 +104,26 @@ async def withdraw_mandate(principal: Person, client_id: PartnerId, session: Ses
     """Stop this partner system filing for you: what it has filed stays yours, and it no longer sees or acts on it, nor
     hears of it by webhook."""
     await service.withdraw_mandate(session=session, principal=principal, client_id=client_id)
+    return Response(status_code=204)
+
+
+@accounts.get("/me/consents", response_model=Page[ConsentRead], responses=problems(401, 403, 422))
+async def read_consents(
+    principal: Person, session: SessionDep, language: Language, limit: Limit = 20, cursor: Cursor = None
+) -> Page[ConsentRead]:
+    """The applications you have allowed to act for you, with what you allowed (the scopes), newest first. What
+    officers, administrators and partner systems read of your data is at `/me/access-log`."""
+    items, next_cursor = await service.consents(session=session, principal=principal, limit=limit, cursor=cursor)
+    return localize(Page(items=items, next_cursor=next_cursor), language)
+
+
+@accounts.delete("/me/consents/{client_id}", status_code=204, responses=problems(401, 403, 404, 422))
+async def withdraw_consent(
+    principal: Person, client_id: ClientIdPath, session: SessionDep, identity: IdentityDep
+) -> Response:
+    """Withdraw your permission: the application's access to your account ends at once (its tokens stop working
+    within a second), and it must ask you again."""
+    await service.withdraw_consent(session=session, identity=identity, principal=principal, client_id=client_id)
     return Response(status_code=204)
 
 

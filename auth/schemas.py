@@ -69,6 +69,15 @@ class RepresentationRead(BaseModel):
     granted_at: datetime
 
 
+class ConsentRead(BaseModel):
+    """A client application the person has allowed to act for them, and with which scopes."""
+
+    client_id: str
+    client_name: Localized
+    scopes: list[str] = Field(description="The scopes granted, as the consent page listed them")
+    granted_at: datetime = Field(description="When last granted (granting more scopes later renews it)")
+
+
 class Me(BaseModel):
     id: uuid.UUID
     kind: str

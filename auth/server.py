@@ -29,7 +29,7 @@ from auth.grants import (
 from auth.identity import Identity
 from auth.models import TokenRevocation
 from auth.scopes import SCOPES, scopes_for_person
-from auth.tokens import REVOKED_BY_CLAIM, TokenError, revocation
+from auth.tokens import REVOKED_BY_CLAIMS, TokenError, revocation, revocation_value
 from core import audit
 from core.context import Actor
 from core.crypto import secret_digest
@@ -259,12 +259,13 @@ class AuthorizationServer(AuthlibServer):
         """Authoritative check against the table (introspection must not be a second stale)."""
         issued = datetime.fromtimestamp(claims.get("iat", 0), UTC)
         matches = [and_(_revocations.c.kind == "jti", _revocations.c.value == claims.get("jti"))]
-        for kind, claim in REVOKED_BY_CLAIM:
-            if claims.get(claim):
+        for kind, names in REVOKED_BY_CLAIMS:
+            value = revocation_value(claims, names)
+            if value is not None:
                 matches.append(
                     and_(
                         _revocations.c.kind == kind,
-                        _revocations.c.value == str(claims[claim]),
+                        _revocations.c.value == value,
                         _revocations.c.revoked_at >= issued,
                     )
                 )

@@ -14,6 +14,7 @@ from auth.exceptions import (
     AccountNotFound,
     ClientIdTaken,
     ClientNotFound,
+    ConsentNotFound,
     IdentityAlreadyVerified,
     IdNumberTaken,
     InvalidAccountChange,
@@ -37,13 +38,14 @@ from auth.schemas import (
     ClientRead,
     ClientUpdate,
     ClientWithSecret,
+    ConsentRead,
     Me,
     MeUpdate,
     RepresentationRead,
     StaffCreate,
     check_client_consistency,
 )
-from auth.tokens import revocation
+from auth.tokens import revocation, subject_client
 from core import accesslog, audit
 from core.crypto import mask_id_number, mask_name, mask_phone, secret_digest
 from core.errors import ValidationFailed, field_error
@@ -381,6 +383,46 @@ def _audit_mandate(session: AsyncSession, principal: Principal, client_id: str, 
         object_type="account",
         object_id=principal.account_id,
         detail={"client_id": client_id},
+    )
+
+
+# -- consents: the client applications a person has allowed to act for them -------------------------------------------
+
+
+async def consents(
+    *, session: AsyncSession, principal: Principal, limit: int, cursor: str | None
+) -> tuple[list[ConsentRead], str | None]:
+    """The clients the caller has consented to, with the scopes granted, newest first."""
+    rows, next_cursor = await repository.consents_of(session, principal.account_id, limit=limit, cursor=cursor)
+    return [
+        ConsentRead(
+            client_id=row.client_id,
+            client_name={"zh-CN": row.name_zh, "en": row.name_en},
+            scopes=sorted(row.scopes or ()),
+            granted_at=row.granted_at,
+        )
+        for row in rows
+    ], next_cursor
+
+
+async def withdraw_consent(*, session: AsyncSession, identity: Identity, principal: Principal, client_id: str) -> None:
+    """The client may no longer act for the caller: the consent goes, and with it every token of the caller's the
+    client holds (refresh tokens in the table, access tokens in every process within a second); its next
+    authorization request shows the consent page again."""
+    account_id = principal.account_id
+    scopes = await repository.withdraw_consent(session, account_id, client_id)
+    if scopes is None:
+        # The same answer whether the client exists or not: which clients there are is not the caller's to learn.
+        raise ConsentNotFound(f"You have not allowed {client_id} to act for you.")
+    families = await repository.revoke_refresh_tokens_of(session, account_id, client_id)
+    await repository.drop_unused_codes_of(session, account_id, client_id)
+    await _revoke(session, identity, "subject_client", subject_client(principal.subject, client_id))
+    audit.record(
+        session,
+        action="auth.consent.withdrawn",
+        object_type="oauth_client",
+        object_id=client_id,
+        detail={"scopes": sorted(scopes), "refresh_families_revoked": families},
     )
 
 

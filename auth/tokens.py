@@ -32,11 +32,35 @@ from core.models import new_id, utcnow
 
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 LEEWAY = 30  # seconds of clock skew tolerated on exp / nbf
-# Revocation kinds that stop every token whose claim holds the value and that was issued at or before the revocation:
+# Revocation kinds that stop every token whose claims hold the value and that was issued at or before the revocation:
 # a refresh family, a login session, everything of a subject, everything issued to a client (one entry when a client
-# is disabled, where one per family of its users would grow the list every process reloads each second).
-REVOKED_BY_CLAIM = (("family", "fid"), ("session", "sid"), ("subject", "sub"), ("client_tokens", "client_id"))
+# is disabled, where one per family of its users would grow the list every process reloads each second), and
+# everything of a subject issued to one client (`subject_client`, when a person withdraws their consent to it). The
+# last is one entry per withdrawal however many sign-ins the person made through the client, and it reaches the
+# access tokens of families that have no refresh token row to find them by (a client without the refresh grant):
+# revoking family by family would cost an entry per sign-in and miss those.
+REVOKED_BY_CLAIMS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("family", ("fid",)),
+    ("session", ("sid",)),
+    ("subject", ("sub",)),
+    ("client_tokens", ("client_id",)),
+    ("subject_client", ("sub", "client_id")),
+)
 _revocations = TokenRevocation.__table__
+
+
+def revocation_value(claims: dict[str, Any], names: tuple[str, ...]) -> str | None:
+    """The value a revocation of a REVOKED_BY_CLAIMS kind holds for a token with these claims; None if it lacks one.
+    Joined by a space, which neither a subject (a UUID, or a client_id) nor a client_id holds."""
+    values = [claims.get(name) for name in names]
+    if any(value is None or value == "" for value in values):
+        return None
+    return " ".join(str(value) for value in values)
+
+
+def subject_client(subject: str, client_id: str) -> str:
+    """The value of a `subject_client` revocation: everything of `subject` issued to `client_id`."""
+    return f"{subject} {client_id}"
 
 
 class TokenError(Exception):
@@ -272,8 +296,11 @@ class RevocationList:
         if claims.get("jti") in entries.get("jti", ()):
             return True
         issued = claims.get("iat", 0)
-        for kind, claim in REVOKED_BY_CLAIM:
-            revoked_at = entries.get(kind, {}).get(claims.get(claim))  # type: ignore[arg-type]
+        for kind, names in REVOKED_BY_CLAIMS:
+            revoked = entries.get(kind)
+            if not revoked:
+                continue  # the usual case: no entry of this kind, nothing to compute
+            revoked_at = revoked.get(revocation_value(claims, names))  # type: ignore[arg-type]
             if revoked_at is not None and issued <= revoked_at:
                 return True
         return False
