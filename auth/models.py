@@ -98,7 +98,7 @@ class RefreshToken(SQLModel, table=True):
     auth_time: datetime
     issued_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
-    family_expires_at: datetime
+    family_expires_at: datetime = Field(index=True)  # retention (auth/tasks.py) finds the families past their end
     rotated_at: datetime | None = None
     revoked_at: datetime | None = None
 
@@ -112,7 +112,7 @@ class LoginSession(SQLModel, table=True):
     secret_hash: str = Field(max_length=64, unique=True)
     account_id: uuid.UUID = Field(foreign_key="account.id", ondelete="CASCADE", index=True)
     auth_time: datetime
-    expires_at: datetime
+    expires_at: datetime = Field(index=True)  # retention (auth/tasks.py) finds the sessions long over
     ended_at: datetime | None = None
     address: str | None = Field(default=None, max_length=64)
 

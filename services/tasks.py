@@ -1,5 +1,6 @@
 """Imports every module that registers worker handlers or scheduled jobs (for their side effect)."""
 
+import auth.tasks  # noqa: F401
 import core.jobs  # noqa: F401
 import services.cloud.tasks
 import services.credentials.tasks
