@@ -9,7 +9,7 @@ The downgrade first drops the `subject_client` entries, which the code before th
 would not fit the narrower column; they expire within minutes anyway, and the consents they followed are gone.
 
 Revision ID: c7a02acc59e4
-Revises: b5f0c3d81a27
+Revises: 5c1e7a9d2b40
 Create Date: 2026-11-25 19:37:07+00:00
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "c7a02acc59e4"
-down_revision: str | None = "b5f0c3d81a27"
+down_revision: str | None = "5c1e7a9d2b40"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

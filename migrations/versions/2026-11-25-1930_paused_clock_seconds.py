@@ -11,7 +11,7 @@ so a recount gives the deadline they have. Reviewed by hand.
 
 Revision ID: 5c1e7a9d2b40
 Revises: b5f0c3d81a27
-Create Date: 2026-11-25 19:50:00+00:00
+Create Date: 2026-11-25 19:30:00+00:00
 """
 
 from collections.abc import Sequence
