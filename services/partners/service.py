@@ -64,12 +64,19 @@ class Receivers:
 
     def breaker(self, url: str) -> CircuitBreaker:
         found = self._breakers.pop(url, None) or CircuitBreaker(
-            url, failures=RECEIVER_FAILURES, reset=RECEIVER_RESET, clock=self.clock
+            _origin(url), failures=RECEIVER_FAILURES, reset=RECEIVER_RESET, clock=self.clock
         )
         self._breakers[url] = found
         if len(self._breakers) > self.LIMIT:
             self._breakers.popitem(last=False)
         return found
+
+
+def _origin(url: str) -> str:
+    """How a receiver is named in the logs: its scheme, host and port. The rest of a partner's URL may carry its
+    credential (a token in the path or the query), and no secret goes into a log."""
+    parsed = httpx.URL(url)
+    return f"{parsed.scheme}://{parsed.netloc.decode('ascii')}"  # netloc holds no userinfo
 
 
 def partner_events() -> list[str]:

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select, update
 
 from core.events import Event, OutboxEvent, emit
+from core.logging import JsonFormatter
 from core.models import utcnow
 from core.outbound import BlockedDestination, GuardedTransport
 from core.worker import Worker
@@ -438,3 +439,23 @@ async def test_a_receiver_that_keeps_failing_is_left_alone_until_a_probe_gets_th
     await _run(worker)
     assert len(receiver.requests) == service.RECEIVER_FAILURES + 2  # the probe, then the next one: closed again
     assert [d["status"] for d in (await client.get(url, headers=partner)).json()["items"][:2]] == ["succeeded"] * 2
+
+
+async def test_a_receiver_whose_breaker_opens_is_logged_by_its_origin_not_its_url(
+    app, client, db, partner, receiver, worker, quiet_outbox, caplog
+) -> None:
+    """A partner's URL may carry its own credential (a token in the path or the query, as many receivers expect);
+    the log line that says a receiver's breaker opened names the receiver's origin only."""
+    app.state.webhook_receivers = service.Receivers(clock=Clock())
+    receiver.url += "?token=partner-url-credential-7f3a"
+    await _subscribe(client, partner, receiver)
+    receiver.fail_next = 100
+    for _ in range(service.RECEIVER_FAILURES):
+        await _publish(db)
+    with caplog.at_level("WARNING", logger="ti.breaker"):
+        await _run(worker)
+    opened = [record for record in caplog.records if record.getMessage() == "breaker opened"]
+    assert len(opened) == 1
+    origin = receiver.url.split("/hooks/")[0]
+    assert opened[0].breaker == origin
+    assert "partner-url-credential-7f3a" not in JsonFormatter().format(opened[0])
