@@ -114,9 +114,11 @@ class Database:
     def __init__(self, settings: Settings) -> None:
         self.url = async_url(settings.database_url)
         self.is_sqlite = self.url.startswith("sqlite")
+        # hide_parameters: a database error's text (logged, and kept as a worker event's last error) never carries
+        # the statement's values, which are often a citizen's data.
         if self.is_sqlite:
-            self.engine = create_async_engine(self.url, echo=settings.db_echo)
-            self.write_engine = create_async_engine(self.url, echo=settings.db_echo)
+            self.engine = create_async_engine(self.url, echo=settings.db_echo, hide_parameters=True)
+            self.write_engine = create_async_engine(self.url, echo=settings.db_echo, hide_parameters=True)
             tune_sqlite(self.engine.sync_engine, begin="BEGIN")
             tune_sqlite(self.write_engine.sync_engine, begin="BEGIN IMMEDIATE")
         else:
@@ -126,6 +128,7 @@ class Database:
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_max_overflow,
                 connect_args={"timeout": settings.db_connect_timeout},
+                hide_parameters=True,
             )
             ping_when_idle(self.engine.sync_engine)
             self.write_engine = self.engine

@@ -6,8 +6,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import IntegrityError
 
 from core.errors import Conflict, ValidationFailed, field_error
+from core.http.idempotency import IdempotencyRecord
+from core.models import utcnow
 from core.settings import Settings
 from main import create_app
 from tests.conftest import asgi_client
@@ -189,3 +192,16 @@ async def test_a_denied_access_is_a_structured_event_without_the_token(app, clie
     )
     assert (anonymous.status, anonymous.subject) == (401, None)
     assert token not in caplog.text
+
+
+async def test_a_database_errors_text_carries_none_of_the_statements_values(db) -> None:
+    """The text is logged, and kept as a worker event's last error: the values are often a citizen's data."""
+    secret = "440703199001010023"
+    row = {"owner": "o", "key": "k", "method": "POST", "path": secret, "fingerprint": "f", "expires_at": utcnow()}
+    async with db.transaction() as session:
+        session.add(IdempotencyRecord(**row))
+    with pytest.raises(IntegrityError) as raised:
+        async with db.transaction() as session:
+            session.add(IdempotencyRecord(**row))
+    assert secret not in str(raised.value)
+    assert "hidden" in str(raised.value)
