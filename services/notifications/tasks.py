@@ -5,7 +5,6 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from auth import service as auth_service
 from core.events import OutboxEvent
 from core.worker import REGISTRY
 from services.notifications import service
@@ -15,16 +14,12 @@ from services.notifications import service
 async def identity_verified(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
     if "identity" not in event.payload.get("fields", []):
         return
-    account_id = uuid.UUID(event.subject.removeprefix("account:"))
-    name, _phone, _language = await auth_service.contact_of(
-        session=session, identity=state.identity, account_id=account_id
-    )
     await service.notify(
         session=session,
         identity=state.identity,
-        account_id=account_id,
+        account_id=uuid.UUID(event.subject.removeprefix("account:")),
         template="identity_verified",
-        params={"name": name},
+        params={},
         dedupe_key=f"event:{event.id}",
     )
 

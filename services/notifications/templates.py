@@ -52,11 +52,12 @@ TEMPLATES: dict[str, Template] = {
         Template(
             code="identity_verified",
             title={"zh-CN": "实名认证成功", "en": "Identity verified"},
+            # No name: the text also goes by SMS, through the provider, and says nothing a name would add.
             body={
-                "zh-CN": "{name}，您的实名认证已通过，现在可以在线办理人才岛政务服务。",
-                "en": "{name}, your identity is verified: you can now use Talent Island's online services.",
+                "zh-CN": "您的实名认证已通过，现在可以在线办理人才岛政务服务。",
+                "en": "Your identity is verified: you can now use Talent Island's online services.",
             },
-            params=("name",),
+            params=(),
             sms_template_id="100101",
         ),
         Template(
