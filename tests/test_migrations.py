@@ -358,3 +358,80 @@ def test_paused_clock_migration_keeps_the_deadlines_pauses_already_moved(backend
             assert "paused_clock_seconds" not in {c["name"] for c in inspect(engine).get_columns(table.name)}
         finally:
             engine.dispose()
+
+
+HOME = "江门市蓬江区建设路 1 号"
+
+
+def test_names_and_addresses_migration_seals_them_beside_the_answers_sealed_before(
+    backend: str, tmp_path: Path
+) -> None:
+    """A residence permit's surname and local address join the passport number sealed by the earlier revision; the
+    nationality stays plain; the downgrade takes out only what this revision sealed, and its marks."""
+    import json
+
+    from sqlmodel import Session
+
+    from core.crypto import FieldCipher
+    from core.settings import get_settings
+    from services.catalogue.models import Department, ServiceVersion
+    from services.permits.models import PermitApplication
+
+    fields = [
+        {"code": "surname", "datatype": "string"},
+        {"code": "nationality", "datatype": "string"},
+        {"code": "local_address", "datatype": "string"},
+        {"code": "passport_number", "datatype": "string", "personal": True},
+    ]
+    cipher = FieldCipher.from_file(get_settings().data_key_file, create=True)
+    with fresh_database(backend, tmp_path) as url:
+        upgrade(url, "82822bbe6410")  # just before the data fix
+        engine = create_engine(sync_url(url))
+        try:
+            person = uuid.uuid4()
+            with Session(engine) as session:
+                session.add(Department(code="police", name_zh="公安", name_en="Police"))
+                session.add(Account(id=person, kind="citizen", name="John Smith", password_hash="x"))
+                service = _service_version("residence-permit", fields, department="police", kind="permit")
+                session.add(service)
+                session.commit()
+                row = PermitApplication(
+                    reference="TI-P-TEST-1",
+                    service_id=service.id,
+                    service_code="residence-permit",
+                    service_version=1,
+                    department="police",
+                    applicant_id=person,
+                    holder_name="John Smith",
+                    form={"surname": "SMITH", "nationality": "GB", "local_address": HOME},
+                )
+                row.form_sealed = cipher.encrypt(
+                    json.dumps({"passport_number": "K12345678"}), context=f"permit_form:{row.id}"
+                )
+                _insert_as_of(engine, row)
+            table, versions = PermitApplication.__table__, ServiceVersion.__table__
+
+            def stored() -> tuple[dict, dict, list]:
+                with engine.connect() as connection:
+                    form, sealed = connection.execute(select(table.c.form, table.c.form_sealed)).one()
+                    content = connection.execute(select(versions.c.content)).scalar_one()
+                answers = json.loads(cipher.decrypt(sealed, context=f"permit_form:{row.id}"))
+                return form, answers, [a["code"] for a in content["form"] if a.get("personal")]
+
+            upgrade(url, "e3b9d4c7a215")
+            form, answers, marked = stored()
+            assert form == {"nationality": "GB"}
+            assert answers == {
+                "passport_number": "K12345678",
+                "surname": "SMITH",
+                "local_address": "江门市蓬江区建设路 1 号",
+            }
+            assert marked == ["surname", "local_address", "passport_number"]
+
+            downgrade(url, "82822bbe6410")
+            form, answers, marked = stored()
+            assert form == {"surname": "SMITH", "nationality": "GB", "local_address": HOME}
+            assert answers == {"passport_number": "K12345678"}
+            assert marked == ["passport_number"]
+        finally:
+            engine.dispose()
