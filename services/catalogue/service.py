@@ -8,6 +8,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, get_args
 
+from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth.guards import Principal
@@ -189,6 +190,19 @@ async def discard_draft(
     await session.delete(row)
 
 
+def _check_content(content: dict[str, Any]) -> None:
+    """A 422 naming each field when a draft's content breaks the rules a draft is written under: a draft copied from
+    a version written under older rules (new_version copies, it does not validate) is mended before it goes out."""
+    try:
+        ServiceContent.model_validate(content)
+    except ValidationError as error:
+        errors = [
+            field_error(".".join(str(part) for part in detail["loc"]) or "content", str(detail["msg"]))
+            for detail in error.errors(include_url=False)
+        ]
+        raise ValidationFailed("The draft breaks the catalogue's rules: change it first.", errors=errors) from None
+
+
 def missing_for_publishing(content: dict[str, Any]) -> list[FieldError]:
     """What a citizen would need and the draft does not say yet."""
     missing = []
@@ -229,6 +243,7 @@ async def transition(
     if step.needs_reason and not reason:
         raise ValidationFailed("Say why.", errors=[field_error("reason", "required for this action", code="missing")])
     if action == "publish":
+        _check_content(row.content)
         missing = missing_for_publishing(row.content)
         if missing:
             raise IncompleteService(

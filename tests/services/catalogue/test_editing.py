@@ -468,3 +468,23 @@ async def test_a_partner_syncs_what_changed_since_it_last_looked(client, editor,
         "street-vendor-permit"
     ]
     assert_problem(await client.get(SERVICES, params={"modified_after": "yesterday"}), 422)
+
+
+async def test_a_draft_copied_under_older_rules_is_not_published_unmended(client, db, editor, publisher) -> None:
+    """The copied draft starts the mending; publishing it as it is would put the refused pattern out again."""
+    big = r"^\w{1,1000}$"  # accepted before patterns had a budget
+    async with db.transaction() as session:
+        row = (
+            await session.execute(
+                select(ServiceVersion).where(ServiceVersion.code == "business-licence", ServiceVersion.version == 1)
+            )
+        ).scalar_one()
+        form = [dict(field) for field in row.content["form"]]
+        text = next(field for field in form if field["datatype"] == "string")
+        text["validation"] = {**text.get("validation", {}), "pattern": big}
+        row.content = {**row.content, "form": form}
+        session.add(row)
+    draft = await client.post(f"{SERVICES}/business-licence/versions", headers=editor)
+    assert draft.status_code == 201, draft.text
+    published = await _act(client, publisher, "business-licence", 2, "publish", draft.headers["etag"])
+    assert "too big to check quickly" in str(assert_problem(published, 422)["errors"])
