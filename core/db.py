@@ -243,7 +243,9 @@ async def delete_in_batches(database: Database, table: Any, condition: Any, *, b
     while True:
         async with database.transaction() as session:
             doomed = select(*table.primary_key.columns).where(condition).limit(batch)
-            gone = (await session.execute(delete(table).where(key.in_(doomed)))).rowcount
+            # The condition again on the rows themselves: one changed since the subquery read it (a delivery replayed
+            # at that moment) is read anew and kept (PostgreSQL rechecks a DELETE's own conditions, not a subquery's).
+            gone = (await session.execute(delete(table).where(key.in_(doomed), condition))).rowcount
         removed += gone
         if gone < batch:
             return removed

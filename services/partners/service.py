@@ -288,6 +288,9 @@ async def deliver(
             error = f"refused before connecting: {exc}"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}"
+        except BaseException:
+            breaker.failed()  # a probe that never reported would keep the receiver shut out for good
+            raise
         if error:
             breaker.failed()
         else:

@@ -459,3 +459,30 @@ async def test_a_receiver_whose_breaker_opens_is_logged_by_its_origin_not_its_ur
     origin = receiver.url.split("/hooks/")[0]
     assert opened[0].breaker == origin
     assert "partner-url-credential-7f3a" not in JsonFormatter().format(opened[0])
+
+
+async def test_a_probe_that_dies_unexpectedly_does_not_shut_the_receiver_out_for_good(
+    app, client, db, partner, receiver, worker, quiet_outbox, monkeypatch
+) -> None:
+    clock = Clock()
+    app.state.webhook_receivers = service.Receivers(clock=clock)
+    subscription = await _subscribe(client, partner, receiver)
+    receiver.fail_next = service.RECEIVER_FAILURES
+    for _ in range(service.RECEIVER_FAILURES):
+        await _publish(db)
+    await _run(worker)  # five failures: the breaker opens
+    clock.now += service.RECEIVER_RESET
+
+    async def dies(*args, **kwargs):
+        raise RuntimeError("not an HTTP error")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(app.state.webhook_http, "post", dies)
+        await _publish(db)
+        await _run(worker, rounds=1)  # the probe dies before it can report
+    clock.now += service.RECEIVER_RESET
+    url = f"/api/v1/partners/webhooks/{subscription['id']}/deliveries"
+    dead = (await client.get(url, headers=partner)).json()["items"][-1]
+    assert (await client.post(f"{url}/{dead['id']}/replay", headers=partner)).status_code == 202
+    await _run(worker)
+    assert (await client.get(url, headers=partner)).json()["items"][-1]["status"] == "succeeded"
