@@ -225,6 +225,7 @@ PublicCaller = Depends(public_caller)
 # OAuth2 scheme that checks the caller), so an alias is `Annotated[Principal, require(...)]`, not `Depends(require())`.
 Authenticated = Annotated[Principal, require()]
 Person = Annotated[Principal, require(people_only=True)]
+AccountOwner = Annotated[Principal, require(scopes={"account"}, people_only=True)]
 Auditor = Annotated[Principal, require(scopes={"audit:read"}, roles={"auditor"})]
 Admin = Annotated[Principal, require(scopes={"admin"}, roles={"admin"}, people_only=True)]
 MaybeSignedIn = Annotated[Principal | None, Depends(optional_principal)]

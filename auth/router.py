@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth import service
-from auth.guards import Admin, Person, Principal
+from auth.guards import AccountOwner, Admin, Person, Principal
 from auth.identity import IdentityDep, client_address
 from auth.schemas import (
     CLIENT_ID_PATTERN,
@@ -69,7 +69,7 @@ async def read_me(principal: Person, session: SessionDep, identity: IdentityDep,
 
 @accounts.get("/me/access-log", response_model=Page[AccessLogRead], responses=problems(401, 403, 422))
 async def read_access_log(
-    principal: Person, session: SessionDep, limit: Limit = 20, cursor: Cursor = None
+    principal: AccountOwner, session: SessionDep, limit: Limit = 20, cursor: Cursor = None
 ) -> Page[AccessLogRead]:
     """Who read your personal data: officer, administrator or partner system, department, when, and why."""
     before = decode_cursor(cursor, [accesslog.AccessLogEntry.id])[0] if cursor else None
@@ -84,7 +84,7 @@ PartnerId = ClientIdPath
 
 
 @accounts.get("/me/representations", response_model=list[RepresentationRead], responses=problems(401, 403))
-async def read_mandates(principal: Person, session: SessionDep, language: Language) -> list[RepresentationRead]:
+async def read_mandates(principal: AccountOwner, session: SessionDep, language: Language) -> list[RepresentationRead]:
     """The partner systems you have let file applications for you (`on_behalf_of`), such as an employer."""
     return localize(await service.mandates(session=session, principal=principal), language)
 
@@ -93,14 +93,14 @@ async def read_mandates(principal: Person, session: SessionDep, language: Langua
     "/me/representations/{client_id}", response_model=RepresentationRead, responses=problems(401, 403, 404, 422)
 )
 async def grant_mandate(
-    principal: Person, client_id: PartnerId, session: SessionDep, language: Language
+    principal: AccountOwner, client_id: PartnerId, session: SessionDep, language: Language
 ) -> RepresentationRead:
     """Let this partner system file applications for you; granting again changes nothing."""
     return localize(await service.grant_mandate(session=session, principal=principal, client_id=client_id), language)
 
 
 @accounts.delete("/me/representations/{client_id}", status_code=204, responses=problems(401, 403, 404, 422))
-async def withdraw_mandate(principal: Person, client_id: PartnerId, session: SessionDep) -> Response:
+async def withdraw_mandate(principal: AccountOwner, client_id: PartnerId, session: SessionDep) -> Response:
     """Stop this partner system filing for you: what it has filed stays yours, and it no longer sees or acts on it, nor
     hears of it by webhook."""
     await service.withdraw_mandate(session=session, principal=principal, client_id=client_id)
@@ -109,7 +109,7 @@ async def withdraw_mandate(principal: Person, client_id: PartnerId, session: Ses
 
 @accounts.get("/me/consents", response_model=Page[ConsentRead], responses=problems(401, 403, 422))
 async def read_consents(
-    principal: Person, session: SessionDep, language: Language, limit: Limit = 20, cursor: Cursor = None
+    principal: AccountOwner, session: SessionDep, language: Language, limit: Limit = 20, cursor: Cursor = None
 ) -> Page[ConsentRead]:
     """The applications you have allowed to act for you, with what you allowed (the scopes), newest first. What
     officers, administrators and partner systems read of your data is at `/me/access-log`."""
@@ -119,7 +119,7 @@ async def read_consents(
 
 @accounts.delete("/me/consents/{client_id}", status_code=204, responses=problems(401, 403, 404, 422))
 async def withdraw_consent(
-    principal: Person, client_id: ClientIdPath, session: SessionDep, identity: IdentityDep
+    principal: AccountOwner, client_id: ClientIdPath, session: SessionDep, identity: IdentityDep
 ) -> Response:
     """Withdraw your permission: the application's access to your account ends at once (its tokens stop working
     within a second), and it must ask you again."""

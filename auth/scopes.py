@@ -20,6 +20,14 @@ SCOPES: dict[str, Scope] = {
         Scope("openid", "确认您的身份", "Confirm who you are"),
         Scope("profile", "查看您的姓名和首选语言", "See your name and preferred language"),
         Scope("phone", "查看您的手机号码", "See your phone number"),
+        # Account management: whom you let act for you (applications, partner systems) and who read your data. Only
+        # the city's own apps are registered for it: an app you let read your name must not grant a partner a
+        # mandate to file in your name, nor withdraw the permission you gave another app.
+        Scope(
+            "account",
+            "管理您的账户：您授权的应用、代办机构和数据访问记录",
+            "Manage your account: the apps you allowed, the partners acting for you, who read your data",
+        ),
         Scope(
             "catalogue:write",
             "编辑本部门的服务目录草稿",

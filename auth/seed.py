@@ -49,7 +49,7 @@ def demo_clients(settings: Settings) -> list[OAuthClient]:
             redirect_uris=["http://127.0.0.1:8765/callback"],
             post_logout_redirect_uris=["http://127.0.0.1:8765/"],
             grant_types=["authorization_code", "refresh_token"],
-            scopes=["openid", "profile", "phone", "permits:apply", "talent:apply"],
+            scopes=["openid", "profile", "phone", "account", "permits:apply", "talent:apply"],
         ),
         OAuthClient(
             client_id="officer-console",

@@ -17,8 +17,8 @@ async def _citizen_id(app, db, phone: str):
 
 
 async def test_an_administrators_read_lands_in_the_citizens_access_log(app, client, db) -> None:
-    citizen = bearer(await token_for(app, "13800000002", "openid profile"))
-    other = bearer(await token_for(app, "13800000001", "openid profile"))
+    citizen = bearer(await token_for(app, "13800000002", "openid profile account"))
+    other = bearer(await token_for(app, "13800000001", "openid profile account"))
     admin = bearer(await token_for(app, "admin", "admin"))
     assert (await client.get(LOG, headers=citizen)).json()["items"] == []
 
@@ -39,7 +39,7 @@ async def test_an_administrators_read_lands_in_the_citizens_access_log(app, clie
 
 
 async def test_a_list_masks_citizens_names_and_a_change_is_logged_like_a_read(app, client, db) -> None:
-    citizen = bearer(await token_for(app, "13800000002", "openid profile"))
+    citizen = bearer(await token_for(app, "13800000002", "openid profile account"))
     admin = bearer(await token_for(app, "admin", "admin"))
     citizen_id = await _citizen_id(app, db, "13800000002")
     listed = await client.get("/api/v1/admin/accounts", headers=admin, params={"kind": "citizen", "limit": 100})
@@ -60,7 +60,7 @@ async def test_a_list_masks_citizens_names_and_a_change_is_logged_like_a_read(ap
 
 
 async def test_a_failed_read_and_a_staff_read_log_nothing(app, client, db) -> None:
-    citizen = bearer(await token_for(app, "13800000002", "openid profile"))
+    citizen = bearer(await token_for(app, "13800000002", "openid profile account"))
     admin = bearer(await token_for(app, "admin", "admin"))
     assert_problem(await client.get("/api/v1/admin/accounts/00000000-0000-0000-0000-000000000000", headers=admin), 404)
     staff = (await client.get("/api/v1/admin/accounts", headers=admin, params={"kind": "staff"})).json()["items"]
@@ -69,7 +69,7 @@ async def test_a_failed_read_and_a_staff_read_log_nothing(app, client, db) -> No
 
 
 async def test_the_access_log_pages_and_needs_a_person(app, client, db) -> None:
-    citizen = bearer(await token_for(app, "13800000002", "openid profile"))
+    citizen = bearer(await token_for(app, "13800000002", "openid profile account"))
     admin = bearer(await token_for(app, "admin", "admin"))
     citizen_id = await _citizen_id(app, db, "13800000002")
     for _ in range(3):
@@ -88,5 +88,5 @@ async def test_the_access_log_is_for_people_and_checks_its_cursor(app, client, d
 
     partner = bearer(await client_token(app, "demo-partner", "partner:read"))
     assert_problem(await client.get(LOG, headers=partner), 403)  # a partner system has no access log of its own
-    citizen = bearer(await token_for(app, "13800000002", "openid profile"))
+    citizen = bearer(await token_for(app, "13800000002", "openid profile account"))
     assert_problem(await client.get(LOG, headers=citizen, params={"cursor": "not-a-cursor"}), 422)

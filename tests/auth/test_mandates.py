@@ -20,7 +20,7 @@ APPLICATION = {
 
 
 async def test_a_citizen_grants_and_withdraws_a_partners_mandate(app, client, db) -> None:
-    citizen = bearer(await token_for(app, "13800000001", "openid profile permits:apply", client_id="demo-web"))
+    citizen = bearer(await token_for(app, "13800000001", "openid profile account permits:apply", client_id="demo-web"))
     partner = bearer(await client_token(app, "demo-partner", "partner:submit"))
     me = (await client.get("/api/v1/me", headers=citizen)).json()["id"]
 
@@ -54,7 +54,7 @@ async def test_a_citizen_grants_and_withdraws_a_partners_mandate(app, client, db
 
 
 async def test_only_partner_systems_get_mandates_and_only_people_give_them(app, client, db) -> None:
-    citizen = bearer(await token_for(app, "13800000001", "openid profile", client_id="demo-web"))
+    citizen = bearer(await token_for(app, "13800000001", "openid profile account", client_id="demo-web"))
     assert_problem(await client.put(f"{MANDATES}/demo-web", headers=citizen), 404, "partner-not-found")
     assert_problem(await client.put(f"{MANDATES}/no-such-client", headers=citizen), 404, "partner-not-found")
     assert_problem(await client.put(f"{MANDATES}/Bad Id!", headers=citizen), 422)
@@ -68,8 +68,8 @@ async def test_only_partner_systems_get_mandates_and_only_people_give_them(app, 
 
 
 async def test_a_citizens_mandates_are_theirs_alone(app, client, db) -> None:
-    other = bearer(await token_for(app, "13800000002", "openid profile", client_id="demo-web"))
-    citizen = bearer(await token_for(app, "13800000001", "openid profile", client_id="demo-web"))
+    other = bearer(await token_for(app, "13800000002", "openid profile account", client_id="demo-web"))
+    citizen = bearer(await token_for(app, "13800000001", "openid profile account", client_id="demo-web"))
     assert [m["client_id"] for m in (await client.get(MANDATES, headers=other)).json()] == ["demo-partner"]  # seeded
     assert (await client.get(MANDATES, headers=citizen)).json() == []
     assert_problem(await client.delete(f"{MANDATES}/demo-partner", headers=citizen), 404)  # not the other's one
@@ -77,7 +77,7 @@ async def test_a_citizens_mandates_are_theirs_alone(app, client, db) -> None:
 
 
 async def test_grants_sent_at_once_all_answer_the_one_mandate_and_audit_it_once(app, client, db) -> None:
-    citizen = bearer(await token_for(app, "13800000001", "openid profile", client_id="demo-web"))
+    citizen = bearer(await token_for(app, "13800000001", "openid profile account", client_id="demo-web"))
 
     async def mandate_entries() -> list[str]:
         async with db.transaction() as session:

@@ -86,12 +86,12 @@ STREET_VENDOR = {
 
 @pytest.fixture
 async def citizen(app) -> dict[str, str]:
-    return bearer(await token_for(app, "13800000001", "openid profile permits:apply"))
+    return bearer(await token_for(app, "13800000001", "openid profile account permits:apply"))
 
 
 @pytest.fixture
 async def other_citizen(app) -> dict[str, str]:
-    return bearer(await token_for(app, "13800000002", "openid profile permits:apply"))
+    return bearer(await token_for(app, "13800000002", "openid profile account permits:apply"))
 
 
 @pytest.fixture

@@ -135,7 +135,7 @@ DEGREE_UNVERIFIABLE = "1055820242024404"  # the mock cloud's persona: no such ce
 async def applicant(app, client) -> dict[str, str]:
     """Talent 13800000003 after the real-name check (the registries look claims up by the ID number)."""
     headers = bearer(
-        await token_for(app, "13800000003", "openid profile talent:apply permits:apply", client_id="demo-web")
+        await token_for(app, "13800000003", "openid profile account talent:apply permits:apply", client_id="demo-web")
     )
     checked = await client.post(
         "/api/v1/me/identity-verification", headers=headers, json={"name": "王磊", "id_number": ID_NUMBER}
