@@ -26,6 +26,7 @@ import services.tasks  # noqa: F401 (registers the worker's handlers and schedul
 from auth import endpoints as oauth_endpoints
 from auth.guards import require
 from auth.identity import Identity
+from auth.recovery.router import router as recovery_router
 from auth.router import accounts as accounts_router
 from auth.router import admin as admin_router
 from core import health
@@ -49,6 +50,7 @@ from services.cloud.router import callbacks as cloud_callbacks_router
 from services.cloud.router import identity_check as identity_check_router
 from services.credentials.router import router as credentials_router
 from services.notifications.router import router as notifications_router
+from services.notifications.service import code_sender
 from services.partners.dependencies import webhook_client, webhook_guard
 from services.partners.router import router as partners_router
 from services.partners.service import Receivers
@@ -168,6 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.webhook_guard = webhook_guard(settings)
     app.state.webhook_http = webhook_client(settings)
     app.state.webhook_receivers = Receivers()
+    app.state.phone_code_sender = code_sender(app.state)  # auth's codes go by the cloud's SMS (auth.recovery)
 
     install_error_handlers(app)
     install_openapi(app, description=DESCRIPTION)
@@ -201,6 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             health.router,
             oauth_endpoints.router,
             accounts_router,
+            recovery_router,
             admin_router,
             build_audit_router(require(scopes={"audit:read"}, roles={"auditor"})),
             catalogue_router,

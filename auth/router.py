@@ -4,11 +4,15 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth import service
 from auth.guards import AccountOwner, Admin, Person, Principal
 from auth.identity import IdentityDep, client_address
+from auth.recovery import service as recovery
+from auth.recovery.exceptions import Counted
+from auth.recovery.router import answer
 from auth.schemas import (
     CLIENT_ID_PATTERN,
     AccessLogRead,
@@ -52,11 +56,15 @@ admin = APIRouter(prefix="/api/v1/admin", tags=["admin"], route_class=ApiRoute, 
 @accounts.post("/accounts", status_code=201, response_model=Me, responses=problems(409, 422, 429))
 async def sign_up(
     data: CitizenSignUp, request: Request, session: SessionDep, identity: IdentityDep, _key: SignUpKey
-) -> Me:
-    """A citizen creates their own account (unverified until the real-name identity check)."""
+) -> Me | JSONResponse:
+    """A citizen creates their own account (unverified until the real-name identity check), with the code sent to
+    the phone for `sign_up` (`POST /api/v1/accounts/phone-codes`)."""
     limit, window = identity.settings.signups_per_address
     await enforce(identity.limiter, f"signup:{client_address(request)}", limit=limit, window=window, what="sign-ups")
-    return await service.sign_up_citizen(session=session, identity=identity, data=data)
+    try:
+        return await recovery.sign_up(session=session, identity=identity, data=data)
+    except Counted as counted:  # a wrong code: the try is counted, so the request's transaction must commit
+        return answer(request, counted.error)
 
 
 @accounts.get("/me", response_model=Me, responses=problems(401, 403, 404))

@@ -32,6 +32,7 @@ class Strict(BaseModel):
 
 class CitizenSignUp(Strict):
     phone: MobilePhone
+    phone_code: str = Field(pattern=r"^\d{6}$", description="The code sent to `phone` for `sign_up` (6 digits)")
     password: Password
     name: str = Field(min_length=1, max_length=100)
     preferred_language: Language = "zh-CN"

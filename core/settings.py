@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     token_requests_per_address: tuple[int, int] = (600, 60)
     api_requests_per_caller: tuple[int, int] = (1200, 60)
     signups_per_address: tuple[int, int] = (10, 3600)
+    # One-time codes sent by SMS (sign-up, password reset): their lifetime, and how often one phone number (whichever
+    # purpose) and one address may have one sent. Per phone as the cloud's SMS service limits a number by default: 1
+    # a minute, 5 an hour, 10 a day. Resets (code + new password) per address, like sign-ups.
+    phone_code_ttl: int = Field(default=600, ge=300, le=600)
+    phone_code_resend_seconds: int = Field(default=60, ge=0)
+    phone_codes_per_phone: list[tuple[int, int]] = [(5, 3600), (10, 86400)]
+    phone_codes_per_address: tuple[int, int] = (20, 3600)
     cors_origins: Annotated[list[str], NoDecode] = []
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
 

@@ -4,7 +4,8 @@ Each import is only for its side effect (registering tables), hence the per-line
 would remove them and Alembic would see tables vanish.
 """
 
-import auth.models  # noqa: F401
+import auth.models
+import auth.recovery.models  # noqa: F401
 import core.accesslog
 import core.audit.models
 import core.events

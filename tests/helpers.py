@@ -49,3 +49,25 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def sms_to(app, phone: str) -> list[dict]:
+    """What the mock cloud's SMS service sent to `phone` (11 digits), newest first: the test's handset."""
+    sent = [message for message in app.state.cloud.mock.sms.values() if message["Phone"] == f"+86{phone}"]
+    return sorted(sent, key=lambda message: message["SentAt"], reverse=True)
+
+
+async def phone_code(client: httpx.AsyncClient, app, phone: str, purpose: str = "sign_up") -> str:
+    """Ask for a one-time code for `phone` and read it off the handset."""
+    before = len(sms_to(app, phone))
+    response = await client.post("/api/v1/accounts/phone-codes", json={"phone": phone, "purpose": purpose})
+    assert response.status_code == 202, response.text
+    sent = sms_to(app, phone)
+    assert len(sent) == before + 1, "no code was sent"
+    return sent[0]["Params"][0]
+
+
+async def sign_up(client: httpx.AsyncClient, app, body: dict, headers: dict[str, str] | None = None) -> httpx.Response:
+    """Sign up the way a citizen does: a code to the phone first, then the account with it."""
+    code = await phone_code(client, app, body["phone"])
+    return await client.post("/api/v1/accounts", json={**body, "phone_code": code}, headers=headers)

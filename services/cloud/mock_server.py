@@ -51,6 +51,16 @@ PERSONAS = {
     "degree_unverifiable": "1055820242024404",  # VerifyDegree: no such certificate in the registry
 }
 
+# The SMS templates registered with the cloud (their ids are ours: services/notifications/templates.py); the cloud
+# adds the signature 【人才岛政务】. The mock renders what the phone would show, for `GET /_mock/sms`.
+SMS_TEMPLATES = {
+    "100001": "【人才岛政务】您的注册验证码为{1}，10分钟内有效。请勿将验证码告诉他人。",
+    "100002": "【人才岛政务】您正在重设密码，验证码为{1}，10分钟内有效。请勿将验证码告诉他人。",
+    "100101": "【人才岛政务】{1}，您的实名认证已通过，现在可以在线办理人才岛政务服务。",
+    "100201": "【人才岛政务】您的申请{1}当前状态：{2}。",
+    "100301": "【人才岛政务】您的人才认定申请{1}当前状态：{2}。",
+}
+
 # Degree certificate numbers: 5-digit institution code, level digit, 4-digit year, 6-digit serial.
 INSTITUTIONS = {
     "10001": "Peking University",
@@ -301,7 +311,13 @@ async def _send_sms(mock: MockCloud, params: dict[str, Any]) -> dict[str, Any]:
         raise MockError("InvalidParameterValue.TemplateParameterFormatError", "Template id or parameters are wrong.")
     known = mock.sms.get(token)
     if known is None:  # a retried send (same ClientToken) is the same message
-        known = {"SerialNo": f"2433:{uuid.uuid4().int % 10**20:020d}", "Phone": phones[0], "Template": template}
+        known = {
+            "SerialNo": f"2433:{uuid.uuid4().int % 10**20:020d}",
+            "Phone": phones[0],
+            "Template": template,
+            "Params": list(values),
+            "SentAt": mock.clock(),
+        }
         mock.sms[token] = known
         mock.executed["sms_messages"] += 1
         failed = phones[0].endswith(PERSONAS["sms_fails"])
@@ -320,6 +336,15 @@ async def _send_sms(mock: MockCloud, params: dict[str, Any]) -> dict[str, Any]:
             {"SerialNo": known["SerialNo"], "PhoneNumber": phones[0], "Fee": 1, "Code": "Ok", "Message": "send success"}
         ]
     }
+
+
+def _render_sms(template: str, params: list[str]) -> str | None:
+    text = SMS_TEMPLATES.get(template)
+    if text is None:
+        return None
+    for number, value in enumerate(params, start=1):
+        text = text.replace(f"{{{number}}}", value)
+    return text
 
 
 def _order_view(mock: MockCloud, order: dict[str, Any]) -> dict[str, Any]:
@@ -596,6 +621,23 @@ def create_mock_app(mock: MockCloud) -> FastAPI:
             "callbacks": dict(mock.callbacks),
             "pending": len(mock.tasks),
         }
+
+    @app.get("/_mock/sms")
+    async def messages(phone: str | None = None) -> list[dict[str, Any]]:
+        """What the phones received, newest first (`?phone=13800000001` for one): the handset of the demo and tests,
+        e.g. to read a one-time code."""
+        wanted = f"+86{phone}" if phone and not phone.startswith("+") else phone
+        sent = [message for message in mock.sms.values() if wanted is None or message["Phone"] == wanted]
+        return [
+            {
+                "phone": message["Phone"],
+                "template": message["Template"],
+                "params": message.get("Params", []),
+                "text": _render_sms(message["Template"], message.get("Params", [])),
+                "sent_at": message.get("SentAt"),
+            }
+            for message in sorted(sent, key=lambda message: message.get("SentAt", 0), reverse=True)
+        ]
 
     @app.get("/_mock/personas")
     async def personas() -> dict[str, str]:

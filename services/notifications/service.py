@@ -1,6 +1,7 @@
 """Notify an account: the inbox row in the account's language, and an SMS copy through the cloud when the template
 has one. The SMS is sent by the worker (event `notification.sms.requested`), never inside the caller's request."""
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,8 +19,9 @@ from services.notifications import repository
 from services.notifications.exceptions import NotificationNotFound
 from services.notifications.models import Notification
 from services.notifications.schemas import NotificationRead
-from services.notifications.templates import TEMPLATES, localise, render
+from services.notifications.templates import CODE_SMS_TEMPLATES, TEMPLATES, localise, render
 
+logger = logging.getLogger("ti.notifications")
 SMS_REQUESTED = define_event("notification.sms.requested", description="A notification's SMS copy is to be sent.")
 SMS_PURPOSE = "notification:"
 
@@ -152,3 +154,32 @@ async def mark_read(*, session: AsyncSession, account_id: uuid.UUID, notificatio
     row = await repository.get(session, notification_id)
     await session.refresh(row)
     return NotificationRead.model_validate(row, from_attributes=True)
+
+
+# -- one-time codes (auth.recovery) ----------------------------------------------------------------------------------
+
+CODE_PURPOSE = "phone-code:"
+
+
+def code_sender(state: Any) -> Callable[..., Awaitable[None]]:
+    """The app's `auth.recovery.service.CodeSender`: sends a code through the cloud's SMS port, recorded like every SMS
+    we send (number sealed, template, delivery report) but never with the code. It runs after the answer to the request
+    that made the code; a code that fails to go is logged and asked for again, never retried from storage."""
+
+    async def send(*, phone: str, code: str, purpose: str, code_id: uuid.UUID) -> None:
+        try:
+            async with state.db.transaction() as session:
+                await cloud_service.send_sms(
+                    session=session,
+                    sms=state.cloud.cloud.sms,
+                    identity=state.identity,
+                    phone=phone,
+                    template=CODE_SMS_TEMPLATES[purpose],
+                    params=[code],
+                    purpose=f"{CODE_PURPOSE}{code_id}",
+                    client_token=f"phone-code-{code_id}",
+                )
+        except Exception as exc:  # after the answer: nobody to tell but the log
+            logger.warning("phone code not sent", extra={"code_id": str(code_id), "error": type(exc).__name__})
+
+    return send

@@ -149,3 +149,13 @@ def render(template: Template, language: str, params: dict[str, str]) -> tuple[s
     """Title and body in `language` (zh-CN when the template lacks it)."""
     language = language if language in template.title else "zh-CN"
     return template.title[language], template.body[language].format(**localise(template, language, params))
+
+
+# One-time codes (sign-up, password reset) are not notifications: no account may exist yet, and nothing is kept. Their
+# SMS templates, as registered with the cloud, carry the code as their only parameter; the cloud adds the signature
+# (the service's name). Nothing else goes in them: no name, no number, no link. (Their words: the mock cloud's
+# SMS_TEMPLATES.)
+CODE_SMS_TEMPLATES = {
+    "sign_up": "100001",
+    "reset": "100002",
+}

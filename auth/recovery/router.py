@@ -1,0 +1,52 @@
+"""Codes by SMS, resetting a forgotten password with one, and changing the password while signed in."""
+
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.responses import JSONResponse
+
+from auth.identity import IdentityDep, client_address
+from auth.recovery import service
+from auth.recovery.schemas import PhoneCodeAccepted, PhoneCodeRequest
+from core.db import SessionDep
+from core.errors import AppError, problem_response, problems
+from core.http import ApiRoute
+
+router = APIRouter(prefix="/api/v1", tags=["accounts"], route_class=ApiRoute)
+
+
+def answer(request: Request, error: AppError) -> JSONResponse:
+    """`error` as its problem+json, returned rather than raised: what the request wrote (a counted try, an audit
+    entry) commits."""
+    return problem_response(
+        status=error.status_code,
+        code=error.code,
+        title=error.title,
+        detail=error.detail,
+        instance=request.url.path,
+        errors=error.errors,
+        headers=error.headers,
+        extra=error.extra,
+    )
+
+
+def code_sender(request: Request) -> service.CodeSender:
+    return request.app.state.phone_code_sender
+
+
+@router.post("/accounts/phone-codes", status_code=202, response_model=PhoneCodeAccepted, responses=problems(422, 429))
+async def request_phone_code(
+    data: PhoneCodeRequest, request: Request, session: SessionDep, identity: IdentityDep, background: BackgroundTasks
+) -> PhoneCodeAccepted:
+    """Send a one-time code to a phone number by SMS: to sign up with it (`sign_up`), or to reset the password of the
+    citizen account that has it (`reset`). The answer is the same whether or not an account has the number (a reset
+    code goes only to a number that has one). A code is 6 digits, valid 10 minutes, works once and dies after 5
+    tries; only the newest code of a number counts. At most one a minute, 5 an hour and 10 a day per number."""
+    made = await service.request_code(
+        session=session, identity=identity, phone=data.phone, purpose=data.purpose, address=client_address(request)
+    )
+    if made is not None:
+        code_id, code = made
+        # After the answer has gone (and the code's row committed): the answer takes as long whether or not a code
+        # is sent, and the code itself is never written anywhere.
+        background.add_task(code_sender(request), phone=data.phone, code=code, purpose=data.purpose, code_id=code_id)
+    settings = identity.settings
+    return PhoneCodeAccepted(expires_in=settings.phone_code_ttl, resend_after=settings.phone_code_resend_seconds)

@@ -1,0 +1,158 @@
+"""The rules of one-time codes, password changes and resets.
+
+A code proves that whoever sends it holds the phone: 6 random digits, kept only as a keyed hash bound to its row, valid
+`phone_code_ttl` seconds (10 minutes), used once, dead after 5 tries, and only the newest of a number and purpose
+counts. Asking for one answers the same whether or not an account has the number; the SMS leaves after the answer (the
+`CodeSender` the app was given: auth cannot reach the cloud itself), so not even the time taken tells them apart.
+"""
+
+import hmac
+import math
+import secrets
+import uuid
+from datetime import timedelta
+from typing import Protocol
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from auth.identity import Identity
+from auth.recovery import repository
+from auth.recovery.exceptions import Counted, PhoneCodeInvalid
+from auth.schemas import CitizenSignUp, Me
+from auth.service import _check_password, sign_up_citizen
+from core import audit
+from core.errors import TooManyRequests
+from core.models import aware, new_id, utcnow
+from core.ratelimit import RateLimiter, enforce
+
+MAX_TRIES = 5
+CODE_DIGITS = 6
+
+
+class CodeSender(Protocol):
+    async def __call__(self, *, phone: str, code: str, purpose: str, code_id: uuid.UUID) -> None:
+        """Send `code` to `phone` by SMS; nothing but the code (the cloud's template adds the service's name)."""
+        ...
+
+
+def _code_hash(identity: Identity, code_id: uuid.UUID, code: str) -> str:
+    # Bound to the row: the same code in two rows hashes differently, and a hash cannot be moved to another row.
+    return identity.cipher.lookup_hash(f"{code_id}:{code}", context="phone_code")
+
+
+def _phone_hash(identity: Identity, phone: str) -> str:
+    return identity.cipher.lookup_hash(phone, context="phone")
+
+
+def _limited_key(identity: Identity, phone: str) -> str:
+    # A keyed hash, so no phone number sits in the limiter's keys.
+    return identity.cipher.lookup_hash(phone, context="phone_code_limit")
+
+
+async def _enforce_each(limiter: RateLimiter, key: str, limits: list[tuple[int, int]], what: str) -> None:
+    """429 if any of the windows is full, counting nothing; otherwise one request counted in each. A refused request
+    is not counted: counted, a phone app retrying when told to would keep its number refused."""
+    for limit, window in limits:
+        decision = await limiter.peek(f"{key}:{window}", limit=limit, window=window)
+        if not decision.allowed:
+            raise TooManyRequests(
+                f"Too many {what}; try again in {decision.retry_after} seconds.",
+                headers={"Retry-After": str(decision.retry_after)},
+            )
+    for limit, window in limits:
+        await enforce(limiter, f"{key}:{window}", limit=limit, window=window, what=what)
+
+
+# -- codes ----------------------------------------------------------------------------------------------------------
+
+
+async def request_code(
+    *, session: AsyncSession, identity: Identity, phone: str, purpose: str, address: str
+) -> tuple[uuid.UUID, str] | None:
+    """Make a code for `phone`; (id, code) when it is to be sent, None when nobody should get it (a reset for a number
+    no usable citizen account has). The same writes either way, and the same answer to the caller."""
+    settings = identity.settings
+    limit, window = settings.phone_codes_per_address
+    await enforce(identity.limiter, f"phone-code:addr:{address}", limit=limit, window=window, what="codes asked for")
+    # Per number whatever the purpose and whether or not an account has it: a limit only some numbers met would tell.
+    await _enforce_each(
+        identity.limiter,
+        f"phone-code:phone:{_limited_key(identity, phone)}",
+        settings.phone_codes_per_phone,
+        "codes for this phone number",
+    )
+    phone_hash = _phone_hash(identity, phone)
+    now = utcnow()
+    # One a minute, told exactly (a rate limiter's sliding window would say up to twice that): the newest code of the
+    # number, whatever its purpose, is its last send (a row is made whether or not a code went).
+    last = await repository.newest_code_at(session, phone_hash)
+    wait = math.ceil(settings.phone_code_resend_seconds - (now - aware(last)).total_seconds()) if last else 0
+    if wait > 0:
+        raise TooManyRequests(
+            f"A code was sent to this number a moment ago; ask again in {wait} seconds.",
+            headers={"Retry-After": str(wait)},
+        )
+    account = await repository.account_by_phone(session, phone_hash)
+    holder = account.id if account and account.kind == "citizen" and account.status != "disabled" else None
+    # A sign-up code goes to any number: its holder learns that it has an account only after proving they hold it.
+    deliver = purpose == "sign_up" or holder is not None
+    code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+    code_id = new_id()
+    await repository.add_code(
+        session,
+        {
+            "id": code_id,
+            "phone_hash": phone_hash,
+            "purpose": purpose,
+            "code_hash": _code_hash(identity, code_id, code),
+            "account_id": holder if purpose == "reset" else None,
+            "created_at": now,
+            "expires_at": now + timedelta(seconds=settings.phone_code_ttl),
+            "tries": 0,
+        },
+    )
+    audit.record(
+        session,
+        action="identity.phone_code.requested",
+        object_type="phone_code",
+        object_id=code_id,
+        detail={"purpose": purpose, "sent": deliver},
+    )
+    return (code_id, code) if deliver else None
+
+
+async def _redeem(
+    *, session: AsyncSession, identity: Identity, phone: str, purpose: str, code: str
+) -> uuid.UUID | None:
+    """Use the newest code of `phone` for `purpose`; the account it was made for (resets). A wrong or dead code raises
+    `Counted`: the try and its audit entry must commit although the request fails."""
+    now = utcnow()
+    row = await repository.take_try(
+        session, phone_hash=_phone_hash(identity, phone), purpose=purpose, now=now, max_tries=MAX_TRIES
+    )
+    right = row is not None and hmac.compare_digest(row.code_hash, _code_hash(identity, row.id, code))
+    if not right or not await repository.use_code(session, row.id, now):
+        audit.record(
+            session,
+            action="identity.phone_code.refused",
+            object_type="phone_code" if row else None,
+            object_id=row.id if row else None,
+            outcome="failure",
+            detail={"purpose": purpose, "reason": "wrong" if row else "none_valid"},
+        )
+        raise Counted(PhoneCodeInvalid())
+    audit.record(
+        session,
+        action="identity.phone_code.used",
+        object_type="phone_code",
+        object_id=row.id,
+        detail={"purpose": purpose},
+    )
+    return row.account_id
+
+
+async def sign_up(*, session: AsyncSession, identity: Identity, data: CitizenSignUp) -> Me:
+    """A citizen's own account, once they have shown they hold the phone (the code sent for `sign_up`)."""
+    _check_password(data.password, data.phone, data.name)  # before the code is spent on a refused password
+    await _redeem(session=session, identity=identity, phone=data.phone, purpose="sign_up", code=data.phone_code)
+    return await sign_up_citizen(session=session, identity=identity, data=data)

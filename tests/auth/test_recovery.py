@@ -1,0 +1,264 @@
+"""Proof of the phone by SMS code (sign-up, reset), changing the password, resetting a forgotten one: over HTTP
+through the app, with real tokens and the mock cloud's SMS service as the citizen's handset."""
+
+import asyncio
+import time
+from datetime import timedelta
+from urllib.parse import urlencode
+
+import pytest
+from fastapi import routing
+from sqlalchemy import select, update
+
+from auth.models import Account
+from auth.recovery.models import PhoneCode
+from core.audit import chain_pending
+from core.audit.models import AuditEvent
+from core.models import utcnow
+from core.worker import Worker
+from main import worker_settings
+from services.cloud.models import SmsMessage
+from tests.helpers import assert_problem, phone_code, sms_to
+from tests.oauth import WEB, bearer, client_token, pkce
+
+CODES = "/api/v1/accounts/phone-codes"
+RESET = "/api/v1/accounts/password-reset"
+CHANGE = "/api/v1/me/password"
+PHONE = "13912345678"  # no account has it
+CITIZEN = "13800000001"  # the demo citizen
+DEMO_PASSWORD = "TalentIsland-2026!"
+NEW_PASSWORD = "Lanterns-on-the-Tan-River-7"
+PERSON = {"phone": PHONE, "password": "Harbour-lights-over-Jiang", "name": "林小雨 Lin Xiaoyu"}
+
+
+@pytest.fixture
+def worker(app, db, quiet_outbox) -> Worker:
+    return Worker(db, context=app.state, settings=worker_settings(app.state.settings))
+
+
+async def _actions(db, prefix: str) -> list[tuple[str, str]]:
+    async with db.transaction() as session:
+        await chain_pending(session)
+    async with db.engine.connect() as connection:
+        table = AuditEvent.__table__
+        rows = await connection.execute(
+            select(table.c.action, table.c.outcome).where(table.c.action.like(f"{prefix}%")).order_by(table.c.seq)
+        )
+        return [tuple(row) for row in rows]
+
+
+async def _refused(http, token: str) -> bool:
+    return (await http.get("/api/v1/me", headers=bearer(token))).status_code == 401
+
+
+async def _eventually(check, *, within: float = 2.5) -> None:
+    """Revocations reach every process within a second or so: poll for a little longer, no more."""
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, "not refused within the revocation window"
+        await asyncio.sleep(0.1)
+
+
+async def _asks_for_the_password(http) -> bool:
+    """Whether the browser (its cookie) must sign in again to authorize an app."""
+    _verifier, challenge = pkce()
+    params = {
+        "response_type": "code",
+        "client_id": WEB["client_id"],
+        "redirect_uri": WEB["redirect_uri"],
+        "scope": "openid",
+        "state": "s",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    page = await http.get(f"/oauth2/authorize?{urlencode(params)}")
+    return page.status_code == 200 and 'name="password"' in page.text
+
+
+async def _refresh(http, refresh_token: str):
+    data = {"grant_type": "refresh_token", "client_id": WEB["client_id"], "refresh_token": refresh_token}
+    return await http.post("/oauth2/token", data=data)
+
+
+# -- codes ----------------------------------------------------------------------------------------------------------
+
+
+async def test_a_code_goes_by_sms_holds_nothing_but_itself_and_is_kept_only_hashed(client, app, db) -> None:
+    response = await client.post(CODES, json={"phone": PHONE, "purpose": "sign_up"})
+    assert response.status_code == 202
+    assert response.json() == {"expires_in": 600, "resend_after": 60}
+    [message] = sms_to(app, PHONE)[:1]
+    [code] = message["Params"]
+    assert len(code) == 6
+    assert code.isdigit()
+    assert message["Template"] == "100001"
+    text = (await client.get("/mock-cloud/_mock/sms", params={"phone": PHONE})).json()[0]["text"]
+    assert text.startswith("【人才岛政务】")
+    assert code in text
+    assert PHONE[-4:] not in text.replace(code, "")  # no number, no name: the code alone
+    async with db.engine.connect() as connection:
+        row = (await connection.execute(select(PhoneCode.__table__))).mappings().one()
+        sms = (await connection.execute(select(SmsMessage.__table__))).mappings().all()
+    assert code not in str(dict(row))
+    assert PHONE not in str(dict(row))
+    assert (row["purpose"], row["tries"], row["used_at"]) == ("sign_up", 0, None)
+    assert timedelta(seconds=590) < row["expires_at"] - row["created_at"] <= timedelta(seconds=600)
+    # The SMS is recorded like any other (number sealed), never with the code.
+    assert [(m["template"], m["purpose"].split(":")[0]) for m in sms] == [("100001", "phone-code")]
+    assert code not in str([dict(m) for m in sms])
+    assert PHONE not in str([dict(m) for m in sms])
+
+
+async def test_a_code_signs_up_once(client, app, db) -> None:
+    code = await phone_code(client, app, PHONE)
+    created = await client.post("/api/v1/accounts", json={**PERSON, "phone_code": code})
+    assert created.status_code == 201, created.text
+    again = await client.post("/api/v1/accounts", json={**PERSON, "phone": PHONE, "phone_code": code})
+    assert_problem(again, 422, "phone-code-invalid")
+    assert await _actions(db, "identity.phone_code.") == [
+        ("identity.phone_code.requested", "success"),
+        ("identity.phone_code.used", "success"),
+        ("identity.phone_code.refused", "failure"),
+    ]
+
+
+async def test_sign_up_without_a_code_or_with_one_never_sent_is_refused(client, app, db) -> None:
+    missing = assert_problem(await client.post("/api/v1/accounts", json=PERSON), 422, "validation-failed")
+    assert missing["errors"][0]["field"] == "phone_code"
+    body = assert_problem(
+        await client.post("/api/v1/accounts", json={**PERSON, "phone_code": "123456"}), 422, "phone-code-invalid"
+    )
+    assert body["errors"][0]["field"] == "phone_code"
+    async with db.engine.connect() as connection:
+        assert (await connection.execute(select(Account.id).where(Account.name == PERSON["name"]))).first() is None
+
+
+async def test_five_wrong_tries_kill_a_code(client, app, db) -> None:
+    code = await phone_code(client, app, PHONE)
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    for _ in range(5):
+        assert_problem(
+            await client.post("/api/v1/accounts", json={**PERSON, "phone_code": wrong}), 422, "phone-code-invalid"
+        )
+    # The right code, now: the code is dead.
+    assert_problem(
+        await client.post("/api/v1/accounts", json={**PERSON, "phone_code": code}), 422, "phone-code-invalid"
+    )
+    async with db.engine.connect() as connection:
+        assert (await connection.execute(select(PhoneCode.tries))).scalar() == 5
+    assert (await _actions(db, "identity.phone_code.refused")).count(("identity.phone_code.refused", "failure")) == 6
+
+
+async def test_an_expired_code_is_refused(client, app, db) -> None:
+    code = await phone_code(client, app, PHONE)
+    async with db.transaction() as session:
+        await session.execute(update(PhoneCode).values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert_problem(
+        await client.post("/api/v1/accounts", json={**PERSON, "phone_code": code}), 422, "phone-code-invalid"
+    )
+
+
+async def test_only_the_newest_code_of_a_number_counts(client, app, db) -> None:
+    first = await phone_code(client, app, PHONE)
+    await _a_minute_later(db)
+    second = await phone_code(client, app, PHONE)
+    if first != second:
+        stale = await client.post("/api/v1/accounts", json={**PERSON, "phone_code": first})
+        assert_problem(stale, 422, "phone-code-invalid")
+    assert (await client.post("/api/v1/accounts", json={**PERSON, "phone_code": second})).status_code == 201
+
+
+async def test_the_answer_is_the_same_whether_or_not_an_account_has_the_number(client, app, db) -> None:
+    answers = []
+    for phone in (CITIZEN, PHONE):
+        for purpose in ("reset", "sign_up"):
+            response = await client.post(CODES, json={"phone": phone, "purpose": purpose})
+            answers.append((response.status_code, response.json(), sorted(response.headers.keys())))
+            await _a_minute_later(db)
+    assert all(answer == answers[0] for answer in answers), answers
+    # A reset code goes only to a number with an account; a sign-up code to any number (the 409 "phone taken" is
+    # told only to whoever then shows they hold it).
+    assert [m["Template"] for m in sms_to(app, CITIZEN)[:2]] == ["100001", "100002"]
+    assert [m["Template"] for m in sms_to(app, PHONE)[:1]] == ["100001"]
+    assert all(m["Template"] != "100002" for m in sms_to(app, PHONE))
+
+
+async def test_codes_are_limited_per_number_and_per_address_with_retry_after(client, app) -> None:
+    for phone in (CITIZEN, PHONE):  # the same limit whether or not an account has the number
+        assert (await client.post(CODES, json={"phone": phone, "purpose": "reset"})).status_code == 202
+        again = await client.post(CODES, json={"phone": phone, "purpose": "sign_up"})  # whatever the purpose
+        assert_problem(again, 429, "too-many-requests")
+        assert 58 <= int(again.headers["retry-after"]) <= 60
+    for n in range(16):  # 20 an hour from one address, on any numbers, the refused ones counted
+        assert (await client.post(CODES, json={"phone": f"137{n:08d}", "purpose": "sign_up"})).status_code == 202
+    refused = await client.post(CODES, json={"phone": "13699999999", "purpose": "sign_up"})
+    assert_problem(refused, 429, "too-many-requests")
+    assert int(refused.headers["retry-after"]) > 60
+    assert sms_to(app, "13699999999") == []
+
+
+async def _a_minute_later(db) -> None:
+    async with db.transaction() as session:
+        await session.execute(update(PhoneCode).values(created_at=utcnow() - timedelta(seconds=61)))
+
+
+async def test_a_number_gets_five_codes_an_hour(client, app, db) -> None:
+    for _ in range(5):
+        assert (await client.post(CODES, json={"phone": PHONE, "purpose": "sign_up"})).status_code == 202
+        await _a_minute_later(db)
+    refused = await client.post(CODES, json={"phone": PHONE, "purpose": "sign_up"})
+    assert_problem(refused, 429, "too-many-requests")
+    assert int(refused.headers["retry-after"]) > 60
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"phone": PHONE},
+        {"phone": PHONE, "purpose": "login"},
+        {"phone": "+8613912345678", "purpose": "sign_up"},
+        {"phone": PHONE, "purpose": "sign_up", "account_id": "x"},
+    ],
+)
+async def test_code_requests_are_validated(client, body: dict) -> None:
+    assert_problem(await client.post(CODES, json=body), 422, "validation-failed")
+
+
+# -- every route of these, enumerated from the app ------------------------------------------------------------------
+
+ANONYMOUS = {("POST", CODES), ("POST", RESET), ("POST", "/api/v1/accounts")}
+
+
+def recovery_routes(app) -> list[tuple[str, str]]:
+    from auth.recovery.router import router
+
+    paths = {route.path for route in router.routes}
+    found = []
+    for context in routing.iter_route_contexts(app.routes):
+        route = getattr(context, "route", context)
+        path = getattr(context, "path", getattr(route, "path", ""))
+        if path in paths:
+            found += [(method, path) for method in getattr(route, "methods", None) or () if method != "HEAD"]
+    assert len(found) >= 1, found
+    return sorted(found)
+
+
+async def test_every_route_is_anonymous_by_design_or_needs_a_person(client, app) -> None:
+    partner = bearer(await client_token(app, "demo-partner", "partner:read partner:submit"))
+    for method, path in recovery_routes(app):
+        if (method, path) in ANONYMOUS:
+            continue  # proof of the phone (the code) is what these ask for, and they answer alike for every number
+        assert_problem(await client.request(method, path, json={}), 401)
+        assert_problem(await client.request(method, path, json={}, headers=partner), 403)
+
+
+async def test_nothing_of_another_account_can_be_named(app) -> None:
+    """No route here takes an account or a code id: a person acts on their own account (the token's), a phone
+    number's holder on the number's (the code). Object-level access has nothing else to hold on to."""
+    for _method, path in recovery_routes(app):
+        assert "{" not in path
+    from auth.recovery.schemas import PhoneCodeRequest
+
+    for schema in (PhoneCodeRequest,):
+        assert not {"account_id", "id", "subject"} & set(schema.model_fields)
+        assert schema.model_config.get("extra") == "forbid"
