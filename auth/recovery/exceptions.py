@@ -15,6 +15,16 @@ class PhoneCodeInvalid(ValidationFailed):
         )
 
 
+class WrongPassword(ValidationFailed):
+    code, title = "wrong-password", "The current password is not right"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Your current password is not right.",
+            errors=[field_error("current_password", "not right", code="wrong_password")],
+        )
+
+
 class Counted(Exception):
     """An error raised after writes that must stand although the request fails: a wrong try counted against a code,
     its audit entry. The route answers with `error` instead of raising it, so the request's transaction commits."""

@@ -4,11 +4,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth.models import Account, LoginSession, RefreshToken
 from auth.recovery.models import PhoneCode
+from core.models import utcnow
 
 _code = PhoneCode.__table__
 _account = Account.__table__
@@ -67,3 +68,32 @@ async def use_code(session: AsyncSession, code_id: uuid.UUID, now: datetime) -> 
 def expired_codes(before: datetime) -> Any:
     """The condition for codes past use since `before` (for the retention job)."""
     return _code.c.expires_at < before
+
+
+# -- ending sign-ins -----------------------------------------------------------------------------------------------
+
+
+async def end_sessions_but(session: AsyncSession, account_id: uuid.UUID, keep: uuid.UUID | None) -> list[uuid.UUID]:
+    """End the account's login sessions, all but `keep`; their ids."""
+    condition = and_(_session.c.account_id == account_id, _session.c.ended_at.is_(None))
+    if keep is not None:
+        condition = and_(condition, _session.c.id != keep)
+    ids = list((await session.execute(select(_session.c.id).where(condition))).scalars())
+    if ids:
+        await session.execute(update(_session).where(_session.c.id.in_(ids)).values(ended_at=utcnow()))
+    return ids
+
+
+async def revoke_families_but(session: AsyncSession, account_id: uuid.UUID, keep: uuid.UUID | None) -> list[uuid.UUID]:
+    """Revoke the account's live refresh-token families, all but those of login session `keep`; their ids."""
+    condition = and_(_refresh.c.account_id == account_id, _refresh.c.revoked_at.is_(None))
+    if keep is not None:
+        condition = and_(condition, or_(_refresh.c.session_id.is_(None), _refresh.c.session_id != keep))
+    families = sorted(set((await session.execute(select(_refresh.c.family_id).where(condition))).scalars()))
+    if families:
+        await session.execute(
+            update(_refresh)
+            .where(_refresh.c.family_id.in_(families), _refresh.c.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+    return families

@@ -1,11 +1,13 @@
 """Codes by SMS, resetting a forgotten password with one, and changing the password while signed in."""
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, BackgroundTasks, Request, Response
 from fastapi.responses import JSONResponse
 
+from auth.guards import Person
 from auth.identity import IdentityDep, client_address
 from auth.recovery import service
-from auth.recovery.schemas import PhoneCodeAccepted, PhoneCodeRequest
+from auth.recovery.exceptions import Counted
+from auth.recovery.schemas import PasswordChange, PhoneCodeAccepted, PhoneCodeRequest
 from core.db import SessionDep
 from core.errors import AppError, problem_response, problems
 from core.http import ApiRoute
@@ -50,3 +52,18 @@ async def request_phone_code(
         background.add_task(code_sender(request), phone=data.phone, code=code, purpose=data.purpose, code_id=code_id)
     settings = identity.settings
     return PhoneCodeAccepted(expires_in=settings.phone_code_ttl, resend_after=settings.phone_code_resend_seconds)
+
+
+@router.post("/me/password", status_code=204, responses=problems(401, 403, 404, 422, 429))
+async def change_password(
+    data: PasswordChange, principal: Person, request: Request, session: SessionDep, identity: IdentityDep
+) -> Response:
+    """Change your password, sending the current one (checked and throttled as a sign-in is). Your other sign-ins end
+    (other sessions, their refresh and access tokens); this one stays. You are told by SMS and in your inbox."""
+    try:
+        await service.change_password(
+            session=session, identity=identity, principal=principal, data=data, address=client_address(request)
+        )
+    except Counted as counted:
+        return answer(request, counted.error)
+    return Response(status_code=204)

@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from auth.schemas import MobilePhone, Strict
+from auth.schemas import MobilePhone, Password, Strict
 
 PhoneCodeValue = Annotated[str, Field(pattern=r"^\d{6}$", description="The 6-digit code sent by SMS")]
 
@@ -22,3 +22,8 @@ class PhoneCodeAccepted(BaseModel):
 
     expires_in: int = Field(description="Seconds a code sent now stays valid")
     resend_after: int = Field(description="Seconds before another code may be asked for this number")
+
+
+class PasswordChange(Strict):
+    current_password: Annotated[str, Field(min_length=1, max_length=256)]
+    password: Password

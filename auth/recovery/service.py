@@ -11,22 +11,33 @@ import math
 import secrets
 import uuid
 from datetime import timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from auth import repository as accounts
+from auth.exceptions import AccountNotFound, WeakPassword
+from auth.guards import Principal
 from auth.identity import Identity
 from auth.recovery import repository
-from auth.recovery.exceptions import Counted, PhoneCodeInvalid
+from auth.recovery.exceptions import Counted, PhoneCodeInvalid, WrongPassword
+from auth.recovery.schemas import PasswordChange
 from auth.schemas import CitizenSignUp, Me
-from auth.service import _check_password, sign_up_citizen
+from auth.service import _check_password, _revoke, sign_up_citizen
 from core import audit
+from core.context import Actor
 from core.errors import TooManyRequests
+from core.events import Event, define_event, emit
 from core.models import aware, new_id, utcnow
 from core.ratelimit import RateLimiter, enforce
 
 MAX_TRIES = 5
 CODE_DIGITS = 6
+
+PASSWORD_CHANGED = define_event(
+    "identity.password.changed",
+    description="An account's password was changed by its owner or reset by phone; its other sign-ins were ended",
+)
 
 
 class CodeSender(Protocol):
@@ -156,3 +167,135 @@ async def sign_up(*, session: AsyncSession, identity: Identity, data: CitizenSig
     _check_password(data.password, data.phone, data.name)  # before the code is spent on a refused password
     await _redeem(session=session, identity=identity, phone=data.phone, purpose="sign_up", code=data.phone_code)
     return await sign_up_citizen(session=session, identity=identity, data=data)
+
+
+# -- passwords ------------------------------------------------------------------------------------------------------
+
+
+async def end_other_sign_ins(
+    *, session: AsyncSession, identity: Identity, account_id: uuid.UUID, keep_session: uuid.UUID | None
+) -> dict[str, int]:
+    """End every sign-in of the account but login session `keep_session` (None: every one): the sessions, their
+    refresh-token families, and in every process within a second the access tokens issued from them."""
+    sessions = await repository.end_sessions_but(session, account_id, keep_session)
+    families = await repository.revoke_families_but(session, account_id, keep_session)
+    for session_id in sessions:
+        await _revoke(session, identity, "session", str(session_id))
+    for family_id in families:
+        await _revoke(session, identity, "family", str(family_id))
+    # Every process serves GET /me from a cache: the account's version (its ETag) has moved on.
+    await _revoke(session, identity, "account", str(account_id))
+    return {"sessions": len(sessions), "families": len(families)}
+
+
+def _login_failures_key(identity: Identity, identifier: str) -> str:
+    """The sign-in page's per-identifier failure count (auth.endpoints.login): one throttle for every password check."""
+    return f"login:fail:{identity.cipher.lookup_hash(identifier, context='login')}"
+
+
+async def _check_current_password(
+    *, session: AsyncSession, identity: Identity, account: Any, identifier: str, password: str, address: str
+) -> None:
+    """The current password, checked as the sign-in page checks it and counted by the same throttle (per address,
+    and per login identifier: counted before the check, cleared by a success)."""
+    settings = identity.settings
+    limit, window = settings.login_attempts_per_address
+    attempt = await identity.limiter.hit(f"login:addr:{address}", limit=limit, window=window)
+    failure_limit, failure_window = settings.login_failures_per_account
+    key = _login_failures_key(identity, identifier)
+    lockout = await identity.limiter.peek(key, limit=failure_limit, window=failure_window)
+    if attempt.allowed and lockout.allowed:
+        lockout = await identity.limiter.hit(key, limit=failure_limit, window=failure_window)
+    if not (attempt.allowed and lockout.allowed):
+        retry = max(
+            attempt.retry_after if not attempt.allowed else 0, lockout.retry_after if not lockout.allowed else 0
+        )
+        audit.record(
+            session,
+            action="auth.login.throttled",
+            object_type="account",
+            object_id=account.id,
+            outcome="denied",
+            detail={"scope": "address" if not attempt.allowed else "login", "for": "password_change"},
+        )
+        raise Counted(
+            TooManyRequests(
+                f"Too many password attempts; try again in {retry} seconds.", headers={"Retry-After": str(retry)}
+            )
+        )
+    if not await identity.passwords.verify(account.password_hash, password):
+        audit.record(
+            session,
+            action="identity.password.change_failed",
+            object_type="account",
+            object_id=account.id,
+            outcome="failure",
+            detail={"reason": "wrong_current_password"},
+        )
+        raise Counted(WrongPassword())
+    await identity.limiter.reset(key, window=failure_window)
+
+
+async def change_password(
+    *, session: AsyncSession, identity: Identity, principal: Principal, data: PasswordChange, address: str
+) -> None:
+    """The signed-in person sets a new password, knowing the current one; their other sign-ins end; they are told."""
+    account = await accounts.account(session, principal.account_id)
+    if account is None or account.status == "disabled":
+        raise AccountNotFound()
+    phone = identity.cipher.decrypt(account.phone_encrypted, context="phone") if account.phone_encrypted else None
+    _check_password(data.password, account.username, phone, account.name)
+    if data.password == data.current_password:
+        raise WeakPassword(["must differ from your current password"])
+    await _check_current_password(
+        session=session,
+        identity=identity,
+        account=account,
+        identifier=account.username or phone or "",
+        password=data.current_password,
+        address=address,
+    )
+    keep = uuid.UUID(principal.session_id) if principal.session_id else None
+    await _set_password(
+        session=session,
+        identity=identity,
+        account=account,
+        password=data.password,
+        keep_session=keep,
+        how="changed",
+        actor=None,
+    )
+
+
+async def _set_password(
+    *,
+    session: AsyncSession,
+    identity: Identity,
+    account: Any,
+    password: str,
+    keep_session: uuid.UUID | None,
+    how: str,
+    actor: Actor | None,
+) -> None:
+    account.password_hash = await identity.passwords.hash(password)
+    session.add(account)
+    await session.flush()
+    ended = await end_other_sign_ins(
+        session=session, identity=identity, account_id=account.id, keep_session=keep_session
+    )
+    audit.record(
+        session,
+        action=f"identity.password.{how}",
+        object_type="account",
+        object_id=account.id,
+        detail={"sessions_ended": ended["sessions"], "refresh_families_revoked": ended["families"]},
+        actor=actor,
+    )
+    emit(
+        session,
+        Event(
+            PASSWORD_CHANGED.name,
+            subject=f"account:{account.id}",
+            payload={"how": how, "at": utcnow().isoformat()},
+        ),
+    )

@@ -123,6 +123,24 @@ TEMPLATES: dict[str, Template] = {
             params=("reference", "due_at"),
         ),
         Template(
+            code="password_changed",
+            title={"zh-CN": "账户密码已修改", "en": "Your password was changed"},
+            body={
+                "zh-CN": "您的人才岛政务服务账户密码已于 {changed_at} {how}，其他设备上的登录已退出。"
+                "如非本人操作，请立即通过“忘记密码”重设密码并联系我们。",
+                "en": "Your Talent Island account's password was {how} at {changed_at}, and you were signed out "
+                'everywhere else. If this was not you, reset your password with "Forgot password" now and contact us.',
+            },
+            params=("changed_at", "how"),
+            sms_template_id="100102",
+            labels={
+                "how": {
+                    "changed": {"zh-CN": "修改", "en": "changed"},
+                    "reset": {"zh-CN": "通过短信验证码重设", "en": "reset with a code sent to your phone"},
+                }
+            },
+        ),
+        Template(
             code="talent_escalated",
             title={"zh-CN": "人才认定申请即将超期", "en": "A talent application is close to its deadline"},
             body={
