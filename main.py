@@ -26,6 +26,7 @@ import services.tasks  # noqa: F401 (registers the worker's handlers and schedul
 from auth import endpoints as oauth_endpoints
 from auth.guards import require
 from auth.identity import Identity
+from auth.recovery.pages import router as recovery_pages
 from auth.recovery.router import router as recovery_router
 from auth.router import accounts as accounts_router
 from auth.router import admin as admin_router
@@ -203,6 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         [
             health.router,
             oauth_endpoints.router,
+            recovery_pages,
             accounts_router,
             recovery_router,
             admin_router,

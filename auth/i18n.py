@@ -11,6 +11,7 @@ TEXT: dict[str, dict[str, str]] = {
     "sign_in_to": {"zh-CN": "登录以继续使用「{client}」", "en": "Sign in to continue to {client}"},
     "identifier": {"zh-CN": "手机号码或用户名", "en": "Phone number or username"},
     "password": {"zh-CN": "密码", "en": "Password"},
+    "forgot_password": {"zh-CN": "忘记密码？", "en": "Forgot your password?"},
     "bad_credentials": {
         "zh-CN": "手机号码、用户名或密码不正确。",
         "en": "The phone number, username or password is not right.",

@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     phone_code_resend_seconds: int = Field(default=60, ge=0)
     phone_codes_per_phone: list[tuple[int, int]] = [(5, 3600), (10, 86400)]
     phone_codes_per_address: tuple[int, int] = (20, 3600)
+    password_resets_per_address: tuple[int, int] = (10, 3600)
     cors_origins: Annotated[list[str], NoDecode] = []
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
 

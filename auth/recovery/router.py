@@ -7,10 +7,11 @@ from auth.guards import Person
 from auth.identity import IdentityDep, client_address
 from auth.recovery import service
 from auth.recovery.exceptions import Counted
-from auth.recovery.schemas import PasswordChange, PhoneCodeAccepted, PhoneCodeRequest
+from auth.recovery.schemas import PasswordChange, PasswordReset, PhoneCodeAccepted, PhoneCodeRequest
 from core.db import SessionDep
 from core.errors import AppError, problem_response, problems
 from core.http import ApiRoute
+from core.ratelimit import enforce
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"], route_class=ApiRoute)
 
@@ -52,6 +53,22 @@ async def request_phone_code(
         background.add_task(code_sender(request), phone=data.phone, code=code, purpose=data.purpose, code_id=code_id)
     settings = identity.settings
     return PhoneCodeAccepted(expires_in=settings.phone_code_ttl, resend_after=settings.phone_code_resend_seconds)
+
+
+@router.post("/accounts/password-reset", status_code=204, responses=problems(422, 429))
+async def reset_password(data: PasswordReset, request: Request, session: SessionDep, identity: IdentityDep) -> Response:
+    """Set a new password for the citizen account that has this phone number, with a code sent for `reset`. Every
+    sign-in of the account ends (sessions, refresh tokens, access tokens) and the citizen is told by SMS and in their
+    inbox. Staff accounts are reset by an administrator, not by phone."""
+    limit, window = identity.settings.password_resets_per_address
+    await enforce(
+        identity.limiter, f"reset:{client_address(request)}", limit=limit, window=window, what="password resets"
+    )
+    try:
+        await service.reset_password(session=session, identity=identity, data=data, address=client_address(request))
+    except Counted as counted:
+        return answer(request, counted.error)
+    return Response(status_code=204)
 
 
 @router.post("/me/password", status_code=204, responses=problems(401, 403, 404, 422, 429))

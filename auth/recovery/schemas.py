@@ -27,3 +27,9 @@ class PhoneCodeAccepted(BaseModel):
 class PasswordChange(Strict):
     current_password: Annotated[str, Field(min_length=1, max_length=256)]
     password: Password
+
+
+class PasswordReset(Strict):
+    phone: MobilePhone
+    phone_code: PhoneCodeValue
+    password: Password

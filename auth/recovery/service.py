@@ -21,7 +21,7 @@ from auth.guards import Principal
 from auth.identity import Identity
 from auth.recovery import repository
 from auth.recovery.exceptions import Counted, PhoneCodeInvalid, WrongPassword
-from auth.recovery.schemas import PasswordChange
+from auth.recovery.schemas import PasswordChange, PasswordReset
 from auth.schemas import CitizenSignUp, Me
 from auth.service import _check_password, _revoke, sign_up_citizen
 from core import audit
@@ -264,6 +264,32 @@ async def change_password(
         keep_session=keep,
         how="changed",
         actor=None,
+    )
+
+
+async def reset_password(*, session: AsyncSession, identity: Identity, data: PasswordReset, address: str) -> None:
+    """A citizen who forgot their password sets a new one with a code sent to their phone; every sign-in ends."""
+    _check_password(data.password, data.phone)  # before the code is spent on a refused password
+    account_id = await _redeem(
+        session=session, identity=identity, phone=data.phone, purpose="reset", code=data.phone_code
+    )
+    account = await accounts.account(session, account_id) if account_id else None
+    if account is None or account.kind != "citizen" or account.status == "disabled":
+        # (the code was made for an account that has since been disabled, or lost the number)
+        raise Counted(PhoneCodeInvalid())
+    _check_password(data.password, data.phone, account.name)
+    await _set_password(
+        session=session,
+        identity=identity,
+        account=account,
+        password=data.password,
+        keep_session=None,
+        how="reset",
+        actor=Actor(subject=str(account.id), address=address),
+    )
+    # They have shown they hold the phone: failed sign-ins counted against it (someone guessing, or they) are cleared.
+    await identity.limiter.reset(
+        _login_failures_key(identity, data.phone), window=identity.settings.login_failures_per_account[1]
     )
 
 

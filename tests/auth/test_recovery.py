@@ -323,6 +323,66 @@ async def test_staff_change_their_password_too(client, app) -> None:
     assert changed.status_code == 204, changed.text
 
 
+# -- resetting a forgotten password ---------------------------------------------------------------------------------
+
+
+async def test_a_reset_by_phone_ends_every_sign_in_and_the_old_password(app, db, worker) -> None:
+    async with asgi_client(app) as http:
+        before = await sign_in(http, CITIZEN, "openid profile", app=WEB)
+        code = await phone_code(http, app, CITIZEN, purpose="reset")
+        assert sms_to(app, CITIZEN)[0]["Template"] == "100002"
+        weak = await http.post(RESET, json={"phone": CITIZEN, "phone_code": code, "password": "13800000001abc"})
+        assert_problem(weak, 422, "weak-password")  # and the code is not spent on it
+        reset = await http.post(RESET, json={"phone": CITIZEN, "phone_code": code, "password": NEW_PASSWORD})
+        assert reset.status_code == 204, reset.text
+        await _eventually(lambda: _refused(http, before["access_token"]))
+        assert (await _refresh(http, before["refresh_token"])).json()["error"] == "invalid_grant"
+        # The browser's sign-in session is gone too: the next authorization asks for the password again.
+        assert await _asks_for_the_password(http)
+        again = await http.post(RESET, json={"phone": CITIZEN, "phone_code": code, "password": NEW_PASSWORD + "x"})
+        assert_problem(again, 422, "phone-code-invalid")  # used once
+    async with asgi_client(app) as fresh:
+        with pytest.raises(AssertionError):
+            await sign_in(fresh, CITIZEN, "openid", app=WEB)
+        assert (await sign_in(fresh, CITIZEN, "openid", app=WEB, password=NEW_PASSWORD))["access_token"]
+    assert ("identity.password.reset", "success") in await _actions(db, "identity.password.")
+    await worker.drain()
+    await _told(app, db, CITIZEN, "100102")
+
+
+async def test_a_reset_for_a_number_without_an_account_is_refused_as_a_wrong_code(client, app) -> None:
+    assert (await client.post(CODES, json={"phone": PHONE, "purpose": "reset"})).status_code == 202
+    assert sms_to(app, PHONE) == [] or all(m["Template"] != "100002" for m in sms_to(app, PHONE))
+    for guess in ("000000", "123456"):
+        refused = await client.post(RESET, json={"phone": PHONE, "phone_code": guess, "password": NEW_PASSWORD})
+        assert_problem(refused, 422, "phone-code-invalid")
+
+
+async def test_a_sign_up_code_does_not_reset_and_a_reset_code_does_not_sign_up(client, app) -> None:
+    code = await phone_code(client, app, CITIZEN, purpose="sign_up")
+    refused = await client.post(RESET, json={"phone": CITIZEN, "phone_code": code, "password": NEW_PASSWORD})
+    assert_problem(refused, 422, "phone-code-invalid")
+
+
+async def test_five_wrong_reset_codes_kill_it(client, app) -> None:
+    code = await phone_code(client, app, CITIZEN, purpose="reset")
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    for _ in range(5):
+        refused = await client.post(RESET, json={"phone": CITIZEN, "phone_code": wrong, "password": NEW_PASSWORD})
+        assert_problem(refused, 422, "phone-code-invalid")
+    late = await client.post(RESET, json={"phone": CITIZEN, "phone_code": code, "password": NEW_PASSWORD})
+    assert_problem(late, 422, "phone-code-invalid")
+
+
+async def test_resets_are_limited_per_address(client, app) -> None:
+    for _ in range(10):
+        refused = await client.post(RESET, json={"phone": PHONE, "phone_code": "000000", "password": NEW_PASSWORD})
+        assert_problem(refused, 422, "phone-code-invalid")
+    limited = await client.post(RESET, json={"phone": PHONE, "phone_code": "000000", "password": NEW_PASSWORD})
+    assert_problem(limited, 429, "too-many-requests")
+    assert int(limited.headers["retry-after"]) > 0
+
+
 # -- every route of these, enumerated from the app ------------------------------------------------------------------
 
 ANONYMOUS = {("POST", CODES), ("POST", RESET), ("POST", "/api/v1/accounts")}
@@ -338,7 +398,7 @@ def recovery_routes(app) -> list[tuple[str, str]]:
         path = getattr(context, "path", getattr(route, "path", ""))
         if path in paths:
             found += [(method, path) for method in getattr(route, "methods", None) or () if method != "HEAD"]
-    assert len(found) >= 2, found
+    assert len(found) >= 3, found
     return sorted(found)
 
 
@@ -356,8 +416,44 @@ async def test_nothing_of_another_account_can_be_named(app) -> None:
     number's holder on the number's (the code). Object-level access has nothing else to hold on to."""
     for _method, path in recovery_routes(app):
         assert "{" not in path
-    from auth.recovery.schemas import PasswordChange, PhoneCodeRequest
+    from auth.recovery.schemas import PasswordChange, PasswordReset, PhoneCodeRequest
 
-    for schema in (PasswordChange, PhoneCodeRequest):
+    for schema in (PasswordChange, PasswordReset, PhoneCodeRequest):
         assert not {"account_id", "id", "subject"} & set(schema.model_fields)
         assert schema.model_config.get("extra") == "forbid"
+
+
+# -- the page the sign-in page links to -----------------------------------------------------------------------------
+
+
+async def test_the_sign_in_page_links_to_a_reset_page_that_resets_by_phone(client, app, db) -> None:
+    from tests.oauth import csrf_of
+
+    login = await client.get("/oauth2/login?lang=en")
+    assert 'href="/oauth2/password-reset?lang=en"' in login.text
+    assert "Forgot your password?" in login.text
+    page = await client.get("/oauth2/password-reset?lang=zh-CN")
+    assert page.status_code == 200
+    assert "重设密码" in page.text
+    assert "<script" not in page.text
+    form = {"step": "code", "phone": CITIZEN, "csrf_token": csrf_of(page)}
+    forged = await client.post("/oauth2/password-reset", data={**form, "csrf_token": "x"})
+    assert forged.status_code == 400
+    step2 = await client.post("/oauth2/password-reset?lang=en", data=form)
+    assert step2.status_code == 200
+    assert 'name="phone_code"' in step2.text
+    code = sms_to(app, CITIZEN)[0]["Params"][0]
+    reset = {"step": "reset", "phone": CITIZEN, "phone_code": code, "csrf_token": csrf_of(step2)}
+    weak = await client.post("/oauth2/password-reset?lang=en", data={**reset, "password": "password123"})
+    assert weak.status_code == 422
+    assert "too easy" in weak.text
+    done = await client.post("/oauth2/password-reset?lang=en", data={**reset, "password": NEW_PASSWORD})
+    assert done.status_code == 200, done.text
+    assert "sign in with the new one" in done.text
+    assert (await sign_in(client, CITIZEN, "openid", app=WEB, password=NEW_PASSWORD))["access_token"]
+    # A number without an account: the same page, and nothing sent.
+    await _a_minute_later(db)
+    same = await client.post("/oauth2/password-reset?lang=en", data={**form, "phone": PHONE})
+    assert same.status_code == 200
+    assert 'name="phone_code"' in same.text
+    assert all(m["Template"] != "100002" for m in sms_to(app, PHONE))
