@@ -6,8 +6,8 @@ the number and of the code (never either in clear), the purpose (sign_up | reset
 for, expiry, tries and use. A new table: no existing row changes. Reviewed by hand.
 
 Revision ID: 41154a52d1e1
-Revises: 5c1e7a9d2b40
-Create Date: 2026-11-25 19:57:00+00:00
+Revises: e3b9d4c7a215
+Create Date: 2026-11-25 20:40:00+00:00
 """
 
 from collections.abc import Sequence
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "41154a52d1e1"
-down_revision: str | None = "5c1e7a9d2b40"
+down_revision: str | None = "e3b9d4c7a215"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
