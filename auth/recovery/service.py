@@ -85,13 +85,6 @@ async def request_code(
     settings = identity.settings
     limit, window = settings.phone_codes_per_address
     await enforce(identity.limiter, f"phone-code:addr:{address}", limit=limit, window=window, what="codes asked for")
-    # Per number whatever the purpose and whether or not an account has it: a limit only some numbers met would tell.
-    await _enforce_each(
-        identity.limiter,
-        f"phone-code:phone:{_limited_key(identity, phone)}",
-        settings.phone_codes_per_phone,
-        "codes for this phone number",
-    )
     phone_hash = _phone_hash(identity, phone)
     now = utcnow()
     # One a minute, told exactly (a rate limiter's sliding window would say up to twice that): the newest code of the
@@ -103,6 +96,14 @@ async def request_code(
             f"A code was sent to this number a moment ago; ask again in {wait} seconds.",
             headers={"Retry-After": str(wait)},
         )
+    # Per number whatever the purpose and whether or not an account has it: a limit only some numbers met would tell.
+    # After the minute's wait: a request told to wait that minute sends nothing, so it uses up none of the hour.
+    await _enforce_each(
+        identity.limiter,
+        f"phone-code:phone:{_limited_key(identity, phone)}",
+        settings.phone_codes_per_phone,
+        "codes for this phone number",
+    )
     account = await repository.account_by_phone(session, phone_hash)
     holder = account.id if account and account.kind == "citizen" and account.status != "disabled" else None
     # A sign-up code goes to any number: its holder learns that it has an account only after proving they hold it.

@@ -457,3 +457,12 @@ async def test_the_sign_in_page_links_to_a_reset_page_that_resets_by_phone(clien
     assert same.status_code == 200
     assert 'name="phone_code"' in same.text
     assert all(m["Template"] != "100002" for m in sms_to(app, PHONE))
+
+
+async def test_asking_again_within_the_minute_uses_up_none_of_the_hour(client, app, db) -> None:
+    assert (await client.post(CODES, json={"phone": PHONE, "purpose": "sign_up"})).status_code == 202
+    for _ in range(4):  # a double tap, an app retrying: told to wait the minute, sent nothing
+        assert_problem(await client.post(CODES, json={"phone": PHONE, "purpose": "sign_up"}), 429)
+    await _a_minute_later(db)
+    second = await client.post(CODES, json={"phone": PHONE, "purpose": "sign_up"})
+    assert second.status_code == 202, second.text
