@@ -12,7 +12,9 @@ from auth.scopes import SCOPES, STAFF_ROLES
 from core.http.language import Localized
 
 Language = Literal["zh-CN", "en"]
-MobilePhone = Annotated[str, Field(pattern=r"^1[3-9]\d{9}$", description="A mainland China mobile number, 11 digits")]
+MobilePhone = Annotated[
+    str, Field(pattern=r"^1[3-9][0-9]{9}$", description="A mainland China mobile number, 11 ASCII digits")
+]
 Password = Annotated[str, Field(min_length=1, max_length=128, description="At least 10 characters, not a common one")]
 Username = Annotated[str, Field(pattern=r"^[a-z][a-z0-9._-]{2,63}$")]
 DepartmentCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,39}$")]
@@ -32,7 +34,7 @@ class Strict(BaseModel):
 
 class CitizenSignUp(Strict):
     phone: MobilePhone
-    phone_code: str = Field(pattern=r"^\d{6}$", description="The code sent to `phone` for `sign_up` (6 digits)")
+    phone_code: str = Field(pattern=r"^[0-9]{6}$", description="The code sent to `phone` for `sign_up` (6 digits)")
     password: Password
     name: str = Field(min_length=1, max_length=100)
     preferred_language: Language = "zh-CN"

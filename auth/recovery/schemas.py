@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 
 from auth.schemas import MobilePhone, Password, Strict
 
-PhoneCodeValue = Annotated[str, Field(pattern=r"^\d{6}$", description="The 6-digit code sent by SMS")]
+PhoneCodeValue = Annotated[str, Field(pattern=r"^[0-9]{6}$", description="The 6-digit code sent by SMS")]
 
 
 class PhoneCodeRequest(Strict):

@@ -73,7 +73,7 @@ INSTITUTIONS = {
 }
 LEVELS = {"2": "doctorate", "3": "master", "4": "bachelor"}
 _ID_NUMBER = re.compile(r"^\d{17}[\dX]$")
-_PHONE = re.compile(r"^\+861\d{10}$")
+_PHONE = re.compile(r"^\+861[0-9]{10}$")
 
 
 class MockError(Exception):

@@ -466,3 +466,11 @@ async def test_asking_again_within_the_minute_uses_up_none_of_the_hour(client, a
     await _a_minute_later(db)
     second = await client.post(CODES, json={"phone": PHONE, "purpose": "sign_up"})
     assert second.status_code == 202, second.text
+
+
+async def test_a_number_is_written_in_ascii_digits_only(client, app) -> None:
+    """Other scripts' digits (which `\\d` matches) would make the same handset another number: its limits anew."""
+    assert (await client.post(CODES, json={"phone": PHONE, "purpose": "sign_up"})).status_code == 202
+    for variant in (PHONE[:-1] + "\u0668", PHONE[:-1] + "\uff18"):  # Arabic-Indic eight, fullwidth eight
+        assert_problem(await client.post(CODES, json={"phone": variant, "purpose": "sign_up"}), 422)
+    assert [m for m in app.state.cloud.mock.sms.values() if not m["Phone"].isascii()] == []
