@@ -57,6 +57,7 @@ SMS_TEMPLATES = {
     "100001": "【人才岛政务】您的注册验证码为{1}，10分钟内有效。请勿将验证码告诉他人。",
     "100002": "【人才岛政务】您正在重设密码，验证码为{1}，10分钟内有效。请勿将验证码告诉他人。",
     "100101": "【人才岛政务】{1}，您的实名认证已通过，现在可以在线办理人才岛政务服务。",
+    "100103": "【人才岛政务】您的实名认证已通过，现在可以在线办理人才岛政务服务。",
     "100102": "【人才岛政务】您的账户密码已于{1}{2}，其他设备上的登录已退出。如非本人操作，请立即重设密码。",
     "100201": "【人才岛政务】您的申请{1}当前状态：{2}。",
     "100301": "【人才岛政务】您的人才认定申请{1}当前状态：{2}。",
@@ -310,6 +311,10 @@ async def _send_sms(mock: MockCloud, params: dict[str, Any]) -> dict[str, Any]:
         raise MockError("InvalidParameterValue.IncorrectPhoneNumber", "PhoneNumberSet holds one +86 mobile number.")
     if not all(isinstance(value, str) for value in values) or not template.isdigit():
         raise MockError("InvalidParameterValue.TemplateParameterFormatError", "Template id or parameters are wrong.")
+    # As the provider does: a registered template takes exactly as many parameters as it has places for.
+    text = SMS_TEMPLATES.get(template)
+    if text is not None and len(values) != len(re.findall(r"\{\d+\}", text)):
+        raise MockError("InvalidParameterValue.TemplateParameterFormatError", "The parameters do not fit the template.")
     known = mock.sms.get(token)
     if known is None:  # a retried send (same ClientToken) is the same message
         known = {

@@ -58,7 +58,8 @@ TEMPLATES: dict[str, Template] = {
                 "en": "Your identity is verified: you can now use Talent Island's online services.",
             },
             params=(),
-            sms_template_id="100101",
+            # A template of its own, registered with the cloud without a parameter (100101 took the name).
+            sms_template_id="100103",
         ),
         Template(
             code="payment_received",
