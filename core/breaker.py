@@ -55,6 +55,10 @@ class CircuitBreaker:
         self.consecutive, self.opened_at, self.probing = 0, None, False
         self._show(0)
 
+    def abandoned(self) -> None:
+        """A call cut short before it could tell (its task cancelled): no verdict, but a probe's place is free."""
+        self.probing = False
+
     def failed(self) -> None:
         self.consecutive += 1
         if self.probing or self.consecutive >= self.threshold:

@@ -435,3 +435,36 @@ def test_names_and_addresses_migration_seals_them_beside_the_answers_sealed_befo
             assert marked == ["passport_number"]
         finally:
             engine.dispose()
+
+
+def test_portal_scope_migration_lets_an_already_seeded_portal_ask_for_account(backend: str, tmp_path: Path) -> None:
+    """The seed never changes a registered client: a portal seeded before the account scope gets it here."""
+    from auth.models import OAuthClient
+
+    with fresh_database(backend, tmp_path) as url:
+        upgrade(url, "41154a52d1e1")  # just before the data fix
+        engine = create_engine(sync_url(url))
+        try:
+            portal = OAuthClient(
+                client_id="demo-web",
+                name_zh="人才岛市民端（演示）",
+                name_en="Talent Island web app (demo)",
+                kind="public",
+                token_endpoint_auth_method="none",
+                redirect_uris=["http://127.0.0.1:8765/callback"],
+                grant_types=["authorization_code", "refresh_token"],
+                scopes=["openid", "profile", "phone", "permits:apply", "talent:apply"],
+            )
+            _insert_as_of(engine, portal)
+            table = OAuthClient.__table__
+
+            def scopes() -> list[str]:
+                with engine.connect() as connection:
+                    return connection.execute(select(table.c.scopes)).scalar_one()
+
+            upgrade(url, "9d4f1b6e2c87")
+            assert scopes() == ["openid", "profile", "phone", "permits:apply", "talent:apply", "account"]
+            downgrade(url, "41154a52d1e1")
+            assert scopes() == ["openid", "profile", "phone", "permits:apply", "talent:apply"]
+        finally:
+            engine.dispose()

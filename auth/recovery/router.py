@@ -3,7 +3,7 @@
 from fastapi import APIRouter, BackgroundTasks, Request, Response
 from fastapi.responses import JSONResponse
 
-from auth.guards import Person
+from auth.guards import AccountOwner
 from auth.identity import IdentityDep, client_address
 from auth.recovery import service
 from auth.recovery.exceptions import Counted
@@ -73,10 +73,11 @@ async def reset_password(data: PasswordReset, request: Request, session: Session
 
 @router.post("/me/password", status_code=204, responses=problems(401, 403, 404, 422, 429))
 async def change_password(
-    data: PasswordChange, principal: Person, request: Request, session: SessionDep, identity: IdentityDep
+    data: PasswordChange, principal: AccountOwner, request: Request, session: SessionDep, identity: IdentityDep
 ) -> Response:
-    """Change your password, sending the current one (checked and throttled as a sign-in is). Your other sign-ins end
-    (other sessions, their refresh and access tokens); this one stays. You are told by SMS and in your inbox."""
+    """Change your password, sending the current one (checked and throttled as a sign-in is), from an app with the
+    `account` scope (another app could end your other sign-ins). Your other sign-ins end (other sessions, their
+    refresh and access tokens); this one stays. You are told by SMS and in your inbox."""
     try:
         await service.change_password(
             session=session, identity=identity, principal=principal, data=data, address=client_address(request)

@@ -6,6 +6,7 @@ recorded on the delivery and `RetryLater` is raised, so the record commits and t
 its last attempt the delivery is dead. Replay emits a new due event for the same delivery.
 """
 
+import asyncio
 import json
 import time
 import uuid
@@ -288,6 +289,9 @@ async def deliver(
             error = f"refused before connecting: {exc}"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}"
+        except asyncio.CancelledError:
+            breaker.abandoned()  # the worker stopping: nothing learnt of the receiver, but a probe must not hang on
+            raise
         except BaseException:
             breaker.failed()  # a probe that never reported would keep the receiver shut out for good
             raise

@@ -230,7 +230,7 @@ async def test_code_requests_are_validated(client, body: dict) -> None:
 
 
 async def test_changing_the_password_needs_the_current_one_and_ends_the_other_sign_ins(app, db, worker) -> None:
-    scope = "openid profile"
+    scope = "openid profile account"
     async with asgi_client(app) as phone_app, asgi_client(app) as laptop:
         other = await sign_in(phone_app, CITIZEN, scope, app=WEB)
         mine = await sign_in(laptop, CITIZEN, scope, app=WEB)
@@ -288,7 +288,7 @@ async def _told(app, db, phone: str, template: str) -> None:
 
 
 async def test_wrong_current_passwords_are_throttled_as_sign_ins_are(client, app, db) -> None:
-    token = bearer(await token_for(app, CITIZEN, "openid profile", client_id="demo-web"))
+    token = bearer(await token_for(app, CITIZEN, "openid profile account", client_id="demo-web"))
     for _ in range(5):
         wrong = await client.post(
             CHANGE, json={"current_password": "nope-nope-nope", "password": NEW_PASSWORD}, headers=token
@@ -313,10 +313,13 @@ async def test_changing_the_password_is_for_people_signed_in(client, app) -> Non
     assert_problem(await client.post(CHANGE, json=body), 401, "unauthorized")
     partner = await client_token(app, "demo-partner", "partner:read")
     assert_problem(await client.post(CHANGE, json=body, headers=bearer(partner)), 403)
+    # An app the person only let read their name cannot end their other sign-ins by changing it.
+    reader = bearer(await token_for(app, CITIZEN, "openid profile", client_id="demo-web"))
+    assert_problem(await client.post(CHANGE, json=body, headers=reader), 403)
 
 
 async def test_staff_change_their_password_too(client, app) -> None:
-    token = bearer(await token_for(app, "officer.market", "openid profile"))
+    token = bearer(await token_for(app, "officer.market", "openid profile account"))
     changed = await client.post(
         CHANGE, json={"current_password": DEMO_PASSWORD, "password": NEW_PASSWORD}, headers=token
     )

@@ -7,6 +7,7 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
+from core.breaker import CircuitBreaker
 from services.cloud.adapters import (
     CloudESign,
     CloudIdentityVerification,
@@ -251,3 +252,17 @@ async def test_no_secret_or_personal_data_in_logs(make_client, mock: MockCloud, 
     assert "cloud call failed" in caplog.text
     for secret in ("adapter-test-key", MATCHING_ID, "陈明"):
         assert secret not in text
+
+
+def test_a_call_cut_short_frees_the_probe_and_judges_nothing() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker("receiver", failures=2, reset=30, clock=clock)
+    breaker.failed()
+    breaker.abandoned()  # cancelled while closed: not a failure
+    breaker.failed()
+    assert breaker.state == "open"
+    clock.now += 30
+    assert breaker.admits()  # the probe ...
+    assert not breaker.admits()
+    breaker.abandoned()  # ... cut short: another may go
+    assert breaker.admits()
