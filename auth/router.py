@@ -12,7 +12,6 @@ from auth.guards import AccountOwner, Admin, Person, Principal
 from auth.identity import IdentityDep, client_address
 from auth.recovery import service as recovery
 from auth.recovery.exceptions import Counted
-from auth.recovery.router import answer
 from auth.schemas import (
     CLIENT_ID_PATTERN,
     AccessLogRead,
@@ -31,7 +30,7 @@ from auth.schemas import (
 )
 from core import accesslog
 from core.db import RecordingSessionDep, SessionDep
-from core.errors import problems
+from core.errors import problem_of, problems
 from core.http import ApiRoute, IdempotencyClaim, IfMatch, idempotency, set_etag
 from core.http.language import Language, localize
 from core.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
@@ -64,7 +63,7 @@ async def sign_up(
     try:
         return await recovery.sign_up(session=session, identity=identity, data=data)
     except Counted as counted:  # a wrong code: the try is counted, so the request's transaction must commit
-        return answer(request, counted.error)
+        return problem_of(request, counted.error)
 
 
 @accounts.get("/me", response_model=Me, responses=problems(401, 403, 404))

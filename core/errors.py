@@ -197,15 +197,21 @@ async def _app_error(request: Request, exc: Exception) -> JSONResponse:
                 "client": actor.address,
             },
         )
+    return problem_of(request, exc)
+
+
+def problem_of(request: Request, error: AppError) -> JSONResponse:
+    """`error` as the problem+json the handler answers it with: for a route that returns it instead of raising it,
+    so what the request wrote (a counted try, an audit entry) commits."""
     return problem_response(
-        status=exc.status_code,
-        code=exc.code,
-        title=exc.title,
-        detail=exc.detail,
+        status=error.status_code,
+        code=error.code,
+        title=error.title,
+        detail=error.detail,
         instance=request.url.path,
-        errors=exc.errors,
-        headers=exc.headers,
-        extra=exc.extra,
+        errors=error.errors,
+        headers=error.headers,
+        extra=error.extra,
     )
 
 

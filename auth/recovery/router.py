@@ -1,7 +1,6 @@
 """Codes by SMS, resetting a forgotten password with one, and changing the password while signed in."""
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response
-from fastapi.responses import JSONResponse
 
 from auth.guards import AccountOwner
 from auth.identity import IdentityDep, client_address
@@ -9,26 +8,11 @@ from auth.recovery import service
 from auth.recovery.exceptions import Counted
 from auth.recovery.schemas import PasswordChange, PasswordReset, PhoneCodeAccepted, PhoneCodeRequest
 from core.db import SessionDep
-from core.errors import AppError, problem_response, problems
+from core.errors import problem_of, problems
 from core.http import ApiRoute
 from core.ratelimit import enforce
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"], route_class=ApiRoute)
-
-
-def answer(request: Request, error: AppError) -> JSONResponse:
-    """`error` as its problem+json, returned rather than raised: what the request wrote (a counted try, an audit
-    entry) commits."""
-    return problem_response(
-        status=error.status_code,
-        code=error.code,
-        title=error.title,
-        detail=error.detail,
-        instance=request.url.path,
-        errors=error.errors,
-        headers=error.headers,
-        extra=error.extra,
-    )
 
 
 def code_sender(request: Request) -> service.CodeSender:
@@ -67,7 +51,7 @@ async def reset_password(data: PasswordReset, request: Request, session: Session
     try:
         await service.reset_password(session=session, identity=identity, data=data, address=client_address(request))
     except Counted as counted:
-        return answer(request, counted.error)
+        return problem_of(request, counted.error)
     return Response(status_code=204)
 
 
@@ -83,5 +67,5 @@ async def change_password(
             session=session, identity=identity, principal=principal, data=data, address=client_address(request)
         )
     except Counted as counted:
-        return answer(request, counted.error)
+        return problem_of(request, counted.error)
     return Response(status_code=204)
