@@ -66,8 +66,10 @@ class FieldCipher:
 
 
 def mask_name(name: str) -> str:
-    """王磊 -> 王*: a person's name where the public sees it (a register, a card's verification)."""
-    return name[:1] + "*" * max(1, len(name) - 1)
+    """王磊 -> 王**, 陈明 Chen Ming -> 陈**: a person's name where others see it (a register, a card's verification,
+    a list). The stars are always two: as many as the letters hidden told the name's length (a bilingual name's
+    thirteen stood out among two-character ones)."""
+    return name[:1] + "**"
 
 
 def mask_phone(phone: str) -> str:

@@ -662,7 +662,7 @@ async def test_the_queue_shows_a_persons_name_masked_and_one_application_whole(
     assert (await act(client, citizen, draft["id"], "submit")).status_code == 200
     whole = "陈明 Chen Ming"
     queue = (await client.get(APPLICATIONS, headers=officer, params={"service": street_vendor})).json()["items"]
-    assert [item["holder_name"] for item in queue] == ["陈" + "*" * (len(whole) - 1)]
+    assert [item["holder_name"] for item in queue] == ["陈**"]
     own = (await client.get(APPLICATIONS, headers=citizen)).json()["items"]
     assert [item["holder_name"] for item in own if item["id"] == draft["id"]] == [whole]
     assert (await fetch(client, officer, draft["id"])).json()["holder_name"] == whole
