@@ -7,7 +7,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from auth.guards import Person, PublicCaller
 from auth.identity import IdentityDep
-from core.db import DatabaseDep, SessionDep
+from core.db import DatabaseDep, RecordingSessionDep, SessionDep
 from core.errors import problems
 from core.http import ApiRoute, IfMatch, set_etag
 from core.http.language import Language, localize
@@ -76,8 +76,15 @@ async def verify_posted(
     summary="A credential (its holder, or staff of the issuing department)",
 )
 async def read_credential(
-    row: VisibleCredential, principal: Person, identity: IdentityDep, response: Response, language: Language
+    credential_id: CredentialId,
+    principal: Person,
+    session: RecordingSessionDep,
+    identity: IdentityDep,
+    response: Response,
+    language: Language,
 ) -> CredentialRead:
+    """A staff member's read lands in the holder's access log."""
+    row = await service.read(session=session, principal=principal, credential_id=credential_id)
     set_etag(response, row.version)
     return localize(service.represent(row, principal=principal, settings=identity.settings), language)
 

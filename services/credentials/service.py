@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from auth import service as auth_service
 from auth.guards import Principal
 from auth.identity import Identity
 from core import audit
@@ -300,6 +301,21 @@ async def get(*, session: AsyncSession, principal: Principal, credential_id: uui
     )
     if row is None:
         raise CredentialNotFound()
+    return row
+
+
+async def read(*, session: AsyncSession, principal: Principal, credential_id: uuid.UUID) -> Credential:
+    """`get`, and a staff member's read lands in the holder's access log (who holds what, its conditions, why it was
+    suspended); the holder's own does not."""
+    row = await get(session=session, principal=principal, credential_id=credential_id)
+    await auth_service.log_citizen_read(
+        session=session,
+        reader=principal,
+        citizen_id=row.holder_account_id,
+        purpose=f"credential {row.number}",
+        object_type="credential",
+        object_id=row.id,
+    )
     return row
 
 

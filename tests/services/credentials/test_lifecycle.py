@@ -15,7 +15,7 @@ from services.credentials import service
 from services.credentials.exceptions import AlreadyIssued, CredentialNumberTaken, InvalidCredential
 from tests.helpers import assert_problem
 from tests.oauth import bearer, token_for
-from tests.services.credentials.conftest import CREDENTIALS, VERIFY
+from tests.services.credentials.conftest import CITIZEN, CREDENTIALS, VERIFY
 
 
 async def _act(client, headers, row_id, action: str, etag: str | None, reason: str | None = None, **params):
@@ -167,6 +167,17 @@ async def test_who_reaches_a_credential(app, client, issue, citizen, other_citiz
     assert_problem(await client.get(f"{CREDENTIALS}/{row.id}"), 401)
     assert_problem(await _act(client, {}, row.id, "revoke", '"1"', "x"), 401)
     assert await _verified_status(client, row.token) == "active"
+
+
+async def test_a_staff_read_of_a_credential_lands_in_the_holders_access_log(app, client, issue, officer) -> None:
+    row = await issue()
+    holder = bearer(await token_for(app, CITIZEN, "openid profile account"))
+    assert (await client.get(f"{CREDENTIALS}/{row.id}", headers=holder)).status_code == 200  # their own: not logged
+    assert (await client.get(f"{CREDENTIALS}/{row.id}", headers=officer)).status_code == 200
+    log = (await client.get("/api/v1/me/access-log", headers=holder)).json()["items"]
+    assert [(e["reader_kind"], e["reader_department"], e["purpose"]) for e in log] == [
+        ("officer", "market", f"credential {row.number}")
+    ]
 
 
 async def test_talent_cards_belong_to_the_talent_office(app, client, issue, supervisor) -> None:
