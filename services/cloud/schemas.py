@@ -12,7 +12,8 @@ _CHECK = "10X98765432"
 
 def id_number_is_valid(number: str) -> bool:
     """GB 11643: 17 digits and a mod 11-2 check character."""
-    if not re.fullmatch(r"\d{17}[\dX]", number):
+    # [0-9], not \d, which takes any script's digits: a full-width number is another spelling of one, hashed apart.
+    if not re.fullmatch(r"[0-9]{17}[0-9X]", number):
         return False
     return _CHECK[sum(int(digit) * weight for digit, weight in zip(number, _WEIGHTS, strict=False)) % 11] == number[-1]
 

@@ -84,7 +84,7 @@ class _Declared(BaseModel):
 class EducationDeclared(_Declared, EducationClaim):
     certificate_no: str | None = Field(
         default=None,
-        pattern=r"^\d{16}$",
+        pattern=r"^[0-9]{16}$",
         description="the degree certificate number (mainland degrees): the degree registry verifies it",
     )
 

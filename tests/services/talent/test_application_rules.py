@@ -446,6 +446,8 @@ async def test_bad_input_is_a_422_problem_and_changes_nothing(client, other_appl
     bad_claims = [
         {"kind": "salary", "year": 2025},  # neither amount
         {"kind": "education", "level": "master", "institution": "X", "year": 2019, "certificate_no": "12"},
+        # full-width digits: another spelling of a certificate number, which no registry has
+        {"kind": "education", "level": "master", "institution": "X", "year": 2019, "certificate_no": "１" * 16},
         {"kind": "age", "value": 30},  # age is derived, never declared
     ]
     json_body = {**person, "content-type": "application/json"}
