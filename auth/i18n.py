@@ -3,7 +3,7 @@ Accept-Language, Chinese by default."""
 
 from fastapi import Request
 
-from core.http.language import LANGUAGES, language_from_header
+from core.http.language import LANGUAGES, language_from_header, language_of
 
 TEXT: dict[str, dict[str, str]] = {
     "service": {"zh-CN": "人才岛政务服务", "en": "Talent Island citizen services"},
@@ -48,17 +48,47 @@ TEXT: dict[str, dict[str, str]] = {
     "signed_out_title": {"zh-CN": "您已退出登录", "en": "You are signed out"},
     "cancel": {"zh-CN": "取消", "en": "Cancel"},
     "language_switch": {"zh-CN": "English", "en": "中文"},
+    # The password reset page (auth/recovery/pages.py).
+    "reset_title": {"zh-CN": "重设密码", "en": "Reset your password"},
+    "reset_intro": {
+        "zh-CN": "输入您注册时使用的手机号码，我们将向其发送验证码。",
+        "en": "Enter the phone number of your account; we will send a code to it.",
+    },
+    "reset_phone": {"zh-CN": "手机号码", "en": "Phone number"},
+    "reset_send_code": {"zh-CN": "发送验证码", "en": "Send the code"},
+    "reset_code_sent": {
+        "zh-CN": "如该号码已注册，验证码已发送，10 分钟内有效。",
+        "en": "If an account has this number, a code is on its way; it is valid for 10 minutes.",
+    },
+    "reset_code": {"zh-CN": "短信验证码", "en": "Code from the SMS"},
+    "reset_new_password": {"zh-CN": "新密码（至少 10 个字符）", "en": "New password (10 characters or more)"},
+    "reset_set_password": {"zh-CN": "设置新密码", "en": "Set the new password"},
+    "reset_done": {
+        "zh-CN": "密码已重设，请使用新密码登录。",
+        "en": "Your password is reset: sign in with the new one.",
+    },
+    "reset_bad_phone": {"zh-CN": "请输入 11 位手机号码。", "en": "Enter an 11-digit mobile number."},
+    "reset_bad_code": {
+        "zh-CN": "验证码不正确或已失效，请重新获取。",
+        "en": "The code is not right or no longer valid; ask for a new one.",
+    },
+    "reset_weak": {
+        "zh-CN": "这个密码太容易被猜到，请换一个至少 10 个字符、不含手机号或姓名的密码。",
+        "en": "This password is too easy to guess: choose another of 10 characters or more, without your number "
+        "or name.",
+    },
+    "reset_staff": {
+        "zh-CN": "工作人员账户请联系系统管理员重设密码。",
+        "en": "Staff accounts are reset by an administrator.",
+    },
 }
 
 
 def page_language(request: Request) -> str:
     for candidate in request.query_params.get("ui_locales", "").split():
-        if candidate in LANGUAGES:
-            return candidate
-        if candidate.lower().startswith("zh"):
-            return "zh-CN"
-        if candidate.lower().startswith("en"):
-            return "en"
+        language = language_of(candidate)
+        if language:
+            return language
     chosen = request.query_params.get("lang")
     if chosen in LANGUAGES:
         return chosen

@@ -20,45 +20,6 @@ from core.ratelimit import enforce
 
 router = APIRouter(tags=["oauth2"])
 
-TEXT = {
-    "title": {"zh-CN": "重设密码", "en": "Reset your password"},
-    "intro": {
-        "zh-CN": "输入您注册时使用的手机号码，我们将向其发送验证码。",
-        "en": "Enter the phone number of your account; we will send a code to it.",
-    },
-    "phone": {"zh-CN": "手机号码", "en": "Phone number"},
-    "send_code": {"zh-CN": "发送验证码", "en": "Send the code"},
-    "code_sent": {
-        "zh-CN": "如该号码已注册，验证码已发送，10 分钟内有效。",
-        "en": "If an account has this number, a code is on its way; it is valid for 10 minutes.",
-    },
-    "code": {"zh-CN": "短信验证码", "en": "Code from the SMS"},
-    "new_password": {"zh-CN": "新密码（至少 10 个字符）", "en": "New password (10 characters or more)"},
-    "set_password": {"zh-CN": "设置新密码", "en": "Set the new password"},
-    "done": {"zh-CN": "密码已重设，请使用新密码登录。", "en": "Your password is reset: sign in with the new one."},
-    "bad_phone": {"zh-CN": "请输入 11 位手机号码。", "en": "Enter an 11-digit mobile number."},
-    "bad_code": {
-        "zh-CN": "验证码不正确或已失效，请重新获取。",
-        "en": "The code is not right or no longer valid; ask for a new one.",
-    },
-    "weak": {
-        "zh-CN": "这个密码太容易被猜到，请换一个至少 10 个字符、不含手机号或姓名的密码。",
-        "en": "This password is too easy to guess: choose another of 10 characters or more, without your number "
-        "or name.",
-    },
-    "staff": {
-        "zh-CN": "工作人员账户请联系系统管理员重设密码。",
-        "en": "Staff accounts are reset by an administrator.",
-    },
-}
-
-
-def _words(lang: str):
-    def r(key: str) -> str:
-        return TEXT[key][lang]
-
-    return r
-
 
 def _page(
     request: Request,
@@ -78,7 +39,6 @@ def _page(
         status=status,
         csrf=_csrf(request, identity),
         headers=headers,
-        r=_words(lang),
         step=step,
         phone=phone,
         error=error,
@@ -113,27 +73,27 @@ async def reset(
     identity: Identity = Depends(get_identity),
 ) -> Response:
     lang = page_language(request)
-    r = _words(lang)
+    t = translator(lang)
     form = await request.form()
     fields = {key: str(form.get(key) or "")[:256] for key in ("step", "phone", "phone_code", "password", "csrf_token")}
     phone = fields["phone"].strip()[:11] if fields["phone"].strip().isdigit() else ""
     if holds_nul(form.multi_items()) or not identity.check_csrf(request.cookies.get(CSRF_COOKIE), fields["csrf_token"]):
-        return _page(request, identity, lang, step="phone", error=translator(lang)("expired_form"), status=400)
+        return _page(request, identity, lang, step="phone", error=t("expired_form"), status=400)
     address = client_address(request)
     try:
         if fields["step"] == "reset":
             try:
                 data = PasswordReset(phone=phone, phone_code=fields["phone_code"], password=fields["password"])
             except ValidationError:
-                return _page(request, identity, lang, step="code", phone=phone, error=r("bad_code"), status=422)
+                return _page(request, identity, lang, step="code", phone=phone, error=t("reset_bad_code"), status=422)
             limit, window = identity.settings.password_resets_per_address
             await enforce(identity.limiter, f"reset:{address}", limit=limit, window=window, what="password resets")
             await service.reset_password(session=session, identity=identity, data=data, address=address)
-            return _message(request, lang, title=r("title"), detail=r("done"), status=200)
+            return _message(request, lang, title=t("reset_title"), detail=t("reset_done"), status=200)
         try:
             asked = PhoneCodeRequest(phone=phone, purpose="reset")
         except ValidationError:
-            return _page(request, identity, lang, step="phone", phone=phone, error=r("bad_phone"), status=422)
+            return _page(request, identity, lang, step="phone", phone=phone, error=t("reset_bad_phone"), status=422)
         made = await service.request_code(
             session=session, identity=identity, phone=asked.phone, purpose="reset", address=address
         )
@@ -143,14 +103,14 @@ async def reset(
             )
         return _page(request, identity, lang, step="code", phone=asked.phone)
     except Counted:  # a wrong code: the try stands (the session commits)
-        return _page(request, identity, lang, step="code", phone=phone, error=r("bad_code"), status=422)
+        return _page(request, identity, lang, step="code", phone=phone, error=t("reset_bad_code"), status=422)
     except WeakPassword:
         await session.rollback()  # the code is not spent on a refused password
-        return _page(request, identity, lang, step="code", phone=phone, error=r("weak"), status=422)
+        return _page(request, identity, lang, step="code", phone=phone, error=t("reset_weak"), status=422)
     except AppError as error:
         if error.status_code != 429:
             raise
         await session.rollback()
         step = "code" if fields["step"] == "reset" else "phone"
-        detail = translator(lang)("throttled", seconds=error.headers.get("Retry-After", "60"))
+        detail = t("throttled", seconds=error.headers.get("Retry-After", "60"))
         return _page(request, identity, lang, step=step, phone=phone, error=detail, status=429, headers=error.headers)

@@ -67,12 +67,17 @@ def language_from_header(header: str) -> str:
         if quality > 0:  # q=0 (or a quality that cannot be read) says "not this one" (RFC 9110 12.4.2)
             ranked.append((-quality, index, tag.strip().lower()))
     for _, _, tag in sorted(ranked):
-        primary = tag.partition("-")[0]  # a range matches its own language and that language's subtags (RFC 4647 3.3.1)
-        if primary == "zh":
-            return "zh-CN"
-        if primary == "en":
-            return "en"
+        language = language_of(tag)
+        if language:
+            return language
     return DEFAULT_LANGUAGE
+
+
+def language_of(tag: str) -> str | None:
+    """zh-CN or en for a language tag of Chinese or English (any region or script), else None: a range matches its
+    own language and that language's subtags (RFC 4647 3.3.1), so zha (Zhuang) is not Chinese."""
+    primary = tag.strip().lower().partition("-")[0]
+    return {"zh": "zh-CN", "en": "en"}.get(primary)
 
 
 def pick_language(request: Request, lang: str | None) -> str:

@@ -174,6 +174,8 @@ async def test_pages_work_in_both_languages_and_carry_a_strict_csp(client) -> No
     assert "手机号码或用户名" in chinese.text
     assert "Phone number or username" in english.text
     assert (await client.get("/oauth2/login?ui_locales=en")).text.count("Sign in") >= 2
+    # ui_locales matches languages as Accept-Language does: zha (Zhuang) is not Chinese, so English comes next
+    assert "Phone number or username" in (await client.get("/oauth2/login?ui_locales=zha%20en-GB")).text
     csp = english.headers["content-security-policy"]
     assert "script-src" not in csp
     assert "default-src 'none'" in csp
