@@ -418,10 +418,10 @@ async def test_a_department_read_publicly_is_changed_with_the_etag_of_that_read(
     assert_problem(stale, 412)
 
 
-async def test_a_version_written_under_older_rules_still_starts_the_draft_that_mends_it(client, db, editor) -> None:
-    """A published form whose pattern the rules now refuse (too big to compile quickly) is copied into a new draft
-    as it is, so its editor can mend it; the draft refuses the pattern when it is written back."""
-    big = r"^\w{1,1000}$"  # accepted before patterns had a budget
+async def _stored_with_a_pattern_now_too_big(db) -> tuple[str, str]:
+    """business-licence version 1 as if written before patterns had a budget: a text field's pattern the rules now
+    refuse. The pattern and the field's code."""
+    big = r"^\w{1,1000}$"
     async with db.transaction() as session:
         row = (
             await session.execute(
@@ -433,11 +433,18 @@ async def test_a_version_written_under_older_rules_still_starts_the_draft_that_m
         text["validation"] = {**text.get("validation", {}), "pattern": big}
         row.content = {**row.content, "form": form}
         session.add(row)
+    return big, text["code"]
+
+
+async def test_a_version_written_under_older_rules_still_starts_the_draft_that_mends_it(client, db, editor) -> None:
+    """A published form whose pattern the rules now refuse (too big to compile quickly) is copied into a new draft
+    as it is, so its editor can mend it; the draft refuses the pattern when it is written back."""
+    big, field = await _stored_with_a_pattern_now_too_big(db)
     draft = await client.post(f"{SERVICES}/business-licence/versions", headers=editor)
     assert draft.status_code == 201, draft.text
     original = await client.get(f"{SERVICES}/business-licence/versions/2", params={"lang": "all"}, headers=editor)
     body = {key: original.json()[key] for key in CONTENT_FIELDS if original.json().get(key) is not None}
-    assert next(f for f in body["form"] if f["code"] == text["code"])["validation"]["pattern"] == big
+    assert next(f for f in body["form"] if f["code"] == field)["validation"]["pattern"] == big
     refused = await client.put(
         f"{SERVICES}/business-licence/versions/2", json=body, headers={**editor, "If-Match": draft.headers["etag"]}
     )
@@ -472,18 +479,7 @@ async def test_a_partner_syncs_what_changed_since_it_last_looked(client, editor,
 
 async def test_a_draft_copied_under_older_rules_is_not_published_unmended(client, db, editor, publisher) -> None:
     """The copied draft starts the mending; publishing it as it is would put the refused pattern out again."""
-    big = r"^\w{1,1000}$"  # accepted before patterns had a budget
-    async with db.transaction() as session:
-        row = (
-            await session.execute(
-                select(ServiceVersion).where(ServiceVersion.code == "business-licence", ServiceVersion.version == 1)
-            )
-        ).scalar_one()
-        form = [dict(field) for field in row.content["form"]]
-        text = next(field for field in form if field["datatype"] == "string")
-        text["validation"] = {**text.get("validation", {}), "pattern": big}
-        row.content = {**row.content, "form": form}
-        session.add(row)
+    await _stored_with_a_pattern_now_too_big(db)
     draft = await client.post(f"{SERVICES}/business-licence/versions", headers=editor)
     assert draft.status_code == 201, draft.text
     published = await _act(client, publisher, "business-licence", 2, "publish", draft.headers["etag"])
