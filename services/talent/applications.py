@@ -376,7 +376,7 @@ async def drop_claim(
     application_id: uuid.UUID,
     claim_id: uuid.UUID,
     if_match: str | None,
-) -> None:
+) -> TalentApplication:
     row = await _declarable(session, principal, application_id)
     check_if_match(if_match, row.version)
     item = await _claim(session, row, claim_id)
@@ -397,6 +397,7 @@ async def drop_claim(
             session,
             Event(EVIDENCE_RELEASED.name, subject=f"talent_application:{row.id}", payload={"object_keys": files}),
         )
+    return row
 
 
 async def _declarable(session: AsyncSession, principal: Principal, application_id: uuid.UUID) -> TalentApplication:
@@ -524,7 +525,7 @@ async def delete_evidence(
     application_id: uuid.UUID,
     evidence_id: uuid.UUID,
     if_match: str | None,
-) -> None:
+) -> TalentApplication:
     """Take a document off a claim while claims may change (a refused or abandoned upload, a wrong file), unless the
     claim is verified: a decision's evidence stays (change the claim, and it is verified again)."""
     row = await _declarable(session, principal, application_id)
@@ -552,6 +553,7 @@ async def delete_evidence(
             payload={"object_keys": [evidence.object_key]},
         ),
     )
+    return row
 
 
 async def download_evidence(

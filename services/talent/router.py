@@ -365,19 +365,27 @@ async def change_claim(
     return await _shown(session, identity, principal, row, response, language)
 
 
-@router.delete(ONE + "/claims/{claim_id}", status_code=204, responses=problems(401, 403, 404, 409, 412, 422, 428))
+@router.delete(
+    ONE + "/claims/{claim_id}",
+    response_model=TalentApplicationRead,
+    responses=problems(401, 403, 404, 409, 412, 422, 428),
+)
 async def drop_claim(
     application_id: ApplicationId,
     claim_id: ClaimId,
     principal: TalentCaller,
     session: SessionDep,
+    identity: IdentityDep,
+    response: Response,
+    language: Language,
     if_match: IfMatch = None,
-) -> Response:
-    """Drop a claim and its evidence (while drafting or when asked; send the application's If-Match)."""
-    await applications.drop_claim(
+) -> TalentApplicationRead:
+    """Drop a claim and its evidence (while drafting or when asked; send the application's If-Match). The answer is
+    the application as it now is, with its new ETag: the If-Match of the next change."""
+    row = await applications.drop_claim(
         session=session, principal=principal, application_id=application_id, claim_id=claim_id, if_match=if_match
     )
-    return Response(status_code=204)
+    return await _shown(session, identity, principal, row, response, language)
 
 
 @router.post(
@@ -465,20 +473,28 @@ async def confirm_evidence(
     )
 
 
-@router.delete(ONE + "/evidence/{evidence_id}", status_code=204, responses=problems(401, 403, 404, 409, 412, 422, 428))
+@router.delete(
+    ONE + "/evidence/{evidence_id}",
+    response_model=TalentApplicationRead,
+    responses=problems(401, 403, 404, 409, 412, 422, 428),
+)
 async def delete_evidence(
     application_id: ApplicationId,
     evidence_id: EvidenceId,
     principal: TalentCaller,
     session: SessionDep,
+    identity: IdentityDep,
+    response: Response,
+    language: Language,
     if_match: IfMatch = None,
-) -> Response:
+) -> TalentApplicationRead:
     """Delete a document of a claim that is not verified (while drafting or when asked; send the application's
-    If-Match): a refused or abandoned upload, or a wrong file. Its file leaves storage."""
-    await applications.delete_evidence(
+    If-Match): a refused or abandoned upload, or a wrong file. Its file leaves storage. The answer is the application
+    as it now is, with its new ETag: the If-Match of the next change."""
+    row = await applications.delete_evidence(
         session=session, principal=principal, application_id=application_id, evidence_id=evidence_id, if_match=if_match
     )
-    return Response(status_code=204)
+    return await _shown(session, identity, principal, row, response, language)
 
 
 @router.get(

@@ -232,8 +232,15 @@ async def test_a_refused_file_is_sent_again_or_deleted_and_its_place_freed(clien
     assert [(e["location"], e["field"]) for e in malformed["errors"]] == [("path", "evidence_id")]
     stale = f"{APPLICATIONS}/{app_id}/evidence/{others[0]['evidence']['id']}"
     assert_problem(await client.delete(stale, headers={**applicant, "If-Match": '"1"'}), 412)
+    before = (await fetch(client, applicant, app_id)).json()["version"]
     deleted = await _delete(client, applicant, app_id, others[0]["evidence"]["id"])
-    assert deleted.status_code == 204, deleted.text
+    assert deleted.status_code == 200, deleted.text
+    # The answer is the application as it now is: its new version (the next If-Match), the document gone.
+    assert deleted.json()["version"] == before + 1
+    assert deleted.headers["etag"] == f'"{before + 1}"'
+    held = [e["id"] for c in deleted.json()["claims"] for e in c["evidence"]]
+    assert others[0]["evidence"]["id"] not in held
+    assert others[1]["evidence"]["id"] in held
     assert await _count(db, TalentEvidence, TalentEvidence.id == uuid.UUID(others[0]["evidence"]["id"])) == 0
     await _start(client, applicant, app_id, claim_id)  # the fifth place, free again
 
@@ -241,7 +248,7 @@ async def test_a_refused_file_is_sent_again_or_deleted_and_its_place_freed(clien
     storage = app.state.cloud.cloud.storage
     key = f"talent/{app_id}/{refused['evidence']['id']}"
     assert await storage.head(key) is not None
-    assert (await _delete(client, applicant, app_id, refused["evidence"]["id"])).status_code == 204
+    assert (await _delete(client, applicant, app_id, refused["evidence"]["id"])).status_code == 200
     await worker.drain()
     assert await storage.head(key) is None
 
@@ -270,7 +277,7 @@ async def test_evidence_a_verified_claim_rests_on_and_evidence_under_review_stay
     statuses = {claim["id"]: claim["status"] for claim in body["claims"]}
     assert (body["status"], statuses[degree], statuses[job]) == ("awaiting_applicant", "verified", "pending")
     assert_problem(await _delete(client, applicant, app_id, evidence_of(body, degree)), 409)
-    assert (await _delete(client, applicant, app_id, evidence_of(body, job))).status_code == 204
+    assert (await _delete(client, applicant, app_id, evidence_of(body, job))).status_code == 200
 
 
 # -- 5. the history is logged as the application is -------------------------------------------------------------------
@@ -313,4 +320,5 @@ async def test_confirmed_evidence_gives_the_applications_new_version_for_its_nex
     assert (await fetch(client, applicant, app_id)).headers["etag"] == f'"{version}"'
     assert (await _confirm(client, applicant, app_id, started, PDF)).json()["application_version"] == version
     url = f"{APPLICATIONS}/{app_id}/evidence/{started['evidence']['id']}"
-    assert (await client.delete(url, headers={**applicant, "If-Match": f'"{version}"'})).status_code == 204
+    deleted = await client.delete(url, headers={**applicant, "If-Match": f'"{version}"'})
+    assert (deleted.status_code, deleted.headers["etag"]) == (200, f'"{version + 1}"')
