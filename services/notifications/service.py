@@ -88,6 +88,35 @@ async def tell_applicant_of_status(
     )
 
 
+async def tell_of_comment(
+    *,
+    session: AsyncSession,
+    identity: Identity,
+    event: OutboxEvent,
+    find: Callable[[AsyncSession, OutboxEvent], Awaitable[Any]],
+) -> None:
+    """A comment on an application (core.comments), told to the other side, once: staff's words to the applicant
+    reach the applicant (inbox and SMS, saying only that there is a message); the applicant's (or their partner's)
+    reach the officer handling the application, in the inbox. Internal notes are told to nobody."""
+    if event.payload.get("visibility") != "applicant":
+        return
+    row = await find(session, event)
+    if row is None:
+        return
+    staff = bool(event.payload.get("staff"))
+    recipient = row.applicant_id if staff else row.assignee_id
+    if recipient is None:  # nobody has taken the application yet: the officer who does sees the conversation
+        return
+    await notify(
+        session=session,
+        identity=identity,
+        account_id=recipient,
+        template="application_message" if staff else "application_reply",
+        params={"reference": row.reference},
+        dedupe_key=f"comment:{event.payload['comment_id']}",
+    )
+
+
 async def tell_supervisors_of_deadline(
     *, session: AsyncSession, identity: Identity, row: Any, department: str, template: str
 ) -> None:

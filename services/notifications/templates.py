@@ -115,6 +115,26 @@ TEMPLATES: dict[str, Template] = {
             labels={"status": TALENT_STATUS_LABELS},
         ),
         Template(
+            code="application_message",
+            title={"zh-CN": "您的申请有新留言", "en": "A message about your application"},
+            # Only that there is a message: its words may be personal, and the SMS copy goes through the provider.
+            body={
+                "zh-CN": "经办人员就您的申请 {reference} 给您留言，请登录查看。",
+                "en": "The office handling your application {reference} wrote to you; sign in to read it.",
+            },
+            params=("reference",),
+            sms_template_id="100202",
+        ),
+        Template(
+            code="application_reply",
+            title={"zh-CN": "申请人留言", "en": "The applicant wrote"},
+            body={
+                "zh-CN": "申请 {reference} 的申请人留言了，请查看。",
+                "en": "The applicant of {reference} wrote on the application; read it there.",
+            },
+            params=("reference",),
+        ),
+        Template(
             code="permit_escalated",
             title={"zh-CN": "申请即将超期", "en": "An application is close to its deadline"},
             body={

@@ -14,9 +14,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from auth import service as auth_service
 from auth.guards import Principal
 from core import audit
+from core import comments as conversation
 from core.db import touch
 from core.errors import Forbidden, ValidationFailed, field_error
 from core.models import new_id, utcnow
+from core.workflow import APPLICANT, StepActor
 from services.catalogue import service as catalogue_service
 from services.cloud import service as cloud_service
 from services.cloud.models import Payment
@@ -34,6 +36,7 @@ from services.permits.models import PermitApplication, PermitComment, PermitDocu
 from services.permits.schemas import (
     ChecklistItem,
     CommentCreate,
+    CommentRead,
     DocumentChange,
     DocumentRead,
     DocumentUpload,
@@ -41,6 +44,7 @@ from services.permits.schemas import (
     PresignedRead,
 )
 from services.permits.service import is_department_staff, is_owner, log_read, purpose_of, visible
+from services.permits.workflow import COMMENT_ADDED
 
 # Where the applicant may add documents: while drafting, and when an officer asked for more.
 UPLOAD_STATES = frozenset({"draft", "awaiting_applicant"})
@@ -244,37 +248,31 @@ async def _document(session: AsyncSession, row: PermitApplication, document_id: 
 # -- comments -----------------------------------------------------------------------------------------------------
 
 
-async def comments(*, session: AsyncSession, principal: Principal, application_id: uuid.UUID) -> list[PermitComment]:
+async def comments(
+    *, session: AsyncSession, principal: Principal, application_id: uuid.UUID, limit: int, cursor: str | None
+) -> tuple[list[CommentRead], str | None]:
     """Staff see every comment; the applicant only those meant for them. Anyone else's read is logged."""
     row = await visible(session=session, principal=principal, application_id=application_id)
     await log_read(session=session, principal=principal, row=row, part="comments")
-    return await repository.comments(session, row.id, internal=is_department_staff(principal, row))
+    internal = is_department_staff(principal, row)
+    return await conversation.thread(session, PermitComment, row.id, internal=internal, limit=limit, cursor=cursor)
 
 
 async def add_comment(
     *, session: AsyncSession, principal: Principal, application_id: uuid.UUID, data: CommentCreate
-) -> PermitComment:
+) -> CommentRead:
     row = await visible(session=session, principal=principal, application_id=application_id)
     staff = is_department_staff(principal, row)
-    if not staff and data.visibility == "internal":
-        raise Forbidden("Internal comments are for staff.")
-    comment = PermitComment(
-        application_id=row.id,
-        author_subject=principal.subject,
-        author_role=("supervisor" if principal.has_role("supervisor") else "officer") if staff else "applicant",
-        visibility=data.visibility,
-        body=data.body,
-    )
-    session.add(comment)
-    await session.flush()
-    audit.record(
+    role = ("supervisor" if principal.has_role("supervisor") else "officer") if staff else APPLICANT
+    return await conversation.write(
         session,
-        action="permits.comment.added",
-        object_type="permit_application",
-        object_id=row.id,
-        detail={"visibility": data.visibility},
+        PermitComment,
+        row,
+        author=StepActor(principal.subject, role),
+        staff=staff,
+        data=data,
+        event=COMMENT_ADDED,
     )
-    return comment
 
 
 # -- payment ------------------------------------------------------------------------------------------------------

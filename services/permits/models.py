@@ -13,6 +13,7 @@ from sqlalchemy import Index, Text, text
 from sqlmodel import Field
 
 from core.audit.models import JsonType
+from core.comments import CommentFields
 from core.models import HistoryFields, IdMixin, TimestampMixin, VersionMixin, empty_list, utcnow
 
 # The states of an application still holding its claim to renew a permit: all but those that end without one. (Queries
@@ -102,16 +103,11 @@ class PermitDocument(IdMixin, TimestampMixin, table=True):
     reviewed_by: str | None = Field(default=None, max_length=100)
 
 
-class PermitComment(IdMixin, table=True):
+class PermitComment(CommentFields, table=True):
     __tablename__ = "permit_comment"
     __table_args__ = (Index("ix_permit_comment_application", "application_id", "id"),)
 
     application_id: uuid.UUID = Field(foreign_key="permit_application.id", ondelete="CASCADE")
-    author_subject: str = Field(max_length=100)
-    author_role: str = Field(max_length=20)
-    visibility: str = Field(max_length=20, description="applicant (the applicant sees it) | internal (staff only)")
-    body: str = Field(max_length=4000)
-    created_at: datetime = Field(default_factory=utcnow)
 
 
 class InformationRequest(IdMixin, table=True):

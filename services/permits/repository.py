@@ -20,7 +20,6 @@ from services.permits.models import (
     RENEWING,
     InformationRequest,
     PermitApplication,
-    PermitComment,
     PermitDocument,
     PermitHistory,
 )
@@ -203,13 +202,6 @@ async def document(session: AsyncSession, application_id: uuid.UUID, document_id
         PermitDocument.id == document_id, PermitDocument.application_id == application_id
     )
     return (await session.execute(statement)).scalar()
-
-
-async def comments(session: AsyncSession, application_id: uuid.UUID, *, internal: bool) -> list[PermitComment]:
-    statement = select(PermitComment).where(PermitComment.application_id == application_id)
-    if not internal:
-        statement = statement.where(PermitComment.visibility == "applicant")
-    return list((await session.execute(statement.order_by(PermitComment.id))).scalars())
 
 
 async def open_request(session: AsyncSession, application_id: uuid.UUID) -> InformationRequest | None:

@@ -297,11 +297,17 @@ async def download_document(
 
 @router.get(ONE + "/comments", response_model=Page[CommentRead], responses=problems(401, 403, 404, 422))
 async def list_comments(
-    application_id: ApplicationId, principal: PermitsCaller, session: RecordingSessionDep
+    application_id: ApplicationId,
+    principal: PermitsCaller,
+    session: RecordingSessionDep,
+    limit: Limit = 20,
+    cursor: Cursor = None,
 ) -> Page[CommentRead]:
-    """The conversation on an application; applicants see the comments meant for them."""
-    rows = await attachments.comments(session=session, principal=principal, application_id=application_id)
-    return Page(items=[CommentRead.model_validate(row, from_attributes=True) for row in rows])
+    """The conversation on an application, oldest first; applicants see the comments meant for them."""
+    items, next_cursor = await attachments.comments(
+        session=session, principal=principal, application_id=application_id, limit=limit, cursor=cursor
+    )
+    return Page(items=items, next_cursor=next_cursor)
 
 
 @router.post(ONE + "/comments", status_code=201, response_model=CommentRead, responses=problems(401, 403, 404, 422))
@@ -312,9 +318,9 @@ async def add_comment(
     session: SessionDep,
     _key: ApplicantKey,
 ) -> CommentRead:
-    """Write to the applicant (or, staff only, an internal note); with an Idempotency-Key a retry writes it once."""
-    row = await attachments.add_comment(session=session, principal=principal, application_id=application_id, data=data)
-    return CommentRead.model_validate(row, from_attributes=True)
+    """Write to the applicant (or, staff only, an internal note), or to the officer handling the application; the
+    other side is told in their inbox. With an Idempotency-Key a retry writes it once."""
+    return await attachments.add_comment(session=session, principal=principal, application_id=application_id, data=data)
 
 
 def _payment(row) -> PaymentRead:

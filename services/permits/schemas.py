@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from core.comments import CommentCreate, CommentRead  # noqa: F401  (re-exported)
 from core.http.language import Localized
 from core.sla import ANSWER_DAYS
 from core.workflow import HistoryRead  # noqa: F401  (re-exported)
@@ -140,21 +141,6 @@ class ApplicationSummary(BaseModel):
     submitted_at: datetime | None
     due_at: datetime | None
     risk: Risk
-
-
-class CommentCreate(Strict):
-    body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
-    visibility: Literal["applicant", "internal"] = Field(
-        default="applicant", description="internal: staff only (applicants may only write applicant-visible comments)"
-    )
-
-
-class CommentRead(BaseModel):
-    id: uuid.UUID
-    author_role: str
-    visibility: str
-    body: str
-    created_at: datetime
 
 
 class DocumentUploadRequest(Strict):

@@ -40,7 +40,13 @@ from services.permits.service import (
     purpose_of,
     renewals_deemed_granted,
 )
-from services.permits.workflow import ACTIVE, APPLICATION_ESCALATED, APPLICATION_LIFECYCLE, APPLICATION_PAID
+from services.permits.workflow import (
+    ACTIVE,
+    APPLICATION_ESCALATED,
+    APPLICATION_LIFECYCLE,
+    APPLICATION_PAID,
+    COMMENT_ADDED,
+)
 from services.talent import service as talent_service
 
 logger = logging.getLogger("ti.permits")
@@ -220,6 +226,12 @@ async def notify_applicant(session: AsyncSession, event: OutboxEvent, state: Any
     await notifications.tell_applicant_of_status(
         session=session, identity=state.identity, event=event, template="permit_status_changed", find=_application
     )
+
+
+@REGISTRY.on(COMMENT_ADDED.name, name="permits.notify_comment")
+async def notify_comment(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
+    """A comment reaches the other side: the applicant, or the officer handling the application."""
+    await notifications.tell_of_comment(session=session, identity=state.identity, event=event, find=_application)
 
 
 # -- scheduled ----------------------------------------------------------------------------------------------------

@@ -168,3 +168,4 @@ APPLICATION_PAID = define_event("permits.application.paid", description="A permi
 APPLICATION_ESCALATED = define_event(
     "permits.application.escalated", description="An application near its deadline was escalated to the supervisor"
 )
+COMMENT_ADDED = define_event("permits.comment.added", description="A comment was written on a permit application")

@@ -21,6 +21,8 @@ from auth import service as auth_service
 from auth.guards import Principal
 from auth.identity import Identity
 from core import audit, sla
+from core import comments as conversation
+from core.comments import CommentCreate, CommentRead
 from core.crypto import FieldCipher
 from core.db import touch
 from core.errors import Forbidden, ValidationFailed, field_error
@@ -60,7 +62,7 @@ from services.talent.exceptions import (
     OpenApplicationExists,
     RuleSetNotFound,
 )
-from services.talent.models import TalentApplication, TalentClaim, TalentEvidence, TalentHistory
+from services.talent.models import TalentApplication, TalentClaim, TalentComment, TalentEvidence, TalentHistory
 from services.talent.schemas import (
     DEFAULT_RULE_SET,
     EVIDENCE_MAX_BYTES,
@@ -84,6 +86,7 @@ from services.talent.schemas import (
 from services.talent.service import RuleSetCache
 from services.talent.workflow import (
     APPLICANT,
+    COMMENT_ADDED,
     DEPARTMENT,
     EVIDENCE_RELEASED,
     OFFICER,
@@ -802,6 +805,35 @@ async def history(*, session: AsyncSession, principal: Principal, application_id
     row = await visible(session=session, principal=principal, application_id=application_id)
     await _log_read(session, principal, row.applicant_id, row.reference, row.id)
     return await repository.history(session, row.id)
+
+
+# -- comments ---------------------------------------------------------------------------------------------------------
+
+
+async def comments(
+    *, session: AsyncSession, principal: Principal, application_id: uuid.UUID, limit: int, cursor: str | None
+) -> tuple[list[CommentRead], str | None]:
+    """The talent office sees every comment; the applicant and their sponsor only those meant for them. Anyone but
+    the applicant reading them is logged (they can tell what was claimed)."""
+    row = await visible(session=session, principal=principal, application_id=application_id)
+    await _log_read(session, principal, row.applicant_id, row.reference, row.id)
+    internal = is_handler(principal, row)
+    return await conversation.thread(session, TalentComment, row.id, internal=internal, limit=limit, cursor=cursor)
+
+
+async def add_comment(
+    *, session: AsyncSession, principal: Principal, application_id: uuid.UUID, data: CommentCreate
+) -> CommentRead:
+    row = await visible(session=session, principal=principal, application_id=application_id)
+    return await conversation.write(
+        session,
+        TalentComment,
+        row,
+        author=actor_of(principal, row),
+        staff=is_handler(principal, row),
+        data=data,
+        event=COMMENT_ADDED,
+    )
 
 
 # -- the lifecycle ----------------------------------------------------------------------------------------------------

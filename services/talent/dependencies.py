@@ -66,6 +66,14 @@ async def _applicant_key(principal: TalentApplicant) -> str:
 ApplicantKey = Annotated[IdempotencyClaim | None, Depends(idempotency(_applicant_key))]
 
 
+async def _caller_key(principal: TalentCaller) -> str:
+    return f"talent:{principal.client_id}:{principal.subject}"
+
+
+# For what the talent office writes too (a comment).
+CallerKey = Annotated[IdempotencyClaim | None, Depends(idempotency(_caller_key))]
+
+
 async def _upload_window(request: Request) -> timedelta:
     return timedelta(seconds=request.app.state.settings.upload_url_ttl)
 

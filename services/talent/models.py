@@ -15,6 +15,7 @@ from sqlalchemy import CheckConstraint, Index, Text, UniqueConstraint, text
 from sqlmodel import Field
 
 from core.audit.models import JsonType
+from core.comments import CommentFields
 from core.models import HistoryFields, IdMixin, RevisionMixin, TimestampMixin, VersionMixin
 
 RULE_SET_STATUSES = ("draft", "active", "retired")
@@ -99,6 +100,13 @@ class TalentApplication(IdMixin, TimestampMixin, VersionMixin, table=True):
 class TalentHistory(HistoryFields, table=True):
     __tablename__ = "talent_history"
     __table_args__ = (Index("ix_talent_history_application", "application_id", "id"),)
+
+    application_id: uuid.UUID = Field(foreign_key="talent_application.id", ondelete="CASCADE")
+
+
+class TalentComment(CommentFields, table=True):
+    __tablename__ = "talent_comment"
+    __table_args__ = (Index("ix_talent_comment_application", "application_id", "id"),)
 
     application_id: uuid.UUID = Field(foreign_key="talent_application.id", ondelete="CASCADE")
 

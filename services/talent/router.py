@@ -8,6 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth.guards import Admin, Principal
 from auth.identity import Identity, IdentityDep
+from core.comments import CommentCreate, CommentRead
 from core.db import RecordingSessionDep, SessionDep, get_database
 from core.errors import problems
 from core.http import ApiRoute, IfMatch, JsonBody, set_etag
@@ -21,6 +22,7 @@ from services.talent.dependencies import (
     AdminKey,
     ApplicantKey,
     ApplicationId,
+    CallerKey,
     ClaimId,
     EvidenceId,
     Person,
@@ -283,6 +285,37 @@ async def take_action(
     else:
         set_etag(response, view.version)
     return localize(view, language)
+
+
+@router.get(ONE + "/comments", response_model=Page[CommentRead], responses=problems(401, 403, 404, 422))
+async def list_comments(
+    application_id: ApplicationId,
+    principal: TalentCaller,
+    session: RecordingSessionDep,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> Page[CommentRead]:
+    """The conversation on a registration, oldest first; the applicant and their sponsor see the comments meant for
+    them, the talent office its internal notes too."""
+    items, next_cursor = await applications.comments(
+        session=session, principal=principal, application_id=application_id, limit=limit, cursor=cursor
+    )
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.post(ONE + "/comments", status_code=201, response_model=CommentRead, responses=problems(401, 403, 404, 422))
+async def add_comment(
+    application_id: ApplicationId,
+    data: CommentCreate,
+    principal: TalentCaller,
+    session: SessionDep,
+    _key: CallerKey,
+) -> CommentRead:
+    """Write to the applicant (or, the talent office only, an internal note), or to the officer handling the
+    registration; the other side is told in their inbox. With an Idempotency-Key a retry writes it once."""
+    return await applications.add_comment(
+        session=session, principal=principal, application_id=application_id, data=data
+    )
 
 
 @router.get(ONE + "/history", response_model=Page[HistoryRead], responses=problems(401, 403, 404, 422))

@@ -29,6 +29,7 @@ from services.talent.models import TalentApplication, TalentClaim, TalentHistory
 from services.talent.schemas import ActionRequest
 from services.talent.workflow import (
     ACTIVE,
+    COMMENT_ADDED,
     DEPARTMENT,
     EVIDENCE_RELEASED,
     TALENT_APPLICATION_ESCALATED,
@@ -200,6 +201,12 @@ async def notify_applicant(session: AsyncSession, event: OutboxEvent, state: Any
     await notifications.tell_applicant_of_status(
         session=session, identity=state.identity, event=event, template="talent_status_changed", find=_application
     )
+
+
+@REGISTRY.on(COMMENT_ADDED.name, name="talent.notify_comment")
+async def notify_comment(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
+    """A comment reaches the other side: the applicant, or the officer handling the registration."""
+    await notifications.tell_of_comment(session=session, identity=state.identity, event=event, find=_application)
 
 
 @REGISTRY.on(EVIDENCE_RELEASED.name, name="talent.delete_released_evidence")

@@ -157,6 +157,7 @@ TALENT_APPLICATION_CREATED = define_event("talent.application.created", descript
 TALENT_APPLICATION_ESCALATED = define_event(
     "talent.application.escalated", description="A talent application near its deadline was escalated to the supervisor"
 )
+COMMENT_ADDED = define_event("talent.comment.added", description="A comment was written on a talent application")
 EVIDENCE_RELEASED = define_event(
     "talent.evidence.released",
     description="Evidence files of a dropped claim or a deleted document are to be deleted from storage",

@@ -101,6 +101,36 @@ async def test_internal_comments_stay_internal(client, street_vendor, citizen, o
     assert seen_by_officer == [("applicant", "applicant"), ("officer", "internal"), ("officer", "applicant")]
     assert (await fetch(client, citizen, draft["id"])).json()["status"] == "screening"
 
+    # The other side is told: the officer's words to the citizen reach the citizen (inbox, and SMS, saying only that
+    # there is a message); the internal note reaches nobody; the citizen's question reached nobody, for nobody had
+    # taken the application yet.
+    await worker.drain()
+    reference = (await fetch(client, citizen, draft["id"])).json()["reference"]
+
+    async def told(headers) -> list[tuple[str, str | None]]:
+        inbox = (await client.get("/api/v1/me/notifications", headers=headers, params={"limit": 100})).json()
+        return [(n["template"], n["sms_status"]) for n in inbox["items"] if reference in n["body"]]
+
+    assert [t for t, _ in await told(citizen) if t == "application_message"] == ["application_message"]
+    assert ("application_message", "sent") in await told(citizen)
+    assert "约三个工作日" not in str(await told(citizen))
+    assert await told(officer) == []
+    # Once an officer has it, the citizen's words reach that officer, in the inbox only.
+    await act(client, officer, draft["id"], "claim")
+    assert (await client.post(url, json={"body": "材料已补充。"}, headers=citizen)).status_code == 201
+    await worker.drain()
+    assert await told(officer) == [("application_reply", None)]
+    # A page of the conversation at a time, oldest first.
+    first = (await client.get(url, headers=officer, params={"limit": 2})).json()
+    rest = (await client.get(url, headers=officer, params={"limit": 2, "cursor": first["next_cursor"]})).json()
+    assert [c["body"] for c in first["items"] + rest["items"]] == [
+        "请问需要多久？",
+        "申请人曾有违规记录",
+        "约三个工作日。",
+        "材料已补充。",
+    ]
+    assert rest["next_cursor"] is None
+
 
 async def test_a_file_is_uploaded_once_and_one_changed_in_storage_is_not_accepted(
     app, client, db, street_vendor, citizen, officer, worker

@@ -22,6 +22,7 @@ BODIES = {
         "size": 9,
     },
     ("POST", PREFIX + "/evidence/{evidence_id}/confirm"): {"sha256": "0" * 64},
+    ("POST", PREFIX + "/comments"): {"body": "hello"},
 }
 
 

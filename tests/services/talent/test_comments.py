@@ -1,0 +1,96 @@
+"""A registration's conversation (core.comments, as permits have it): the talent office writes to the applicant and
+keeps internal notes, the applicant and their sponsor answer, each side is told, and others' reads are logged."""
+
+from tests.helpers import all_pages, assert_problem
+from tests.services.talent.conftest import APPLICATIONS, DEGREE_MASTER_2019, act, declare
+
+DEGREE = {
+    "kind": "education",
+    "level": "master",
+    "institution": "Sun Yat-sen University",
+    "year": 2019,
+    "certificate_no": DEGREE_MASTER_2019,
+}
+
+
+async def _told(client, headers, reference: str) -> list[tuple[str, str | None]]:
+    inbox = (await client.get("/api/v1/me/notifications", headers=headers, params={"limit": 100})).json()
+    return [(n["template"], n["sms_status"]) for n in inbox["items"] if reference in n["body"]]
+
+
+async def test_the_office_and_the_applicant_write_to_each_other_and_internal_notes_stay_internal(
+    client, applicant, sponsor, officer, other_applicant, worker
+) -> None:
+    me = (await client.get("/api/v1/me", headers=applicant)).json()["id"]
+    created = (await client.post(APPLICATIONS, json={"on_behalf_of": me}, headers=sponsor)).json()
+    app_id, reference = created["id"], created["reference"]
+    url = f"{APPLICATIONS}/{app_id}/comments"
+    await declare(client, applicant, app_id, DEGREE)
+    assert (await act(client, applicant, app_id, "submit")).status_code == 200
+    await worker.drain()
+
+    asked = await client.post(url, json={"body": "What else do you need?"}, headers=applicant)
+    assert asked.status_code == 201, asked.text
+    assert (asked.json()["author_role"], asked.json()["visibility"]) == ("applicant", "applicant")
+    assert_problem(await client.post(url, json={"body": "x", "visibility": "internal"}, headers=applicant), 403)
+    assert_problem(await client.post(url, json={"body": "x", "visibility": "internal"}, headers=sponsor), 403)
+    note = await client.post(url, json={"body": "Registry answered slowly", "visibility": "internal"}, headers=officer)
+    assert (note.status_code, note.json()["author_role"]) == (201, "officer")
+    assert (await client.post(url, json={"body": "Nothing more for now."}, headers=officer)).status_code == 201
+    assert (await client.post(url, json={"body": "Thanks, from the employer."}, headers=sponsor)).status_code == 201
+
+    async def seen(headers) -> list[tuple[str, str]]:
+        return [(c["author_role"], c["body"]) for c in await all_pages(client, url, headers, limit=2)]
+
+    meant_for_the_applicant = [
+        ("applicant", "What else do you need?"),
+        ("officer", "Nothing more for now."),
+        ("partner", "Thanks, from the employer."),
+    ]
+    assert await seen(applicant) == meant_for_the_applicant
+    assert await seen(sponsor) == meant_for_the_applicant
+    internal = ("officer", "Registry answered slowly")
+    assert await seen(officer) == [meant_for_the_applicant[0], internal, *meant_for_the_applicant[1:]]
+    assert_problem(await client.get(url, headers=other_applicant), 404)
+
+    # The applicant is told of the office's words (inbox and SMS, not the words themselves); nobody was told of the
+    # internal note, nor of the applicant's and sponsor's words while nobody had taken the registration.
+    await worker.drain()
+    messages = [notice for notice in await _told(client, applicant, reference) if notice[0] == "application_message"]
+    assert messages == [("application_message", "sent")]
+    assert await _told(client, officer, reference) == []
+    # Once the officer has taken it, the applicant's words reach them, in the inbox only.
+    assert (await act(client, officer, app_id, "claim")).status_code == 200
+    assert (await client.post(url, json={"body": "I sent the payslips."}, headers=applicant)).status_code == 201
+    await worker.drain()
+    assert await _told(client, officer, reference) == [("application_reply", None)]
+
+
+async def test_reading_the_conversation_is_logged_for_all_but_the_applicant(client, applicant, officer, worker) -> None:
+    app_id = (await client.post(APPLICATIONS, json={}, headers=applicant)).json()["id"]
+    await declare(client, applicant, app_id, DEGREE)
+    assert (await act(client, applicant, app_id, "submit")).status_code == 200
+    await worker.drain()
+    url = f"{APPLICATIONS}/{app_id}/comments"
+
+    async def logged() -> int:
+        entries = await all_pages(client, "/api/v1/me/access-log", applicant, limit=100)
+        return sum(entry["object_id"] == app_id for entry in entries)
+
+    before = await logged()
+    assert (await client.get(url, headers=applicant)).status_code == 200
+    assert await logged() == before  # one's own reads are not
+    assert (await client.get(url, headers=officer)).status_code == 200
+    assert await logged() == before + 1
+
+
+async def test_a_retried_comment_is_written_once(client, applicant) -> None:
+    app_id = (await client.post(APPLICATIONS, json={}, headers=applicant)).json()["id"]
+    url = f"{APPLICATIONS}/{app_id}/comments"
+    headers = {**applicant, "Idempotency-Key": "comment-retry-1"}
+    first = await client.post(url, json={"body": "Is a scanned diploma enough?"}, headers=headers)
+    again = await client.post(url, json={"body": "Is a scanned diploma enough?"}, headers=headers)
+    assert (first.status_code, again.status_code, again.json()["id"]) == (201, 201, first.json()["id"])
+    assert [c["id"] for c in (await client.get(url, headers=applicant)).json()["items"]] == [first.json()["id"]]
+    assert_problem(await client.post(url, json={"body": "   "}, headers=applicant), 422)
+    assert_problem(await client.post(url, json={"body": "x" * 4001}, headers=applicant), 422)
