@@ -29,9 +29,16 @@ database effects once): the lease must exceed the slowest handler.
 
 Failure. The transaction rolls back; the event goes back to pending with `available_at` pushed out by exponential
 backoff with jitter and the error kept; after `max_attempts` it is dead (listable and retryable by an administrator).
-A handler that must keep a record of the failed attempt (a webhook delivery's
-status code) raises `RetryLater` instead: its writes commit, in the same transaction as the rescheduling. A crashed
-worker's claimed events come back when their lease expires. SIGTERM stops claiming; the batch in hand is
+A handler can instead end its attempt with one of three signals (`NotDone`); its writes then commit, in the same
+transaction as what becomes of the event:
+- `RetryLater`: the attempt failed and the handler keeps a record of it (a webhook delivery's status code); retried
+  after the backoff, or at the time it names when it keeps a schedule of its own (a webhook's, spanning a day).
+- `NotAttempted`: nothing was tried (what it calls is known to refuse until then: a receiver's open breaker). The
+  attempt counted when it started is given back, and the event waits until the time it names (a second at least, so
+  it cannot spin the worker); it never uses up the event's attempts, so such a handler keeps a limit of its own. A
+  worker that dies in such a handler leaves its attempt counted, like any attempt that started and never finished.
+- `GiveUp`: no retry can help (the handler's own deadline has passed): the event is dead at once.
+A crashed worker's claimed events come back when their lease expires. SIGTERM stops claiming; the batch in hand is
 finished first.
 
 Scheduled jobs run from the same loop, once per period across all workers: a job runs in the worker whose
@@ -127,6 +134,8 @@ _outbox = OutboxEvent.__table__
 _jobs = ScheduledJob.__table__
 # How soon a scheduled job that failed (or whose worker died running it) is tried again, at most its period.
 JOB_RETRY_SECONDS = 600
+# The least an event a handler did not attempt waits: a handler that keeps refusing at once cannot spin the worker.
+NOT_ATTEMPTED_MIN_SECONDS = 1.0
 
 
 class Worker:
@@ -278,13 +287,13 @@ class Worker:
         started = time.perf_counter()
         try:
             async with self.database.transaction() as session:
-                retry: RetryLater | None = None
+                signal: NotDone | None = None
                 try:
                     for _name, handler in self.registry.handlers_for(event.name):
                         await handler(session, event, self.context)
-                except RetryLater as exc:
-                    retry = exc
-                outcome = self._reschedule(event, retry) if retry else self._done(event)
+                except NotDone as exc:
+                    signal = exc
+                outcome = self._reschedule(event, signal) if signal else self._done(event)
                 if (await session.execute(outcome)).rowcount != 1:
                     raise LeaseLost(f"event {event.id} was taken over by another worker")
         except LeaseLost:
@@ -295,8 +304,10 @@ class Worker:
                 await session.execute(self._reschedule(event, exc))
             self._log_failure(event, exc)
         else:
-            if retry:
-                self._log_failure(event, retry)
+            if isinstance(signal, NotAttempted):
+                self._log_not_attempted(event, signal)
+            elif signal:
+                self._log_failure(event, signal)
             else:
                 EVENTS.labels("done").inc()
         finally:
@@ -312,21 +323,42 @@ class Worker:
         return self._mine(event).values(status="done", processed_at=utcnow(), locked_until=None, last_error=None)
 
     def _reschedule(self, event: OutboxEvent, exc: Exception) -> Any:
-        """Back to pending after an jittered exponential backoff (2 s, 4 s, 8 s ... capped); dead when out of tries."""
-        delay = min(self.settings.backoff_seconds * 2 ** (event.attempts - 1), self.settings.backoff_max_seconds)
-        delay *= self.rng.uniform(0.5, 1.0)  # spread, so the retries of a burst do not align
+        """Back to pending after a jittered exponential backoff (2 s, 4 s, 8 s ... capped), or at the time the handler
+        named; dead when out of tries or given up. An event not attempted gets its attempt back and waits."""
+        now = utcnow()
+        if isinstance(exc, NotAttempted):
+            event.attempts -= 1
+            return self._mine(event).values(
+                attempts=_outbox.c.attempts - 1,
+                available_at=max(exc.at, now + timedelta(seconds=NOT_ATTEMPTED_MIN_SECONDS)),
+                locked_until=None,
+            )
+        if isinstance(exc, RetryLater) and exc.at is not None:
+            available_at = exc.at
+        else:
+            delay = min(self.settings.backoff_seconds * 2 ** (event.attempts - 1), self.settings.backoff_max_seconds)
+            delay *= self.rng.uniform(0.5, 1.0)  # spread, so the retries of a burst do not align
+            available_at = now + timedelta(seconds=delay)
         return self._mine(event).values(
-            status="dead" if self._exhausted(event) else "pending",
-            available_at=utcnow() + timedelta(seconds=delay),
+            status="dead" if self._dead(event, exc) else "pending",
+            available_at=available_at,
             locked_until=None,
             last_error=f"{type(exc).__name__}: {exc}"[:1000],
         )
 
-    def _exhausted(self, event: OutboxEvent) -> bool:
-        return event.attempts >= self.settings.max_attempts
+    def _dead(self, event: OutboxEvent, exc: Exception) -> bool:
+        return event.attempts >= self.settings.max_attempts or isinstance(exc, GiveUp)
+
+    def _log_not_attempted(self, event: OutboxEvent, signal: "NotAttempted") -> None:
+        EVENTS.labels("not_attempted").inc()
+        # At debug: a receiver that is down puts each of its deliveries back once a minute, and the count says enough.
+        logger.debug(
+            "event not attempted; put back",
+            extra={"event_id": str(event.id), "event": event.name, "attempt": event.attempts, "reason": str(signal)},
+        )
 
     def _log_failure(self, event: OutboxEvent, exc: Exception) -> None:
-        dead = self._exhausted(event)
+        dead = self._dead(event, exc)
         EVENTS.labels("dead" if dead else "retry").inc()
         logger.warning(
             "event handler failed",
@@ -396,8 +428,33 @@ class LeaseLost(Exception):
     pass
 
 
-class RetryLater(Exception):
-    """Raised by a handler to have its writes so far committed while the event is tried again later."""
+class NotDone(Exception):
+    """What a handler raises to end its event's attempt other than done while its writes so far commit, in the same
+    transaction as what becomes of the event (one of the three kinds below)."""
+
+
+class RetryLater(NotDone):
+    """The attempt failed: the event is tried again after the worker's backoff, or at `at` when the handler keeps a
+    schedule of its own; dead when its attempts are used up."""
+
+    def __init__(self, message: str, *, at: datetime | None = None) -> None:
+        super().__init__(message)
+        self.at = at
+
+
+class NotAttempted(NotDone):
+    """Nothing was tried (what the handler calls is known to refuse until `at`): the attempt counted when the handler
+    started is given back, and the event waits until `at`, a second from now at least. It never uses up the event's
+    attempts: a handler raising it keeps a limit of its own, and raises `GiveUp` past it."""
+
+    def __init__(self, message: str, *, at: datetime) -> None:
+        super().__init__(message)
+        self.at = at
+
+
+class GiveUp(NotDone):
+    """No retry can help (the handler's own deadline has passed): the event is dead at once, retryable by an
+    administrator like any dead event."""
 
 
 # -- dead letters (the admin API) ---------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ import asyncio
 import signal
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, text, update
@@ -11,7 +12,16 @@ from sqlalchemy import func, select, text, update
 from bench.worker import CREATE_EFFECTS, DROP_EFFECTS, EFFECT, build, start_process
 from core.events import Event, OutboxEvent, define_event, emit
 from core.models import aware, utcnow
-from core.worker import JOB_RETRY_SECONDS, Registry, ScheduledJob, Worker, WorkerSettings
+from core.worker import (
+    JOB_RETRY_SECONDS,
+    GiveUp,
+    NotAttempted,
+    Registry,
+    RetryLater,
+    ScheduledJob,
+    Worker,
+    WorkerSettings,
+)
 from tests.helpers import assert_problem
 from tests.oauth import bearer, token_for
 
@@ -19,6 +29,7 @@ POISON = define_event("test.worker.poisoned", description="Tests: an event whose
 SLOW = define_event("test.worker.slow", description="Tests: a slow handler with an effect outside the database.")
 FLAKY = define_event("test.worker.flaky", description="Tests: an event whose handler fails once.")
 CRASHER = define_event("test.worker.crasher", description="Tests: an event whose handler kills the worker.")
+REFUSED = define_event("test.worker.refused", description="Tests: an event whose handler is refused before it tries.")
 
 
 class Killed(BaseException):
@@ -254,6 +265,112 @@ async def test_an_event_that_kills_its_worker_dead_letters_without_taking_its_ba
     assert row.last_error.startswith("gave up: every attempt started and none finished")
     assert await a_worker_lives_and_dies(5) == 0
     assert sorted(handled) == ["test:0", "test:1", "test:2"]
+
+
+async def _due_now(db, ids: list[uuid.UUID]) -> None:
+    async with db.transaction() as session:
+        await session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(ids)).values(available_at=utcnow()))
+
+
+async def _noted(session, event) -> None:
+    """A write of the handler's (a webhook delivery's record of what became of it)."""
+    await session.execute(
+        text("INSERT INTO worker_effect (event_id, worker) VALUES (:id, 'noted')"), {"id": str(event.id)}
+    )
+
+
+async def test_an_event_not_attempted_waits_for_the_time_named_without_using_its_attempts(
+    db, effects, quiet_outbox
+) -> None:
+    """Refused five times (more than its three attempts) before it tries, the event is still pending with no attempt
+    used, each time waiting until the time its handler named, and the handler's writes kept; a time already past
+    waits a second, so a handler refusing at once cannot spin the worker. Then it is handled: one attempt."""
+    registry = Registry()
+    named: list = []
+
+    @registry.on(REFUSED.name, name="test.refused")
+    async def handler(session, event, state) -> None:
+        await _noted(session, event)
+        if len(named) < 5:
+            named.append(utcnow() + timedelta(seconds=30) if len(named) < 4 else utcnow() - timedelta(hours=1))
+            raise NotAttempted("the receiver is resting", at=named[-1])
+
+    (event_id,) = await _emit(db, REFUSED.name, 1)
+    worker = Worker(db, registry=registry, settings=WorkerSettings(max_attempts=3, backoff_seconds=0))
+    for round_ in range(5):
+        assert await worker.run_once() == 1
+        [row] = await _rows(db, [event_id])
+        assert (row.status, row.attempts, row.locked_until, row.last_error) == ("pending", 0, None, None)
+        if round_ < 4:
+            assert aware(row.available_at) == named[round_]
+        else:  # the time named had passed
+            assert aware(row.available_at) > utcnow() + timedelta(seconds=0.5)
+        assert await worker.run_once() == 0  # not due: the worker does not come back to it at once
+        await _due_now(db, [event_id])
+    assert await worker.run_once() == 1
+    [row] = await _rows(db, [event_id])
+    assert (row.status, row.attempts) == ("done", 1)
+    assert await _effect_counts(db) == (6, 1)
+
+
+async def test_attempts_that_started_and_never_finished_still_count_between_refusals(db, quiet_outbox) -> None:
+    """A refusal gives its attempt back; a worker dying in the handler keeps it: with two attempts, refused, killed,
+    refused, killed, the event is dead at the next claim, and its handler never runs again."""
+    registry = Registry()
+    outcomes = ["refused", "killed", "refused", "killed"]
+
+    @registry.on(REFUSED.name, name="test.refused_or_killed")
+    async def handler(session, event, state) -> None:
+        if outcomes.pop(0) == "killed":
+            raise Killed
+        raise NotAttempted("the receiver is resting", at=utcnow())
+
+    (event_id,) = await _emit(db, REFUSED.name, 1)
+    settings = WorkerSettings(lease_seconds=0.05, max_attempts=2, backoff_seconds=0)
+    seen = []
+    for n in range(4):
+        worker = Worker(db, registry=registry, settings=settings, worker_id=f"worker-{n}")
+        try:
+            await worker.run_once()
+            await _due_now(db, [event_id])
+        except Killed:
+            await asyncio.sleep(0.06)  # its lease runs out
+        seen.append((await _rows(db, [event_id]))[0].attempts)
+    assert seen == [0, 1, 1, 2]
+    assert await Worker(db, registry=registry, settings=settings).run_once() == 1  # claimed, and dead-lettered
+    [row] = await _rows(db, [event_id])
+    assert (row.status, row.attempts, outcomes) == ("dead", 2, [])
+    assert row.last_error.startswith("gave up: every attempt started and none finished")
+
+
+async def test_a_handler_names_when_to_retry_or_gives_up_keeping_its_writes(db, effects, quiet_outbox) -> None:
+    """A handler with a schedule of its own names the time of the retry (hours away, where the worker's backoff
+    says seconds); one that knows no retry can help gives up: dead at once, with attempts to spare."""
+    registry = Registry()
+    retry_at = utcnow() + timedelta(hours=5)
+
+    @registry.on(REFUSED.name, name="test.scheduled")
+    async def handler(session, event, state) -> None:
+        await _noted(session, event)
+        if event.attempts == 1:
+            raise RetryLater("HTTP 503", at=retry_at)
+        raise GiveUp("past its deadline")
+
+    (event_id,) = await _emit(db, REFUSED.name, 1)
+    worker = Worker(db, registry=registry, settings=WorkerSettings(max_attempts=8, backoff_seconds=2))
+    await worker.run_once()
+    [row] = await _rows(db, [event_id])
+    assert (row.status, row.attempts, aware(row.available_at), row.last_error) == (
+        "pending",
+        1,
+        retry_at,
+        "RetryLater: HTTP 503",
+    )
+    await _due_now(db, [event_id])
+    await worker.run_once()
+    [row] = await _rows(db, [event_id])
+    assert (row.status, row.attempts, row.last_error) == ("dead", 2, "GiveUp: past its deadline")
+    assert await _effect_counts(db) == (2, 1)
 
 
 async def test_a_scheduled_job_runs_once_per_period_across_workers(db) -> None:
