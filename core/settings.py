@@ -110,6 +110,14 @@ class Settings(BaseSettings):
     freeze_startup_heap: bool = True
     # Test-only: lets webhooks reach receivers on loopback (plain http). Never in production.
     webhook_allow_loopback: bool = False
+    # Seconds before each retry of a failed webhook delivery, the last repeated (a JSON list). The worker's other
+    # events keep its short exponential backoff; a partner's receiver may be down for hours (a restart, a deploy, a
+    # weekend), so deliveries follow Svix's schedule: with TI_WORKER_MAX_ATTEMPTS at 8, eight attempts over ~27.5 hours
+    # (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h). A receiver whose breaker refuses a delivery is waited for, the
+    # attempt not counted, until as long again has passed since the delivery was queued.
+    webhook_retry_seconds: list[Annotated[float, Field(ge=0)]] = Field(
+        default=[5, 300, 1800, 7200, 18000, 36000, 36000], min_length=1
+    )
 
     log_level: str = "INFO"
     log_json: bool = True

@@ -81,6 +81,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         webhook_allow_loopback=True,  # the suite's webhook receivers listen on 127.0.0.1
         worker_backoff_seconds=0,
         worker_max_attempts=3,
+        webhook_retry_seconds=[0],  # a failed delivery is retried at once (tests that wait give their own schedule)
         _env_file=None,  # type: ignore[call-arg]
     )
 

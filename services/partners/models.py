@@ -8,7 +8,7 @@ from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field
 
 from core.audit.models import JsonType
-from core.models import IdMixin, TimestampMixin, VersionMixin, empty_list
+from core.models import IdMixin, TimestampMixin, VersionMixin, empty_list, utcnow
 
 
 class WebhookSubscription(IdMixin, TimestampMixin, VersionMixin, table=True):
@@ -37,7 +37,11 @@ class WebhookDelivery(IdMixin, TimestampMixin, table=True):
     event_name: str = Field(max_length=100)
     body: dict[str, Any] = Field(default_factory=dict, sa_type=JsonType)
     status: str = Field(default="pending", max_length=20, description="pending | succeeded | dead")
-    attempts: int = 0
+    attempts: int = Field(default=0, description="requests sent to the receiver (one refused by its breaker is not)")
     last_status_code: int | None = None
     last_error: str | None = Field(default=None, max_length=500)
     delivered_at: datetime | None = None
+    # When its current round of sending began (made, replayed, or its dead send retried by an administrator): a
+    # receiver that keeps refusing it is waited for until the retry schedule's span has passed since.
+    queued_at: datetime = Field(default_factory=utcnow)
+    next_attempt_at: datetime | None = Field(default_factory=utcnow, description="while pending: when it is tried next")

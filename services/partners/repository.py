@@ -79,8 +79,9 @@ async def deliveries(
 
 
 async def record_attempt(session: AsyncSession, delivery_id: uuid.UUID, **values: object) -> None:
-    await session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id)
-        .values(attempts=WebhookDelivery.attempts + 1, **values)
-    )
+    """What came of a request sent to the receiver: an attempt, counted."""
+    await record(session, delivery_id, attempts=WebhookDelivery.attempts + 1, **values)
+
+
+async def record(session: AsyncSession, delivery_id: uuid.UUID, **values: object) -> None:
+    await session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(**values))

@@ -46,10 +46,19 @@ class DeliveryRead(BaseModel):
     event_id: uuid.UUID
     event_name: str
     status: str = Field(description="pending | succeeded | dead")
-    attempts: int
-    last_status_code: int | None
-    last_error: str | None
+    attempts: int = Field(
+        description="requests sent to your receiver; while it keeps failing, its deliveries wait without one being "
+        "sent (after 5 failures in a row, a minute at a time), and those waits are not attempts"
+    )
+    last_status_code: int | None = Field(description="your receiver's answer to the last attempt")
+    last_error: str | None = Field(
+        description="what went wrong at the last attempt, or why it was given up or is sent no more"
+    )
     delivered_at: datetime | None
+    next_attempt_at: datetime | None = Field(
+        description="while pending: when it is tried next (by default, retries come 5 s, 5 min, 30 min, 2 h, 5 h, "
+        "10 h and 10 h after the failures before them: about a day in all); null once delivered or dead"
+    )
     created_at: datetime
 
 

@@ -2,16 +2,23 @@
 
 Delivery rides on the outbox: fanning an event out writes a `webhook_delivery` row per matching subscription and an
 internal `partner.webhook.due` event; the worker's handler for that event POSTs the signed body. A failed attempt is
-recorded on the delivery and `RetryLater` is raised, so the record commits and the outbox retries with backoff; after
-its last attempt the delivery is dead. Replay emits a new due event for the same delivery.
+recorded on the delivery and `RetryLater` is raised with the time of the next one, on the webhook retry schedule
+(`RetrySchedule`: by default eight attempts over ~27.5 hours, where the worker's own backoff gives up within minutes),
+so the record commits and the outbox tries again then; after its last attempt the delivery is dead. A delivery the
+receiver's breaker refuses was not sent: it is not an attempt (`NotAttempted`), and it waits for the breaker to let a
+call through again, so a receiver down for hours loses nothing; one still refused once the schedule's span has passed
+since it was queued is given up (`GiveUp`), so deliveries to a receiver gone for good do not pile up for ever. Replay
+emits a new due event for the same delivery, or brings its dead one back.
 """
 
 import asyncio
 import json
+import random
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import httpx
@@ -24,9 +31,9 @@ from core.breaker import CircuitBreaker
 from core.db import Database
 from core.events import CATALOGUE, Event, OutboxEvent, define_event, emit
 from core.http import check_if_match
-from core.models import utcnow
+from core.models import aware, utcnow
 from core.outbound import BlockedDestination, GuardedTransport
-from core.worker import RetryLater, retry_dead
+from core.worker import GiveUp, NotAttempted, RetryLater, retry_dead
 from services.partners import repository, signing
 from services.partners.exceptions import (
     DeliveryNotFound,
@@ -49,6 +56,27 @@ MAX_SUBSCRIPTIONS = 20
 LISTENING_SCOPE = "webhooks:manage"
 # A receiver that failed this many deliveries in a row is not called for a while (then one probe).
 RECEIVER_FAILURES, RECEIVER_RESET = 5, 60.0
+_spread = random.Random()  # noqa: S311 (jitter, not secrecy)
+
+
+class RetrySchedule(NamedTuple):
+    """When a failed delivery is tried again: `delays[n - 1]` seconds after its n-th attempt (the last delay repeats),
+    for `attempts` attempts in all (the worker's max_attempts, after which it dead-letters the send)."""
+
+    delays: tuple[float, ...]
+    attempts: int
+
+    def delay(self, attempt: int) -> float:
+        return self.delays[min(attempt, len(self.delays)) - 1]
+
+    def span(self) -> timedelta:
+        """From the first attempt to the last, when each is made on time."""
+        return timedelta(seconds=sum(self.delay(attempt) for attempt in range(1, self.attempts)))
+
+
+def _later(seconds: float) -> datetime:
+    """`seconds` from now, and up to a tenth more: the retries of a burst of deliveries do not all come at once."""
+    return utcnow() + timedelta(seconds=seconds * _spread.uniform(1.0, 1.1))
 
 
 class Receivers:
@@ -186,6 +214,7 @@ async def replay(
         # delivery left pending by a send that died, its event dead-lettered, is replayed like a failed one.)
         raise DeliveryQueued("This delivery is queued already; replay it once it has succeeded or failed.")
     row.status = "pending"
+    row.queued_at = row.next_attempt_at = utcnow()  # a round of its own: the whole schedule again
     session.add(row)
     # A send of it that died is brought back rather than joined by another: an operator retrying the dead one as
     # well would otherwise have two sends queued.
@@ -248,6 +277,8 @@ class _Send(NamedTuple):
     url: str
     headers: dict[str, str]
     body: bytes
+    queued_at: datetime
+    revived: bool  # the delivery was dead: an administrator retried its dead send
 
 
 async def deliver(
@@ -258,47 +289,31 @@ async def deliver(
     http: httpx.AsyncClient,
     receivers: Receivers,
     delivery_id: uuid.UUID,
-    last_attempt: bool,
+    attempt: int,
+    schedule: RetrySchedule,
 ) -> None:
-    """POST one signed delivery. A non-2xx (a redirect too: they are not followed) is recorded and raised.
+    """POST one signed delivery (`attempt`: its send's attempt, counted by the worker). A non-2xx (a redirect too: they
+    are not followed) is recorded and raised with the time of the next attempt; one the receiver's breaker refuses is
+    not an attempt, and waits for the breaker.
 
     What to send is read, and sent, before the event's own transaction (`session`) runs a statement: on SQLite that
     transaction holds the database's one write lock from its first statement, and a partner's slow receiver must not
     hold up every citizen's write for as long as it takes to answer."""
     async with database.transaction(write=False) as reading:
         send = await _prepared(reading, identity, delivery_id)
-    if isinstance(send, str):  # not to be sent any more: why
-        await repository.record_attempt(session, delivery_id, status="dead", last_status_code=None, last_error=send)
+    if isinstance(send, str):  # not to be sent any more: why (nothing was sent, so no attempt is counted)
+        await repository.record(session, delivery_id, status="dead", last_error=send, next_attempt_at=None)
         return
     if send is None:
         return
-    status_code, error = None, None
+    # A dead delivery whose send runs again was brought back by an administrator (the dead-letter retry gives the
+    # send a fresh set of attempts): a round of its own, as a replay is.
+    queued_at = utcnow() if send.revived else send.queued_at
+    fresh = {"queued_at": queued_at} if send.revived else {}
     breaker = receivers.breaker(send.url)
     if not breaker.admits():
-        error = (
-            f"not sent: the receiver failed {breaker.consecutive} deliveries in a row; "
-            f"it is tried again in {breaker.retry_after()} s"
-        )
-    else:
-        try:
-            response = await http.post(send.url, content=send.body, headers=send.headers)
-            status_code = response.status_code
-            if not 200 <= status_code < 300:
-                error = f"HTTP {status_code}" + (" (redirects are not followed)" if 300 <= status_code < 400 else "")
-        except BlockedDestination as exc:
-            error = f"refused before connecting: {exc}"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}"
-        except asyncio.CancelledError:
-            breaker.abandoned()  # the worker stopping: nothing learnt of the receiver, but a probe must not hang on
-            raise
-        except BaseException:
-            breaker.failed()  # a probe that never reported would keep the receiver shut out for good
-            raise
-        if error:
-            breaker.failed()
-        else:
-            breaker.succeeded()
+        await _refused(session, delivery_id, breaker, deadline=queued_at + schedule.span(), fresh=fresh)
+    status_code, error = await _post(http, breaker, send)
     if error is None:
         await repository.record_attempt(
             session,
@@ -307,22 +322,89 @@ async def deliver(
             last_status_code=status_code,
             last_error=None,
             delivered_at=utcnow(),
+            next_attempt_at=None,
+            **fresh,
         )
         return
+    if attempt >= schedule.attempts:  # its last: the worker dead-letters the send
+        await repository.record_attempt(
+            session,
+            delivery_id,
+            status="dead",
+            last_status_code=status_code,
+            last_error=error,
+            next_attempt_at=None,
+            **fresh,
+        )
+        raise RetryLater(error)
+    at = _later(schedule.delay(attempt))
     await repository.record_attempt(
         session,
         delivery_id,
-        status="dead" if last_attempt else "pending",
+        status="pending",
         last_status_code=status_code,
         last_error=error,
+        next_attempt_at=at,
+        **fresh,
     )
-    raise RetryLater(error)
+    raise RetryLater(error, at=at)
+
+
+async def _refused(
+    session: AsyncSession,
+    delivery_id: uuid.UUID,
+    breaker: CircuitBreaker,
+    *,
+    deadline: datetime,
+    fresh: dict[str, datetime],
+) -> None:
+    """A delivery the receiver's breaker did not let through: nothing was sent, so it is no attempt (its count, its
+    last status and error stay those of its last real attempt); it waits for the breaker to let a call through again,
+    or is given up once the deadline (the retry schedule's span after it was queued) has passed."""
+    if utcnow() >= deadline:
+        error = (
+            f"given up: its retries ended at {deadline.isoformat(timespec='seconds')} with the receiver still failing "
+            f"({breaker.consecutive} deliveries in a row)"
+        )
+        await repository.record(session, delivery_id, status="dead", last_error=error, next_attempt_at=None)
+        raise GiveUp(error)
+    wait = breaker.retry_after()
+    at = _later(wait)
+    await repository.record(session, delivery_id, status="pending", next_attempt_at=at, **fresh)
+    raise NotAttempted(
+        f"not sent: the receiver failed {breaker.consecutive} deliveries in a row; it is tried again in {wait} s", at=at
+    )
+
+
+async def _post(http: httpx.AsyncClient, breaker: CircuitBreaker, send: _Send) -> tuple[int | None, str | None]:
+    """The status code, and what went wrong (None when it was delivered); the breaker learns of the outcome."""
+    status_code, error = None, None
+    try:
+        response = await http.post(send.url, content=send.body, headers=send.headers)
+        status_code = response.status_code
+        if not 200 <= status_code < 300:
+            error = f"HTTP {status_code}" + (" (redirects are not followed)" if 300 <= status_code < 400 else "")
+    except BlockedDestination as exc:
+        error = f"refused before connecting: {exc}"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}"
+    except asyncio.CancelledError:
+        breaker.abandoned()  # the worker stopping: nothing learnt of the receiver, but a probe must not hang on
+        raise
+    except BaseException:
+        breaker.failed()  # a probe that never reported would keep the receiver shut out for good
+        raise
+    if error:
+        breaker.failed()
+    else:
+        breaker.succeeded()
+    return status_code, error
 
 
 async def _prepared(session: AsyncSession, identity: Identity, delivery_id: uuid.UUID) -> _Send | str | None:
     """The signed request of a delivery that is due; or why it is not to be sent any more; or None (sent already)."""
     row = await repository.delivery(session, delivery_id)
-    if row is None or row.status != "pending":
+    if row is None or row.status == "succeeded":
         return None
     subscription = await session.get(WebhookSubscription, row.subscription_id)
     if subscription is None or not subscription.active:
@@ -340,4 +422,4 @@ async def _prepared(session: AsyncSession, identity: Identity, delivery_id: uuid
         "webhook-timestamp": str(timestamp),
         "webhook-signature": signing.sign(secret, webhook_id=str(row.id), timestamp=timestamp, body=body),
     }
-    return _Send(subscription.url, headers, body)
+    return _Send(subscription.url, headers, body, aware(row.queued_at), revived=row.status == "dead")

@@ -25,6 +25,7 @@ async def fan_out(session: AsyncSession, event: OutboxEvent, state: Any) -> None
 
 @REGISTRY.on(service.DELIVERY_DUE.name, name="partners.deliver")
 async def deliver(session: AsyncSession, event: OutboxEvent, state: Any) -> None:
+    settings = state.settings
     await service.deliver(
         database=state.db,
         session=session,
@@ -32,7 +33,8 @@ async def deliver(session: AsyncSession, event: OutboxEvent, state: Any) -> None
         http=state.webhook_http,
         receivers=state.webhook_receivers,
         delivery_id=uuid.UUID(str(event.payload["delivery_id"])),
-        last_attempt=event.attempts >= state.settings.worker_max_attempts,
+        attempt=event.attempts,
+        schedule=service.RetrySchedule(tuple(settings.webhook_retry_seconds), settings.worker_max_attempts),
     )
 
 

@@ -5,7 +5,7 @@ import json
 import threading
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -14,8 +14,9 @@ from sqlalchemy import select, update
 
 from core.events import Event, OutboxEvent, emit
 from core.logging import JsonFormatter
-from core.models import utcnow
+from core.models import aware, utcnow
 from core.outbound import BlockedDestination, GuardedTransport
+from core.settings import Settings
 from core.worker import Worker
 from main import worker_settings
 from services.partners import service, signing, tasks
@@ -291,8 +292,11 @@ async def test_a_disabled_partner_hears_nothing_more(app, client, db, partner, r
     await _run(worker)
     assert receiver.requests == []
     async with db.transaction(write=False) as session:
-        rows = (await session.execute(select(WebhookDelivery.status, WebhookDelivery.last_error))).all()
-    assert rows == [("dead", "the partner's client is disabled or no longer holds webhooks:manage")]
+        rows = (
+            await session.execute(select(WebhookDelivery.status, WebhookDelivery.attempts, WebhookDelivery.last_error))
+        ).all()
+    # Nothing was sent: no attempt counted
+    assert rows == [("dead", 0, "the partner's client is disabled or no longer holds webhooks:manage")]
     assert subscription["id"] not in {r["headers"].get("webhook-id") for r in receiver.requests}
 
 
@@ -411,34 +415,225 @@ async def test_deliveries_past_retention_are_removed_but_not_those_in_flight_or_
     ]
 
 
-async def test_a_receiver_that_keeps_failing_is_left_alone_until_a_probe_gets_through(
-    app, client, db, partner, receiver, worker, quiet_outbox
-) -> None:
-    """Five failures in a row open the receiver's breaker: its other deliveries fail at once, without a connection
-    (a receiver that times out held the worker 10 s at each, while every citizen's notification waited); after a
-    minute one probe goes, and its success closes the breaker."""
+@pytest.fixture
+def production_retries(app, db):
+    """The production retry policy: eight attempts on the webhook schedule (~27.5 hours) while the worker's other events
+    keep its 2 s backoff; the receivers' breakers run on a clock the test moves (with `_time_passes`)."""
+    defaults = Settings.model_fields
+    settings = app.state.settings.model_copy(
+        update={
+            name: defaults[name].default
+            for name in ("worker_max_attempts", "worker_backoff_seconds", "webhook_retry_seconds")
+        }
+    )
+    app.state.settings, original = settings, app.state.settings
     clock = Clock()
     app.state.webhook_receivers = service.Receivers(clock=clock)
+    yield Worker(db, context=app.state, settings=worker_settings(settings)), clock
+    app.state.settings = original
+
+
+async def _time_passes(db, clock: Clock | None, seconds: float) -> None:
+    """`seconds` go by: the breakers' clock moves on (unless None), and every time stored ahead (when a send is due,
+    when a delivery was queued and is tried next) comes that much nearer."""
+    if clock is not None:
+        clock.now += seconds
+    back = timedelta(seconds=seconds)
+    async with db.transaction() as session:
+        for event in (await session.execute(select(OutboxEvent).where(OutboxEvent.status == "pending"))).scalars():
+            event.available_at = aware(event.available_at) - back
+        for delivery in (await session.execute(select(WebhookDelivery))).scalars():
+            delivery.queued_at = aware(delivery.queued_at) - back
+            if delivery.next_attempt_at is not None:
+                delivery.next_attempt_at = aware(delivery.next_attempt_at) - back
+
+
+async def _deliveries(client, partner, subscription) -> list[dict]:
+    url = f"/api/v1/partners/webhooks/{subscription['id']}/deliveries"
+    return (await client.get(url, headers=partner, params={"limit": 100})).json()["items"]
+
+
+async def _sends(db) -> dict[str, tuple[str, int, object]]:
+    """Each delivery's send in the outbox: its status, attempts and due time, by delivery id."""
+    async with db.transaction(write=False) as session:
+        rows = await session.execute(
+            select(OutboxEvent.payload, OutboxEvent.status, OutboxEvent.attempts, OutboxEvent.available_at).where(
+                OutboxEvent.name == service.DELIVERY_DUE.name
+            )
+        )
+    return {payload["delivery_id"]: (status, attempts, aware(due)) for payload, status, attempts, due in rows}
+
+
+def _at(value: str | None):
+    return None if value is None else datetime.fromisoformat(value)
+
+
+async def test_a_receiver_that_keeps_failing_is_left_alone_until_a_probe_gets_through(
+    client, db, partner, receiver, production_retries, quiet_outbox
+) -> None:
+    """Five failures in a row open the receiver's breaker: its other deliveries wait, without a connection (a receiver
+    that times out held the worker 10 s at each, while every citizen's notification waited) and without an attempt
+    counted; once the breaker lets a probe through, its success closes the breaker and they all go out."""
+    worker, clock = production_retries
     subscription = await _subscribe(client, partner, receiver)
     receiver.fail_next = 100
     for _ in range(7):
         await _publish(db)
+    started = utcnow()
     await _run(worker)
     assert len(receiver.requests) == service.RECEIVER_FAILURES
-    url = f"/api/v1/partners/webhooks/{subscription['id']}/deliveries"
-    dead = (await client.get(url, headers=partner, params={"limit": 10})).json()["items"]
-    assert [d["status"] for d in dead] == ["dead"] * 7
-    assert {d["last_error"] for d in dead} == {
-        "not sent: the receiver failed 5 deliveries in a row; it is tried again in 61 s"
-    }
+    deliveries = await _deliveries(client, partner, subscription)
+    assert sorted((d["status"], d["attempts"], d["last_error"]) for d in deliveries) == [
+        *[("pending", 0, None)] * 2,  # refused: not sent, so no attempt
+        *[("pending", 1, "HTTP 503")] * 5,
+    ]
+    for (
+        delivery
+    ) in deliveries:  # the next try: the schedule's 5 s after a failure, the breaker's minute after a refusal
+        wait = (_at(delivery["next_attempt_at"]) - started).total_seconds()
+        assert 5 <= wait < 7 if delivery["attempts"] else 61 <= wait < 69, delivery
 
     receiver.fail_next = 0
-    clock.now += service.RECEIVER_RESET
-    for delivery in dead[:2]:
-        assert (await client.post(f"{url}/{delivery['id']}/replay", headers=partner)).status_code == 202
+    await _time_passes(db, clock, 70)
     await _run(worker)
-    assert len(receiver.requests) == service.RECEIVER_FAILURES + 2  # the probe, then the next one: closed again
-    assert [d["status"] for d in (await client.get(url, headers=partner)).json()["items"][:2]] == ["succeeded"] * 2
+    assert len(receiver.requests) == service.RECEIVER_FAILURES + 7  # the probe, then the others: closed again
+    deliveries = await _deliveries(client, partner, subscription)
+    assert sorted((d["status"], d["attempts"], d["next_attempt_at"]) for d in deliveries) == [
+        *[("succeeded", 1, None)] * 2,
+        *[("succeeded", 2, None)] * 5,
+    ]
+
+
+async def test_a_receiver_down_for_half_an_hour_loses_no_delivery(
+    client, db, partner, receiver, production_retries, quiet_outbox
+) -> None:
+    """The receiver fails everything for 30 minutes (the worker's own backoff, 2 s doubling over 8 attempts, gave a
+    delivery up within about 4 minutes, and the refusals of the open breaker used its attempts up faster still). Every
+    delivery is still pending when it comes back, its attempts the requests that really reached the receiver, its next
+    try the time its send is due; then each is delivered, at the time it said."""
+    worker, clock = production_retries
+    subscription = await _subscribe(client, partner, receiver)
+    receiver.fail_next = 10**6
+    for _ in range(6):
+        await _publish(db)
+    await _run(worker)
+    for _ in range(26):  # 30 minutes, 70 s at a time: the breaker lets a probe through at each step
+        await _time_passes(db, clock, 70)
+        await _run(worker)
+
+    deliveries = await _deliveries(client, partner, subscription)
+    assert [d["status"] for d in deliveries] == ["pending"] * 6
+    assert sum(d["attempts"] for d in deliveries) == len(receiver.requests) <= 5 + 26  # one probe a step at most
+    assert all(d["attempts"] < 8 for d in deliveries)
+    sends = await _sends(db)
+    for delivery in deliveries:  # what the partner is shown is what the worker will do
+        assert sends[delivery["id"]] == ("pending", delivery["attempts"], _at(delivery["next_attempt_at"]))
+
+    receiver.fail_next = 0
+    latest = max(_at(d["next_attempt_at"]) for d in deliveries)
+    await _time_passes(db, clock, (latest - utcnow()).total_seconds() + 1)
+    await _run(worker)
+    delivered = await _deliveries(client, partner, subscription)
+    assert [(d["status"], d["attempts"]) for d in delivered] == [("succeeded", d["attempts"] + 1) for d in deliveries]
+    succeeded = [r for r in receiver.requests[-6:] if r["valid"]]
+    assert sorted(r["headers"]["webhook-id"] for r in succeeded) == sorted(d["id"] for d in deliveries)
+
+
+async def test_a_receiver_down_past_the_retry_schedule_has_its_deliveries_given_up_then_retried_by_an_admin(
+    app, client, db, partner, receiver, production_retries, quiet_outbox
+) -> None:
+    """Deliveries the breaker keeps refusing (here it never lets a probe through: its clock stands still) wait for as
+    long as the retry schedule runs (~27.6 h), and no longer: a receiver gone for good does not keep its deliveries,
+    and the worker, busy for ever. Given up, a delivery's send is a dead letter an administrator can retry."""
+    worker, clock = production_retries
+    subscription = await _subscribe(client, partner, receiver)
+    receiver.fail_next = 10**6
+    for _ in range(6):
+        await _publish(db)
+    await _run(worker)
+    for _ in range(27):
+        await _time_passes(db, None, 3600)
+        await _run(worker)
+    deliveries = await _deliveries(client, partner, subscription)
+    assert sorted((d["status"], d["attempts"]) for d in deliveries) == [("pending", 0), *[("pending", 1)] * 5]
+    await _time_passes(db, None, 3600)  # 28 hours
+    await _run(worker)
+    deliveries = await _deliveries(client, partner, subscription)
+    assert sorted((d["status"], d["attempts"], d["next_attempt_at"]) for d in deliveries) == [
+        ("dead", 0, None),
+        *[("dead", 1, None)] * 5,
+    ]
+    for delivery in deliveries:
+        assert delivery["last_error"].startswith("given up: its retries ended at "), delivery
+        assert delivery["last_error"].endswith("with the receiver still failing (5 deliveries in a row)")
+    assert len(receiver.requests) == 5
+    given_up = deliveries
+
+    admin = bearer(await token_for(app, "admin", "admin"))
+    letters = (await client.get("/api/v1/admin/outbox/dead-letters", headers=admin)).json()["items"]
+    sends = {letter["subject"]: letter for letter in letters}
+    letter = sends[f"webhook_delivery:{given_up[0]['id']}"]
+    assert letter["last_error"].startswith("GiveUp: given up: its retries ended at ")
+    receiver.fail_next = 0
+    await _time_passes(db, clock, service.RECEIVER_RESET)  # the breaker lets a probe through
+    assert (
+        await client.post(f"/api/v1/admin/outbox/dead-letters/{letter['id']}/retry", headers=admin)
+    ).status_code == 202
+    await _run(worker)
+    retried = {d["id"]: d for d in await _deliveries(client, partner, subscription)}[given_up[0]["id"]]
+    assert (retried["status"], retried["attempts"], retried["last_error"], retried["next_attempt_at"]) == (
+        "succeeded",
+        given_up[0]["attempts"] + 1,
+        None,
+        None,
+    )
+    assert receiver.requests[-1]["headers"]["webhook-id"] == given_up[0]["id"]
+
+
+async def test_a_delivery_dead_after_its_attempts_is_sent_again_when_an_admin_retries_its_send(
+    app, client, db, partner, receiver, worker, quiet_outbox
+) -> None:
+    """The administrator's retry of the dead send gave it a fresh set of attempts, but the send found its delivery
+    dead and did nothing: answered 202, the event was never delivered."""
+    subscription = await _subscribe(client, partner, receiver)
+    receiver.fail_next = 3
+    await _publish(db)
+    await _run(worker)
+    [dead] = await _deliveries(client, partner, subscription)
+    assert (dead["status"], dead["attempts"], dead["next_attempt_at"]) == ("dead", 3, None)
+    admin = bearer(await token_for(app, "admin", "admin"))
+    [letter] = (await client.get("/api/v1/admin/outbox/dead-letters", headers=admin)).json()["items"]
+    assert letter["subject"] == f"webhook_delivery:{dead['id']}"
+    assert (
+        await client.post(f"/api/v1/admin/outbox/dead-letters/{letter['id']}/retry", headers=admin)
+    ).status_code == 202
+    await _run(worker)
+    [delivered] = await _deliveries(client, partner, subscription)
+    assert (delivered["status"], delivered["attempts"], delivered["last_status_code"]) == ("succeeded", 4, 204)
+    assert [r["headers"]["webhook-id"] for r in receiver.requests] == [dead["id"]] * 4
+
+
+async def test_a_failed_delivery_is_retried_on_the_webhook_schedule_and_says_when(
+    client, db, partner, receiver, production_retries, quiet_outbox
+) -> None:
+    """5 s after the first failure, 5 minutes after the second, 30 after the third: where the worker's backoff gave
+    2, 4 and 8 s. The partner sees the time of the next try; the worker's send is due then."""
+    worker, clock = production_retries
+    subscription = await _subscribe(client, partner, receiver)
+    receiver.fail_next = 3
+    await _publish(db)
+    waits = []
+    for _ in range(3):
+        await _run(worker)
+        [delivery] = await _deliveries(client, partner, subscription)
+        waits.append((_at(delivery["next_attempt_at"]) - utcnow()).total_seconds())
+        assert (await _sends(db))[delivery["id"]] == ("pending", delivery["attempts"], _at(delivery["next_attempt_at"]))
+        await _time_passes(db, clock, waits[-1] + 0.01)
+    for wait, scheduled in zip(waits, (5, 300, 1800), strict=True):
+        assert scheduled - 1 < wait <= scheduled * 1.1, waits  # up to a tenth later: a burst's retries spread
+    await _run(worker)
+    [delivery] = await _deliveries(client, partner, subscription)
+    assert (delivery["status"], delivery["attempts"], delivery["next_attempt_at"]) == ("succeeded", 4, None)
 
 
 async def test_a_receiver_whose_breaker_opens_is_logged_by_its_origin_not_its_url(
