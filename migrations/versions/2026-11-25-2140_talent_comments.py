@@ -4,7 +4,7 @@ Generated, then read by hand: the same columns as `permit_comment`, deleted with
 drops the table and the comments in it.
 
 Revision ID: 5f75f6d48555
-Revises: 9d4f1b6e2c87
+Revises: 5e7d6298407e
 Create Date: 2026-11-25 21:40:41.182602+00:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "5f75f6d48555"
-down_revision: str | None = "9d4f1b6e2c87"
+down_revision: str | None = "5e7d6298407e"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
