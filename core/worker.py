@@ -480,6 +480,22 @@ async def dead_letters(session: AsyncSession, *, limit: int, after: Any | None) 
     return list((await session.execute(statement)).mappings())
 
 
+async def bring_forward(session: AsyncSession, event_id: uuid.UUID) -> bool:
+    """Make a pending event due now (a retry waiting on its schedule, when its caller knows it may now succeed); False
+    when it is not pending, or a worker holds it (it is being handled now)."""
+    now = utcnow()
+    result = await session.execute(
+        update(_outbox)
+        .where(
+            _outbox.c.id == event_id,
+            _outbox.c.status == "pending",
+            or_(_outbox.c.locked_until.is_(None), _outbox.c.locked_until < now),
+        )
+        .values(available_at=now)
+    )
+    return result.rowcount == 1
+
+
 async def retry_dead(session: AsyncSession, event_id: uuid.UUID) -> bool:
     """Give a dead event a fresh set of attempts; False when there is no such dead event."""
     result = await session.execute(

@@ -123,7 +123,7 @@ async def list_deliveries(
 async def replay_delivery(
     webhook_id: WebhookId, delivery_id: Annotated[uuid.UUID, Path()], partner: Partner, session: SessionDep
 ) -> DeliveryRead:
-    """Deliver it again (same Webhook-Id, so your receiver can tell)."""
+    """Deliver it again (same Webhook-Id, so your receiver can tell); one waiting for its next retry is sent now."""
     row = await service.replay(
         session=session, client_id=partner.client_id, subscription_id=webhook_id, delivery_id=delivery_id
     )

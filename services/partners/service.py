@@ -33,7 +33,7 @@ from core.events import CATALOGUE, Event, OutboxEvent, define_event, emit
 from core.http import check_if_match
 from core.models import aware, utcnow
 from core.outbound import BlockedDestination, GuardedTransport
-from core.worker import GiveUp, NotAttempted, RetryLater, retry_dead
+from core.worker import GiveUp, NotAttempted, RetryLater, bring_forward, retry_dead
 from services.partners import repository, signing
 from services.partners.exceptions import (
     DeliveryNotFound,
@@ -205,14 +205,21 @@ async def delete_subscription(*, session: AsyncSession, client_id: str, subscrip
 async def replay(
     *, session: AsyncSession, client_id: str, subscription_id: uuid.UUID, delivery_id: uuid.UUID
 ) -> WebhookDelivery:
-    """Send a delivery again, once it is no longer queued; the receiver sees the same Webhook-Id."""
+    """Send a delivery again; the receiver sees the same Webhook-Id. One still waiting for its next retry is sent now
+    (a partner whose receiver is back need not wait hours for the schedule), with the attempts it has made."""
     row = await repository.delivery(session, delivery_id, client_id=client_id, for_update=True)
     if row is None or row.subscription_id != subscription_id:
         raise DeliveryNotFound()
-    if row.status == "pending" and await repository.send_of(session, row.id, "pending"):
-        # Each replay is a send with its own retries: queued twice, one delivery would be sent over and over. (A
-        # delivery left pending by a send that died, its event dead-lettered, is replayed like a failed one.)
-        raise DeliveryQueued("This delivery is queued already; replay it once it has succeeded or failed.")
+    queued = await repository.send_of(session, row.id, "pending") if row.status == "pending" else None
+    if queued is not None:
+        # Never a second send: queued twice, one delivery would be sent over and over. (A delivery left pending by a
+        # send that died, its event dead-lettered, is replayed like a failed one, below.)
+        if not await bring_forward(session, queued):
+            raise DeliveryQueued("This delivery is being sent now; replay it once it has succeeded or failed.")
+        row.next_attempt_at = utcnow()  # the receiver's breaker, if open, may hold it up to a minute more
+        session.add(row)
+        await session.flush()
+        return row
     row.status = "pending"
     row.queued_at = row.next_attempt_at = utcnow()  # a round of its own: the whole schedule again
     session.add(row)

@@ -154,13 +154,15 @@ async def test_a_delivery_dead_after_its_attempts_can_be_replayed(
     dead = (await client.get(url, headers=partner)).json()["items"][0]
     assert (dead["status"], dead["attempts"], dead["last_error"]) == ("dead", 3, "HTTP 503")
     receiver.fail_next = 0
+    sent_before = len(receiver.requests)
     replayed = await client.post(f"{url}/{dead['id']}/replay", headers=partner)
     assert replayed.status_code == 202
-    # Queued once: each replay is a send with retries of its own, so a second one while it waits is refused.
+    # Queued once: a second replay while it waits asks for no second send (it would be sent over and over).
     again = await client.post(f"{url}/{dead['id']}/replay", headers=partner)
-    assert assert_problem(again, 409, "webhook-delivery-queued")["status"] == 409
+    assert (again.status_code, again.json()["status"]) == (202, "pending")
     await _run(worker)
     assert (await client.get(url, headers=partner)).json()["items"][0]["status"] == "succeeded"
+    assert len(receiver.requests) == sent_before + 1
     assert receiver.requests[-1]["headers"]["webhook-id"] == dead["id"]
 
 
@@ -487,9 +489,8 @@ async def test_a_receiver_that_keeps_failing_is_left_alone_until_a_probe_gets_th
         *[("pending", 0, None)] * 2,  # refused: not sent, so no attempt
         *[("pending", 1, "HTTP 503")] * 5,
     ]
-    for (
-        delivery
-    ) in deliveries:  # the next try: the schedule's 5 s after a failure, the breaker's minute after a refusal
+    # The next try: the schedule's 5 s after a failure, the breaker's minute after a refusal.
+    for delivery in deliveries:
         wait = (_at(delivery["next_attempt_at"]) - started).total_seconds()
         assert 5 <= wait < 7 if delivery["attempts"] else 61 <= wait < 69, delivery
 
@@ -681,3 +682,29 @@ async def test_a_probe_that_dies_unexpectedly_does_not_shut_the_receiver_out_for
     assert (await client.post(f"{url}/{dead['id']}/replay", headers=partner)).status_code == 202
     await _run(worker)
     assert (await client.get(url, headers=partner)).json()["items"][-1]["status"] == "succeeded"
+
+
+async def test_a_replay_sends_a_delivery_waiting_for_its_next_retry_now(
+    client, db, partner, receiver, production_retries, quiet_outbox
+) -> None:
+    """A partner whose receiver is back need not wait for the schedule (5 minutes after a second failure, hours after
+    later ones): replaying a delivery that waits sends it at once, the attempts it made kept."""
+    worker, clock = production_retries
+    subscription = await _subscribe(client, partner, receiver)
+    receiver.fail_next = 2
+    await _publish(db)
+    await _run(worker)
+    await _time_passes(db, clock, 10)
+    await _run(worker)
+    [waiting] = await _deliveries(client, partner, subscription)
+    assert (waiting["status"], waiting["attempts"]) == ("pending", 2)
+    assert (_at(waiting["next_attempt_at"]) - utcnow()).total_seconds() > 250  # the schedule's 5 minutes
+
+    url = f"/api/v1/partners/webhooks/{subscription['id']}/deliveries/{waiting['id']}/replay"
+    replayed = await client.post(url, headers=partner)
+    assert replayed.status_code == 202, replayed.text
+    assert abs((_at(replayed.json()["next_attempt_at"]) - utcnow()).total_seconds()) < 5
+    await _run(worker)  # no time has passed
+    [delivered] = await _deliveries(client, partner, subscription)
+    assert (delivered["status"], delivered["attempts"]) == ("succeeded", 3)
+    assert [r["headers"]["webhook-id"] for r in receiver.requests] == [waiting["id"]] * 3
