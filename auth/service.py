@@ -48,6 +48,7 @@ from auth.schemas import (
 from auth.tokens import revocation, subject_client
 from core import accesslog, audit
 from core.crypto import mask_id_number, mask_name, mask_phone, secret_digest
+from core.db import touch
 from core.errors import ValidationFailed, field_error
 from core.events import Event, define_event, emit
 from core.http import check_if_match
@@ -150,15 +151,14 @@ async def update_account(
         account.name = changes["name"] = data.name
     if "department" in data.model_fields_set and data.department != account.department:
         account.department = changes["department"] = data.department
+    old_roles = roles
     if data.roles is not None and set(data.roles) != roles - {"citizen"}:
         if account.kind == "citizen":
             raise InvalidAccountChange("Citizens hold the citizen role only; create a staff account instead.")
         changes["roles"] = sorted(data.roles)
-        removed = roles - set(data.roles)
         roles = set(data.roles)
-        await repository.set_roles(session, account.id, roles)
-        if removed:
-            changes["roles_removed"] = sorted(removed)
+        if old_roles - roles:
+            changes["roles_removed"] = sorted(old_roles - roles)
     if data.status is not None and data.status != account.status:
         if data.status == "active" and account.kind == "citizen" and account.status == "unverified":
             raise InvalidAccountChange("A citizen account becomes active through the identity check, not by hand.")
@@ -171,8 +171,11 @@ async def update_account(
             account.status = changes["status"] = status
     if not changes:
         return admin_view(account, roles, identity)
-    session.add(account)
-    await session.flush()
+    # The row's version is the account's ETag: it moves with every change, roles (another table) included, so a
+    # change made from an older read, or beside another administrator's, is a 412 instead of overwriting it.
+    await touch(session, account)
+    if "roles" in changes:
+        await repository.set_roles(session, account.id, roles)
     if "roles_removed" in changes or "department" in changes or changes.get("status") == "disabled":
         await _cut_off(session=session, identity=identity, account_id=account.id)
     await _revoke(session, identity, "account", str(account.id))

@@ -262,6 +262,25 @@ async def test_enabling_a_disabled_unverified_citizen_leaves_them_unverified(cli
     assert enabled.json()["status"] == "unverified"
 
 
+async def _account_of(client, admin, username: str) -> dict:
+    listed = (await client.get("/api/v1/admin/accounts", params={"kind": "staff", "limit": 100}, headers=admin)).json()
+    return next(item for item in listed["items"] if item["username"] == username)
+
+
+async def test_a_change_of_roles_moves_the_accounts_version(client, admin) -> None:
+    """Roles live in their own table: changing only them left the account's version (its ETag) where it was, so
+    a second administrator's change made from the same read was taken too, silently undoing the first."""
+    target = await _account_of(client, admin, "officer.market")
+    url = f"/api/v1/admin/accounts/{target['id']}"
+    first = await client.patch(url, json={"roles": ["officer", "supervisor"]}, headers={**admin, "If-Match": '"1"'})
+    assert first.status_code == 200, first.text
+    assert (first.json()["version"], first.headers["etag"]) == (2, '"2"')
+    stale = await client.patch(url, json={"roles": ["auditor"]}, headers={**admin, "If-Match": '"1"'})
+    assert_problem(stale, 412, "precondition-failed")
+    kept = (await client.get(url, headers=admin)).json()
+    assert (kept["roles"], kept["version"]) == (["officer", "supervisor"], 2)
+
+
 # -- clients --------------------------------------------------------------------------------------------------------
 
 
