@@ -53,6 +53,10 @@ class InvalidAccountChange(ValidationFailed):
     code, title = "invalid-account-change", "This change cannot be made to the account"
 
 
+class LastAdministrator(Conflict):
+    code, title = "last-administrator", "This would leave no active administrator"
+
+
 class IdentityAlreadyVerified(Conflict):
     code, title = "identity-already-verified", "This account's identity is already verified"
 

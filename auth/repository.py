@@ -22,7 +22,7 @@ from auth.models import (
     RefreshToken,
     Representation,
 )
-from core.db import insert_ignoring_conflicts
+from core.db import insert_ignoring_conflicts, take_turns
 from core.models import utcnow
 from core.pagination import keyset, page_of
 
@@ -109,6 +109,23 @@ async def set_roles(session: AsyncSession, account_id: uuid.UUID, roles: set[str
     await session.execute(delete(_role).where(_role.c.account_id == account_id))
     if roles:
         await session.execute(insert(_role), [{"account_id": account_id, "role": role} for role in sorted(roles)])
+
+
+# The PostgreSQL advisory lock class of changes that take administration away (any fixed number).
+_ADMINISTRATOR_CHANGES = 0x7415_AD31
+
+
+async def other_active_administrators(session: AsyncSession, account_id: uuid.UUID) -> int:
+    """How many active accounts besides this one hold the admin role. Changes that take it away take turns from here
+    to the end of the transaction: two administrators removing each other side by side both counted the other and
+    left none."""
+    await take_turns(session, _ADMINISTRATOR_CHANGES, "admins")
+    statement = (
+        select(func.count())
+        .select_from(_account.join(_role, _role.c.account_id == _account.c.id))
+        .where(_role.c.role == "admin", _account.c.status == "active", _account.c.id != account_id)
+    )
+    return (await session.execute(statement)).scalar_one()
 
 
 async def phone_taken(session: AsyncSession, phone_hash: str) -> bool:

@@ -19,6 +19,7 @@ from auth.exceptions import (
     IdNumberTaken,
     InvalidAccountChange,
     InvalidClient,
+    LastAdministrator,
     PartnerNotFound,
     PhoneTaken,
     RepresentationNotFound,
@@ -145,6 +146,7 @@ async def update_account(
         raise AccountNotFound()
     check_if_match(if_match, account.version)
     roles = await repository.roles(session, account.id)
+    was_administrator = "admin" in roles and account.status == "active"
     changes: dict[str, Any] = {}
     _keep_verified_name(account, data.name)
     if data.name is not None and data.name != account.name:
@@ -171,6 +173,8 @@ async def update_account(
             account.status = changes["status"] = status
     if not changes:
         return admin_view(account, roles, identity)
+    if was_administrator and not ("admin" in roles and account.status == "active"):
+        await _keep_an_administrator(session, account.id)
     # The row's version is the account's ETag: it moves with every change, roles (another table) included, so a
     # change made from an older read, or beside another administrator's, is a 412 instead of overwriting it.
     await touch(session, account)
@@ -188,6 +192,15 @@ async def update_account(
     )
     emit(session, Event(ACCOUNT_UPDATED.name, subject=f"account:{account.id}", payload={"fields": sorted(changes)}))
     return admin_view(account, roles, identity)
+
+
+async def _keep_an_administrator(session: AsyncSession, account_id: uuid.UUID) -> None:
+    """Refuse to take the admin role from, or disable, the last active administrator: nobody could then manage
+    accounts or clients (or give the role back) but someone with the database and the command line."""
+    if await repository.other_active_administrators(session, account_id) == 0:
+        raise LastAdministrator(
+            "This is the last active administrator: make another administrator first, then change this account."
+        )
 
 
 async def _cut_off(*, session: AsyncSession, identity: Identity, account_id: uuid.UUID) -> None:

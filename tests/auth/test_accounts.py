@@ -1,5 +1,6 @@
 """Citizen sign-up, the caller's own account, and the administrators' account and client registry."""
 
+import asyncio
 import time
 import uuid
 from datetime import timedelta
@@ -7,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from auth.models import Account, OAuthClient
+from auth.models import Account, AccountRole, OAuthClient
 from auth.recovery.models import PhoneCode
 from core.crypto import secret_digest
 from core.http import IdempotencyRecord
@@ -265,6 +266,53 @@ async def test_enabling_a_disabled_unverified_citizen_leaves_them_unverified(cli
 async def _account_of(client, admin, username: str) -> dict:
     listed = (await client.get("/api/v1/admin/accounts", params={"kind": "staff", "limit": 100}, headers=admin)).json()
     return next(item for item in listed["items"] if item["username"] == username)
+
+
+@pytest.mark.parametrize("change", [{"roles": ["auditor"]}, {"status": "disabled"}])
+async def test_the_last_active_administrator_keeps_the_role(client, app, admin, change: dict) -> None:
+    """The only administrator took the role from themselves (or disabled themselves) and the city had none left:
+    nobody could manage accounts and clients, or give the role back, short of the database and the command line."""
+    me = await _account_of(client, admin, "admin")
+    url = f"/api/v1/admin/accounts/{me['id']}"
+    body = assert_problem(await client.patch(url, json=change, headers={**admin, "If-Match": '"1"'}), 409)
+    assert body["type"].endswith(":last-administrator"), body
+    assert "last active administrator" in body["detail"]
+    kept = (await client.get(url, headers=admin)).json()
+    assert (kept["roles"], kept["status"], kept["version"]) == (["admin"], "active", 1)
+
+    # With a second administrator the first may step down.
+    second = await client.post(
+        "/api/v1/admin/accounts", json={**STAFF, "username": "admin.two", "roles": ["admin"]}, headers=admin
+    )
+    assert second.status_code == 201, second.text
+    stepped_down = await client.patch(url, json=change, headers={**admin, "If-Match": '"1"'})
+    assert stepped_down.status_code == 200, stepped_down.text
+    # The second, now the last, cannot be removed by anyone either.
+    other = bearer(await token_for(app, "admin.two", "admin"))
+    second_url = f"/api/v1/admin/accounts/{second.json()['id']}"
+    refused = await client.patch(second_url, json={"status": "disabled"}, headers={**other, "If-Match": '"1"'})
+    assert assert_problem(refused, 409)["type"].endswith(":last-administrator")
+
+
+async def test_two_administrators_removing_each_other_at_once_leave_one(client, app, admin) -> None:
+    second = await client.post(
+        "/api/v1/admin/accounts", json={**STAFF, "username": "admin.two", "roles": ["admin"]}, headers=admin
+    )
+    other = bearer(await token_for(app, "admin.two", "admin"))
+    first_id = (await _account_of(client, admin, "admin"))["id"]
+    second_id = second.json()["id"]
+    answers = await asyncio.gather(
+        client.patch(
+            f"/api/v1/admin/accounts/{second_id}", json={"roles": ["auditor"]}, headers={**admin, "If-Match": '"1"'}
+        ),
+        client.patch(
+            f"/api/v1/admin/accounts/{first_id}", json={"roles": ["auditor"]}, headers={**other, "If-Match": '"1"'}
+        ),
+    )
+    assert sorted(answer.status_code for answer in answers) == [200, 409], [answer.text for answer in answers]
+    async with app.state.db.transaction(write=False) as session:
+        admins = await session.execute(select(AccountRole.account_id).where(AccountRole.role == "admin"))
+        assert len(admins.all()) == 1
 
 
 async def test_a_change_of_roles_moves_the_accounts_version(client, admin) -> None:
