@@ -565,6 +565,7 @@ async def update_client(
         raise ClientNotFound()
     check_if_match(if_match, client.version)
     fields = data.model_dump(exclude_unset=True)
+    scopes_removed = sorted(set(client.scopes) - set(fields["scopes"])) if fields.get("scopes") is not None else []
     for name, value in fields.items():
         setattr(client, name, value)
     try:
@@ -586,12 +587,17 @@ async def update_client(
         # whose refresh tokens are revoked too, so enabling the client again does not bring them back.
         await repository.revoke_client_refresh_tokens(session, client_id)
         await _revoke(session, identity, "client_tokens", client_id)
+    elif scopes_removed:
+        # An access token carries its scopes for its whole life (ten minutes): a partner whose partner:submit was
+        # taken away went on filing with the token it held. Its tokens stop now; refresh tokens stay, and a refresh
+        # issues only the scopes the client still has (AuthorizationServer.issue_for_person).
+        await _revoke(session, identity, "client_tokens", client_id)
     audit.record(
         session,
         action="identity.client.updated",
         object_type="oauth_client",
         object_id=client_id,
-        detail={"fields": sorted(fields)},
+        detail={"fields": sorted(fields)} | ({"scopes_removed": scopes_removed} if scopes_removed else {}),
     )
     emit(session, Event(CLIENT_UPDATED.name, subject=f"oauth_client:{client_id}", payload={"fields": sorted(fields)}))
     return ClientRead.model_validate(client, from_attributes=True)

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 
 from auth.models import Account, AccountRole, OAuthClient
 from auth.recovery.models import PhoneCode
+from core.audit.models import AuditEvent
 from core.crypto import secret_digest
 from core.http import IdempotencyRecord
 from core.models import utcnow
@@ -468,3 +469,32 @@ async def test_contact_details_are_the_accounts_own_and_see_a_pending_change(cli
         await session.rollback()
         with pytest.raises(service.AccountNotFound):
             await service.contact_of(session=session, identity=identity, account_id=uuid.uuid4())
+
+
+async def test_taking_a_scope_from_a_client_stops_the_tokens_that_carry_it(client, db, admin) -> None:
+    """A partner whose webhooks:manage was taken away kept managing webhooks with the token it held, for the rest of
+    its ten minutes: only new tokens were narrowed."""
+    partner = ("demo-partner", "demo-partner-secret")
+    wanted = {"grant_type": "client_credentials", "scope": "partner:read webhooks:manage"}
+    issued = await client.post("/oauth2/token", data=wanted, auth=partner)
+    held = bearer(issued.json()["access_token"])
+    assert (await client.get("/api/v1/partners/webhooks", headers=held)).status_code == 200
+    narrowed = await client.patch(
+        "/api/v1/admin/clients/demo-partner",
+        json={"scopes": ["partner:read", "partner:submit"]},
+        headers={**admin, "If-Match": '"1"'},
+    )
+    assert narrowed.status_code == 200, narrowed.text
+    deadline = time.monotonic() + 2.5
+    while (refused := await client.get("/api/v1/partners/webhooks", headers=held)).status_code != 401:
+        assert time.monotonic() < deadline, "a token still carries the scope taken from its client"
+    assert assert_problem(refused, 401, "invalid-token")["detail"] == "The token was revoked."
+    again = await client.post(
+        "/oauth2/token", data={"grant_type": "client_credentials", "scope": "webhooks:manage"}, auth=partner
+    )
+    assert again.json()["error"] == "invalid_scope"
+    async with db.transaction(write=False) as session:
+        statement = select(AuditEvent.detail).where(
+            AuditEvent.action == "identity.client.updated", AuditEvent.object_id == "demo-partner"
+        )
+        assert (await session.execute(statement)).scalar_one()["scopes_removed"] == ["webhooks:manage"]
