@@ -205,6 +205,25 @@ class ClientUpdate(Strict):
     can_introspect: bool | None = None
     status: Literal["active", "disabled"] | None = None
 
+    @field_validator(
+        "name_zh",
+        "name_en",
+        "redirect_uris",
+        "post_logout_redirect_uris",
+        "scopes",
+        "skip_consent",
+        "can_introspect",
+        "status",
+        mode="before",
+    )
+    @classmethod
+    def _left_out_not_null(cls, value: Any) -> Any:
+        # Left out, a field keeps its value; null would have been written as it is (only `jwks` may be removed): a
+        # null scope list was a 500, a null name or flag a 409 that blamed "data that already exists".
+        if value is None:
+            raise ValueError("leave the field out to keep it; it cannot be null")
+        return value
+
     @field_validator("redirect_uris", "post_logout_redirect_uris")
     @classmethod
     def _uris(cls, uris: list[str] | None) -> list[str] | None:

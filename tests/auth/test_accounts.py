@@ -498,3 +498,18 @@ async def test_taking_a_scope_from_a_client_stops_the_tokens_that_carry_it(clien
             AuditEvent.action == "identity.client.updated", AuditEvent.object_id == "demo-partner"
         )
         assert (await session.execute(statement)).scalar_one()["scopes_removed"] == ["webhooks:manage"]
+
+
+@pytest.mark.parametrize("field", ["scopes", "redirect_uris", "name_zh", "skip_consent", "status"])
+async def test_a_client_field_is_left_out_to_keep_it_never_null(client, admin, field: str) -> None:
+    """Null was written as it came: a null scope list was a 500, a null name, flag or status a 409 blaming "data that
+    already exists"."""
+    response = await client.patch(
+        "/api/v1/admin/clients/demo-web", json={field: None}, headers={**admin, "If-Match": '"1"'}
+    )
+    body = assert_problem(response, 422, "validation-failed")
+    assert [(error["field"], error["detail"]) for error in body["errors"]] == [
+        (field, "Value error, leave the field out to keep it; it cannot be null")
+    ]
+    kept = (await client.get("/api/v1/admin/clients/demo-web", headers=admin)).json()
+    assert (kept["version"], "phone" in kept["scopes"], kept["status"]) == (1, True, "active")
