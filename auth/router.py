@@ -12,6 +12,7 @@ from auth.guards import AccountOwner, Admin, Person, Principal
 from auth.identity import IdentityDep, client_address
 from auth.recovery import service as recovery
 from auth.recovery.exceptions import Counted
+from auth.recovery.schemas import PasswordSet
 from auth.schemas import (
     CLIENT_ID_PATTERN,
     AccessLogRead,
@@ -227,6 +228,25 @@ async def update_account(
     await _shown_to_administrator(session, admin, account)
     set_etag(response, account.version)
     return account
+
+
+@admin.post("/accounts/{account_id}/password", status_code=204, responses=problems(404, 412, 422, 428))
+async def set_staff_password(
+    account_id: uuid.UUID,
+    data: PasswordSet,
+    admin: Admin,
+    session: SessionDep,
+    identity: IdentityDep,
+    if_match: IfMatch = None,
+) -> Response:
+    """Set a new password for a staff member who lost theirs (send If-Match): every sign-in of theirs ends and they
+    are told. Citizens reset their own by phone; your own you change at `/api/v1/me/password`."""
+    version = await recovery.set_staff_password(
+        session=session, identity=identity, administrator=admin, account_id=account_id, data=data, if_match=if_match
+    )
+    response = Response(status_code=204)
+    set_etag(response, version)
+    return response
 
 
 @admin.get("/clients", response_model=Page[ClientRead], responses=problems(422))

@@ -33,3 +33,7 @@ class PasswordReset(Strict):
     phone: MobilePhone
     phone_code: PhoneCodeValue
     password: Password
+
+
+class PasswordSet(Strict):
+    password: Password

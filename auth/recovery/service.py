@@ -16,18 +16,19 @@ from typing import Any, Protocol
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth import repository as accounts
-from auth.exceptions import AccountNotFound, WeakPassword
+from auth.exceptions import AccountNotFound, InvalidAccountChange, WeakPassword
 from auth.guards import Principal
 from auth.identity import Identity
 from auth.recovery import repository
 from auth.recovery.exceptions import Counted, PhoneCodeInvalid, WrongPassword
-from auth.recovery.schemas import PasswordChange, PasswordReset
+from auth.recovery.schemas import PasswordChange, PasswordReset, PasswordSet
 from auth.schemas import CitizenSignUp, Me
 from auth.service import _check_password, _revoke, sign_up_citizen
 from core import audit
 from core.context import Actor
 from core.errors import TooManyRequests
 from core.events import Event, define_event, emit
+from core.http import check_if_match
 from core.models import aware, new_id, utcnow
 from core.ratelimit import RateLimiter, enforce
 
@@ -36,7 +37,8 @@ CODE_DIGITS = 6
 
 PASSWORD_CHANGED = define_event(
     "identity.password.changed",
-    description="An account's password was changed by its owner or reset by phone; its other sign-ins were ended",
+    description="An account's password was changed by its owner, reset by phone or set by an administrator; its other "
+    "sign-ins were ended",
 )
 
 
@@ -292,6 +294,43 @@ async def reset_password(*, session: AsyncSession, identity: Identity, data: Pas
     await identity.limiter.reset(
         _login_failures_key(identity, data.phone), window=identity.settings.login_failures_per_account[1]
     )
+
+
+async def set_staff_password(
+    *,
+    session: AsyncSession,
+    identity: Identity,
+    administrator: Principal,
+    account_id: uuid.UUID,
+    data: PasswordSet,
+    if_match: str | None,
+) -> int:
+    """An administrator sets a new password for a staff member who lost theirs (staff have no phone to reset by):
+    every sign-in of the account ends, failed sign-ins counted against it are cleared, and they are told. The
+    account's new version."""
+    account = await accounts.account(session, account_id)
+    if account is None:
+        raise AccountNotFound()
+    check_if_match(if_match, account.version)
+    if account.kind != "staff":
+        raise InvalidAccountChange("A citizen resets their own password with a code sent to their phone.")
+    if account.id == administrator.account_id:
+        # Here the current password is not asked for: a stolen session must not be enough to change one's own.
+        raise InvalidAccountChange("Change your own password at /api/v1/me/password, with your current one.")
+    _check_password(data.password, account.username, account.name)
+    await _set_password(
+        session=session,
+        identity=identity,
+        account=account,
+        password=data.password,
+        keep_session=None,
+        how="set_by_administrator",
+        actor=None,
+    )
+    await identity.limiter.reset(
+        _login_failures_key(identity, account.username or ""), window=identity.settings.login_failures_per_account[1]
+    )
+    return account.version
 
 
 async def _set_password(

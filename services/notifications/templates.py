@@ -158,6 +158,7 @@ TEMPLATES: dict[str, Template] = {
                 "how": {
                     "changed": {"zh-CN": "修改", "en": "changed"},
                     "reset": {"zh-CN": "通过短信验证码重设", "en": "reset with a code sent to your phone"},
+                    "set_by_administrator": {"zh-CN": "由系统管理员重设", "en": "reset by an administrator"},
                 }
             },
         ),

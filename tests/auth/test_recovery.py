@@ -353,6 +353,69 @@ async def test_a_reset_by_phone_ends_every_sign_in_and_the_old_password(app, db,
     await _told(app, db, CITIZEN, "100102")
 
 
+async def _staff_id(http, admin: dict[str, str], username: str) -> str:
+    listed = await http.get("/api/v1/admin/accounts", params={"kind": "staff", "limit": 100}, headers=admin)
+    return next(item["id"] for item in listed.json()["items"] if item["username"] == username)
+
+
+async def test_an_administrator_sets_a_new_password_for_staff_who_lost_theirs(app, db, worker) -> None:
+    """Staff have no phone to reset by, and the README promised that an administrator sets a new password for them:
+    there was no way to, and a staff member who forgot theirs could only be given a new account."""
+    admin = bearer(await token_for(app, "admin", "admin"))
+    async with asgi_client(app) as http:
+        before = await sign_in(http, "officer.market", "openid permits:process")
+        url = f"/api/v1/admin/accounts/{await _staff_id(http, admin, 'officer.market')}/password"
+        assert_problem(await http.post(url, json={"password": NEW_PASSWORD}, headers=admin), 428)
+        weak = await http.post(url, json={"password": "officer.market1"}, headers={**admin, "If-Match": '"1"'})
+        assert_problem(weak, 422, "weak-password")
+        done = await http.post(url, json={"password": NEW_PASSWORD}, headers={**admin, "If-Match": '"1"'})
+        assert (done.status_code, done.content, done.headers["etag"]) == (204, b"", '"2"')
+        await _eventually(lambda: _refused(http, before["access_token"]))
+        refreshed = await http.post(
+            "/oauth2/token",
+            data={"grant_type": "refresh_token", "refresh_token": before["refresh_token"]},
+            auth=("officer-console", "officer-console-secret"),
+        )
+        assert refreshed.json()["error"] == "invalid_grant"
+    async with asgi_client(app) as fresh:
+        with pytest.raises(AssertionError):
+            await sign_in(fresh, "officer.market", "openid")  # the old password
+        assert (await sign_in(fresh, "officer.market", "openid", password=NEW_PASSWORD))["access_token"]
+    assert ("identity.password.set_by_administrator", "success") in await _actions(db, "identity.password.")
+    await worker.drain()
+    async with db.engine.connect() as connection:
+        told = (await connection.execute(select(Notification.template, Notification.body))).all()
+    said = [body for template, body in told if template == "password_changed"]
+    assert len(said) == 1, told
+    assert "password was reset by an administrator at" in said[0]
+
+
+async def test_an_administrator_sets_no_citizens_password_nor_their_own(client, app) -> None:
+    admin = bearer(await token_for(app, "admin", "admin"))
+    listed = await client.get("/api/v1/admin/accounts", params={"kind": "citizen", "limit": 1}, headers=admin)
+    citizen = listed.json()["items"][0]["id"]
+    for account_id, said in (
+        (citizen, "A citizen resets their own password with a code sent to their phone."),
+        (
+            await _staff_id(client, admin, "admin"),
+            "Change your own password at /api/v1/me/password, with your current one.",
+        ),
+    ):
+        refused = await client.post(
+            f"/api/v1/admin/accounts/{account_id}/password",
+            json={"password": NEW_PASSWORD},
+            headers={**admin, "If-Match": '"1"'},
+        )
+        assert assert_problem(refused, 422, "invalid-account-change")["detail"] == said
+    officer = bearer(await token_for(app, "officer.market", "admin openid"))
+    assert_problem(
+        await client.post(
+            f"/api/v1/admin/accounts/{citizen}/password", json={"password": NEW_PASSWORD}, headers=officer
+        ),
+        403,
+    )
+
+
 async def test_a_reset_for_a_number_without_an_account_is_refused_as_a_wrong_code(client, app) -> None:
     assert (await client.post(CODES, json={"phone": PHONE, "purpose": "reset"})).status_code == 202
     assert sms_to(app, PHONE) == [] or all(m["Template"] != "100002" for m in sms_to(app, PHONE))
