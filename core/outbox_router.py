@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, params
 from pydantic import BaseModel
 
+from core import audit
 from core.db import SessionDep
 from core.errors import NotFound, problems
 from core.events import OutboxEvent
@@ -48,8 +49,17 @@ def build_router(admin: params.Depends) -> APIRouter:
     @router.post("/dead-letters/{event_id}/retry", status_code=202, responses=problems(404, 422))
     async def retry_dead_letter(event_id: Annotated[uuid.UUID, Path()], session: SessionDep) -> dict[str, str]:
         """Give the event a fresh set of attempts; the worker picks it up on its next round."""
-        if not await retry_dead(session, event_id):
+        name = await retry_dead(session, event_id)
+        if name is None:
             raise DeadLetterNotFound()
+        # Its handlers run again (an SMS, a webhook, a refund may go out a second time): who asked for it is on record.
+        audit.record(
+            session,
+            action="outbox.dead_letter.retried",
+            object_type="outbox_event",
+            object_id=event_id,
+            detail={"name": name},
+        )
         return {"status": "pending"}
 
     return router

@@ -496,11 +496,12 @@ async def bring_forward(session: AsyncSession, event_id: uuid.UUID) -> bool:
     return result.rowcount == 1
 
 
-async def retry_dead(session: AsyncSession, event_id: uuid.UUID) -> bool:
-    """Give a dead event a fresh set of attempts; False when there is no such dead event."""
+async def retry_dead(session: AsyncSession, event_id: uuid.UUID) -> str | None:
+    """Give a dead event a fresh set of attempts; its name, or None when there is no such dead event."""
     result = await session.execute(
         update(_outbox)
         .where(_outbox.c.id == event_id, _outbox.c.status == "dead")
         .values(status="pending", attempts=0, available_at=utcnow(), locked_by=None, locked_until=None)
+        .returning(_outbox.c.name)
     )
-    return result.rowcount == 1
+    return result.scalar()

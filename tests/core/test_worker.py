@@ -9,7 +9,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, text, update
 
+from auth.models import Account
 from bench.worker import CREATE_EFFECTS, DROP_EFFECTS, EFFECT, build, start_process
+from core.audit.models import AuditEvent
 from core.events import Event, OutboxEvent, define_event, emit
 from core.models import aware, utcnow
 from core.worker import (
@@ -118,7 +120,15 @@ async def test_a_poisoned_handler_dead_letters_without_blocking_others(app, clie
     assert_problem(await client.post(f"/api/v1/admin/outbox/dead-letters/{poisoned}/retry", headers=admin), 404)
     async with db.transaction(write=False) as session:
         again = await session.get(OutboxEvent, poisoned)
+        # Its handlers run again (a message may go out twice): the audit trail says which administrator asked.
+        administrator = (await session.execute(select(Account.id).where(Account.username == "admin"))).scalar_one()
+        audited = (
+            await session.execute(
+                select(AuditEvent.subject, AuditEvent.detail).where(AuditEvent.action == "outbox.dead_letter.retried")
+            )
+        ).all()
     assert (again.status, again.attempts) == ("pending", 0)
+    assert [(subject, detail) for subject, detail in audited] == [(str(administrator), {"name": POISON.name})]
 
 
 async def test_a_worker_that_lost_its_lease_cannot_commit_a_second_effect(
