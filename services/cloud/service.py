@@ -175,6 +175,13 @@ async def apply_payment_notification(*, session: AsyncSession, notification: Pay
             "The notified amount differs from the order's.",
             errors=[field_error("Amount", "does not match the order", code="amount_mismatch")],
         )
+    if notification.OrderId != payment.order_id:
+        # The cloud's order for our trade number is the one it gave us: another order under our number is not ours
+        # to apply (a payment made there, or an order mixed up, would otherwise count as this one paid).
+        raise ValidationFailed(
+            "The notified order is not the one the cloud opened for this payment.",
+            errors=[field_error("OrderId", "does not match the order", code="order_mismatch")],
+        )
     sources, target, event = _PAYMENT_MOVES[notification.EventType]
     if payment.status in sources:
         payment.status = target

@@ -340,6 +340,22 @@ async def test_a_notification_with_another_amount_is_refused(app, client, db, se
     assert await _status(db, payment) == "created"
 
 
+async def test_a_notification_naming_another_cloud_order_is_refused(app, client, db, settings) -> None:
+    """Only the trade number and the amount were matched: a notification of another order at the cloud under our
+    trade number marked this payment paid."""
+    payment = await _payment(app, db, purpose="test:other-order")
+    body, headers = _signed(settings, "/callbacks/cloud/payments", _notification(payment, OrderId="PAYSOMEONEELSE"))
+    refused = assert_problem(await client.post("/callbacks/cloud/payments", content=body, headers=headers), 422)
+    assert [(error["field"], error["code"]) for error in refused["errors"]] == [("OrderId", "order_mismatch")]
+    assert await _status(db, payment) == "created"
+    assert await _events(db, "cloud.payment.paid", "test:other-order") == 0
+    # The right order, notified afterwards, is applied (the refused one claimed nothing).
+    body, headers = _signed(settings, "/callbacks/cloud/payments", _notification(payment))
+    applied = await client.post("/callbacks/cloud/payments", content=body, headers=headers)
+    assert applied.json() == {"result": "applied", "count": 1}
+    assert await _status(db, payment) == "paid"
+
+
 async def test_a_notification_for_an_unknown_order_is_refused(client, settings) -> None:
     body, headers = _signed(
         settings,
