@@ -17,6 +17,9 @@ MobilePhone = Annotated[
 ]
 Password = Annotated[str, Field(min_length=1, max_length=128, description="At least 10 characters, not a common one")]
 Username = Annotated[str, Field(pattern=r"^[a-z][a-z0-9._-]{2,63}$")]
+# A person's name, trimmed: a name of blanks would become the default holder of a permit, and a staff member of blanks
+# is who a citizen's access log says read their data.
+PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 DepartmentCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,39}$")]
 StaffRole = Literal["officer", "supervisor", "talent_officer", "catalogue_editor", "publisher", "auditor", "admin"]
 GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
@@ -36,13 +39,13 @@ class CitizenSignUp(Strict):
     phone: MobilePhone
     phone_code: str = Field(pattern=r"^[0-9]{6}$", description="The code sent to `phone` for `sign_up` (6 digits)")
     password: Password
-    name: str = Field(min_length=1, max_length=100)
+    name: PersonName
     preferred_language: Language = "zh-CN"
 
 
 class StaffCreate(Strict):
     username: Username
-    name: str = Field(min_length=1, max_length=100)
+    name: PersonName
     password: Password
     department: DepartmentCode | None = None
     roles: list[StaffRole] = Field(min_length=1, max_length=len(STAFF_ROLES))
@@ -52,7 +55,7 @@ class StaffCreate(Strict):
 class AccountUpdate(Strict):
     """What an administrator may change. Everything else (phone, password hash, kind) is the owner's or the system's."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=100)
+    name: PersonName | None = None
     department: DepartmentCode | None = None
     roles: list[StaffRole] | None = Field(default=None, max_length=len(STAFF_ROLES))
     status: Literal["active", "disabled"] | None = None

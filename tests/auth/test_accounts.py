@@ -97,6 +97,24 @@ async def test_sign_up_validates_the_phone_number(client, phone: str) -> None:
     assert body["errors"][0]["field"] == "phone"
 
 
+@pytest.mark.parametrize("name", ["   ", "\t\u3000 "])
+async def test_a_name_of_blanks_is_refused_at_sign_up_and_for_staff(client, app, db, name: str) -> None:
+    """Only PATCH /me trimmed a name: a citizen signed up as "   " (the default holder of their permits), and an
+    administrator made or renamed staff so, who are then named by nothing in the access logs of the citizens whose
+    data they read."""
+    signed_up = await sign_up(client, app, {**SIGN_UP, "name": name})
+    assert assert_problem(signed_up, 422, "validation-failed")["errors"][0]["field"] == "name"
+    admin = bearer(await token_for(app, "admin", "admin"))
+    created = await client.post("/api/v1/admin/accounts", json={**STAFF, "name": name}, headers=admin)
+    assert assert_problem(created, 422, "validation-failed")["errors"][0]["field"] == "name"
+    listed = await client.get("/api/v1/admin/accounts", params={"role": "officer", "limit": 1}, headers=admin)
+    url = f"/api/v1/admin/accounts/{listed.json()['items'][0]['id']}"
+    renamed = await client.patch(url, json={"name": name}, headers={**admin, "If-Match": '"1"'})
+    assert assert_problem(renamed, 422, "validation-failed")["errors"][0]["field"] == "name"
+    trimmed = await client.patch(url, json={"name": " 周明 Zhou Ming "}, headers={**admin, "If-Match": '"1"'})
+    assert trimmed.json()["name"] == "周明 Zhou Ming"
+
+
 async def test_sign_up_is_idempotent_with_a_key(client, app, db) -> None:
     headers = {"Idempotency-Key": "signup-1"}
     body = {**SIGN_UP, "phone_code": await phone_code(client, app, SIGN_UP["phone"])}
