@@ -564,7 +564,12 @@ async def update_client(
     if client is None:
         raise ClientNotFound()
     check_if_match(if_match, client.version)
-    fields = data.model_dump(exclude_unset=True)
+    # Only what differs: a PATCH that changes nothing wrote an audit entry and an event saying the client changed.
+    fields = {
+        name: value for name, value in data.model_dump(exclude_unset=True).items() if getattr(client, name) != value
+    }
+    if not fields:
+        return ClientRead.model_validate(client, from_attributes=True)
     scopes_removed = sorted(set(client.scopes) - set(fields["scopes"])) if fields.get("scopes") is not None else []
     for name, value in fields.items():
         setattr(client, name, value)

@@ -12,6 +12,7 @@ from auth.models import Account, AccountRole, OAuthClient
 from auth.recovery.models import PhoneCode
 from core.audit.models import AuditEvent
 from core.crypto import secret_digest
+from core.events import OutboxEvent
 from core.http import IdempotencyRecord
 from core.models import utcnow
 from tests.helpers import assert_problem, phone_code, sign_up
@@ -531,3 +532,16 @@ async def test_a_client_field_is_left_out_to_keep_it_never_null(client, admin, f
     ]
     kept = (await client.get("/api/v1/admin/clients/demo-web", headers=admin)).json()
     assert (kept["version"], "phone" in kept["scopes"], kept["status"]) == (1, True, "active")
+
+
+@pytest.mark.parametrize("change", [{}, {"status": "active", "skip_consent": False}])
+async def test_a_client_patch_that_changes_nothing_records_no_change(client, db, admin, change: dict) -> None:
+    """An empty PATCH, or one repeating the current values, was audited and announced as a change of the client."""
+    response = await client.patch(
+        "/api/v1/admin/clients/demo-partner", json=change, headers={**admin, "If-Match": '"1"'}
+    )
+    assert (response.status_code, response.json()["version"], response.headers["etag"]) == (200, 1, '"1"')
+    async with db.transaction(write=False) as session:
+        audited = await session.execute(select(AuditEvent.id).where(AuditEvent.action == "identity.client.updated"))
+        announced = await session.execute(select(OutboxEvent.id).where(OutboxEvent.name == "identity.client.updated"))
+        assert (audited.all(), announced.all()) == ([], [])
