@@ -146,6 +146,10 @@ class Guard(OAuth2):
     security requirement (with its scopes) and solves it in one step per request, where a check depending on the
     scheme took two (about 10 us on every protected request)."""
 
+    # What the route may answer besides its own, published in the OpenAPI document (core.openapi): authenticate()
+    # counts every caller's requests against a limit.
+    problems = (429,)
+
     def __init__(
         self, *, scopes: Iterable[str], any_scope: Iterable[str], roles: Iterable[str], people: bool, clients: bool
     ) -> None:
@@ -219,6 +223,9 @@ async def public_caller(request: Request) -> None:
     )
 
 
+# (as Guard.problems: limited, per caller or per address)
+optional_principal.problems = (429,)  # type: ignore[attr-defined]
+public_caller.problems = (429,)  # type: ignore[attr-defined]
 PublicCaller = Depends(public_caller)
 
 # The callers the API knows, as typed dependencies (DESIGN convention 6). `require()` is the dependency itself (an

@@ -67,7 +67,9 @@ def _dependency_problems(app: FastAPI) -> dict[tuple[str, str], set[int]]:
         if not isinstance(route, APIRoute) or context.path_format is None:
             continue
         statuses: set[int] = set()
-        pending = [route.dependant]
+        # The context's: a router included in another carries the outer router's dependencies (the audit API's guard)
+        # there, not on the route it was declared with.
+        pending = [context.dependant]
         while pending:
             dependant = pending.pop()
             statuses.update(getattr(dependant.call, "problems", ()))
