@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from auth.scopes import SCOPES, STAFF_ROLES
@@ -181,6 +183,12 @@ class ClientFields(Strict):
                 raise ValueError("keys must be RSA, EC or OKP")
             if {"d", "p", "q", "dp", "dq", "qi", "k"} & set(key):
                 raise ValueError("register public keys only: the set contains private key material")
+        try:
+            # As the token endpoint will read them (auth.grants): a set it cannot read was registered with a 201, and
+            # the client then failed every sign-in with "bad signature".
+            KeySet.import_key_set(jwks)
+        except (JoseError, ValueError) as error:
+            raise ValueError(f"a key of the set is not a usable public key: {error}") from None
         return jwks
 
 

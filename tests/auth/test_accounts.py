@@ -545,3 +545,20 @@ async def test_a_client_patch_that_changes_nothing_records_no_change(client, db,
         audited = await session.execute(select(AuditEvent.id).where(AuditEvent.action == "identity.client.updated"))
         announced = await session.execute(select(OutboxEvent.id).where(OutboxEvent.name == "identity.client.updated"))
         assert (audited.all(), announced.all()) == ([], [])
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        {"kty": "RSA"},  # no modulus
+        {"kty": "RSA", "n": "AAAA", "e": "AQAB"},  # a modulus of nothing
+        {"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"},  # not a point on the curve
+    ],
+)
+async def test_a_key_set_the_token_endpoint_cannot_read_is_refused(client, admin, key: dict) -> None:
+    """Registered with a 201, such a client then failed every sign-in with "bad signature"."""
+    jwt_partner = {**PARTNER, "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [key]}}
+    body = assert_problem(await client.post("/api/v1/admin/clients", json=jwt_partner, headers=admin), 422)
+    assert [error["field"] for error in body["errors"]] == ["jwks"]
+    assert "not a usable public key" in body["errors"][0]["detail"]
+    assert_problem(await client.get("/api/v1/admin/clients/city-bank", headers=admin), 404)
