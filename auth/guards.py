@@ -233,6 +233,9 @@ PublicCaller = Depends(public_caller)
 Authenticated = Annotated[Principal, require()]
 Person = Annotated[Principal, require(people_only=True)]
 AccountOwner = Annotated[Principal, require(scopes={"account"}, people_only=True)]
+# Reading the person's own account (GET /api/v1/me): its name and language are what `profile` promises, and `account`
+# (the city's own apps) reaches all of it; what else a token is shown follows its scopes (auth.service.released).
+ProfileReader = Annotated[Principal, require(any_scope={"profile", "account"}, people_only=True)]
 Auditor = Annotated[Principal, require(scopes={"audit:read"}, roles={"auditor"})]
 Admin = Annotated[Principal, require(scopes={"admin"}, roles={"admin"}, people_only=True)]
 MaybeSignedIn = Annotated[Principal | None, Depends(optional_principal)]

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth import service
-from auth.guards import AccountOwner, Admin, Person, Principal
+from auth.guards import AccountOwner, Admin, Principal, ProfileReader
 from auth.identity import IdentityDep, client_address
 from auth.recovery import service as recovery
 from auth.recovery.exceptions import Counted
@@ -68,8 +68,9 @@ async def sign_up(
 
 
 @accounts.get("/me", response_model=Me, responses=problems(401, 403, 404))
-async def read_me(principal: Person, session: SessionDep, identity: IdentityDep, response: Response) -> Me:
-    """The signed-in person's own account, phone number in full."""
+async def read_me(principal: ProfileReader, session: SessionDep, identity: IdentityDep, response: Response) -> Me:
+    """The signed-in person's own account, for a token with `profile` or `account`. The phone number comes in full
+    with `phone` or `account`, the masked ID number with `account` only; through any other token they are null."""
     me = await service.me(session=session, identity=identity, principal=principal)
     set_etag(response, me.version)
     return me
@@ -138,13 +139,14 @@ async def withdraw_consent(
 @accounts.patch("/me", response_model=Me, responses=problems(401, 403, 404, 409, 412, 422, 428))
 async def update_me(
     data: MeUpdate,
-    principal: Person,
+    principal: AccountOwner,
     session: SessionDep,
     identity: IdentityDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> Me:
-    """Change your display name or preferred language (send If-Match)."""
+    """Change your display name or preferred language (send If-Match). Managing the account, it takes the `account`
+    scope: `profile` lets an app see them, not change them."""
     me = await service.update_me(session=session, identity=identity, principal=principal, data=data, if_match=if_match)
     set_etag(response, me.version)
     return me

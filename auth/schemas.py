@@ -91,8 +91,14 @@ class Me(BaseModel):
     kind: str
     name: str
     username: str | None
-    phone: str | None = Field(description="Shown in full to its owner only")
-    id_number_masked: str | None = Field(description="The verified ID number, masked even to its owner")
+    phone: str | None = Field(
+        description="Shown in full to its owner only, through a token with the `phone` or `account` scope; null "
+        "through any other token (and when the account has no phone)"
+    )
+    id_number_masked: str | None = Field(
+        description="The verified ID number, masked even to its owner; shown only through a token with the `account` "
+        "scope, null through any other"
+    )
     identity_verified_at: datetime | None
     status: str
     department: str | None

@@ -20,13 +20,15 @@ SCOPES: dict[str, Scope] = {
         Scope("openid", "确认您的身份", "Confirm who you are"),
         Scope("profile", "查看您的姓名和首选语言", "See your name and preferred language"),
         Scope("phone", "查看您的手机号码", "See your phone number"),
-        # Account management: whom you let act for you (applications, partner systems) and who read your data. Only
-        # the city's own apps are registered for it: an app you let read your name must not grant a partner a
-        # mandate to file in your name, nor withdraw the permission you gave another app.
+        # Account management: whom you let act for you (applications, partner systems) and who read your data, and
+        # the account itself (its name, the ID check, its password), its inbox and all its credentials. Only the
+        # city's own apps are registered for it: an app you let read your name must not grant a partner a mandate to
+        # file in your name, withdraw the permission you gave another app, nor read what the city tells you.
         Scope(
             "account",
-            "管理您的账户：您授权的应用、代办机构和数据访问记录",
-            "Manage your account: the apps you allowed, the partners acting for you, who read your data",
+            "管理您的账户：姓名、实名认证和密码，消息和证照，您授权的应用、代办机构和数据访问记录",
+            "Manage your account: your name, identity check and password, your messages and credentials, the apps you "
+            "allowed, the partners acting for you, who read your data",
         ),
         Scope(
             "catalogue:write",

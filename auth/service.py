@@ -219,16 +219,29 @@ async def rehash_password(*, session: AsyncSession, account_id: uuid.UUID, passw
 
 
 async def me(*, session: AsyncSession, identity: Identity, principal: Principal) -> Me:
-    """The caller's own account, in full; served from the per-process account cache (see FeedCache)."""
+    """The caller's own account as their token may see it (`released`); served from the per-process account cache
+    (see FeedCache), which holds it in full."""
     hit, cached = identity.accounts.get(principal.subject, changed_since=identity.revocations.changed_since)
     if hit:
-        return cached
+        return released(cached, principal)
     account = await repository.account(session, principal.account_id)
     if account is None:
         raise AccountNotFound()
     view = me_of(account, await repository.roles(session, account.id), identity)
     identity.accounts.put(principal.subject, view)
-    return view
+    return released(view, principal)
+
+
+# What of the account its owner's token is shown only with one of these scopes, beside the name and language that
+# `profile` promises (the consent page's words): the phone with `phone`, and the ID number, which even masked tells
+# where the person was registered and their sex, to the city's own apps (`account`) alone.
+RELEASED_BY = {"phone": frozenset({"phone", "account"}), "id_number_masked": frozenset({"account"})}
+
+
+def released(view: Me, principal: Principal) -> Me:
+    """The account as this token may see it: what its scopes do not release is null."""
+    withheld = {name: None for name, scopes in RELEASED_BY.items() if not principal.scopes & scopes}
+    return view.model_copy(update=withheld) if withheld else view
 
 
 async def update_me(
@@ -256,7 +269,7 @@ async def update_me(
         # Every process serves GET /me from its cache: without this, the old account (and its ETag, so the next
         # PATCH was a 412) for up to 30 seconds, even in the process that made the change.
         await _revoke(session, identity, "account", str(account.id))
-    return me_of(account, await repository.roles(session, account.id), identity)
+    return released(me_of(account, await repository.roles(session, account.id), identity), principal)
 
 
 def _keep_verified_name(account: Account, name: str | None) -> None:

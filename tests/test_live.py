@@ -48,7 +48,7 @@ def test_independent_client_runs_code_with_pkce_and_client_credentials(server: s
         redirect_uri="http://127.0.0.1:8765/callback",
         testing=True,
     )
-    request = web.authorization_request(scope="openid profile permits:apply")
+    request = web.authorization_request(scope="openid profile phone permits:apply")
     browser = requests.Session()
     login_page = browser.get(str(request.uri))
     assert login_page.status_code == 200

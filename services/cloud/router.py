@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Request, Response
 
-from auth.guards import Person
+from auth.guards import AccountOwner
 from auth.identity import IdentityDep
 from auth.schemas import Me
 from core.db import SessionDep
@@ -41,7 +41,7 @@ async def sms_receipts(receipts: list[SmsReceipt], session: SessionDep) -> Callb
 )
 async def verify_identity(
     data: IdentityCheck,
-    principal: Person,
+    principal: AccountOwner,
     session: SessionDep,
     identity: IdentityDep,
     cloud: CloudDep,
@@ -49,6 +49,7 @@ async def verify_identity(
     response: Response,
 ) -> Me:
     """Verify your name and resident ID number against the national register; a match activates your account.
+    Binding an ID number to the account is managing it: the `account` scope, which only the city's own apps hold.
 
     The ID number is stored encrypted and shown masked, even to you."""
     await enforce(

@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import Depends, Path
 
-from auth.guards import Person, Principal
+from auth.guards import Person, Principal, require
 from core.db import SessionDep
 from core.errors import Forbidden
 from services.credentials import service
 from services.credentials.models import Credential
-from services.credentials.workflow import STAFF_SCOPE
+from services.credentials.workflow import HOLDER_ALL_KINDS, HOLDER_SCOPE, STAFF_SCOPE
 
 STAFF_ROLES = frozenset({"officer", "supervisor", "talent_officer"})
 
@@ -26,6 +26,8 @@ async def staff(principal: Person) -> Principal:
 
 
 Staff = Annotated[Principal, Depends(staff)]
+# A person listing their own credentials: with a scope that shows them some kind (which kinds, the query decides).
+Holder = Annotated[Principal, require(any_scope={HOLDER_ALL_KINDS, *HOLDER_SCOPE.values()}, people_only=True)]
 CredentialId = Annotated[uuid.UUID, Path(description="the credential's id")]
 
 

@@ -21,11 +21,17 @@ async def visible(
     credential_id: uuid.UUID,
     *,
     account_id: uuid.UUID | None,
+    held_kinds: Sequence[str],
     department: str | None,
     kinds: Sequence[str],
 ) -> Credential | None:
-    """The credential if the caller holds it, or is staff of its issuing department with the scope for its kind."""
-    holder = Credential.holder_account_id == account_id if account_id is not None else false()
+    """The credential if the caller holds it and their token shows its kind (`held_kinds`), or is staff of its issuing
+    department with the scope for its kind (`kinds`)."""
+    holder = (
+        and_(Credential.holder_account_id == account_id, Credential.kind.in_(list(held_kinds)))
+        if account_id is not None and held_kinds
+        else false()
+    )
     staff = (
         and_(Credential.department == department, Credential.kind.in_(list(kinds)))
         if department is not None and kinds
@@ -56,10 +62,10 @@ async def by_subject(session: AsyncSession, subject_type: str, subject_id: uuid.
 
 
 async def of_holder(
-    session: AsyncSession, account_id: uuid.UUID, *, limit: int, before: uuid.UUID | None
+    session: AsyncSession, account_id: uuid.UUID, *, kinds: Sequence[str], limit: int, before: uuid.UUID | None
 ) -> list[Credential]:
-    """Newest first; one more than `limit` to tell whether a page follows."""
-    statement = select(Credential).where(Credential.holder_account_id == account_id)
+    """The holder's credentials of these kinds, newest first; one more than `limit` to tell whether a page follows."""
+    statement = select(Credential).where(Credential.holder_account_id == account_id, Credential.kind.in_(list(kinds)))
     if before is not None:
         statement = statement.where(Credential.id < before)
     return list((await session.execute(statement.order_by(Credential.id.desc()).limit(limit + 1))).scalars())

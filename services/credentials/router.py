@@ -13,7 +13,7 @@ from core.http import ApiRoute, IfMatch, set_etag
 from core.http.language import Language, localize
 from core.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from services.credentials import service
-from services.credentials.dependencies import CredentialId, Staff, VisibleCredential
+from services.credentials.dependencies import CredentialId, Holder, Staff, VisibleCredential
 from services.credentials.models import Credential
 from services.credentials.schemas import MAX_INPUT_BYTES, ActionIn, CredentialRead, VerificationResult, VerifyIn
 from services.credentials.workflow import ACTIONS
@@ -83,7 +83,8 @@ async def read_credential(
     response: Response,
     language: Language,
 ) -> CredentialRead:
-    """A staff member's read lands in the holder's access log."""
+    """The holder reads it with the scope that shows its kind (`permits:apply` a permit, `talent:apply` a talent
+    card, `account` either). A staff member's read lands in the holder's access log."""
     row = await service.read(session=session, principal=principal, credential_id=credential_id)
     set_etag(response, row.version)
     return localize(service.represent(row, principal=principal, settings=identity.settings), language)
@@ -145,16 +146,17 @@ async def take_action(
 
 @mine.get("", response_model=Page[CredentialRead], responses=problems(401, 403, 422), summary="Your credentials")
 async def list_my_credentials(
-    principal: Person,
+    principal: Holder,
     session: SessionDep,
     identity: IdentityDep,
     language: Language,
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> Page[CredentialRead]:
-    """The permits and talent cards issued to you, newest first, in keyset pages."""
+    """The permits and talent cards issued to you, newest first, in keyset pages: the permits with `permits:apply`,
+    the talent cards with `talent:apply`, both with `account`."""
     before = decode_cursor(cursor, [Credential.id])[0] if cursor else None
-    rows, last = await service.list_mine(session=session, account_id=principal.account_id, limit=limit, before=before)
+    rows, last = await service.list_mine(session=session, principal=principal, limit=limit, before=before)
     items = [service.represent(row, principal=principal, settings=identity.settings) for row in rows]
     return localize(Page(items=items, next_cursor=encode_cursor([last]) if last else None), language)
 

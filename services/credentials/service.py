@@ -38,7 +38,7 @@ from services.credentials.exceptions import (
 )
 from services.credentials.models import Credential
 from services.credentials.schemas import CredentialRead, CredentialText, VerificationResult
-from services.credentials.workflow import ISSUED, KINDS, LIFECYCLES, STAFF_SCOPE
+from services.credentials.workflow import HOLDER_ALL_KINDS, HOLDER_SCOPE, ISSUED, KINDS, LIFECYCLES, STAFF_SCOPE
 from services.notifications import service as notifications_service
 
 # A permit's renewal is applied for 30 days before it expires (行政许可法 art. 50; one sent later is not granted by law
@@ -290,12 +290,21 @@ async def by_numbers(*, session: AsyncSession, numbers: list[str]) -> dict[str, 
     return {row.number: row for row in await repository.by_numbers(session, numbers)}
 
 
+def held_kinds(principal: Principal) -> list[str]:
+    """The kinds of their own credentials the caller's token shows them (HOLDER_SCOPE)."""
+    if HOLDER_ALL_KINDS in principal.scopes:
+        return list(KINDS)
+    return [kind for kind, scope in HOLDER_SCOPE.items() if scope in principal.scopes]
+
+
 async def get(*, session: AsyncSession, principal: Principal, credential_id: uuid.UUID) -> Credential:
-    """A credential the caller holds, or one of their department's as staff; anything else is a 404."""
+    """A credential the caller holds (of a kind their token shows them), or one of their department's as staff;
+    anything else is a 404."""
     row = await repository.visible(
         session,
         credential_id,
         account_id=principal.account_id,
+        held_kinds=held_kinds(principal),
         department=principal.department,
         kinds=[kind for kind, scope in STAFF_SCOPE.items() if scope in principal.scopes],
     )
@@ -320,10 +329,13 @@ async def read(*, session: AsyncSession, principal: Principal, credential_id: uu
 
 
 async def list_mine(
-    *, session: AsyncSession, account_id: uuid.UUID, limit: int, before: uuid.UUID | None
+    *, session: AsyncSession, principal: Principal, limit: int, before: uuid.UUID | None
 ) -> tuple[list[Credential], uuid.UUID | None]:
-    """A page of the holder's own credentials, newest first, and the id to continue before."""
-    rows = await repository.of_holder(session, account_id, limit=limit, before=before)
+    """A page of the holder's own credentials of the kinds their token shows them, newest first, and the id to
+    continue before."""
+    rows = await repository.of_holder(
+        session, principal.account_id, kinds=held_kinds(principal), limit=limit, before=before
+    )
     items = rows[:limit]
     return items, items[-1].id if len(rows) > limit else None
 

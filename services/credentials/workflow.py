@@ -12,6 +12,10 @@ KINDS = ("permit", "talent_card")
 STATES = ("active", "suspended", "revoked")
 # The scope that lets staff of the issuing department see and act on a credential of each kind.
 STAFF_SCOPE = {"permit": "permits:process", "talent_card": "talent:review"}
+# The scope that shows a holder their own credentials of each kind (the one they applied with); `account`, which only
+# the city's own apps hold, shows them all. An app allowed to file talent registrations sees no permit.
+HOLDER_SCOPE = {"permit": "permits:apply", "talent_card": "talent:apply"}
+HOLDER_ALL_KINDS = "account"
 SUPERVISOR = frozenset({"supervisor"})
 EVENTS = {"suspend": "suspended", "reinstate": "reinstated", "revoke": "revoked"}
 

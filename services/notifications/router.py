@@ -1,11 +1,13 @@
-"""The signed-in person's inbox."""
+"""The signed-in person's inbox. It holds what the city tells them of every matter (applications, payments, cards,
+the identity check, password changes), so it takes the `account` scope, which only the city's own apps hold: an app
+allowed one matter (`permits:apply`) would otherwise read all of them."""
 
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from auth.guards import Person
+from auth.guards import AccountOwner
 from core.db import SessionDep
 from core.errors import problems
 from core.http import ApiRoute
@@ -19,7 +21,7 @@ router = APIRouter(prefix="/api/v1/me/notifications", tags=["notifications"], ro
 
 @router.get("", response_model=Inbox, responses=problems(400, 401, 403, 422))
 async def list_notifications(
-    principal: Person,
+    principal: AccountOwner,
     session: SessionDep,
     limit: Limit = 20,
     cursor: Cursor = None,
@@ -35,7 +37,7 @@ async def list_notifications(
 
 @router.post("/{notification_id}/read", response_model=NotificationRead, responses=problems(401, 403, 404, 422))
 async def mark_read(
-    notification_id: Annotated[uuid.UUID, Path()], principal: Person, session: SessionDep
+    notification_id: Annotated[uuid.UUID, Path()], principal: AccountOwner, session: SessionDep
 ) -> NotificationRead:
     """Mark one of your notifications read (marking it again changes nothing)."""
     return await service.mark_read(session=session, account_id=principal.account_id, notification_id=notification_id)

@@ -129,11 +129,14 @@ async def test_sign_up_is_idempotent_with_a_key(client, app, db) -> None:
 async def test_me_requires_a_person(client, app) -> None:
     assert_problem(await client.get("/api/v1/me"), 401, "unauthorized")
     partner = await client_token(app, "demo-partner", "partner:read")
-    assert_problem(await client.get("/api/v1/me", headers=bearer(partner)), 403, "forbidden")
+    assert_problem(await client.get("/api/v1/me", headers=bearer(partner)), 403, "insufficient-scope")
+    # A client acting as itself has no "me", whatever its token's scopes.
+    profiled = await client_token(app, "demo-partner", "profile")
+    assert_problem(await client.get("/api/v1/me", headers=bearer(profiled)), 403, "forbidden")
 
 
 async def test_me_shows_the_owner_their_data_and_updates_with_if_match(client, app) -> None:
-    headers = bearer(await token_for(app, "13800000001", "openid profile"))
+    headers = bearer(await token_for(app, "13800000001", "openid profile account", client_id="demo-web"))
     me = await client.get("/api/v1/me", headers=headers)
     assert me.status_code == 200
     assert me.json()["phone"] == "13800000001"
@@ -164,11 +167,65 @@ async def test_me_shows_the_owner_their_data_and_updates_with_if_match(client, a
     )
 
 
+async def test_me_shows_the_phone_and_the_id_number_only_through_the_scopes_that_release_them(client, app) -> None:
+    """The consent page tells the person an app with `profile` sees their name and preferred language: the phone takes
+    `phone`, and the ID number (masked, it still tells where they were registered and their sex) the city's own apps
+    (`account`). Each process caches the account whole, so the portal reads first: that must not leak to the next."""
+    portal = bearer(await token_for(app, "13800000003", "openid profile account", client_id="demo-web"))
+    checked = await client.post(
+        "/api/v1/me/identity-verification", headers=portal, json={"name": "王磊", "id_number": "440703199203150034"}
+    )
+    assert checked.status_code == 200, checked.text
+    whole = (await client.get("/api/v1/me", headers=portal)).json()
+    assert (whole["phone"], whole["id_number_masked"]) == ("13800000003", "4407**********0034")
+    for scopes, phone, id_number in (
+        ("openid profile", None, None),
+        ("openid profile talent:apply", None, None),
+        ("openid profile phone", "13800000003", None),
+        ("openid account", "13800000003", "4407**********0034"),
+    ):
+        shown = await client.get("/api/v1/me", headers=bearer(await token_for(app, "13800000003", scopes)))
+        assert shown.status_code == 200, shown.text
+        assert (shown.json()["phone"], shown.json()["id_number_masked"]) == (phone, id_number), scopes
+        rest = {name: value for name, value in shown.json().items() if name not in ("phone", "id_number_masked")}
+        assert rest == {name: value for name, value in whole.items() if name not in ("phone", "id_number_masked")}
+        assert (rest["name"], rest["preferred_language"]) == ("王磊", "zh-CN")
+    # Without `profile` (or `account`) the account is not the app's to read, the phone alone included: that is the
+    # OpenID Connect UserInfo's to give (phone_number).
+    for scopes in ("openid", "openid phone", "openid phone talent:apply permits:apply"):
+        refused = await client.get("/api/v1/me", headers=bearer(await token_for(app, "13800000003", scopes)))
+        assert_problem(refused, 403, "insufficient-scope")
+        assert 'scope="account profile"' in refused.headers["www-authenticate"]
+
+
+async def test_changing_the_account_takes_the_account_scope(client, app) -> None:
+    """`profile` lets an app see the name and language, not change them: 403, and nothing changed."""
+    other_app = bearer(await token_for(app, "13800000001", "openid profile phone talent:apply"))
+    before = await client.get("/api/v1/me", headers=other_app)
+    refused = await client.patch(
+        "/api/v1/me",
+        json={"name": "别人起的名字", "preferred_language": "en"},
+        headers={**other_app, "If-Match": before.headers["etag"]},
+    )
+    body = assert_problem(refused, 403, "insufficient-scope")
+    assert body["detail"] == "This needs the scope(s): account."
+    assert refused.headers["www-authenticate"] == (
+        'Bearer realm="talent-island", error="insufficient_scope", scope="account"'
+    )
+    after = await client.get("/api/v1/me", headers=other_app)
+    assert (after.json(), after.headers["etag"]) == (before.json(), before.headers["etag"])
+    portal = bearer(await token_for(app, "13800000001", "openid profile account", client_id="demo-web"))
+    changed = await client.patch(
+        "/api/v1/me", json={"preferred_language": "en"}, headers={**portal, "If-Match": before.headers["etag"]}
+    )
+    assert (changed.status_code, changed.json()["preferred_language"]) == (200, "en")
+
+
 async def test_a_name_verified_against_an_id_card_is_edited_by_nobody(client, app, db) -> None:
     """The real-name check set it: registries are asked about it and credentials carry it. An unverified citizen
     still edits theirs."""
     admin = bearer(await token_for(app, "admin", "admin"))
-    headers = bearer(await token_for(app, "13800000003", "openid profile", client_id="demo-web"))
+    headers = bearer(await token_for(app, "13800000003", "openid profile account", client_id="demo-web"))
     checked = await client.post(
         "/api/v1/me/identity-verification", headers=headers, json={"name": "王磊", "id_number": "440703199203150034"}
     )

@@ -89,7 +89,7 @@ async def test_withdrawing_stops_the_applications_tokens_and_asks_again(app, cli
     assert withdrawn.status_code == 204, withdrawn.text
     assert withdrawn.content == b""
     # One entry for the (person, client) pair, not one per sign-in: the list every process reloads stays small.
-    me = (await client.get("/api/v1/me", headers=bearer(kept["access_token"]))).json()["id"]
+    me = (await client.get("/oauth2/userinfo", headers=bearer(kept["access_token"]))).json()["sub"]
     assert await _revocation_entries(db) - before == {("subject_client", f"{me} demo-web")}
 
     # Every refresh token of this person for this application is revoked, in the table (at once) ...
@@ -105,7 +105,7 @@ async def test_withdrawing_stops_the_applications_tokens_and_asks_again(app, cli
     )
     assert introspected.json() == {"active": False}
     # The other application's token, and another person's through this application, still work.
-    assert (await client.get("/api/v1/me", headers=bearer(kept["access_token"]))).status_code == 200
+    assert (await client.get("/oauth2/userinfo", headers=bearer(kept["access_token"]))).status_code == 200
     assert (await client.get("/api/v1/me", headers=someone_else)).status_code == 200
     listed = (await client.get(CONSENTS, headers=manager)).json()["items"]
     assert [item["client_id"] for item in listed] == ["two-uris"]
@@ -161,7 +161,7 @@ async def test_another_persons_consent_is_out_of_reach(app, client, two_uri_clie
     manager = bearer(await token_for(app, "13800000001", "openid account", client_id="demo-web"))
     listed = (await client.get(CONSENTS, headers=manager)).json()["items"]
     assert [item["client_id"] for item in listed] == ["two-uris"]
-    assert (await client.get("/api/v1/me", headers=bearer(mine["access_token"]))).status_code == 200
+    assert (await client.get("/oauth2/userinfo", headers=bearer(mine["access_token"]))).status_code == 200
 
 
 async def test_only_people_see_and_withdraw_consents(app, client) -> None:

@@ -244,7 +244,7 @@ async def test_logout_refuses_a_client_id_the_id_token_hint_was_not_issued_to(cl
     assert "invalid_request" in response.text
     assert "client_id" in response.text
     # Nothing was ended either.
-    assert (await client.get("/api/v1/me", headers=bearer(tokens["access_token"]))).status_code == 200
+    assert (await client.get("/oauth2/userinfo", headers=bearer(tokens["access_token"]))).status_code == 200
 
 
 async def test_logout_refuses_an_unregistered_post_logout_redirect(client) -> None:

@@ -23,7 +23,7 @@ from main import create_app
 from tests.auth.conftest import TWO_URIS
 from tests.conftest import asgi_client
 from tests.helpers import assert_problem
-from tests.oauth import CONSOLE, WEB, authorize, bearer, csrf_of, exchange, pkce, sign_in
+from tests.oauth import CONSOLE, WEB, authorize, bearer, csrf_of, exchange, pkce, sign_in, token_for
 
 WEB_SCOPE = "openid profile phone permits:apply"
 CONSOLE_AUTH = ("officer-console", "officer-console-secret")
@@ -900,6 +900,26 @@ async def test_14_userinfo_by_get_and_post(client) -> None:
         assert response.json()["phone_number"] == "13800000001"
         assert response.json()["name"] == "陈明 Chen Ming"
     assert (await client.get("/oauth2/userinfo")).status_code == 401
+
+
+async def test_14_userinfo_releases_the_claims_of_the_scopes_granted(app, client) -> None:
+    """OpenID Connect Core 5.4: `profile` releases the name, locale and updated_at, `phone` the phone number; `openid`
+    alone, who the person is (`sub`) and nothing more. The consent page says as much."""
+    claims = {}
+    for scopes in ("openid", "openid profile", "openid phone", "openid profile phone", "openid talent:apply account"):
+        token = await token_for(app, "13800000001", scopes, client_id="demo-web")
+        response = await client.get("/oauth2/userinfo", headers=bearer(token))
+        assert response.status_code == 200, response.text
+        claims[scopes] = response.json()
+    sub = claims["openid"]["sub"]
+    assert claims["openid"] == claims["openid talent:apply account"] == {"sub": sub}
+    assert set(claims["openid profile"]) == {"sub", "name", "locale", "updated_at"}
+    assert (claims["openid profile"]["name"], claims["openid profile"]["locale"]) == ("陈明 Chen Ming", "zh-CN")
+    assert set(claims["openid phone"]) == {"sub", "phone_number", "phone_number_verified"}
+    assert claims["openid phone"]["phone_number"] == "13800000001"
+    assert claims["openid profile phone"] == claims["openid profile"] | claims["openid phone"]
+    refused = await client.get("/oauth2/userinfo", headers=bearer(await token_for(app, "13800000001", "profile")))
+    assert_problem(refused, 403, "insufficient-scope")
 
 
 # 15. Consent -----------------------------------------------------------------------------------------------------

@@ -37,7 +37,8 @@ def healthy_cloud(app, mock: MockCloud):
 
 @pytest.fixture
 async def citizen(app) -> dict[str, str]:
-    return bearer(await token_for(app, "13800000002", "openid profile"))
+    """Through the city's portal: the identity check takes `account`."""
+    return bearer(await token_for(app, "13800000002", "openid profile account", client_id="demo-web"))
 
 
 async def _count(db, statement) -> int:
@@ -79,7 +80,7 @@ async def test_a_match_verifies_and_activates_and_the_number_stays_masked(client
 async def test_one_id_number_verifies_one_account(client, app, citizen) -> None:
     data = {"name": "李华", "id_number": MATCHING_ID}
     assert (await client.post("/api/v1/me/identity-verification", headers=citizen, json=data)).status_code == 200
-    other = bearer(await token_for(app, "13800000003", "openid"))
+    other = bearer(await token_for(app, "13800000003", "openid account", client_id="demo-web"))
     response = await client.post("/api/v1/me/identity-verification", headers=other, json=data)
     assert_problem(response, 409, "id-number-taken")
 
@@ -115,6 +116,30 @@ async def test_a_malformed_number_never_reaches_the_cloud(client, citizen, mock:
     body = assert_problem(response, 422)
     assert body["errors"][0]["field"].endswith("id_number")
     assert mock.received["faceid.IdCardVerification"] == before
+
+
+async def test_only_the_citys_own_apps_bind_an_id_number_to_the_account(
+    client, app, db, citizen, mock: MockCloud
+) -> None:
+    """The real-name check binds an ID number to the account and activates it: managing the account, `account`. An app
+    the person allowed to apply for things (or to see their name and phone) gets 403 insufficient_scope, and neither
+    the national register is asked nor the account changed."""
+    before = mock.received["faceid.IdCardVerification"]
+    other_app = bearer(await token_for(app, "13800000002", "openid profile phone permits:apply talent:apply"))
+    response = await client.post(
+        "/api/v1/me/identity-verification", headers=other_app, json={"name": "李华", "id_number": MATCHING_ID}
+    )
+    body = assert_problem(response, 403, "insufficient-scope")
+    assert body["detail"] == "This needs the scope(s): account."
+    assert 'error="insufficient_scope", scope="account"' in response.headers["www-authenticate"]
+    assert mock.received["faceid.IdCardVerification"] == before
+    me = (await client.get("/api/v1/me", headers=citizen)).json()
+    assert (me["identity_verified_at"], me["id_number_masked"]) == (None, None)
+    assert await _count(db, select(func.count()).where(Account.id_number_hash.is_not(None))) == 0
+    verified = await client.post(
+        "/api/v1/me/identity-verification", headers=citizen, json={"name": "李华", "id_number": MATCHING_ID}
+    )
+    assert (verified.status_code, verified.json()["id_number_masked"]) == (200, "4407**********0034")
 
 
 async def test_identity_check_needs_a_signed_in_person(client) -> None:

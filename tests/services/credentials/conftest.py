@@ -66,12 +66,13 @@ def issue(app, db, holder_id) -> Issue:
 
 @pytest.fixture
 async def citizen(app) -> dict[str, str]:
-    return bearer(await token_for(app, CITIZEN, "openid profile"))
+    """The holder through the city's portal (`account` shows them every kind of credential they hold)."""
+    return bearer(await token_for(app, CITIZEN, "openid profile account", client_id="demo-web"))
 
 
 @pytest.fixture
 async def other_citizen(app) -> dict[str, str]:
-    return bearer(await token_for(app, OTHER_CITIZEN, "openid profile"))
+    return bearer(await token_for(app, OTHER_CITIZEN, "openid profile account", client_id="demo-web"))
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ from core.models import utcnow
 from services.credentials import tasks
 from services.notifications.models import Notification
 from tests.helpers import assert_problem
-from tests.services.credentials.conftest import CREDENTIALS, VERIFY, account_id
+from tests.oauth import bearer, token_for
+from tests.services.credentials.conftest import CITIZEN, CREDENTIALS, VERIFY, account_id
 
 MINE = "/api/v1/me/credentials"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -101,6 +102,47 @@ async def test_my_credentials_in_pages_newest_first(app, client, db, issue, citi
     assert theirs["next_cursor"] is None
     assert_problem(await client.get(MINE, headers=citizen, params={"cursor": "nope"}), 422)
     assert_problem(await client.get(MINE), 401)
+
+
+async def test_an_app_sees_only_the_kind_of_credential_the_person_let_it_apply_for(app, client, issue) -> None:
+    """The holder's own credentials show each kind to the scope it was applied for with (a permit to `permits:apply`,
+    a talent card to `talent:apply`), both to the city's own apps (`account`): an app the person allowed to file a
+    talent registration learns nothing of their permits, not even by id (404, as for a credential not theirs). A
+    token with neither kind's scope has no list at all (403 insufficient_scope)."""
+    permit = await issue()
+    card = await issue(
+        kind="talent_card",
+        number="TI-TC-2026-000002",
+        department="talent",
+        title={"zh-CN": "人才卡", "en": "Talent card"},
+        conditions=[],
+        subject_type="talent_application",
+    )
+    both = [card.number, permit.number]  # newest first
+    for scopes, shown in (
+        ("openid permits:apply", [permit.number]),
+        ("openid profile talent:apply", [card.number]),
+        ("openid permits:apply talent:apply", both),
+        ("openid account", both),
+    ):
+        headers = bearer(await token_for(app, CITIZEN, scopes))
+        mine = await client.get(MINE, headers=headers)
+        assert mine.status_code == 200, mine.text
+        assert [item["number"] for item in mine.json()["items"]] == shown, scopes
+        for row in (permit, card):
+            read = await client.get(f"{CREDENTIALS}/{row.id}", headers=headers)
+            qr = await client.get(f"{CREDENTIALS}/{row.id}/qr.png", headers=headers)
+            if row.number in shown:
+                assert (read.status_code, read.json()["number"], qr.status_code) == (200, row.number, 200), scopes
+            else:
+                assert_problem(read, 404, "credential-not-found")
+                assert_problem(qr, 404, "credential-not-found")
+                assert row.number not in read.text + qr.text
+    for scopes in ("openid", "openid profile phone"):
+        refused = await client.get(MINE, headers=bearer(await token_for(app, CITIZEN, scopes)))
+        body = assert_problem(refused, 403, "insufficient-scope")
+        assert body["detail"] == "This needs one of the scopes: account permits:apply talent:apply."
+        assert 'scope="account permits:apply talent:apply"' in refused.headers["www-authenticate"]
 
 
 async def test_the_expiry_reminder_reaches_the_holder_once(app, client, db, issue, holder_id, citizen, supervisor):

@@ -33,7 +33,8 @@ def worker(app, db, quiet_outbox) -> Worker:
 
 
 async def _signed_in(app, login: str) -> dict[str, str]:
-    return bearer(await token_for(app, login, "openid profile"))
+    """Through the city's portal: the inbox (and the identity check) take `account`."""
+    return bearer(await token_for(app, login, "openid profile account", client_id="demo-web"))
 
 
 async def _verify_identity(client, headers: dict[str, str], id_number: str = "440703199203150034") -> None:
@@ -213,6 +214,33 @@ async def test_nobody_reads_or_marks_another_persons_notifications(app, client, 
     async with db.transaction(write=False) as session:
         count = (await session.execute(select(func.count()).select_from(Notification))).scalar_one()
     assert count == 1
+
+
+async def test_the_inbox_takes_the_account_scope(app, client, db) -> None:
+    """The inbox tells of every matter (a payment here): an app the person allowed one matter, or their name and
+    phone, gets 403 insufficient_scope, reads nothing and marks nothing read; the city's portal reads it."""
+    async with db.transaction() as session:
+        notice = await service.notify(
+            session=session,
+            identity=app.state.identity,
+            account_id=await _account_id(db, CITIZEN, app),
+            template="payment_received",
+            params={"amount": "1", "description": "费用"},
+            dedupe_key="test:scope",
+        )
+    other_app = bearer(await token_for(app, CITIZEN, "openid profile phone permits:apply talent:apply"))
+    for refused in (
+        await client.get(INBOX, headers=other_app),
+        await client.post(f"{INBOX}/{notice.id}/read", headers=other_app),
+    ):
+        body = assert_problem(refused, 403, "insufficient-scope")
+        assert body["detail"] == "This needs the scope(s): account."
+        assert 'error="insufficient_scope", scope="account"' in refused.headers["www-authenticate"]
+        assert "费用" not in refused.text
+    async with db.transaction(write=False) as session:
+        assert (await session.get(Notification, notice.id)).read_at is None
+    inbox = await _inbox(client, await _signed_in(app, CITIZEN))
+    assert ([item["id"] for item in inbox["items"]], inbox["unread"]) == ([str(notice.id)], 1)
 
 
 async def test_the_inbox_is_for_people(app, client, db) -> None:

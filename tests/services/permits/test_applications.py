@@ -339,8 +339,10 @@ async def test_reassignment_proposal_and_rejection(app, client, street_vendor, c
     await act(client, citizen, draft["id"], "submit")
     await worker.drain()
     await act(client, officer, draft["id"], "claim")
-    boss = (await client.get("/api/v1/me", headers=bearer(await token_for(app, "supervisor.market", "openid")))).json()
-    housing = (await client.get("/api/v1/me", headers=bearer(await token_for(app, "officer.housing", "openid")))).json()
+    boss = (await client.get("/api/v1/me", headers=bearer(await token_for(app, "supervisor.market", "profile")))).json()
+    housing = (
+        await client.get("/api/v1/me", headers=bearer(await token_for(app, "officer.housing", "profile")))
+    ).json()
     assert_problem(await act(client, supervisor, draft["id"], "reassign"), 422)
     assert_problem(await act(client, supervisor, draft["id"], "reassign", assignee_id=housing["id"]), 422)
     moved = await act(client, supervisor, draft["id"], "reassign", assignee_id=boss["id"])
@@ -547,7 +549,7 @@ async def test_an_application_is_never_handed_to_its_applicant(app, client, stre
     from acting on it)."""
     from tests.oauth import bearer, token_for
 
-    applying = bearer(await token_for(app, "officer.market", "openid permits:apply permits:process"))
+    applying = bearer(await token_for(app, "officer.market", "openid profile permits:apply permits:process"))
     me = (await client.get("/api/v1/me", headers=applying)).json()["id"]
     draft = await create(client, applying)
     await upload(client, applying, draft["id"])

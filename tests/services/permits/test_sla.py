@@ -150,7 +150,7 @@ async def test_near_breach_is_escalated_to_the_supervisor_once(app, client, db, 
     await _set(db, application["id"], risk_at=utcnow() - timedelta(minutes=1), due_at=due)
     await tasks.escalate(app.state)
     await tasks.escalate(app.state)
-    supervisor = bearer(await token_for(app, "supervisor.market", "openid"))
+    supervisor = bearer(await token_for(app, "supervisor.market", "openid account"))  # the inbox takes `account`
     inbox = (await client.get("/api/v1/me/notifications", headers=supervisor, params={"limit": 100})).json()["items"]
     about_it = [n for n in inbox if application["reference"] in n["body"]]
     assert [n["template"] for n in about_it] == ["permit_escalated"]

@@ -219,7 +219,7 @@ async def test_the_database_holds_one_open_application_per_person(client, db, ap
 
 
 async def test_near_its_deadline_an_application_goes_to_the_talent_supervisors_once(
-    app, client, db, applicant, supervisor, market_supervisor, submitted
+    app, client, db, applicant, submitted
 ) -> None:
     from services.talent import tasks
 
@@ -238,12 +238,13 @@ async def test_near_its_deadline_an_application_goes_to_the_talent_supervisors_o
     assert len(escalations) == 1
     assert escalations[0]["from_status"] == escalations[0]["to_status"] == body["status"]  # the state stays
 
-    async def told(headers: dict[str, str]) -> list[str]:
-        inbox = await client.get("/api/v1/me/notifications", headers=headers, params={"limit": 100})
+    async def told(login: str) -> list[str]:
+        inbox_reader = bearer(await token_for(app, login, "openid account"))  # the inbox takes `account`
+        inbox = await client.get("/api/v1/me/notifications", headers=inbox_reader, params={"limit": 100})
         return [item["template"] for item in inbox.json()["items"] if body["reference"] in item["body"]]
 
-    assert await told(supervisor) == ["talent_escalated"]
-    assert await told(market_supervisor) == []  # another department's supervisor
+    assert await told("supervisor.talent") == ["talent_escalated"]
+    assert await told("supervisor.market") == []  # another department's supervisor
     async with db.transaction(write=False) as session:
         events = await session.execute(
             select(func.count()).where(
@@ -421,10 +422,12 @@ async def test_a_retried_claim_with_the_same_key_is_declared_once(client, applic
     assert len((await fetch(client, applicant, app_id)).json()["claims"]) == 1
 
 
-async def test_a_supervisor_reassigns_to_a_talent_officer_only(client, submitted, officer, supervisor) -> None:
+async def test_a_supervisor_reassigns_to_a_talent_officer_only(app, client, submitted, officer, supervisor) -> None:
     app_id = submitted["application_id"]
     assert (await act(client, supervisor, app_id, "claim")).status_code == 200
-    officer_id = (await client.get("/api/v1/me", headers=officer)).json()["id"]
+    officer_id = (
+        await client.get("/api/v1/me", headers=bearer(await token_for(app, "officer.talent", "profile")))
+    ).json()["id"]
     applicant_view = (await fetch(client, supervisor, app_id)).json()
     assert_problem(await act(client, officer, app_id, "reassign", assignee_id=officer_id), 403)  # not a supervisor
     missing = assert_problem(await act(client, supervisor, app_id, "reassign"), 422)
