@@ -64,13 +64,13 @@ async def create_application(
 ) -> ApplicationRead:
     """Start a draft for a published permit service (send an Idempotency-Key: a retry creates nothing twice). With
     `renews`, a renewal of a permit of yours in force: the draft starts from its form and holder, and the permit it
-    issues replaces it (409 `renewal-under-way` while another renewal of it is under way)."""
+    issues replaces it (409 `renewal-under-way` while another renewal of it is under way). A partner filing for a
+    citizen is shown the draft as a read of it, in the citizen's access log (a renewal's shows the renewed permit's
+    holder and form)."""
     row = await service.create_application(session=session, identity=identity, principal=principal, data=data)
     response.headers["Location"] = f"/api/v1/permits/applications/{row.id}"
     return _shown(
-        response,
-        await service.read(session=session, identity=identity, principal=principal, row=row, log_access=False),
-        language,
+        response, await service.read(session=session, identity=identity, principal=principal, row=row), language
     )
 
 
@@ -135,7 +135,8 @@ async def update_application(
     language: Language,
     if_match: IfMatch = None,
 ) -> ApplicationRead:
-    """Change a draft's form or holder name (send If-Match)."""
+    """Change a draft's form or holder name (send If-Match). The answer shows the whole draft, what the citizen
+    wrote in it too: to a partner, a read in the citizen's access log."""
     row = await service.update_draft(
         session=session,
         identity=identity,
@@ -145,9 +146,7 @@ async def update_application(
         if_match=if_match,
     )
     return _shown(
-        response,
-        await service.read(session=session, identity=identity, principal=principal, row=row, log_access=False),
-        language,
+        response, await service.read(session=session, identity=identity, principal=principal, row=row), language
     )
 
 

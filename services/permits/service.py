@@ -671,7 +671,8 @@ async def read(
     full: bool | None = None,
 ) -> ApplicationRead:
     """The full representation for this caller, the personal answers masked unless they are the applicant or the
-    officer the application is assigned to; a staff member's read lands in the applicant's access log."""
+    officer the application is assigned to; anyone's read but the applicant's (staff, a partner) lands in the
+    applicant's access log."""
     full = sees_personal(principal, row) if full is None else full
     personal = personal_answers(identity.cipher, row)
     service = await catalogue_service.pinned_version(session=session, service_id=row.service_id)

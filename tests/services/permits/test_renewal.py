@@ -18,7 +18,7 @@ from services.permits import tasks
 from services.permits.models import PermitApplication
 from services.permits.service import DEEMED_GRANTED
 from tests.calendar import PUBLISHED, declare_day_off
-from tests.helpers import assert_problem
+from tests.helpers import all_pages, assert_problem
 from tests.oauth import bearer, token_for
 from tests.services.permits.conftest import APPLICATIONS, FORM, SERVICE, STREET_VENDOR, act, create, fetch, upload
 
@@ -216,6 +216,52 @@ async def test_a_partner_renews_only_a_permit_it_filed(
         nobody["errors"],
     )
     assert refused["errors"][0]["field"] == "renews"
+
+
+async def test_a_partners_filing_renewal_and_edit_are_reads_in_the_citizens_access_log(
+    app, client, street_vendor, other_citizen, partner, officer, supervisor, worker
+) -> None:
+    """What a partner is shown of a citizen's application lands in the citizen's access log, as its reads do: the
+    draft it filed, the draft it edited (what the citizen wrote in it too) and, above all, a renewal, which shows it
+    the renewed permit's holder and form as they stand. The citizen's own filing is no entry."""
+    me = (await client.get("/api/v1/me", headers=other_citizen)).json()
+
+    async def log() -> list[dict]:
+        return await all_pages(client, "/api/v1/me/access-log", other_citizen, limit=100)
+
+    await create(client, other_citizen)
+    assert await log() == []
+    filed = await create(client, partner, on_behalf_of=me["id"], holder_name="夜市 A-12 摊位")
+    [entry] = await log()
+    assert (entry["reader_kind"], entry["reader_name"], entry["client_id"]) == ("partner", None, "demo-partner")
+    assert (entry["object_type"], entry["object_id"], entry["purpose"]) == (
+        "permit_application",
+        filed["id"],
+        f"application {filed['reference']}",
+    )
+    edited = await client.patch(
+        f"{APPLICATIONS}/{filed['id']}",
+        json={"holder_name": "夜市 A-13 摊位"},
+        headers={**partner, "If-Match": f'"{filed["version"]}"'},
+    )
+    assert edited.status_code == 200, edited.text
+    assert [(e["object_id"], e["client_id"]) for e in (await log())[:1]] == [(filed["id"], "demo-partner")]
+    assert len(await log()) == 2
+
+    issued = await _issue(client, app, worker, partner, officer, supervisor, filed)
+    before = len(await log())
+    body = {"service_code": SERVICE, "renews": issued["permit_number"], "on_behalf_of": me["id"]}
+    renewal = await client.post(APPLICATIONS, json=body, headers=partner)
+    assert renewal.status_code == 201, renewal.text
+    assert renewal.json()["holder_name"] == "夜市 A-13 摊位"  # the renewed permit's, shown to the partner
+    after = await log()
+    assert len(after) == before + 1
+    assert (after[0]["reader_kind"], after[0]["client_id"], after[0]["object_id"], after[0]["purpose"]) == (
+        "partner",
+        "demo-partner",
+        renewal.json()["id"],
+        f"application {renewal.json()['reference']}",
+    )
 
 
 async def test_a_renewal_is_not_sent_once_its_permit_expired(
