@@ -9,6 +9,7 @@ from sqlalchemy import select
 from core.accesslog import AccessLogEntry
 from services.permits.models import PermitDocument
 from tests.helpers import assert_problem
+from tests.oauth import bearer, token_for
 from tests.services.permits.conftest import APPLICATIONS, PDF, act, create, fetch, upload
 
 
@@ -82,7 +83,7 @@ async def test_an_officers_download_is_in_the_citizens_access_log(
         assert len((await session.execute(select(AccessLogEntry.id))).all()) == 1
 
 
-async def test_internal_comments_stay_internal(client, street_vendor, citizen, officer, worker) -> None:
+async def test_internal_comments_stay_internal(app, client, street_vendor, citizen, officer, worker) -> None:
     draft = await create(client, citizen)
     await upload(client, citizen, draft["id"])
     await act(client, citizen, draft["id"], "submit")
@@ -107,19 +108,23 @@ async def test_internal_comments_stay_internal(client, street_vendor, citizen, o
     await worker.drain()
     reference = (await fetch(client, citizen, draft["id"])).json()["reference"]
 
+    officers_inbox = bearer(await token_for(app, "officer.market", "account"))
+
     async def told(headers) -> list[tuple[str, str | None]]:
-        inbox = (await client.get("/api/v1/me/notifications", headers=headers, params={"limit": 100})).json()
+        inbox = await client.get("/api/v1/me/notifications", headers=headers, params={"limit": 100})
+        assert inbox.status_code == 200, inbox.text
+        inbox = inbox.json()
         return [(n["template"], n["sms_status"]) for n in inbox["items"] if reference in n["body"]]
 
     assert [t for t, _ in await told(citizen) if t == "application_message"] == ["application_message"]
     assert ("application_message", "sent") in await told(citizen)
     assert "约三个工作日" not in str(await told(citizen))
-    assert await told(officer) == []
+    assert await told(officers_inbox) == []
     # Once an officer has it, the citizen's words reach that officer, in the inbox only.
     await act(client, officer, draft["id"], "claim")
     assert (await client.post(url, json={"body": "材料已补充。"}, headers=citizen)).status_code == 201
     await worker.drain()
-    assert await told(officer) == [("application_reply", None)]
+    assert await told(officers_inbox) == [("application_reply", None)]
     # A page of the conversation at a time, oldest first.
     first = (await client.get(url, headers=officer, params={"limit": 2})).json()
     rest = (await client.get(url, headers=officer, params={"limit": 2, "cursor": first["next_cursor"]})).json()

@@ -2,6 +2,7 @@
 keeps internal notes, the applicant and their sponsor answer, each side is told, and others' reads are logged."""
 
 from tests.helpers import all_pages, assert_problem
+from tests.oauth import bearer, token_for
 from tests.services.talent.conftest import APPLICATIONS, DEGREE_MASTER_2019, act, declare
 
 DEGREE = {
@@ -13,13 +14,17 @@ DEGREE = {
 }
 
 
-async def _told(client, headers, reference: str) -> list[tuple[str, str | None]]:
-    inbox = (await client.get("/api/v1/me/notifications", headers=headers, params={"limit": 100})).json()
-    return [(n["template"], n["sms_status"]) for n in inbox["items"] if reference in n["body"]]
+async def _told(app, client, login: str, reference: str) -> list[tuple[str, str | None]]:
+    """What `login` was told of the application, read with a token for their inbox (the `account` scope)."""
+    client_id = "demo-web" if login.isdigit() else "officer-console"
+    inbox_token = bearer(await token_for(app, login, "account", client_id=client_id))
+    inbox = await client.get("/api/v1/me/notifications", headers=inbox_token, params={"limit": 100})
+    assert inbox.status_code == 200, inbox.text
+    return [(n["template"], n["sms_status"]) for n in inbox.json()["items"] if reference in n["body"]]
 
 
 async def test_the_office_and_the_applicant_write_to_each_other_and_internal_notes_stay_internal(
-    client, applicant, sponsor, officer, other_applicant, worker
+    app, client, applicant, sponsor, officer, other_applicant, worker
 ) -> None:
     me = (await client.get("/api/v1/me", headers=applicant)).json()["id"]
     created = (await client.post(APPLICATIONS, json={"on_behalf_of": me}, headers=sponsor)).json()
@@ -56,14 +61,16 @@ async def test_the_office_and_the_applicant_write_to_each_other_and_internal_not
     # The applicant is told of the office's words (inbox and SMS, not the words themselves); nobody was told of the
     # internal note, nor of the applicant's and sponsor's words while nobody had taken the registration.
     await worker.drain()
-    messages = [notice for notice in await _told(client, applicant, reference) if notice[0] == "application_message"]
+    messages = [
+        notice for notice in await _told(app, client, "13800000003", reference) if notice[0] == "application_message"
+    ]
     assert messages == [("application_message", "sent")]
-    assert await _told(client, officer, reference) == []
+    assert await _told(app, client, "officer.talent", reference) == []
     # Once the officer has taken it, the applicant's words reach them, in the inbox only.
     assert (await act(client, officer, app_id, "claim")).status_code == 200
     assert (await client.post(url, json={"body": "I sent the payslips."}, headers=applicant)).status_code == 201
     await worker.drain()
-    assert await _told(client, officer, reference) == [("application_reply", None)]
+    assert await _told(app, client, "officer.talent", reference) == [("application_reply", None)]
 
 
 async def test_reading_the_conversation_is_logged_for_all_but_the_applicant(client, applicant, officer, worker) -> None:
