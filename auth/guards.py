@@ -158,6 +158,12 @@ class Guard(OAuth2):
         )
         self.needed = sorted(scopes)
         self.one_of = frozenset(any_scope)
+        # The ways through, for the OpenAPI document (core.openapi): each with every scope needed and, when the guard
+        # takes one of several, one of those (OpenAPI's list of security requirements is an "or"). FastAPI alone
+        # publishes the needed scopes only, and an any-scope route said it needed none.
+        self.security_alternatives = (
+            [sorted({*self.needed, scope}) for scope in sorted(self.one_of)] if self.one_of else [self.needed]
+        )
         self.roles = frozenset(roles)
         self.people = people
         self.clients = clients

@@ -58,25 +58,41 @@ def _document_transport_errors(path: str, operation: dict[str, Any]) -> None:
         responses.setdefault("422", problems(422)[422])
 
 
-def _dependency_problems(app: FastAPI) -> dict[tuple[str, str], set[int]]:
-    """(path, method) -> the statuses a route's dependencies say they may answer: a dependency function with a
-    `problems` attribute (the cloud adapter's: 502 when the cloud answers wrongly, 503 when it is out of reach)."""
-    found: dict[tuple[str, str], set[int]] = {}
+def _from_dependencies(app: FastAPI) -> dict[tuple[str, str], tuple[set[int], list[list[str]] | None]]:
+    """(path, method) -> what a route's dependencies say of it: the statuses they may answer (a dependency with a
+    `problems` attribute: the cloud adapter's 502 and 503, the guards' 429), and the scopes of each way through its
+    guards (dependencies with `security_alternatives`: auth.guards.Guard; an idempotency key's guard as well as the
+    route's, say)."""
+    found: dict[tuple[str, str], tuple[set[int], list[list[str]] | None]] = {}
     for context in iter_route_contexts(app.routes):
         route = context.original_route
         if not isinstance(route, APIRoute) or context.path_format is None:
             continue
         statuses: set[int] = set()
+        guards: dict[int, list[list[str]]] = {}
         # The context's: a router included in another carries the outer router's dependencies (the audit API's guard)
         # there, not on the route it was declared with.
         pending = [context.dependant]
         while pending:
             dependant = pending.pop()
             statuses.update(getattr(dependant.call, "problems", ()))
+            if (alternatives := getattr(dependant.call, "security_alternatives", None)) is not None:
+                guards[id(dependant.call)] = alternatives
             pending.extend(dependant.dependencies)
-        for method in route.methods if statuses else ():
-            found[(context.path_format, method.lower())] = statuses
+        security = _all_of(list(guards.values())) if guards else None
+        for method in route.methods if statuses or security else ():
+            found[(context.path_format, method.lower())] = (statuses, security)
     return found
+
+
+def _all_of(guards: list[list[list[str]]]) -> list[list[str]]:
+    """The ways through every one of `guards` (each a list of ways through it, a way being the scopes it needs): one
+    way through each, their scopes together; a way that needs more than another is left out."""
+    ways = [frozenset()]
+    for alternatives in guards:
+        ways = [way | frozenset(scopes) for way in ways for scopes in alternatives]
+    least = {way for way in ways if not any(other < way for other in ways)}
+    return sorted(sorted(way) for way in least)
 
 
 def install_openapi(app: FastAPI, *, description: str) -> None:
@@ -98,12 +114,16 @@ def install_openapi(app: FastAPI, *, description: str) -> None:
         for name, definition in _body_components().items():
             if schemas.setdefault(name, definition) != definition:
                 raise RuntimeError(f"two different schemas are named {name} in the OpenAPI document")
-        declared = _dependency_problems(app)
+        declared = _from_dependencies(app)
         for path, operations in schema.get("paths", {}).items():
             for method, operation in operations.items():
                 _document_transport_errors(path, operation)
-                for status, response in problems(*sorted(declared.get((path, method), ()))).items():
+                statuses, security = declared.get((path, method), ((), None))
+                for status, response in problems(*sorted(statuses)).items():
                     operation["responses"].setdefault(str(status), response)
+                if security is not None and len(operation.get("security", [])) == 1:
+                    [scheme] = operation["security"][0]
+                    operation["security"] = [{scheme: scopes} for scopes in security]
         app.openapi_schema = schema
         return schema
 

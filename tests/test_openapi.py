@@ -169,3 +169,24 @@ def _mentions(node: object, schemas: dict, pairs: set[str], seen: frozenset[str]
             reference not in seen and _mentions(schemas[reference], schemas, pairs, seen | {reference})
         )
     return any(_mentions(value, schemas, pairs, seen) for value in node.values())
+
+
+def test_each_route_publishes_the_scopes_of_every_way_through_its_guards() -> None:
+    """A route taking one of several scopes lists each as a security requirement of its own (the list is an "or"),
+    where it said it needed none; a route whose idempotency key has a guard of its own needs what both let through."""
+    paths = _app().openapi()["paths"]
+
+    def ways(path: str, method: str) -> list[list[str]]:
+        return [requirement["oauth2"] for requirement in paths[path][method]["security"]]
+
+    assert ways("/api/v1/talent/applications/{application_id}/comments", "get") == [
+        ["partner:submit"],
+        ["talent:apply"],
+        ["talent:review"],
+    ]
+    # Applicant (permits:apply or partner:submit) and its key's guard (those or permits:process): the first decides.
+    assert ways("/api/v1/permits/applications", "post") == [["partner:submit"], ["permits:apply"]]
+    assert ways("/api/v1/me", "get") == [["account"], ["profile"]]
+    assert ways("/api/v1/audit/events", "get") == [["audit:read"]]
+    assert ways("/api/v1/talent/assessments", "post") == [[]]  # any person's token
+    assert "security" not in paths["/api/v1/catalogue/services"]["get"]  # public
