@@ -14,6 +14,14 @@ async def by_dedupe_key(session: AsyncSession, account_id: uuid.UUID, dedupe_key
     return (await session.execute(statement)).scalar()
 
 
+async def unread_about(session: AsyncSession, account_id: uuid.UUID, template: str, reference: str) -> bool:
+    """Whether the account has an unread notification of this template about this application (by its reference)."""
+    statement = select(Notification.params).where(
+        Notification.account_id == account_id, Notification.template == template, Notification.read_at.is_(None)
+    )
+    return any(params.get("reference") == reference for params in (await session.execute(statement)).scalars())
+
+
 async def get(session: AsyncSession, notification_id: uuid.UUID) -> Notification | None:
     return await session.get(Notification, notification_id)
 

@@ -107,11 +107,14 @@ async def tell_of_comment(
     recipient = row.applicant_id if staff else row.assignee_id
     if recipient is None:  # nobody has taken the application yet: the officer who does sees the conversation
         return
+    template = "application_message" if staff else "application_reply"
+    if await repository.unread_about(session, recipient, template, row.reference):
+        return  # the notice they have not read yet already says there are words waiting (three notes, one SMS)
     await notify(
         session=session,
         identity=identity,
         account_id=recipient,
-        template="application_message" if staff else "application_reply",
+        template=template,
         params={"reference": row.reference},
         dedupe_key=f"comment:{event.payload['comment_id']}",
     )

@@ -101,3 +101,28 @@ async def test_a_retried_comment_is_written_once(client, applicant) -> None:
     assert [c["id"] for c in (await client.get(url, headers=applicant)).json()["items"]] == [first.json()["id"]]
     assert_problem(await client.post(url, json={"body": "   "}, headers=applicant), 422)
     assert_problem(await client.post(url, json={"body": "x" * 4001}, headers=applicant), 422)
+
+
+async def test_words_waiting_unread_are_told_once(app, client, applicant, officer, worker) -> None:
+    """Three notes from the office while the applicant has not read the notice about the first: one notice, one SMS.
+    Once they have read it, the next note is told again."""
+    created = (await client.post(APPLICATIONS, json={}, headers=applicant)).json()
+    app_id, reference = created["id"], created["reference"]
+    await declare(client, applicant, app_id, DEGREE)
+    assert (await act(client, applicant, app_id, "submit")).status_code == 200
+    await worker.drain()
+    url = f"{APPLICATIONS}/{app_id}/comments"
+    inbox = bearer(await token_for(app, "13800000003", "account", client_id="demo-web"))
+
+    async def messages() -> list[dict]:
+        items = (await client.get("/api/v1/me/notifications", headers=inbox, params={"limit": 100})).json()["items"]
+        return [n for n in items if n["template"] == "application_message" and reference in n["body"]]
+
+    for n in range(3):
+        assert (await client.post(url, json={"body": f"Note {n}"}, headers=officer)).status_code == 201
+        await worker.drain()
+    [notice] = await messages()
+    assert (await client.post(f"/api/v1/me/notifications/{notice['id']}/read", headers=inbox)).status_code == 200
+    assert (await client.post(url, json={"body": "One more"}, headers=officer)).status_code == 201
+    await worker.drain()
+    assert [n["read_at"] is None for n in await messages()] == [True, False]  # newest first
