@@ -47,12 +47,21 @@ async def delivery(
     return (await session.execute(statement.with_for_update() if for_update else statement)).scalar()
 
 
-async def send_of(session: AsyncSession, delivery_id: uuid.UUID, status: str) -> uuid.UUID | None:
-    """A send of this delivery in the outbox (its due event) in this status ("pending": queued; "dead": given up)."""
-    statement = select(OutboxEvent.id).where(
-        OutboxEvent.subject == f"webhook_delivery:{delivery_id}", OutboxEvent.status == status
+async def open_send(session: AsyncSession, delivery_id: uuid.UUID) -> tuple[uuid.UUID, str] | None:
+    """The delivery's send in the outbox that is queued ("pending") or may be brought back ("dead"), the queued one
+    first; held until the transaction ends, so an administrator's retry of the dead one side by side takes turns with
+    the caller (on PostgreSQL: read unheld, a send could be revived under the caller, who then queued a second)."""
+    statement = (
+        select(OutboxEvent.id, OutboxEvent.status)
+        .where(OutboxEvent.subject == f"webhook_delivery:{delivery_id}", OutboxEvent.status.in_(("pending", "dead")))
+        .order_by(OutboxEvent.id)
+        .with_for_update()
     )
-    return (await session.execute(statement.limit(1))).scalar()
+    rows = (await session.execute(statement)).all()
+    if not rows:
+        return None
+    send_id, status = min(rows, key=lambda row: row.status != "pending")
+    return send_id, status
 
 
 # The PostgreSQL advisory lock class of a partner's subscription writes (any fixed number).

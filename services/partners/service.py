@@ -210,24 +210,29 @@ async def replay(
     row = await repository.delivery(session, delivery_id, client_id=client_id, for_update=True)
     if row is None or row.subscription_id != subscription_id:
         raise DeliveryNotFound()
-    queued = await repository.send_of(session, row.id, "pending") if row.status == "pending" else None
-    if queued is not None:
-        # Never a second send: queued twice, one delivery would be sent over and over. (A delivery left pending by a
-        # send that died, its event dead-lettered, is replayed like a failed one, below.)
-        if not await bring_forward(session, queued):
+    now = utcnow()
+    send = await repository.open_send(session, row.id)
+    if send is not None and send[1] == "pending":
+        # Never a second send: queued twice, one delivery would be sent over and over.
+        if not await bring_forward(session, send[0]):
             raise DeliveryQueued("This delivery is being sent now; replay it once it has succeeded or failed.")
-        row.next_attempt_at = utcnow()  # the receiver's breaker, if open, may hold it up to a minute more
-        session.add(row)
-        await session.flush()
-        return row
-    row.status = "pending"
-    row.queued_at = row.next_attempt_at = utcnow()  # a round of its own: the whole schedule again
-    session.add(row)
-    # A send of it that died is brought back rather than joined by another: an operator retrying the dead one as
-    # well would otherwise have two sends queued.
-    dead = await repository.send_of(session, row.id, "dead")
-    if dead is None or not await retry_dead(session, dead):
+        if row.status == "pending":
+            row.next_attempt_at = now  # the receiver's breaker, if open, may hold it up to a minute more
+            session.add(row)
+            await session.flush()
+            return row
+        # Dead, its send already brought back by an administrator's retry of the dead letter: that send is this
+        # replay's, a round of its own (below).
+    elif send is not None:
+        # A send of it that died (its attempts used up, or a send that kept dying, leaving the delivery pending) is
+        # brought back rather than joined by another: an operator retrying the dead one as well would otherwise
+        # have two sends queued. Held (open_send), it is still dead here.
+        await retry_dead(session, send[0])
+    else:
         emit(session, Event(DELIVERY_DUE.name, subject=f"webhook_delivery:{row.id}", payload={"delivery_id": row.id}))
+    row.status = "pending"
+    row.queued_at = row.next_attempt_at = now  # a round of its own: the whole schedule again
+    session.add(row)
     await session.flush()
     return row
 

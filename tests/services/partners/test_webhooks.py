@@ -708,3 +708,92 @@ async def test_a_replay_sends_a_delivery_waiting_for_its_next_retry_now(
     [delivered] = await _deliveries(client, partner, subscription)
     assert (delivered["status"], delivered["attempts"]) == ("succeeded", 3)
     assert [r["headers"]["webhook-id"] for r in receiver.requests] == [waiting["id"]] * 3
+
+
+async def _sends_of(db, delivery_id: str) -> list[tuple[str, int]]:
+    """The sends of one delivery in the outbox (its due events): status and attempts, oldest first."""
+    async with db.transaction(write=False) as session:
+        rows = await session.execute(
+            select(OutboxEvent.status, OutboxEvent.attempts)
+            .where(OutboxEvent.subject == f"webhook_delivery:{delivery_id}")
+            .order_by(OutboxEvent.id)
+        )
+    return [(status, attempts) for status, attempts in rows]
+
+
+async def test_a_replay_after_an_admin_retried_the_dead_send_queues_no_second_send(
+    app, client, db, partner, receiver, worker, quiet_outbox
+) -> None:
+    """The administrator retried a dead delivery's send, and the partner replayed it before the worker came round: the
+    delivery still said dead, so the replay queued a send of its own beside the revived one, and one delivery went out
+    twice per round, each send on a schedule of its own. The replay now joins the send already queued."""
+    subscription = await _subscribe(client, partner, receiver)
+    receiver.fail_next = 100
+    await _publish(db)
+    await _run(worker)
+    [dead] = await _deliveries(client, partner, subscription)
+    assert (dead["status"], dead["attempts"]) == ("dead", 3)
+    admin = bearer(await token_for(app, "admin", "admin"))
+    [letter] = (await client.get("/api/v1/admin/outbox/dead-letters", headers=admin)).json()["items"]
+    assert (
+        await client.post(f"/api/v1/admin/outbox/dead-letters/{letter['id']}/retry", headers=admin)
+    ).status_code == 202
+
+    url = f"/api/v1/partners/webhooks/{subscription['id']}/deliveries/{dead['id']}/replay"
+    replayed = await client.post(url, headers=partner)
+    assert replayed.status_code == 202, replayed.text
+    assert (replayed.json()["status"], replayed.json()["attempts"]) == ("pending", 3)
+    assert await _sends_of(db, dead["id"]) == [("pending", 0)]  # the revived one, alone
+
+    receiver.fail_next = 1
+    sent = len(receiver.requests)
+    await worker.run_once()
+    assert len(receiver.requests) == sent + 1  # one request a round: one send
+    await _run(worker)
+    [delivered] = await _deliveries(client, partner, subscription)
+    assert (delivered["status"], delivered["attempts"]) == ("succeeded", 5)
+    assert len(receiver.requests) == sent + 2
+    assert await _sends_of(db, dead["id"]) == [("done", 2)]
+
+
+async def test_a_replay_beside_an_admins_retry_of_the_dead_send_queues_one_send(
+    app, client, db, partner, receiver, worker, quiet_outbox
+) -> None:
+    """The administrator's retry of the dead send and the partner's replay of its delivery, side by side: the replay
+    waits for the retry and joins the send it revived, whichever commits first (on PostgreSQL the replay read the send
+    as dead, then found it revived under it, and queued a second)."""
+    from core.worker import retry_dead
+
+    subscription = await _subscribe(client, partner, receiver)
+    receiver.fail_next = 100
+    await _publish(db)
+    await _run(worker)
+    [dead] = await _deliveries(client, partner, subscription)
+    [(letter_id,)] = await _dead_sends(db, dead["id"])
+    client_id = "demo-partner"
+
+    async def replay() -> None:
+        async with db.transaction() as session:
+            await service.replay(
+                session=session,
+                client_id=client_id,
+                subscription_id=uuid.UUID(subscription["id"]),
+                delivery_id=uuid.UUID(dead["id"]),
+            )
+
+    async with db.transaction() as session:
+        assert await retry_dead(session, letter_id) is not None
+        replaying = asyncio.create_task(replay())
+        await asyncio.sleep(0.3)  # the replay is under way, waiting on the retry's transaction
+    await replaying
+    assert await _sends_of(db, dead["id"]) == [("pending", 0)]
+
+
+async def _dead_sends(db, delivery_id: str) -> list[tuple[uuid.UUID]]:
+    async with db.transaction(write=False) as session:
+        rows = await session.execute(
+            select(OutboxEvent.id).where(
+                OutboxEvent.subject == f"webhook_delivery:{delivery_id}", OutboxEvent.status == "dead"
+            )
+        )
+    return [tuple(row) for row in rows]
