@@ -118,7 +118,14 @@ async def test_internal_comments_stay_internal(app, client, street_vendor, citiz
 
     assert [t for t, _ in await told(citizen) if t == "application_message"] == ["application_message"]
     assert ("application_message", "sent") in await told(citizen)
-    assert "约三个工作日" not in str(await told(citizen))
+    # Neither the inbox nor the SMS (which goes through the provider) carries the words, the internal note's least.
+    inbox = (await client.get("/api/v1/me/notifications", headers=citizen, params={"limit": 100})).json()["items"]
+    [message] = [n for n in inbox if n["template"] == "application_message"]
+    assert reference in message["body"]
+    sms = str(app.state.cloud.mock.sms[f"notification-{message['id']}"])
+    assert reference in sms
+    for words in ("约三个工作日", "申请人曾有违规记录"):
+        assert words not in message["title"] + message["body"] + sms
     assert await told(officers_inbox) == []
     # Once an officer has it, the citizen's words reach that officer, in the inbox only.
     await act(client, officer, draft["id"], "claim")

@@ -65,6 +65,13 @@ async def test_the_office_and_the_applicant_write_to_each_other_and_internal_not
         notice for notice in await _told(app, client, "13800000003", reference) if notice[0] == "application_message"
     ]
     assert messages == [("application_message", "sent")]
+    inbox_token = bearer(await token_for(app, "13800000003", "account", client_id="demo-web"))
+    inbox = (await client.get("/api/v1/me/notifications", headers=inbox_token, params={"limit": 100})).json()["items"]
+    [message] = [n for n in inbox if n["template"] == "application_message" and reference in n["body"]]
+    sms = str(app.state.cloud.mock.sms[f"notification-{message['id']}"])
+    assert reference in sms
+    for words in ("Nothing more for now", "Registry answered slowly"):
+        assert words not in message["title"] + message["body"] + sms
     assert await _told(app, client, "officer.talent", reference) == []
     # Once the officer has taken it, the applicant's words reach them, in the inbox only.
     assert (await act(client, officer, app_id, "claim")).status_code == 200
