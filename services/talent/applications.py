@@ -825,14 +825,12 @@ async def add_comment(
     *, session: AsyncSession, principal: Principal, application_id: uuid.UUID, data: CommentCreate
 ) -> CommentRead:
     row = await visible(session=session, principal=principal, application_id=application_id)
+    staff = is_handler(principal, row)
+    # Neither staff who may handle it nor its owner through this token: an officer's own registration, seen in the
+    # office's queue with a staff token. Their words are the applicant's, not the office's.
+    author = actor_of(principal, row) if staff or is_owner(principal, row) else StepActor(principal.subject, APPLICANT)
     return await conversation.write(
-        session,
-        TalentComment,
-        row,
-        author=actor_of(principal, row),
-        staff=is_handler(principal, row),
-        data=data,
-        event=COMMENT_ADDED,
+        session, TalentComment, row, author=author, staff=staff, data=data, event=COMMENT_ADDED
     )
 
 

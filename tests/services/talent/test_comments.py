@@ -133,3 +133,34 @@ async def test_words_waiting_unread_are_told_once(app, client, applicant, office
     assert (await client.post(url, json={"body": "One more"}, headers=officer)).status_code == 201
     await worker.drain()
     assert [n["read_at"] is None for n in await messages()] == [True, False]  # newest first
+
+
+async def test_an_officer_writing_on_their_own_registration_writes_as_its_applicant(
+    app, client, officer, supervisor, worker
+) -> None:
+    """A talent officer who applied sees their registration in the office's queue with their staff token too; what
+    they write there is the applicant's (it was labelled as an officer's, which the officer handling it would take for
+    the office's word), and no internal note of theirs nor any other reaches them."""
+    both = bearer(await token_for(app, "officer.talent", "openid talent:apply talent:review"))
+    app_id = (await client.post(APPLICATIONS, json={}, headers=both)).json()["id"]
+    await declare(client, both, app_id, DEGREE)
+    assert (await act(client, both, app_id, "submit")).status_code == 200, "submitted"
+    await worker.drain()
+    url = f"{APPLICATIONS}/{app_id}/comments"
+    note = await client.post(
+        url, json={"body": "Only the office reads this", "visibility": "internal"}, headers=supervisor
+    )
+    assert note.status_code == 201, note.text
+
+    written = await client.post(url, json={"body": "My diploma is on its way."}, headers=officer)
+    assert written.status_code == 201, written.text
+    assert (written.json()["author_role"], written.json()["visibility"]) == ("applicant", "applicant")
+    refused = await client.post(url, json={"body": "x", "visibility": "internal"}, headers=officer)
+    assert_problem(refused, 403)
+    assert [(c["author_role"], c["body"]) for c in await all_pages(client, url, officer)] == [
+        ("applicant", "My diploma is on its way.")
+    ]
+    assert [(c["author_role"], c["visibility"]) for c in await all_pages(client, url, supervisor)] == [
+        ("supervisor", "internal"),
+        ("applicant", "applicant"),
+    ]
