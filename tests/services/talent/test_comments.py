@@ -164,3 +164,25 @@ async def test_an_officer_writing_on_their_own_registration_writes_as_its_applic
         ("supervisor", "internal"),
         ("applicant", "applicant"),
     ]
+
+
+async def test_who_reaches_a_registrations_conversation(app, client, applicant, sponsor, officer, worker) -> None:
+    """The sponsor reads and writes while the citizen's mandate stands, and not once it is withdrawn (404, nothing
+    written); staff of another department, and the talent office before the registration is sent, reach nothing."""
+    me = (await client.get("/api/v1/me", headers=applicant)).json()
+    app_id = (await client.post(APPLICATIONS, json={"on_behalf_of": me["id"]}, headers=sponsor)).json()["id"]
+    url = f"{APPLICATIONS}/{app_id}/comments"
+    assert (await client.post(url, json={"body": "Filed for our engineer."}, headers=sponsor)).status_code == 201
+    assert_problem(await client.get(url, headers=officer), 404)  # a draft is not the office's yet
+    assert_problem(await client.post(url, json={"body": "x"}, headers=officer), 404)
+    market = bearer(await token_for(app, "officer.market", "openid permits:process talent:apply"))
+    assert_problem(await client.get(url, headers=market), 404)
+    assert_problem(await client.post(url, json={"body": "x"}, headers=market), 404)
+
+    withdrawn = await client.delete("/api/v1/me/representations/demo-partner", headers=applicant)
+    assert withdrawn.status_code == 204, withdrawn.text
+    assert_problem(await client.get(url, headers=sponsor), 404)
+    assert_problem(await client.post(url, json={"body": "Still here?"}, headers=sponsor), 404)
+    assert [(c["author_role"], c["body"]) for c in await all_pages(client, url, applicant)] == [
+        ("partner", "Filed for our engineer.")
+    ]
