@@ -73,7 +73,8 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = []
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
-    # When set, /metrics requires `Authorization: Bearer <token>` (scrapers outside the private network).
+    # When set, /metrics requires `Authorization: Bearer <token>`. Required in production: the metrics show request
+    # counts per route and status, outbox lag, dead letters and breaker state, which are nobody's business outside.
     metrics_token: str | None = None
 
     # The government cloud (TC3-HMAC-SHA256 signed API). No base URL: the mock cloud runs in-process and is served
@@ -145,6 +146,9 @@ class Settings(BaseSettings):
                 self.cloud_callback_secret_key.get_secret_value()
             ):
                 raise ValueError("production needs real TI_CLOUD_SECRET_KEY and TI_CLOUD_CALLBACK_SECRET_KEY")
+            # An unset (or blank) token would leave /metrics open to anyone who reaches the process.
+            if not (self.metrics_token or "").strip():
+                raise ValueError("production needs TI_METRICS_TOKEN (/metrics is never open in production)")
         return self
 
     @property

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from core.logging import JsonFormatter
 from core.settings import Settings
@@ -18,6 +19,16 @@ from tests.helpers import assert_problem
 def _app(**overrides: object):
     options = {"database_url": "sqlite+aiosqlite:///:memory:", "log_level": "WARNING", **overrides}
     return create_app(Settings(_env_file=None, **options))
+
+
+# What production needs besides TI_ENV (see Settings._production_needs_real_parts).
+PRODUCTION = {
+    "env": "production",
+    "cloud_base_url": "https://cloud.example.gov.cn",
+    "cloud_secret_key": "production-cloud-key",
+    "cloud_callback_secret_key": "production-callback-key",
+    "metrics_token": "scrape-secret",
+}
 
 
 @pytest.fixture
@@ -52,12 +63,7 @@ async def test_security_headers_on_every_response(http: httpx.AsyncClient) -> No
 
 
 async def test_hsts_in_production() -> None:
-    production = _app(
-        env="production",
-        cloud_base_url="https://cloud.example.gov.cn",
-        cloud_secret_key="production-cloud-key",
-        cloud_callback_secret_key="production-callback-key",
-    )
+    production = _app(**PRODUCTION)
     async with asgi_client(production) as client:
         response = await client.get("/healthz")
     assert response.headers["strict-transport-security"].startswith("max-age=")
@@ -107,6 +113,24 @@ async def test_metrics_token_when_configured() -> None:
     async with asgi_client(_app(metrics_token="scrape-secret")) as client:
         assert_problem(await client.get("/metrics"), 401, "unauthorized")
         assert_problem(await client.get("/metrics", headers={"Authorization": "Bearer wrong"}), 401)
+        ok = await client.get("/metrics", headers={"Authorization": "Bearer scrape-secret"})
+        assert ok.status_code == 200
+        assert "http_requests_total" in ok.text
+
+
+@pytest.mark.parametrize("token", [None, "", "   "])
+def test_production_refuses_to_start_without_a_metrics_token(token: str | None) -> None:
+    # Unset must not mean "open" where the metrics would be served to anyone who reaches the process.
+    with pytest.raises(ValidationError, match="production needs TI_METRICS_TOKEN"):
+        Settings(_env_file=None, **{**PRODUCTION, "metrics_token": token})
+    # Outside production, unset still means open (the embedded default scraped on the private network).
+    assert Settings(_env_file=None, env="development", metrics_token=token).metrics_token == token
+
+
+async def test_metrics_in_production_take_the_token() -> None:
+    async with asgi_client(_app(**PRODUCTION)) as client:
+        body = assert_problem(await client.get("/metrics"), 401, "unauthorized")
+        assert body["detail"] == "A metrics token is required."
         ok = await client.get("/metrics", headers={"Authorization": "Bearer scrape-secret"})
         assert ok.status_code == 200
         assert "http_requests_total" in ok.text
