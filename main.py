@@ -166,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = database
+    app.state.readiness = health.Readiness(database)
     app.state.identity = identity
     cloud = app.state.cloud = build_cloud(settings, app)
     app.state.webhook_guard = webhook_guard(settings)

@@ -1,5 +1,6 @@
 """Request ids, security headers, CORS, metrics and the structured access log."""
 
+import asyncio
 import io
 import json
 import logging
@@ -8,7 +9,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import event
 
+from core.health import Readiness
 from core.logging import JsonFormatter
 from core.settings import Settings
 from main import create_app
@@ -99,6 +102,41 @@ async def test_readyz_is_503_when_the_database_is_unreachable() -> None:
         # The process stays up and keeps answering.
         assert (await client.get("/healthz")).json() == {"status": "ok"}
     await app.state.db.dispose()
+
+
+async def test_concurrent_readyz_probes_share_one_database_check(app, client, db) -> None:
+    pings: list[str] = []
+
+    def seen(_connection, _cursor, statement, *_args) -> None:
+        if statement == "SELECT 1":
+            pings.append(statement)
+
+    # The engine the check uses (on PostgreSQL an autocommit view of the one pool): each ping counted once.
+    engine = db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    own = app.state.readiness  # (put back by hand: monkeypatch would delete it, as State keeps it off __dict__)
+    try:
+        # A process that has not checked yet (the suite's app is shared), whose answer stands for the whole test.
+        app.state.readiness = Readiness(db, fresh_for=60)
+        flood = await asyncio.gather(*(client.get("/readyz") for _ in range(50)))
+        assert [r.json() for r in flood] == [{"status": "ready"}] * 50
+        # All fifty arrived while the first check was running: they waited for its answer instead of each taking a
+        # connection for a check of their own.
+        assert len(pings) == 1
+        again = await asyncio.gather(*(client.get("/readyz") for _ in range(20)))
+        assert {r.status_code for r in again} == {200}
+        assert len(pings) == 1  # answered from the standing result
+        # Once the answer is older than it stands for, the database is asked again.
+        app.state.readiness = Readiness(db, fresh_for=0.5)
+        assert (await client.get("/readyz")).json() == {"status": "ready"}
+        assert (await client.get("/readyz")).json() == {"status": "ready"}
+        assert len(pings) == 2
+        await asyncio.sleep(0.55)
+        assert (await client.get("/readyz")).json() == {"status": "ready"}
+        assert len(pings) == 3
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+        app.state.readiness = own
 
 
 async def test_metrics_count_requests_by_route_template(http: httpx.AsyncClient) -> None:
