@@ -296,7 +296,8 @@ async def update_client(
 async def rotate_secret(
     client_id: str, _: Admin, session: SessionDep, identity: IdentityDep, response: Response, if_match: IfMatch = None
 ) -> ClientWithSecret:
-    """A new secret, shown once; the old one stops working."""
+    """A new secret, shown once; the old one stops working, and so do the access tokens issued to the client before
+    (its people's refresh tokens stay: refreshing takes the new secret)."""
     client = await service.rotate_client_secret(
         session=session, identity=identity, client_id=client_id, if_match=if_match
     )

@@ -624,7 +624,8 @@ async def update_client(
 async def rotate_client_secret(
     *, session: AsyncSession, identity: Identity, client_id: str, if_match: str | None
 ) -> ClientWithSecret:
-    """Issue a new secret (shown once); the old one stops working in every process within a second."""
+    """Issue a new secret (shown once); the old one, and the access tokens issued before, stop working in every process
+    within a second."""
     client = await repository.client(session, client_id)
     if client is None:
         raise ClientNotFound()
@@ -636,7 +637,17 @@ async def rotate_client_secret(
     session.add(client)
     await session.flush()
     await _revoke(session, identity, "client", client_id)
-    audit.record(session, action="identity.client.secret_rotated", object_type="oauth_client", object_id=client_id)
+    # A secret is rotated because it leaked: the access tokens minted with it (client credentials, or refreshes made
+    # with the old secret) worked on for their ten minutes. They stop now, as when a scope is taken away; refresh
+    # tokens stay, since using one takes the client's secret and only the new one is accepted.
+    await _revoke(session, identity, "client_tokens", client_id)
+    audit.record(
+        session,
+        action="identity.client.secret_rotated",
+        object_type="oauth_client",
+        object_id=client_id,
+        detail={"revoked": "access_tokens"},  # the value, not a key: the audit redacts keys naming a token
+    )
     return ClientWithSecret(
         **ClientRead.model_validate(client, from_attributes=True).model_dump(), client_secret=secret
     )

@@ -1,6 +1,7 @@
 """Citizen sign-up, the caller's own account, and the administrators' account and client registry."""
 
 import asyncio
+import math
 import time
 import uuid
 from datetime import timedelta
@@ -463,6 +464,69 @@ async def test_rotating_the_secret_retires_the_old_one(client, admin) -> None:
     assert (
         await client.post("/oauth2/token", data={"grant_type": "client_credentials"}, auth=("city-bank", new))
     ).status_code == 200
+
+
+async def test_rotating_the_secret_stops_the_access_tokens_issued_with_the_old_one(client, db, admin) -> None:
+    """A secret is rotated because it leaked, and the tokens minted with it went on working for their ten minutes."""
+    partner = ("demo-partner", "demo-partner-secret")
+    issued = await client.post(
+        "/oauth2/token", data={"grant_type": "client_credentials", "scope": "webhooks:manage"}, auth=partner
+    )
+    held = bearer(issued.json()["access_token"])
+    assert (await client.get("/api/v1/partners/webhooks", headers=held)).status_code == 200
+    rotated = await client.post("/api/v1/admin/clients/demo-partner/secret", headers={**admin, "If-Match": '"1"'})
+    assert rotated.status_code == 200, rotated.text
+    deadline = time.monotonic() + 2.5
+    while (refused := await client.get("/api/v1/partners/webhooks", headers=held)).status_code != 401:
+        assert time.monotonic() < deadline, "a token minted with the rotated secret still works"
+    assert assert_problem(refused, 401, "invalid-token")["detail"] == "The token was revoked."
+    async with db.transaction(write=False) as session:
+        statement = select(AuditEvent.detail).where(
+            AuditEvent.action == "identity.client.secret_rotated", AuditEvent.object_id == "demo-partner"
+        )
+        assert (await session.execute(statement)).scalar_one() == {"revoked": "access_tokens"}
+    # The new secret's tokens work (once past the second of the rotation: a revocation stops what was issued up to
+    # and including its second, token times being whole seconds).
+    new = ("demo-partner", rotated.json()["client_secret"])
+    deadline = time.monotonic() + 2.5
+    while True:
+        fresh = await client.post(
+            "/oauth2/token", data={"grant_type": "client_credentials", "scope": "webhooks:manage"}, auth=new
+        )
+        answer = await client.get("/api/v1/partners/webhooks", headers=bearer(fresh.json()["access_token"]))
+        if answer.status_code == 200:
+            break
+        assert time.monotonic() < deadline, answer.text
+
+
+async def test_rotating_the_secret_keeps_the_sign_ins_refreshable_with_the_new_one(client, admin) -> None:
+    """People signed in through the client lose the access token they hold, not their sign-in: refreshing takes the
+    client's secret, which only the new one passes."""
+    tokens = await sign_in(client, "13800000001", "openid profile")
+    me = bearer(tokens["access_token"])
+    assert (await client.get("/api/v1/me", headers=me)).status_code == 200
+    etag = (await client.get("/api/v1/admin/clients/officer-console", headers=admin)).headers["etag"]
+    rotated = await client.post("/api/v1/admin/clients/officer-console/secret", headers={**admin, "If-Match": etag})
+    rotated_at = time.time()  # the revocation's time is before this
+    assert rotated.status_code == 200, rotated.text
+    deadline = time.monotonic() + 2.5
+    while (await client.get("/api/v1/me", headers=me)).status_code != 401:
+        assert time.monotonic() < deadline, "the access token outlived the rotation of its client's secret"
+    refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    deadline = time.monotonic() + 2.5
+    while (
+        stale := await client.post("/oauth2/token", data=refresh, auth=("officer-console", "officer-console-secret"))
+    ).status_code != 401:
+        assert time.monotonic() < deadline, "the old secret still refreshes"
+    assert stale.json()["error"] == "invalid_client"
+    # A revocation stops what was issued up to and including its second (token times are whole seconds), so the
+    # refresh is made in a later one: a token issued in the rotation's own second would be refused for its life.
+    await asyncio.sleep(max(0.0, math.ceil(rotated_at) - time.time()) + 0.05)
+    refreshed = await client.post(
+        "/oauth2/token", data=refresh, auth=("officer-console", rotated.json()["client_secret"])
+    )
+    assert refreshed.status_code == 200, refreshed.text
+    assert (await client.get("/api/v1/me", headers=bearer(refreshed.json()["access_token"]))).status_code == 200
 
 
 @pytest.mark.parametrize(
