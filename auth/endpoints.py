@@ -592,7 +592,7 @@ async def login(request: Request, session: SessionDep, identity: Identity = Depe
     if needs_rehash(account["password_hash"]):
         from auth.service import rehash_password
 
-        await rehash_password(session=session, account_id=account["id"], password=password)
+        await rehash_password(session=session, identity=identity, account_id=account["id"], password=password)
     audit.record(
         session,
         action="auth.login.succeeded",
