@@ -24,6 +24,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from auth import repository
+from auth.schemas import client_key_problem
 from auth.tokens import LEEWAY, TokenError, unverified_header
 from core.crypto import secret_digest
 from core.models import new_id, utcnow
@@ -242,7 +243,10 @@ def private_key_jwt(server: "AuthorizationServer") -> Any:
             raise refuse("the client is unknown or does not use private_key_jwt")
         try:
             keys = KeySet.import_key_set(client.jwks)
-            candidates = [k for k in keys.keys if k.key_type == ASSERTION_ALGORITHMS[alg]]
+            # A key registered before registration refused weak ones (auth.schemas.client_key_problem) verifies nothing.
+            candidates = [
+                k for k in keys.keys if k.key_type == ASSERTION_ALGORITHMS[alg] and client_key_problem(k) is None
+            ]
             if header.get("kid"):
                 candidates = [k for k in candidates if k.kid == header["kid"]]
             if not candidates:

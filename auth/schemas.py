@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+from joserfc.jwk import Key, KeySet
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from auth.scopes import SCOPES, STAFF_ROLES
@@ -152,6 +152,28 @@ def check_redirect_uri(uri: str) -> str:
     raise ValueError(f"{uri!r}: use https, http on a loopback address, or a reverse-domain private scheme")
 
 
+# What a client's private_key_jwt assertion may be verified with (auth.grants.ASSERTION_ALGORITHMS): RSA (RS256, PS256)
+# of 2048 bits at least, as NIST SP 800-131A has required since 2013 and as our own keys are (auth.keys); EC on P-256,
+# the one curve ES256 signs on; OKP on Ed25519 or Ed448 (EdDSA), not X25519 / X448, which agree keys and sign nothing.
+MIN_CLIENT_RSA_BITS = 2048
+CLIENT_KEY_CURVES = {"EC": ("P-256",), "OKP": ("Ed25519", "Ed448")}
+
+
+def client_key_problem(key: Key) -> str | None:
+    """Why a client's public key may not verify its assertions; None when it may."""
+    if key.key_type == "RSA":
+        bits = key.raw_value.key_size
+        if bits < MIN_CLIENT_RSA_BITS:
+            return f"an RSA key of {bits} bits is too weak: at least {MIN_CLIENT_RSA_BITS} bits are required"
+        return None
+    curves = CLIENT_KEY_CURVES.get(key.key_type)
+    if curves is None:
+        return f"{key.key_type} keys are not accepted"
+    if key.get("crv") not in curves:
+        return f"an {key.key_type} key on {key.get('crv')} is not accepted: use {' or '.join(curves)}"
+    return None
+
+
 class ClientFields(Strict):
     name_zh: str = Field(min_length=1, max_length=200)
     name_en: str = Field(min_length=1, max_length=200)
@@ -159,7 +181,11 @@ class ClientFields(Strict):
     post_logout_redirect_uris: list[str] = Field(default_factory=list, max_length=20)
     grant_types: list[GrantType] = Field(min_length=1)
     scopes: list[str] = Field(min_length=1, max_length=len(SCOPES))
-    jwks: dict[str, Any] | None = Field(default=None, description="Public keys for private_key_jwt (no private parts)")
+    jwks: dict[str, Any] | None = Field(
+        default=None,
+        description="Public keys for private_key_jwt (no private parts): RSA of 2048 bits or more, EC on P-256, OKP on "
+        "Ed25519 or Ed448",
+    )
     skip_consent: bool = False
     can_introspect: bool = False
 
@@ -192,9 +218,14 @@ class ClientFields(Strict):
         try:
             # As the token endpoint will read them (auth.grants): a set it cannot read was registered with a 201, and
             # the client then failed every sign-in with "bad signature".
-            KeySet.import_key_set(jwks)
+            imported = KeySet.import_key_set(jwks)
         except (JoseError, ValueError) as error:
             raise ValueError(f"a key of the set is not a usable public key: {error}") from None
+        # Read, a 512-bit RSA key (factored in hours) or a key on a curve the token endpoint refuses was kept too.
+        for number, key in enumerate(imported.keys, start=1):
+            problem = client_key_problem(key)
+            if problem:
+                raise ValueError(f"key {number} of the set: {problem}")
         return jwks
 
 

@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 
 import pytest
+from joserfc.jwk import ECKey, OKPKey, RSAKey
 from sqlalchemy import select, update
 
 from auth.models import Account, AccountRole, OAuthClient
@@ -735,3 +736,53 @@ async def test_a_key_set_the_token_endpoint_cannot_read_is_refused(client, admin
     assert [error["field"] for error in body["errors"]] == ["jwks"]
     assert "not a usable public key" in body["errors"][0]["detail"]
     assert_problem(await client.get("/api/v1/admin/clients/city-bank", headers=admin), 404)
+
+
+def _public_key(kind: str, size_or_curve: int | str) -> dict:
+    generate = {"RSA": RSAKey, "EC": ECKey, "OKP": OKPKey}[kind].generate_key
+    return generate(size_or_curve).as_dict(private=False)
+
+
+WEAK_KEYS = [
+    (("RSA", 1024), "an RSA key of 1024 bits is too weak: at least 2048 bits are required"),
+    (("RSA", 2040), "an RSA key of 2040 bits is too weak: at least 2048 bits are required"),
+    (("EC", "P-384"), "an EC key on P-384 is not accepted: use P-256"),
+    (("EC", "secp256k1"), "an EC key on secp256k1 is not accepted: use P-256"),
+    (("OKP", "X25519"), "an OKP key on X25519 is not accepted: use Ed25519 or Ed448"),
+]
+
+
+@pytest.mark.filterwarnings("ignore::joserfc.errors.SecurityWarning")  # joserfc's own warning on small RSA keys
+@pytest.mark.parametrize(("weak", "problem"), WEAK_KEYS)
+async def test_a_weak_key_or_one_on_a_curve_we_do_not_verify_is_refused(client, admin, weak, problem: str) -> None:
+    """A 1024-bit RSA key (or 512: factored in hours) was registered with a 201 and verified the client's assertions;
+    so was a key on a curve ES256 / EdDSA never verify with, whose client then failed every sign-in."""
+    strong = _public_key("RSA", 2048)
+    jwt_partner = {**PARTNER, "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [strong]}}
+    refused = {**jwt_partner, "jwks": {"keys": [strong, _public_key(*weak)]}}
+    body = assert_problem(await client.post("/api/v1/admin/clients", json=refused, headers=admin), 422)
+    assert [(error["field"], error["detail"]) for error in body["errors"]] == [
+        ("jwks", f"Value error, key 2 of the set: {problem}")
+    ]
+    assert_problem(await client.get("/api/v1/admin/clients/city-bank", headers=admin), 404)
+    # Nor by a change of a registered client's keys.
+    assert (await client.post("/api/v1/admin/clients", json=jwt_partner, headers=admin)).status_code == 201
+    patched = await client.patch(
+        "/api/v1/admin/clients/city-bank",
+        json={"jwks": {"keys": [_public_key(*weak)]}},
+        headers={**admin, "If-Match": '"1"'},
+    )
+    body = assert_problem(patched, 422, "validation-failed")
+    assert [(error["field"], error["detail"]) for error in body["errors"]] == [
+        ("jwks", f"Value error, key 1 of the set: {problem}")
+    ]
+    kept = (await client.get("/api/v1/admin/clients/city-bank", headers=admin)).json()
+    assert (kept["version"], kept["jwks"]) == (1, {"keys": [strong]})
+
+
+@pytest.mark.parametrize("key", [("RSA", 2048), ("RSA", 4096), ("EC", "P-256"), ("OKP", "Ed25519"), ("OKP", "Ed448")])
+async def test_keys_of_the_kinds_we_verify_are_registered(client, admin, key) -> None:
+    jwt_partner = {**PARTNER, "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [_public_key(*key)]}}
+    created = await client.post("/api/v1/admin/clients", json=jwt_partner, headers=admin)
+    assert created.status_code == 201, created.text
+    assert created.json()["jwks"] == jwt_partner["jwks"]

@@ -13,10 +13,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 from joserfc import jwt
-from joserfc.jwk import ECKey
+from joserfc.jwk import ECKey, RSAKey
 from sqlalchemy import select, update
 
-from auth.models import AuthorizationCode, RefreshToken
+from auth.models import AuthorizationCode, OAuthClient, RefreshToken
 from core.models import utcnow
 from core.settings import Settings
 from main import create_app
@@ -416,6 +416,23 @@ async def test_7_private_key_jwt_works(client, jwt_partner, partner_key) -> None
     response = await _with_assertion(client, _assertion(partner_key))
     assert response.status_code == 200, response.text
     assert response.json()["scope"] == "partner:read"
+
+
+@pytest.mark.filterwarnings("ignore::joserfc.errors.SecurityWarning")  # joserfc's own warning on small RSA keys
+async def test_7_a_weak_key_registered_before_the_rule_verifies_nothing(client, app, db, jwt_partner) -> None:
+    """Registration refuses RSA keys under 2048 bits (auth.schemas.client_key_problem); a client registered before
+    with one holds it still, and its assertions are not taken."""
+    weak = RSAKey.generate_key(1024)
+    weak.ensure_kid()
+    public = {**weak.as_dict(private=False), "kid": weak.kid, "alg": "RS256", "use": "sig"}
+    async with db.transaction() as session:
+        await session.execute(
+            update(OAuthClient).where(OAuthClient.client_id == jwt_partner).values(jwks={"keys": [public]})
+        )
+    app.state.identity.forget_cached_state()  # written behind the API's back: no change notice
+    response = await _with_assertion(client, _assertion(weak))
+    assert (response.status_code, response.json()["error"]) == (401, "invalid_client")
+    assert response.json()["error_description"] == "Client assertion refused: no registered key fits the assertion."
 
 
 async def test_7_private_key_jwt_replayed_jti_is_refused(client, jwt_partner, partner_key) -> None:
