@@ -1,6 +1,7 @@
 """API shapes of the identity domain. Request schemas forbid unknown fields (no mass assignment)."""
 
 import re
+import unicodedata
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -8,7 +9,15 @@ from urllib.parse import urlsplit
 
 from joserfc.errors import JoseError
 from joserfc.jwk import Key, KeySet
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from auth.scopes import SCOPES, STAFF_ROLES
 from core.http.language import Localized
@@ -19,9 +28,29 @@ MobilePhone = Annotated[
 ]
 Password = Annotated[str, Field(min_length=1, max_length=128, description="At least 10 characters, not a common one")]
 Username = Annotated[str, Field(pattern=r"^[a-z][a-z0-9._-]{2,63}$")]
+# Characters a name is shown without, or shown wrong with: controls (Cc), formatting (Cf: the bidi overrides such as
+# U+202E, which turn "Mallory" in a citizen's access log into another name read backwards, and the zero-width ones,
+# which make two identical-looking names differ), private-use (Co), lone surrogates (Cs), line and paragraph
+# separators (Zl, Zp).
+_UNSHOWN_IN_NAMES = frozenset({"Cc", "Cf", "Co", "Cs", "Zl", "Zp"})
+
+
+def check_person_name(name: str) -> str:
+    """Refuse a name holding a character it would not be shown faithfully with (see _UNSHOWN_IN_NAMES). Any script,
+    spaces, hyphens, apostrophes and middle dots (阿卜杜·热合曼) are a name's own."""
+    unshown = sorted({f"U+{ord(ch):04X}" for ch in name if unicodedata.category(ch) in _UNSHOWN_IN_NAMES})
+    if unshown:
+        raise ValueError(
+            f"a name cannot contain control, invisible or direction-changing characters ({', '.join(unshown)})"
+        )
+    return name
+
+
 # A person's name, trimmed: a name of blanks would become the default holder of a permit, and a staff member of blanks
-# is who a citizen's access log says read their data.
-PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# is who a citizen's access log says read their data; and shown as it is (check_person_name).
+PersonName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(check_person_name)
+]
 DepartmentCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,39}$")]
 StaffRole = Literal["officer", "supervisor", "talent_officer", "catalogue_editor", "publisher", "auditor", "admin"]
 GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
@@ -64,8 +93,7 @@ class AccountUpdate(Strict):
 
 
 class MeUpdate(Strict):
-    # (a name of blanks would become the default holder of a permit)
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = None
+    name: PersonName | None = None
     preferred_language: Language | None = None
 
 

@@ -2,9 +2,11 @@
 
 import re
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from auth.schemas import check_person_name
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
@@ -21,7 +23,10 @@ def id_number_is_valid(number: str) -> bool:
 class IdentityCheck(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str = Field(min_length=1, max_length=50, description="the name on the resident ID card")
+    # Becomes the account's name on a match: held to what every other way of naming an account is.
+    name: Annotated[str, AfterValidator(check_person_name)] = Field(
+        min_length=1, max_length=50, description="the name on the resident ID card"
+    )
     id_number: str = Field(min_length=18, max_length=18, description="the 18-character resident ID number")
 
     @field_validator("id_number")

@@ -170,6 +170,71 @@ async def test_a_rehash_at_sign_in_is_made_off_the_event_loop(app, db) -> None:
         assert verify_password(account.password_hash, "A-new-hash-of-41")
 
 
+UNSHOWN = [
+    ("\u202eLin Xiaoyu", "U+202E"),  # RIGHT-TO-LEFT OVERRIDE: the rest of the log line reads backwards
+    ("Lin\u2066 Xiaoyu\u2069", "U+2066, U+2069"),  # a directional isolate and its end
+    ("林\u200b小雨", "U+200B"),  # ZERO WIDTH SPACE: looks like 林小雨, is not
+    ("Lin\u200dXiaoyu\ufeff", "U+200D, U+FEFF"),  # zero-width joiner, byte-order mark
+    ("Lin\x07Xiaoyu", "U+0007"),  # a control character (BEL)
+    ("Lin\nXiaoyu", "U+000A"),  # a line break inside: a forged second log line
+    ("Lin\u2028Xiaoyu", "U+2028"),  # LINE SEPARATOR
+    ("Lin\u2029Xiaoyu", "U+2029"),  # PARAGRAPH SEPARATOR
+    ("Lin\ue000Xiaoyu", "U+E000"),  # private use
+]
+
+
+@pytest.mark.parametrize(("name", "code_points"), UNSHOWN)
+async def test_a_name_with_characters_it_is_not_shown_with_is_refused_everywhere(
+    client, app, db, admin, name: str, code_points: str
+) -> None:
+    """A name is what a citizen's access log shows of who read their data: with U+202E in it, "Mallory" reads as
+    someone else. Refused at sign-up, for staff, in an administrator's and the owner's renaming and in the identity
+    check (whose name becomes the account's)."""
+    detail = f"Value error, a name cannot contain control, invisible or direction-changing characters ({code_points})"
+
+    def refused(response) -> None:
+        body = assert_problem(response, 422, "validation-failed")
+        assert [(error["field"], error["detail"]) for error in body["errors"]] == [("name", detail)]
+
+    refused(await sign_up(client, app, {**SIGN_UP, "name": name}))
+    refused(await client.post("/api/v1/admin/accounts", json={**STAFF, "name": name}, headers=admin))
+    listed = await client.get("/api/v1/admin/accounts", params={"role": "officer", "limit": 1}, headers=admin)
+    url = f"/api/v1/admin/accounts/{listed.json()['items'][0]['id']}"
+    refused(await client.patch(url, json={"name": name}, headers={**admin, "If-Match": '"1"'}))
+    owner = bearer(await token_for(app, "13800000003", "openid profile account", client_id="demo-web"))
+    etag = (await client.get("/api/v1/me", headers=owner)).headers["etag"]
+    refused(await client.patch("/api/v1/me", json={"name": name}, headers={**owner, "If-Match": etag}))
+    checked = await client.post(
+        "/api/v1/me/identity-verification", headers=owner, json={"name": name, "id_number": "440703199203150034"}
+    )
+    refused(checked)
+    me = (await client.get("/api/v1/me", headers=owner)).json()
+    assert (me["name"], me["identity_verified_at"], me["version"]) == ("王磊 Wang Lei", None, 1)
+    assert (await client.get(url, headers=admin)).json()["version"] == 1
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "阿卜杜·热合曼",  # a transliterated name, its parts joined by a middle dot
+        "Zoë O'Brien-Smith",
+        "Anne Marie d’Arc",  # a typographic apostrophe
+        "欧阳 娜娜",
+        "Nguyễn Thị Minh Khai",
+        "Ахмед Ибрагим",
+    ],
+)
+async def test_names_in_any_script_with_their_own_punctuation_pass(client, app, db, admin, name: str) -> None:
+    signed_up = await sign_up(client, app, {**SIGN_UP, "name": name})
+    assert (signed_up.status_code, signed_up.json()["name"]) == (201, name)
+    created = await client.post("/api/v1/admin/accounts", json={**STAFF, "name": name}, headers=admin)
+    assert (created.status_code, created.json()["name"]) == (201, name)
+    owner = bearer(await token_for(app, "13800000003", "openid profile account", client_id="demo-web"))
+    etag = (await client.get("/api/v1/me", headers=owner)).headers["etag"]
+    renamed = await client.patch("/api/v1/me", json={"name": name}, headers={**owner, "If-Match": etag})
+    assert (renamed.status_code, renamed.json()["name"]) == (200, name)
+
+
 async def test_sign_up_is_idempotent_with_a_key(client, app, db) -> None:
     headers = {"Idempotency-Key": "signup-1"}
     body = {**SIGN_UP, "phone_code": await phone_code(client, app, SIGN_UP["phone"])}
