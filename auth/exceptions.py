@@ -53,6 +53,13 @@ class InvalidAccountChange(ValidationFailed):
     code, title = "invalid-account-change", "This change cannot be made to the account"
 
 
+class InvalidDepartment(ValidationFailed):
+    code, title = "invalid-department", "The department does not fit the account"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, errors=[field_error("department", detail, code="invalid_department")])
+
+
 class LastAdministrator(Conflict):
     code, title = "last-administrator", "This would leave no active administrator"
 

@@ -181,7 +181,8 @@ async def list_accounts(
 async def create_account(
     data: StaffCreate, _: Admin, session: SessionDep, identity: IdentityDep, response: Response, _key: AdminKey
 ) -> AccountRead:
-    """Create a staff account with a department and roles."""
+    """Create a staff account with roles and, for an officer, supervisor, talent officer or catalogue editor (who work
+    for one), a department (422 on `department` without one)."""
     account = await service.create_staff(session=session, identity=identity, data=data)
     set_etag(response, account.version)
     response.headers["Location"] = f"/api/v1/admin/accounts/{account.id}"
@@ -222,8 +223,9 @@ async def update_account(
     response: Response,
     if_match: IfMatch = None,
 ) -> AccountRead:
-    """Change roles, department, name or status; removing access revokes the account's tokens everywhere. The answer
-    shows a citizen's data as a read does, and lands in their access log the same way."""
+    """Change roles, department, name or status; removing access revokes the account's tokens everywhere. A citizen
+    has no department, and an officer, supervisor, talent officer or catalogue editor has one (422 on `department`).
+    The answer shows a citizen's data as a read does, and lands in their access log the same way."""
     account = await service.update_account(
         session=session, identity=identity, account_id=account_id, data=data, if_match=if_match
     )

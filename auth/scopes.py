@@ -70,6 +70,9 @@ ROLES: dict[str, tuple[str, str]] = {
     "admin": ("系统管理员", "administrator"),
 }
 STAFF_ROLES = frozenset(ROLES) - {"citizen"}
+# The roles that work a department's queue or catalogue (and whose tokens carry `dept`): an account holding one
+# belongs to a department. Publishers, auditors and administrators work across departments; citizens belong to none.
+DEPARTMENT_ROLES = frozenset({"officer", "supervisor", "talent_officer", "catalogue_editor"})
 
 
 def scopes_for_person(requested: set[str], roles: set[str]) -> set[str]:

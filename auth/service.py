@@ -19,6 +19,7 @@ from auth.exceptions import (
     IdNumberTaken,
     InvalidAccountChange,
     InvalidClient,
+    InvalidDepartment,
     LastAdministrator,
     PartnerNotFound,
     PhoneTaken,
@@ -46,6 +47,7 @@ from auth.schemas import (
     StaffCreate,
     check_client_consistency,
 )
+from auth.scopes import DEPARTMENT_ROLES
 from auth.tokens import revocation, subject_client
 from core import accesslog, audit
 from core.crypto import mask_id_number, mask_name, mask_phone, secret_digest
@@ -110,8 +112,23 @@ async def sign_up_citizen(*, session: AsyncSession, identity: Identity, data: Ci
     return me_of(account, {"citizen"}, identity)
 
 
+def _check_department(kind: str, roles: set[str], department: str | None) -> None:
+    """A citizen belongs to no department, and whoever holds a department's role belongs to one: an officer without one
+    was created and then worked nobody's queue, and a citizen with one carried `dept` in their tokens. (Whether the
+    department exists is the catalogue's to know; auth does not read it.)"""
+    if kind == "citizen" and department is not None:
+        raise InvalidDepartment("A citizen belongs to no department: leave department out (or null).")
+    needing = sorted(roles & DEPARTMENT_ROLES)
+    if department is None and needing:
+        plural = "s" if len(needing) > 1 else ""
+        raise InvalidDepartment(
+            f"An account with the role{plural} {', '.join(needing)} belongs to a department: give it one."
+        )
+
+
 async def create_staff(*, session: AsyncSession, identity: Identity, data: StaffCreate) -> AccountRead:
     """An administrator creates an officer, supervisor, editor, publisher, auditor or administrator."""
+    _check_department("staff", set(data.roles), data.department)
     _check_password(data.password, data.username, data.name)
     if await repository.username_taken(session, data.username):
         raise UsernameTaken(f"The username {data.username} is taken.")
@@ -150,6 +167,13 @@ async def update_account(
     was_administrator = "admin" in roles and account.status == "active"
     changes: dict[str, Any] = {}
     _keep_verified_name(account, data.name)
+    if "department" in data.model_fields_set or data.roles is not None:
+        # Checked when the request touches either (an account made before the rule can still be renamed or disabled).
+        _check_department(
+            account.kind,
+            roles if data.roles is None or account.kind == "citizen" else set(data.roles),
+            data.department if "department" in data.model_fields_set else account.department,
+        )
     if data.name is not None and data.name != account.name:
         account.name = changes["name"] = data.name
     if "department" in data.model_fields_set and data.department != account.department:

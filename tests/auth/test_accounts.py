@@ -413,6 +413,95 @@ async def test_admin_creates_lists_and_reads_staff(client, admin) -> None:
     assert_problem(await client.post("/api/v1/admin/accounts", json=STAFF, headers=admin), 409, "username-taken")
 
 
+async def _account(client, admin, **filters) -> dict:
+    listed = await client.get("/api/v1/admin/accounts", params={**filters, "limit": 1}, headers=admin)
+    return listed.json()["items"][0]
+
+
+def _department_refused(response, detail: str) -> None:
+    body = assert_problem(response, 422, "invalid-department")
+    assert body["detail"] == detail
+    assert [(error["field"], error["detail"]) for error in body["errors"]] == [("department", detail)]
+
+
+@pytest.mark.parametrize(
+    ("roles", "named"),
+    [
+        (["officer"], "the role officer"),
+        (["supervisor"], "the role supervisor"),
+        (["talent_officer", "officer"], "the roles officer, talent_officer"),
+        (["catalogue_editor", "publisher"], "the role catalogue_editor"),
+    ],
+)
+async def test_staff_who_work_for_a_department_are_created_with_one(client, admin, roles: list, named: str) -> None:
+    """Officers, supervisors and editors without a department were created, and then worked nobody's queue."""
+    detail = f"An account with {named} belongs to a department: give it one."
+    without = {key: value for key, value in STAFF.items() if key != "department"} | {"roles": roles}
+    for body in (without, {**without, "department": None}):
+        _department_refused(await client.post("/api/v1/admin/accounts", json=body, headers=admin), detail)
+    nobody = await client.get("/api/v1/admin/accounts", params={"role": roles[0], "limit": 100}, headers=admin)
+    assert STAFF["username"] not in [item["username"] for item in nobody.json()["items"]]
+    created = await client.post("/api/v1/admin/accounts", json={**STAFF, "roles": roles}, headers=admin)
+    assert (created.status_code, created.json()["department"]) == (201, "tax")
+
+
+@pytest.mark.parametrize("roles", [["publisher"], ["auditor"], ["admin"], ["auditor", "publisher"]])
+async def test_staff_who_work_across_departments_need_none(client, admin, roles: list) -> None:
+    body = {key: value for key, value in STAFF.items() if key != "department"} | {"roles": roles}
+    created = await client.post("/api/v1/admin/accounts", json=body, headers=admin)
+    assert (created.status_code, created.json()["department"]) == (201, None)
+
+
+async def test_a_citizen_is_given_no_department(client, db, admin) -> None:
+    """An administrator could put a citizen in a department, whose tokens then carried `dept`."""
+    citizen = await _account(client, admin, kind="citizen")
+    url = f"/api/v1/admin/accounts/{citizen['id']}"
+    detail = "A citizen belongs to no department: leave department out (or null)."
+    _department_refused(
+        await client.patch(url, json={"department": "market"}, headers={**admin, "If-Match": '"1"'}), detail
+    )
+    after = (await client.get(url, headers=admin)).json()
+    assert (after["department"], after["version"]) == (None, 1)
+    # Naming nothing is no department, and any other change goes through.
+    renamed = await client.patch(
+        url, json={"department": None, "status": "disabled"}, headers={**admin, "If-Match": '"1"'}
+    )
+    assert (renamed.status_code, renamed.json()["department"], renamed.json()["status"]) == (200, None, "disabled")
+
+
+async def test_an_officer_keeps_a_department_through_changes(client, admin) -> None:
+    officer = await _account(client, admin, role="officer", department="market")
+    url = f"/api/v1/admin/accounts/{officer['id']}"
+    detail = "An account with the role officer belongs to a department: give it one."
+    _department_refused(
+        await client.patch(url, json={"department": None}, headers={**admin, "If-Match": '"1"'}), detail
+    )
+    publisher = await _account(client, admin, role="publisher")
+    to_publisher = f"/api/v1/admin/accounts/{publisher['id']}"
+    detail = "An account with the roles officer, supervisor belongs to a department: give it one."
+    _department_refused(
+        await client.patch(
+            to_publisher, json={"roles": ["publisher", "supervisor", "officer"]}, headers={**admin, "If-Match": '"1"'}
+        ),
+        detail,
+    )
+    assert (await client.get(to_publisher, headers=admin)).json()["roles"] == ["publisher"]
+    # Given one in the same change, it is taken; moved to another department, so is the officer.
+    promoted = await client.patch(
+        to_publisher,
+        json={"roles": ["publisher", "supervisor"], "department": "housing"},
+        headers={**admin, "If-Match": '"1"'},
+    )
+    assert (promoted.status_code, promoted.json()["department"]) == (200, "housing")
+    moved = await client.patch(url, json={"department": "housing"}, headers={**admin, "If-Match": '"1"'})
+    assert (moved.status_code, moved.json()["department"]) == (200, "housing")
+    # Out of the department's roles, no department is needed.
+    left = await client.patch(
+        url, json={"roles": ["auditor"], "department": None}, headers={**admin, "If-Match": moved.headers["etag"]}
+    )
+    assert (left.status_code, left.json()["department"], left.json()["roles"]) == (200, None, ["auditor"])
+
+
 async def test_removing_a_role_or_disabling_cuts_off_live_tokens(client, app, admin) -> None:
     tokens = await sign_in(client, "officer.market", "openid permits:process")
     accounts = (
