@@ -311,12 +311,20 @@ async def set_staff_password(
     account = await accounts.account(session, account_id)
     if account is None:
         raise AccountNotFound()
-    check_if_match(if_match, account.version)
     if account.kind != "staff":
         raise InvalidAccountChange("A citizen resets their own password with a code sent to their phone.")
     if account.id == administrator.account_id:
         # Here the current password is not asked for: a stolen session must not be enough to change one's own.
         raise InvalidAccountChange("Change your own password at /api/v1/me/password, with your current one.")
+    if "admin" in await accounts.roles(session, account.id):
+        # One stolen administrator's session must not take over, or lock out, every other administrator (and so get
+        # round the last-administrator rule). An administrator who lost their password is replaced from the server's
+        # command line (`main.py create-admin`), by whoever runs the servers.
+        raise InvalidAccountChange(
+            "An administrator's password is changed only by its holder; one who lost it is replaced from the "
+            "command line (main.py create-admin)."
+        )
+    check_if_match(if_match, account.version)
     _check_password(data.password, account.username, account.name)
     await _set_password(
         session=session,

@@ -391,7 +391,24 @@ async def test_an_administrator_sets_a_new_password_for_staff_who_lost_theirs(ap
 
 
 async def test_an_administrator_sets_no_citizens_password_nor_their_own(client, app) -> None:
+    """Nor another administrator's: one stolen administrator's session would otherwise take over, or lock out, every
+    other administrator."""
     admin = bearer(await token_for(app, "admin", "admin"))
+    second_admin = {"username": "admin.two", "name": "Second Admin", "roles": ["admin"]}
+    second = await client.post(
+        "/api/v1/admin/accounts",
+        json={**second_admin, "password": "Tide-Harbour-Lamp-2026!"},
+        headers=admin,
+    )
+    assert second.status_code == 201, second.text
+    refused = await client.post(
+        f"/api/v1/admin/accounts/{second.json()['id']}/password",
+        json={"password": NEW_PASSWORD},
+        headers={**admin, "If-Match": second.headers["etag"]},
+    )
+    assert "replaced from the command line" in assert_problem(refused, 422, "invalid-account-change")["detail"]
+    unchanged = await client.get(f"/api/v1/admin/accounts/{second.json()['id']}", headers=admin)
+    assert unchanged.headers["etag"] == second.headers["etag"]
     listed = await client.get("/api/v1/admin/accounts", params={"kind": "citizen", "limit": 1}, headers=admin)
     citizen = listed.json()["items"][0]["id"]
     for account_id, said in (
