@@ -289,10 +289,8 @@ async def reset_password(*, session: AsyncSession, identity: Identity, data: Pas
         keep_session=None,
         how="reset",
         actor=Actor(subject=str(account.id), address=address),
-    )
-    # They have shown they hold the phone: failed sign-ins counted against it (someone guessing, or they) are cleared.
-    await identity.limiter.reset(
-        _login_failures_key(identity, data.phone), window=identity.settings.login_failures_per_account[1]
+        # They have shown they hold the phone: failed sign-ins counted against it (someone guessing, or they) go.
+        forget_failures_of=data.phone,
     )
 
 
@@ -334,9 +332,7 @@ async def set_staff_password(
         keep_session=None,
         how="set_by_administrator",
         actor=None,
-    )
-    await identity.limiter.reset(
-        _login_failures_key(identity, account.username or ""), window=identity.settings.login_failures_per_account[1]
+        forget_failures_of=account.username,
     )
     return account.version
 
@@ -350,7 +346,10 @@ async def _set_password(
     keep_session: uuid.UUID | None,
     how: str,
     actor: Actor | None,
+    forget_failures_of: str | None = None,
 ) -> None:
+    """The new password, every other sign-in ended, audited and told; `forget_failures_of`: the login identifier whose
+    failed sign-ins are cleared (a reset proves the person, so the throttle they met need not hold them)."""
     account.password_hash = await identity.passwords.hash(password)
     session.add(account)
     await session.flush()
@@ -373,3 +372,7 @@ async def _set_password(
             payload={"how": how, "at": utcnow().isoformat()},
         ),
     )
+    if forget_failures_of:
+        await identity.limiter.reset(
+            _login_failures_key(identity, forget_failures_of), window=identity.settings.login_failures_per_account[1]
+        )
