@@ -3,6 +3,7 @@ through the app, with real tokens and the mock cloud's SMS service as the citize
 
 import asyncio
 import time
+import uuid
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -409,6 +410,14 @@ async def test_an_administrator_sets_no_citizens_password_nor_their_own(client, 
     assert "replaced from the command line" in assert_problem(refused, 422, "invalid-account-change")["detail"]
     unchanged = await client.get(f"/api/v1/admin/accounts/{second.json()['id']}", headers=admin)
     assert unchanged.headers["etag"] == second.headers["etag"]
+    nobody = await client.post(
+        f"/api/v1/admin/accounts/{uuid.uuid4()}/password", json={"password": NEW_PASSWORD}, headers=admin
+    )
+    assert_problem(nobody, 404)
+    malformed = await client.post(
+        f"/api/v1/admin/accounts/{second.json()['id']}/password", json={"password": 12}, headers=admin
+    )
+    assert [e["field"] for e in assert_problem(malformed, 422)["errors"]] == ["password"]
     listed = await client.get("/api/v1/admin/accounts", params={"kind": "citizen", "limit": 1}, headers=admin)
     citizen = listed.json()["items"][0]["id"]
     for account_id, said in (
